@@ -1,0 +1,106 @@
+"""Records to JSON bytes and back: cattrs (orjson preconf), schema versions, upcasters.
+
+Stored form: a JSON object with ``kind`` (see :data:`records.RECORD_KINDS`),
+``schema_version`` and the record's fields. Reading an older version runs it
+through the registered upcasters, one version at a time; a newer version than
+this code knows is a :class:`SchemaVersionError`, never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import cattrs
+import orjson
+from cattrs.preconf.orjson import make_converter
+
+from lifecycle import records
+from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
+
+T = TypeVar("T")
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+converter = make_converter(forbid_extra_keys=True)
+converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
+
+_KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
+#: (kind, version) -> function turning a version-N dict into a version-N+1 dict.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+#: The schema version this code writes, per kind.
+CURRENT: dict[str, int] = dict.fromkeys(records.RECORD_KINDS, records.SCHEMA_VERSION)
+
+
+def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register ``fn`` as the migration of ``kind`` records from ``from_version``."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(kind, from_version)] = fn
+        return fn
+
+    return register
+
+
+def kind_of(cls: type) -> str:
+    try:
+        return _KIND_OF[cls]
+    except KeyError:
+        raise InvalidRecord(f"{cls.__name__} is not a stored record kind") from None
+
+
+def to_dict(record: object) -> dict[str, Any]:
+    data: dict[str, Any] = converter.unstructure(record)
+    data["kind"] = kind_of(type(record))
+    return data
+
+
+def encode(record: object) -> bytes:
+    """The record as compact JSON bytes, with its ``kind``."""
+    return orjson.dumps(to_dict(record))
+
+
+def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Migrate ``data`` to the current schema version of ``kind``."""
+    known = CURRENT[kind]
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SchemaVersionError(kind, version, known)
+    if version > known:
+        raise SchemaVersionError(kind, version, known)
+    while version < known:
+        step = UPCASTERS.get((kind, version))
+        if step is None:
+            raise SchemaVersionError(kind, version, known)
+        data = step(dict(data))
+        version += 1
+        data["schema_version"] = version
+    return data
+
+
+def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
+    if not isinstance(data, dict):
+        raise CorruptRecord(key, f"expected a JSON object, found {type(data).__name__}")
+    kind = kind_of(cls)
+    data = dict(data)
+    found_kind = data.pop("kind", kind)
+    if found_kind != kind:
+        raise InvalidRecord(f"record {key!r} is a {found_kind!r}, not a {kind!r}")
+    data = upcast(kind, data)
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            detail = "; ".join(cattrs.transform_error(exc, path=kind))
+        else:
+            detail = str(exc)
+        raise InvalidRecord(f"record {key or kind!r} does not fit its schema: {detail}") from None
+
+
+def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
+    """Bytes written by :func:`encode` back to a record of ``cls``."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptRecord(key, f"not valid JSON ({exc})") from None
+    return from_dict(cls, data, key=key)

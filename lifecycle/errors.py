@@ -1,0 +1,138 @@
+"""The package's errors: one base, and a subclass for each thing that can go wrong.
+
+Each error names what was wrong, the value that was wrong, and what would be right,
+so that a front end can print ``str(err)`` as its one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class LifecycleError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    #: The command line's exit status for this kind of error.
+    exit_code: int = 1
+
+
+class IllegalTransition(LifecycleError):
+    """An event that the transition table does not allow from the current state."""
+
+    exit_code = 3
+
+    def __init__(self, state: str, event: str, legal_events: Iterable[str]) -> None:
+        self.state = state
+        self.event = event
+        self.legal_events = tuple(sorted(legal_events))
+        legal = ", ".join(self.legal_events) or "none (the state is final)"
+        super().__init__(f"event {event!r} is not allowed in state {state}; legal events: {legal}")
+
+
+class InvalidKey(LifecycleError, ValueError):
+    """A memory key outside the key grammar. Never reaches storage."""
+
+    exit_code = 2
+
+    def __init__(self, key: str, reason: str, suggestion: str | None = None) -> None:
+        self.key = key
+        self.reason = reason
+        self.suggestion = suggestion
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(f"invalid key {key!r}: {reason}{hint}")
+
+
+class InvalidRecord(LifecycleError, ValueError):
+    """A record that does not fit its schema (bad field, bad type, bad value)."""
+
+    exit_code = 2
+
+
+class SchemaVersionError(InvalidRecord):
+    """A stored record whose schema version this code cannot read."""
+
+    def __init__(self, kind: str, found: object, known: int) -> None:
+        self.kind = kind
+        self.found = found
+        self.known = known
+        super().__init__(
+            f"{kind} record has schema_version {found!r}, but this version of lifecycle reads "
+            f"versions 1 to {known}; upgrade lifecycle to read it"
+        )
+
+
+class CorruptRecord(LifecycleError):
+    """Stored bytes that fail their checksum or cannot be decoded."""
+
+    exit_code = 4
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"record {key!r} is corrupt: {reason}")
+
+
+class StoreError(LifecycleError):
+    """A store operation that failed (I/O error, server gone, permission denied)."""
+
+    exit_code = 5
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached at all."""
+
+
+class VersionConflict(StoreError):
+    """A compare-and-swap whose expected version did not match the stored one."""
+
+    exit_code = 6
+
+    def __init__(self, key: str, expected: int | None, found: int | None) -> None:
+        self.key = key
+        self.expected = expected
+        self.found = found
+        exp = "absent" if expected == 0 else f"version {expected}"
+        got = "absent" if not found else f"version {found}"
+        super().__init__(f"key {key!r}: expected {exp}, found {got}")
+
+
+class InvalidStoreURL(LifecycleError, ValueError):
+    """A store URL with an unknown scheme or a malformed location."""
+
+    exit_code = 2
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        super().__init__(
+            f"cannot open store {url!r}: {reason}; use file://DIR, sqlite:///FILE, "
+            "postgresql://..., serena+stdio://..., or memory://"
+        )
+
+
+class CheckpointTooLarge(InvalidRecord):
+    """A checkpoint over the hard size limit; names its largest fields."""
+
+    def __init__(self, size: int, limit: int, largest: Iterable[tuple[str, int]]) -> None:
+        self.size = size
+        self.limit = limit
+        self.largest = tuple(largest)
+        fields = ", ".join(f"{name} ({n} bytes)" for name, n in self.largest)
+        super().__init__(
+            f"checkpoint is {size} bytes, over the {limit}-byte limit; largest fields: {fields}"
+        )
+
+
+class NoSession(LifecycleError):
+    """An operation that needs a started session, called before start_session."""
+
+    exit_code = 3
+
+
+class CheckpointNotFound(LifecycleError):
+    """A checkpoint id that names no stored checkpoint."""
+
+    exit_code = 4
+
+    def __init__(self, checkpoint_id: str) -> None:
+        self.checkpoint_id = checkpoint_id
+        super().__init__(f"no valid checkpoint with id {checkpoint_id!r}")

@@ -1,0 +1,220 @@
+"""The memory-key grammar (both seeds' hierarchies), key builders, and suggestions.
+
+Valid keys::
+
+    session/current | session/context | session/checkpoint | session/last
+    session/{ts} | session/history/{ts}
+    checkpoints/latest | checkpoints/{ts} | checkpoints/auto-{ts}
+    checkpoints/task-{task-id}-{ts} | checkpoints/risk-{operation}-{ts}
+    checkpoints/recovery-{ts}
+    learning/{patterns|solutions|anti-patterns|insights}/{name}
+    summaries/daily/{YYYY-MM-DD} | summaries/weekly/{YYYY-Www} | summaries/insights/{topic}
+    project_state/{context_enhanced|patterns_discovered|decisions_log}
+    journal/{session-id}/{seq}
+    memories/{name}[/{name}...]          free-form notes (Serena-style memory names)
+
+``{ts}`` is :func:`format_ts`: ``20250131T143000.000000Z``; it sorts as text in
+time order and holds no ``:``, so it is a safe file name on every OS. A bad key
+raises :class:`InvalidKey` with the nearest valid key as a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import UTC, date, datetime
+
+from lifecycle.errors import InvalidKey
+
+TS = r"\d{8}T\d{6}\.\d{6}Z"
+NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+_TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+
+LEARNING_FOLDERS = ("patterns", "solutions", "anti-patterns", "insights")
+PROJECT_STATE = ("context_enhanced", "patterns_discovered", "decisions_log")
+SESSION_FIXED = ("current", "context", "checkpoint", "last")
+SUMMARY_FOLDERS = ("daily", "weekly", "insights")
+NAMESPACES = (
+    "session",
+    "checkpoints",
+    "learning",
+    "summaries",
+    "project_state",
+    "journal",
+    "memories",
+)
+CHECKPOINT_KINDS = ("manual", "auto", "task", "risk", "recovery")
+
+_GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        rf"session/(?:{'|'.join(SESSION_FIXED)})",
+        rf"session/(?:history/)?{TS}",
+        r"checkpoints/latest",
+        rf"checkpoints/(?:auto-|recovery-)?{TS}",
+        rf"checkpoints/(?:task|risk)-{NAME}-{TS}",
+        rf"learning/(?:{'|'.join(LEARNING_FOLDERS)})/{NAME}",
+        r"summaries/daily/\d{4}-\d{2}-\d{2}",
+        r"summaries/weekly/\d{4}-W\d{2}",
+        rf"summaries/insights/{NAME}",
+        rf"project_state/(?:{'|'.join(PROJECT_STATE)})",
+        rf"journal/{NAME}/\d{{12}}",
+        rf"memories/{NAME}(?:/{NAME}){{0,7}}",
+    )
+)
+_CHECKPOINT = re.compile(rf"checkpoints/(?:(auto|recovery)-|(task|risk)-({NAME})-)?({TS})")
+_PROJECT = re.compile(NAME)
+
+
+def format_ts(moment: datetime) -> str:
+    """A timestamp for keys and ids: sortable as text, safe as a file name."""
+    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def is_valid(key: str) -> bool:
+    return isinstance(key, str) and any(p.fullmatch(key) for p in _GRAMMAR)
+
+
+def validate(key: str) -> str:
+    """Return ``key`` if the grammar allows it, else raise InvalidKey with a suggestion."""
+    if is_valid(key):
+        return key
+    if not isinstance(key, str):
+        raise InvalidKey(repr(key), "a key must be a string")
+    raise InvalidKey(key, _reason(key), suggest(key))
+
+
+def validate_project(project: str) -> str:
+    if isinstance(project, str) and _PROJECT.fullmatch(project):
+        return project
+    raise InvalidKey(
+        str(project),
+        "a project name must be 1-100 of A-Z a-z 0-9 . _ - starting with a letter or digit",
+        slug(str(project)) or None,
+    )
+
+
+def _reason(key: str) -> str:
+    head = key.split("/", 1)[0]
+    if ".." in key.split("/") or key.startswith("/") or "\\" in key:
+        return "a key cannot name a path outside the store"
+    if head not in NAMESPACES:
+        return f"unknown namespace {head!r} (known: {', '.join(NAMESPACES)})"
+    return f"not a valid {head} key"
+
+
+def slug(text: str) -> str:
+    """``Some Name!`` -> ``some-name``: the nearest valid name segment."""
+    out = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-._")
+    return out[:100]
+
+
+def _closest(word: str, options: tuple[str, ...]) -> str | None:
+    forms = {opt: opt for opt in options}
+    forms.update({opt.rstrip("s"): opt for opt in options})  # singulars: pattern -> patterns
+    forms.update({opt.replace("_", "-"): opt for opt in options})
+    low = word.lower().replace(" ", "_")
+    if low in forms:
+        return forms[low]
+    hit = difflib.get_close_matches(low, list(forms), n=1, cutoff=0.6)
+    return forms[hit[0]] if hit else None
+
+
+def suggest(key: str) -> str | None:
+    """The nearest valid key to ``key``, or None when nothing is close."""
+    parts = [p for p in re.split(r"[/\\]+", key.strip()) if p not in ("", ".", "..")]
+    if not parts:
+        return None
+    ns = _closest(parts[0], NAMESPACES + ("learnings",))
+    if ns == "learnings":
+        ns = "learning"
+    rest = parts[1:]
+    candidate: str | None = None
+    if ns == "learning" and rest:
+        folder = _closest(rest[0], LEARNING_FOLDERS)
+        name = slug("-".join(rest[1:])) if len(rest) > 1 else ""
+        if folder and name:
+            candidate = f"learning/{folder}/{name}"
+    elif ns == "project_state" and rest:
+        item = _closest(rest[0], PROJECT_STATE)
+        candidate = f"project_state/{item}" if item else None
+    elif ns == "session" and rest:
+        item = _closest(rest[0], SESSION_FIXED)
+        candidate = f"session/{item}" if item else None
+    elif ns == "checkpoints" and rest:
+        candidate = "checkpoints/latest" if _closest(rest[0], ("latest",)) else None
+    elif ns == "summaries" and len(rest) > 1:
+        folder = _closest(rest[0], SUMMARY_FOLDERS)
+        candidate = f"summaries/{folder}/{slug(rest[1])}" if folder else None
+    elif ns == "memories" and rest:
+        candidate = "memories/" + "/".join(filter(None, (slug(p) for p in rest)))
+    elif ns is None and len(parts) == 1:
+        candidate = f"memories/{slug(parts[0])}" if slug(parts[0]) else None
+    return candidate if candidate and is_valid(candidate) else None
+
+
+# -- builders ---------------------------------------------------------------------------
+
+
+def session_key(started: datetime) -> str:
+    return f"session/{format_ts(started)}"
+
+
+def session_history_key(started: datetime) -> str:
+    return f"session/history/{format_ts(started)}"
+
+
+def checkpoint_key(
+    kind: str, moment: datetime, *, task_id: str | None = None, operation: str | None = None
+) -> str:
+    """The seed's key for a checkpoint of ``kind`` (manual, auto, task, risk, recovery)."""
+    ts = format_ts(moment)
+    if kind == "manual":
+        key = f"checkpoints/{ts}"
+    elif kind in ("auto", "recovery"):
+        key = f"checkpoints/{kind}-{ts}"
+    elif kind == "task":
+        key = f"checkpoints/task-{slug(task_id or '') or 'task'}-{ts}"
+    elif kind == "risk":
+        key = f"checkpoints/risk-{slug(operation or '') or 'operation'}-{ts}"
+    else:
+        raise InvalidKey(kind, f"unknown checkpoint kind (known: {', '.join(CHECKPOINT_KINDS)})")
+    return validate(key)
+
+
+def parse_checkpoint_key(key: str) -> tuple[str, datetime, str | None] | None:
+    """``(kind, moment, task id or operation)`` for a checkpoint key, else None."""
+    m = _CHECKPOINT.fullmatch(key)
+    if m is None:
+        return None
+    simple, named, name, ts = m.groups()
+    return (simple or named or "manual", parse_ts(ts), name)
+
+
+def learning_key(folder_or_type: str, name: str) -> str:
+    """``learning/{folder}/{name}``; accepts a type (``solution``) or a folder (``solutions``)."""
+    folder = _closest(folder_or_type, LEARNING_FOLDERS)
+    if folder is None or _closest(folder, LEARNING_FOLDERS) != folder:
+        raise InvalidKey(f"learning/{folder_or_type}/{name}", "unknown learning type")
+    return validate(f"learning/{folder}/{slug(name)}")
+
+
+def daily_summary_key(day: date) -> str:
+    return f"summaries/daily/{day.isoformat()}"
+
+
+def weekly_summary_key(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"summaries/weekly/{year:04d}-W{week:02d}"
+
+
+def insight_summary_key(topic: str) -> str:
+    return validate(f"summaries/insights/{slug(topic)}")
+
+
+def journal_key(session_id: str, seq: int) -> str:
+    return validate(f"journal/{slug(session_id)}/{seq:012d}")

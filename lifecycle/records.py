@@ -1,0 +1,299 @@
+"""The records a session stores, modelled on the seed's YAML (frozen attrs classes).
+
+Every stored record carries ``schema_version``; :mod:`lifecycle.codec` turns them
+into JSON and back and upcasts older versions. Records are values: change one
+with :func:`attrs.evolve`, never in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import attrs
+
+SCHEMA_VERSION = 1
+
+JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool, None
+
+
+def utc(value: datetime | str) -> datetime:
+    """Normalize to an aware UTC datetime; a naive one is taken as local time (as
+    ``datetime.now()`` in the seed's examples gives)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return value.astimezone(UTC)
+
+
+def _opt_utc(value: datetime | str | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _json_dict(value: Any) -> dict[str, JSONValue]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+class CheckpointType(str, Enum):
+    MANUAL = "manual"
+    AUTOMATIC = "automatic"
+    RISK = "risk"
+    RECOVERY = "recovery"
+
+
+class LearningType(str, Enum):
+    PATTERN = "pattern"
+    SOLUTION = "solution"
+    ANTI_PATTERN = "anti-pattern"
+    INSIGHT = "insight"
+
+    @property
+    def prefix(self) -> str:
+        """The memory-key folder for this type (seed: "Learning Types")."""
+        return f"learning/{self.value}s/"
+
+
+class TaskStatus(str, Enum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"
+
+
+class Priority(str, Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@attrs.frozen
+class Task:
+    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    description: str = ""
+    status: TaskStatus = attrs.field(default=TaskStatus.PENDING, converter=TaskStatus)
+    priority: Priority = attrs.field(default=Priority.MEDIUM, converter=Priority)
+    progress: str | None = None  # seed: "50%"
+    started_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    completed_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    duration_minutes: float | None = None
+
+
+@attrs.frozen
+class FileChange:
+    path: str = attrs.field(validator=attrs.validators.min_len(1))
+    operations: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    changes: int | None = None
+
+
+@attrs.frozen
+class Decision:
+    timestamp: datetime = attrs.field(converter=utc)
+    decision: str = attrs.field(validator=attrs.validators.min_len(1))
+    rationale: str = ""
+    impact: str = ""
+
+    @property
+    def id(self) -> str:
+        """Stable identity for merging: the same decision made at the same moment."""
+        raw = f"{self.timestamp.isoformat()}\x00{self.decision}".encode()
+        return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+@attrs.frozen
+class Discoveries:
+    patterns_found: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    insights_gained: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+
+@attrs.frozen
+class ErrorContext:
+    """What went wrong and how it was recovered (seed: error recovery triggers)."""
+
+    error: str
+    recovery_steps: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    operation: str | None = None
+
+
+@attrs.frozen
+class WorkState:
+    """The session's work: what a checkpoint stores and a restore brings back.
+
+    It holds the session's state, never its history of checkpoints, so a
+    checkpoint's size does not grow with the number of checkpoints before it.
+    """
+
+    active_tasks: tuple[Task, ...] = ()
+    completed_tasks: tuple[Task, ...] = ()
+    open_questions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    blockers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    files_modified: tuple[FileChange, ...] = ()
+    decisions: tuple[Decision, ...] = ()
+    discoveries: Discoveries = Discoveries()
+    recent_changes: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    errors: tuple[ErrorContext, ...] = ()
+
+
+@attrs.frozen
+class ContextSnapshot:
+    size_bytes: int = 0
+    key_memories: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    recent_changes: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+
+@attrs.frozen
+class RecoveryInfo:
+    restore_command: str = ""
+    dependencies_check: str = "all_clear"
+    estimated_restore_time_ms: float = 0.0
+
+
+@attrs.frozen
+class Checkpoint:
+    """A durable snapshot of a session (seed: ``checkpoints/{timestamp}``).
+
+    Users may build one with just ``id``, ``timestamp``, ``phase``, ``progress``
+    and ``context`` (the superspec API); the manager fills in the rest.
+    """
+
+    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    timestamp: datetime = attrs.field(converter=utc)
+    phase: str = ""
+    progress: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    context: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    session_id: str = ""
+    project: str = ""
+    type: CheckpointType = attrs.field(default=CheckpointType.MANUAL, converter=CheckpointType)
+    trigger: str = "user-requested"
+    key: str = ""
+    parent_id: str | None = None
+    operation: str | None = None
+    state: WorkState = WorkState()
+    context_snapshot: ContextSnapshot = ContextSnapshot()
+    recovery_info: RecoveryInfo = RecoveryInfo()
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class CheckpointRef:
+    """A session record's entry for one of its checkpoints (seed: ``checkpoints:`` list)."""
+
+    id: str
+    key: str
+    timestamp: datetime = attrs.field(converter=utc)
+    type: CheckpointType = attrs.field(converter=CheckpointType)
+    trigger: str
+
+
+@attrs.frozen
+class Pointer:
+    """``checkpoints/latest`` and ``session/current``: the key of the newest record."""
+
+    key: str
+    id: str
+    timestamp: datetime = attrs.field(converter=utc)
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class ContextStats:
+    session_data_size: int = 0
+    framework_content_size: int = 0
+    user_content_size: int = 0
+    total_context_bytes: int = 0
+    retention_ratio: float = 1.0
+
+
+@attrs.frozen
+class SessionContext:
+    memories_loaded: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    initial_context_size: int = 0
+    final_context_size: int | None = None
+    context_stats: ContextStats = ContextStats()
+
+
+@attrs.frozen
+class Work:
+    tasks_completed: tuple[Task, ...] = ()
+    files_modified: tuple[FileChange, ...] = ()
+    decisions_made: tuple[Decision, ...] = ()
+
+
+@attrs.frozen
+class SessionRecord:
+    """One session (seed: ``session/{timestamp}``; ``session/current`` points at it)."""
+
+    id: str
+    project: str
+    start_time: datetime = attrs.field(converter=utc)
+    end_time: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    duration_minutes: float | None = None
+    command: str = ""
+    change_id: str | None = None
+    phase: str = ""
+    success: bool | None = None
+    restored_from: str | None = None
+    context: SessionContext = SessionContext()
+    work: Work = Work()
+    discoveries: Discoveries = Discoveries()
+    checkpoints: tuple[CheckpointRef, ...] = ()
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class Learning:
+    """Something learned that outlives the session (``learning/{type}s/{name}``)."""
+
+    type: LearningType = attrs.field(converter=LearningType)
+    key: str
+    content: str
+    timestamp: datetime = attrs.field(converter=utc)
+    session_id: str = ""
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class SessionSummary:
+    """``session/last``: what the next session is told about this one."""
+
+    session_id: str
+    project: str
+    start_time: datetime = attrs.field(converter=utc)
+    end_time: datetime = attrs.field(converter=utc)
+    success: bool | None
+    phase: str
+    progress: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    tasks_completed: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    open_tasks: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    open_questions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    blockers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    decisions: tuple[Decision, ...] = ()
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    checkpoints: int = 0
+    last_checkpoint_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+#: Every record kind that is stored on its own, by the name the codec writes.
+RECORD_KINDS: dict[str, type] = {
+    "checkpoint": Checkpoint,
+    "pointer": Pointer,
+    "session": SessionRecord,
+    "learning": Learning,
+    "summary": SessionSummary,
+}

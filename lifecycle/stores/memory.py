@@ -1,0 +1,102 @@
+"""``memory://``: a store in this process's memory, for tests and throwaway sessions."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator, Sequence
+
+from lifecycle.errors import VersionConflict
+from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+
+
+class MemoryStore:
+    """Sorted keys and versioned values behind one lock."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._data: dict[str, Entry] = {}
+        self._keys: list[str] = []  # sorted, for ordered scans
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Entry | None:
+        return self._data.get(check_storage_key(key))
+
+    def _check(self, key: str, expected: int | None) -> int:
+        current = self._data.get(key)
+        found = current.version if current else 0
+        if expected is not None and expected != found:
+            raise VersionConflict(key, expected, found)
+        return found
+
+    def _put(self, key: str, value: bytes, found: int) -> int:
+        if found == 0:
+            bisect.insort(self._keys, key)
+        self._data[key] = Entry(key, bytes(value), found + 1)
+        return found + 1
+
+    def _delete(self, key: str) -> bool:
+        if self._data.pop(key, None) is None:
+            return False
+        del self._keys[bisect.bisect_left(self._keys, key)]
+        return True
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        check_storage_key(key)
+        with self._lock:
+            return self._put(key, value, self._check(key, expected_version))
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        check_storage_key(key)
+        with self._lock:
+            self._check(key, expected_version)
+            return self._delete(key)
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        check_prefix(prefix)
+        with self._lock:
+            lo = bisect.bisect_left(self._keys, prefix)
+            hi = bisect.bisect_left(self._keys, prefix + "\U0010ffff")
+            found = self._keys[lo:hi]
+        if reverse:
+            found.reverse()
+        return found if limit is None else found[:limit]
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        for key in self.list_keys(prefix, reverse=reverse, limit=limit):
+            entry = self._data.get(key)
+            if entry is not None:
+                yield entry
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        for op in ops:
+            check_storage_key(op.key)
+        with self._lock:
+            # Check every compare-and-swap against the state the batch itself builds up,
+            # so two ops on one key in one batch see each other.
+            pending: dict[str, int] = {}
+            found = []
+            for op in ops:
+                current = pending.get(op.key)
+                if current is None:
+                    current = self._data[op.key].version if op.key in self._data else 0
+                if op.expected_version is not None and op.expected_version != current:
+                    raise VersionConflict(op.key, op.expected_version, current)
+                found.append(current)
+                pending[op.key] = current + 1 if isinstance(op, Put) else 0
+            versions = []
+            for op, version in zip(ops, found, strict=True):
+                if isinstance(op, Put):
+                    versions.append(self._put(op.key, op.value, version))
+                else:
+                    assert isinstance(op, Delete)
+                    self._delete(op.key)
+                    versions.append(0)
+            return versions
+
+    def close(self) -> None:
+        pass
