@@ -129,7 +129,7 @@ def suggest(key: str) -> str | None:
     parts = [p for p in re.split(r"[/\\]+", key.strip()) if p not in ("", ".", "..")]
     if not parts:
         return None
-    ns = _closest(parts[0], NAMESPACES + ("learnings",))
+    ns = _closest(parts[0], (*NAMESPACES, "learnings"))
     if ns == "learnings":
         ns = "learning"
     rest = parts[1:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import attrs
@@ -47,14 +47,14 @@ def _json_dict(value: Any) -> dict[str, JSONValue]:
     return dict(value)
 
 
-class CheckpointType(str, Enum):
+class CheckpointType(StrEnum):
     MANUAL = "manual"
     AUTOMATIC = "automatic"
     RISK = "risk"
     RECOVERY = "recovery"
 
 
-class LearningType(str, Enum):
+class LearningType(StrEnum):
     PATTERN = "pattern"
     SOLUTION = "solution"
     ANTI_PATTERN = "anti-pattern"
@@ -66,7 +66,7 @@ class LearningType(str, Enum):
         return f"learning/{self.value}s/"
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
@@ -74,7 +74,7 @@ class TaskStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from enum import Enum
+from enum import StrEnum
 
 import attrs
 
 from lifecycle.errors import LifecycleError
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     """The five states of a work session (seed: "Session States")."""
 
     INITIALIZING = "INITIALIZING"  # created; context not yet loaded
@@ -36,7 +36,7 @@ class SessionState(str, Enum):
         return self.value
 
 
-class Event(str, Enum):
+class Event(StrEnum):
     """What can happen to a session, named for what happened."""
 
     LOAD = "load"  # session start (/sc:load)
@@ -52,7 +52,7 @@ class Event(str, Enum):
         return self.value
 
 
-class Guard(str, Enum):
+class Guard(StrEnum):
     """Named conditions; the machine binds each to the session's evaluators."""
 
     RESTORE_AVAILABLE = "restore_available"  # restore asked and a valid checkpoint exists
@@ -64,7 +64,7 @@ class Guard(str, Enum):
         return self.value
 
 
-class Effect(str, Enum):
+class Effect(StrEnum):
     """Named effects; run before the state changes, so a failed effect changes nothing."""
 
     RESTORE = "restore"  # load the latest valid checkpoint into the session
