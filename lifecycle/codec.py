@@ -57,7 +57,13 @@ def to_dict(record: object) -> dict[str, Any]:
 
 def encode(record: object) -> bytes:
     """The record as compact JSON bytes, with its ``kind``."""
-    return orjson.dumps(to_dict(record))
+    try:
+        return orjson.dumps(to_dict(record))
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRecord(
+            f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
+            "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
+        ) from None
 
 
 def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:

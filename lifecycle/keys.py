@@ -68,7 +68,12 @@ _PROJECT = re.compile(NAME)
 
 def format_ts(moment: datetime) -> str:
     """A timestamp for keys and ids: sortable as text, safe as a file name."""
-    return moment.astimezone(UTC).strftime(_TS_FORMAT)
+    m = moment.astimezone(UTC)
+    # By hand: strftime's %Y does not zero-pad years before 1000 on every platform.
+    return (
+        f"{m.year:04d}{m.month:02d}{m.day:02d}T{m.hour:02d}{m.minute:02d}{m.second:02d}"
+        f".{m.microsecond:06d}Z"
+    )
 
 
 def parse_ts(text: str) -> datetime:
@@ -109,7 +114,8 @@ def _reason(key: str) -> str:
 
 def slug(text: str) -> str:
     """``Some Name!`` -> ``some-name``: the nearest valid name segment."""
-    out = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-._")
+    out = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip())
+    out = re.sub(r"-{2,}", "-", out).strip("-._")
     return out[:100]
 
 

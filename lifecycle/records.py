@@ -181,6 +181,9 @@ class Checkpoint:
     key: str = ""
     parent_id: str | None = None
     operation: str | None = None
+    #: The id a caller passed in (superspec's ``Checkpoint(id=...)``); the manager
+    #: assigns ``id`` itself so that ids are unique and sort by creation order.
+    label: str | None = None
     state: WorkState = WorkState()
     context_snapshot: ContextSnapshot = ContextSnapshot()
     recovery_info: RecoveryInfo = RecoveryInfo()

@@ -1,0 +1,83 @@
+"""lifecycle: an AI coding agent's work sessions as an explicit finite-state machine.
+
+Names are imported on first use, so ``import lifecycle`` (and every Claude Code
+hook, which is a new process) pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "SessionManager": "lifecycle.session",
+    "StartResult": "lifecycle.session",
+    "CheckpointResult": "lifecycle.session",
+    "LearningResult": "lifecycle.session",
+    "Outcome": "lifecycle.session",
+    "Clearance": "lifecycle.session",
+    "EndResult": "lifecycle.session",
+    "LifecycleHooks": "lifecycle.session",
+    "SessionState": "lifecycle.spec",
+    "Event": "lifecycle.spec",
+    "Checkpoint": "lifecycle.records",
+    "CheckpointType": "lifecycle.records",
+    "Learning": "lifecycle.records",
+    "LearningType": "lifecycle.records",
+    "Task": "lifecycle.records",
+    "Priority": "lifecycle.records",
+    "TaskStatus": "lifecycle.records",
+    "Operation": "lifecycle.triggers.base",
+    "open_store": "lifecycle.stores",
+    "LifecycleError": "lifecycle.errors",
+    "IllegalTransition": "lifecycle.errors",
+    "InvalidKey": "lifecycle.errors",
+    "InvalidRecord": "lifecycle.errors",
+    "StoreError": "lifecycle.errors",
+    "CorruptRecord": "lifecycle.errors",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+if TYPE_CHECKING:
+    from lifecycle.errors import (
+        CorruptRecord,
+        IllegalTransition,
+        InvalidKey,
+        InvalidRecord,
+        LifecycleError,
+        StoreError,
+    )
+    from lifecycle.records import (
+        Checkpoint,
+        CheckpointType,
+        Learning,
+        LearningType,
+        Priority,
+        Task,
+        TaskStatus,
+    )
+    from lifecycle.session import (
+        CheckpointResult,
+        Clearance,
+        EndResult,
+        LearningResult,
+        LifecycleHooks,
+        Outcome,
+        SessionManager,
+        StartResult,
+    )
+    from lifecycle.spec import Event, SessionState
+    from lifecycle.stores import open_store
+    from lifecycle.triggers.base import Operation
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lifecycle' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,75 @@
+"""Shared test setup: hypothesis profiles and common fixtures.
+
+Profiles: ``ci`` (derandomized, bounded; the default) and ``long`` (many more
+examples): ``HYPOTHESIS_PROFILE=long pytest``. The example counts are printed
+at the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "long",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_manager(clock: FakeClock, tmp_path) -> Iterator[Callable[..., object]]:
+    from lifecycle import SessionManager, open_store
+
+    made = []
+
+    def make(url: str | None = None, **kwargs: object) -> SessionManager:
+        store = open_store(url or "memory://")
+        kwargs.setdefault("clock", clock)
+        manager = SessionManager(store=store, project=str(kwargs.pop("project", "demo")), **kwargs)  # type: ignore[arg-type]
+        made.append(manager)
+        return manager
+
+    yield make
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    current = settings()
+    terminalreporter.write_line(
+        f"hypothesis profile {os.environ.get('HYPOTHESIS_PROFILE', 'ci')!r}: "
+        f"max_examples={current.max_examples}, derandomize={current.derandomize} "
+        "(per-test counts above, from --hypothesis-show-statistics)"
+    )

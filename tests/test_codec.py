@@ -1,0 +1,146 @@
+"""Records through the codec: round trips, schema versions, upcasters, bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lifecycle import codec, records
+from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
+from lifecycle.records import Checkpoint, Learning, LearningType, Task, WorkState
+
+NOW = datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
+
+
+def sample_checkpoint() -> Checkpoint:
+    return Checkpoint(
+        id="cp-20260125T120000.000000Z",
+        timestamp=NOW,
+        phase="Phase 1: Foundation",
+        progress={"tasks_completed": 5, "tasks_total": 10},
+        context={"current_task": "T006"},
+        state=WorkState(
+            active_tasks=(Task("TASK-008", status="in_progress", progress="50%"),),
+            open_questions=("Should automatic checkpoints include full context?",),
+        ),
+    )
+
+
+def test_a_checkpoint_round_trips_exactly() -> None:
+    cp = sample_checkpoint()
+    assert codec.decode(Checkpoint, codec.encode(cp)) == cp
+
+
+def test_every_stored_record_carries_its_kind_and_schema_version() -> None:
+    data = orjson.loads(codec.encode(sample_checkpoint()))
+    assert (data["kind"], data["schema_version"]) == ("checkpoint", 1)
+    assert data["state"]["active_tasks"][0]["progress"] == "50%"
+    assert data["recovery_info"]["restore_command"] == ""
+
+
+def test_a_newer_schema_version_is_a_clear_error() -> None:
+    data = orjson.loads(codec.encode(sample_checkpoint()))
+    data["schema_version"] = 7
+    with pytest.raises(SchemaVersionError, match="schema_version 7.*upgrade lifecycle"):
+        codec.decode(Checkpoint, orjson.dumps(data))
+
+
+def test_an_older_version_is_upcast_through_the_registry(monkeypatch) -> None:
+    monkeypatch.setitem(codec.CURRENT, "learning", 2)
+
+    @codec.upcaster("learning", 1)
+    def rename_body(data: dict) -> dict:
+        data["content"] = data.pop("body")
+        return data
+
+    try:
+        old = {
+            "kind": "learning",
+            "schema_version": 1,
+            "type": "insight",
+            "key": "learning/insights/x",
+            "body": "text",
+            "timestamp": NOW.isoformat(),
+        }
+        learning = codec.decode(Learning, orjson.dumps(old))
+        assert learning.content == "text"
+        assert learning.type is LearningType.INSIGHT
+    finally:
+        codec.UPCASTERS.pop(("learning", 1))
+
+
+def test_a_missing_upcaster_is_a_schema_error(monkeypatch) -> None:
+    monkeypatch.setitem(codec.CURRENT, "learning", 3)
+    old = {"kind": "learning", "schema_version": 1}
+    with pytest.raises(SchemaVersionError):
+        codec.decode(Learning, orjson.dumps(old))
+
+
+def test_unknown_fields_are_refused() -> None:
+    data = orjson.loads(codec.encode(sample_checkpoint()))
+    data["phaze"] = "typo"
+    with pytest.raises(InvalidRecord, match="phaze"):
+        codec.decode(Checkpoint, orjson.dumps(data))
+
+
+def test_a_record_of_another_kind_is_refused() -> None:
+    with pytest.raises(InvalidRecord, match="is a 'checkpoint', not a 'learning'"):
+        codec.decode(Learning, codec.encode(sample_checkpoint()))
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"[1,2]", b'"text"'])
+def test_garbage_bytes_are_corrupt_records(raw: bytes) -> None:
+    with pytest.raises((CorruptRecord, InvalidRecord)):
+        codec.decode(Checkpoint, raw, key="checkpoints/x")
+
+
+def test_naive_datetimes_are_taken_as_local_time_and_stored_as_utc() -> None:
+    naive = datetime(2026, 1, 25, 12, 0)
+    cp = Checkpoint(id="cp-1", timestamp=naive)
+    assert cp.timestamp.tzinfo is UTC
+    assert cp.timestamp == naive.astimezone(UTC)
+
+
+@given(
+    phase=st.text(max_size=50),
+    progress=st.dictionaries(
+        st.text(max_size=10), st.integers() | st.text(max_size=10), max_size=5
+    ),
+    questions=st.lists(st.text(max_size=30), max_size=5),
+)
+def test_any_checkpoint_round_trips(phase: str, progress: dict, questions: list[str]) -> None:
+    cp = Checkpoint(
+        id="cp-x",
+        timestamp=NOW,
+        phase=phase,
+        progress=progress,
+        state=WorkState(open_questions=tuple(questions)),
+    )
+    assert codec.decode(Checkpoint, codec.encode(cp)) == cp
+
+
+def test_every_record_kind_round_trips_with_defaults() -> None:
+    samples = {
+        "checkpoint": sample_checkpoint(),
+        "pointer": records.Pointer("checkpoints/x", "cp-x", NOW),
+        "session": records.SessionRecord(id="s", project="p", start_time=NOW),
+        "learning": Learning(
+            type="solution", key="learning/solutions/x", content="c", timestamp=NOW
+        ),
+        "summary": records.SessionSummary(
+            session_id="s", project="p", start_time=NOW, end_time=NOW, success=True, phase=""
+        ),
+    }
+    assert set(samples) == set(records.RECORD_KINDS)
+    for kind, record in samples.items():
+        assert codec.decode(records.RECORD_KINDS[kind], codec.encode(record)) == record
+
+
+def test_a_value_json_cannot_hold_is_an_invalid_record_not_a_type_error() -> None:
+    cp = Checkpoint(id="cp-x", timestamp=NOW, progress={"n": 2**64})
+    with pytest.raises(InvalidRecord, match="int within 64 bits"):
+        codec.encode(cp)

@@ -1,0 +1,163 @@
+"""The transition table and its definition-time checks."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from lifecycle import spec
+from lifecycle.spec import (
+    FINAL,
+    INITIAL,
+    RUNNING,
+    TABLE,
+    WORK_EVENTS,
+    Effect,
+    Event,
+    Guard,
+    Row,
+    SessionState,
+    SpecError,
+    validate,
+)
+
+S = SessionState
+
+
+def rows_without(predicate) -> list[Row]:
+    return [r for r in TABLE.rows if not predicate(r)]
+
+
+def test_states_are_the_five_seed_states() -> None:
+    assert [s.value for s in SessionState] == [
+        "INITIALIZING",
+        "ACTIVE",
+        "CHECKPOINTED",
+        "RESUMED",
+        "COMPLETED",
+    ]
+
+
+def test_completed_has_no_legal_events() -> None:
+    assert TABLE.legal_events(S.COMPLETED) == frozenset()
+
+
+def test_resumed_is_entered_only_from_initializing_by_a_restore() -> None:
+    into = [r for r in TABLE.rows if r.dest is S.RESUMED]
+    assert [(r.source, r.event, r.when, r.effect) for r in into] == [
+        (S.INITIALIZING, Event.LOAD, ((Guard.RESTORE_AVAILABLE, True),), Effect.RESTORE)
+    ]
+
+
+def test_every_entry_into_checkpointed_writes_a_checkpoint() -> None:
+    for row in TABLE.rows:
+        if row.dest is S.CHECKPOINTED:
+            assert row.effect is Effect.WRITE_CHECKPOINT, row.label
+
+
+def test_complete_is_legal_in_every_state_but_completed() -> None:
+    for state in SessionState:
+        assert (Event.COMPLETE in TABLE.legal_events(state)) is (state not in FINAL)
+
+
+def test_work_events_are_illegal_before_load() -> None:
+    assert TABLE.legal_events(S.INITIALIZING) == {Event.LOAD, Event.COMPLETE}
+
+
+def test_exactly_one_row_fires_for_every_guard_outcome() -> None:
+    for state, event in itertools.product(SessionState, Event):
+        guards = TABLE.guards_for(event, state)
+        for values in itertools.product((True, False), repeat=len(guards)):
+            outcome = dict(zip(guards, values, strict=True))
+            firing = [r for r in TABLE.rows_for(event, state) if r.matches(outcome)]
+            legal = event in TABLE.legal_events(state)
+            assert len(firing) == (1 if legal else 0), (state, event, outcome)
+
+
+def test_a_due_work_event_checkpoints_from_every_running_state() -> None:
+    for event, state in itertools.product(WORK_EVENTS, RUNNING):
+        row = TABLE.resolve(event, state, {Guard.CHECKPOINT_DUE: True, Guard.CHANGES_WORK: True})
+        assert row is not None
+        assert (row.dest, row.effect) == (S.CHECKPOINTED, Effect.WRITE_CHECKPOINT)
+
+
+def test_save_without_changes_is_an_internal_no_op() -> None:
+    for state in RUNNING:
+        row = TABLE.resolve(Event.SAVE, state, {Guard.HAS_UNSAVED: False})
+        assert row is not None
+        assert (row.dest, row.effect, row.target) == (None, None, state)
+
+
+def test_validate_rejects_an_unreachable_state() -> None:
+    rows = rows_without(lambda r: r.dest is S.RESUMED)
+    rows = [r for r in rows if r.source is not S.RESUMED]
+    # restore the guard coverage of load without the RESUMED row
+    rows = [
+        Row(r.event, r.source, r.dest, (), r.effect) if r.event is Event.LOAD else r for r in rows
+    ]
+    with pytest.raises(SpecError, match="unreachable state.*RESUMED"):
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+
+
+def test_validate_rejects_a_trap_state() -> None:
+    rows = rows_without(lambda r: r.source is S.RESUMED and r.event is Event.COMPLETE)
+    rows = [r for r in rows if not (r.source is S.RESUMED and r.target is not S.RESUMED)]
+    with pytest.raises(SpecError, match="trap state RESUMED"):
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+
+
+def test_validate_rejects_a_final_state_with_exits() -> None:
+    rows = [*TABLE.rows, Row(Event.LOAD, S.COMPLETED, S.ACTIVE)]
+    with pytest.raises(SpecError, match="final state COMPLETED has exits"):
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+
+
+def test_validate_rejects_two_rows_that_fire_under_the_same_guard_outcome() -> None:
+    rows = [*TABLE.rows, Row(Event.SAVE, S.ACTIVE, S.ACTIVE, ((Guard.HAS_UNSAVED, True),))]
+    with pytest.raises(SpecError, match="rows overlap for save in ACTIVE when has_unsaved=True"):
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+
+
+def test_validate_rejects_a_guard_outcome_no_row_covers() -> None:
+    rows = rows_without(lambda r: r.event is Event.SAVE and r.source is S.ACTIVE and r.dest is None)
+    with pytest.raises(SpecError, match="no row fires for save in ACTIVE when has_unsaved=False"):
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+
+
+def test_validate_rejects_an_internal_row_with_an_effect() -> None:
+    rows = [
+        Row(r.event, r.source, r.dest, r.when, Effect.RECORD_WORK)
+        if r.dest is None and r.event is Event.SAVE
+        else r
+        for r in TABLE.rows
+    ]
+    with pytest.raises(SpecError, match="internal row"):
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+
+
+def test_labels_show_guards_and_effects() -> None:
+    row = TABLE.resolve(
+        Event.TICK, S.ACTIVE, {Guard.CHECKPOINT_DUE: False, Guard.CHANGES_WORK: True}
+    )
+    assert row is not None
+    assert row.label == "tick [!checkpoint_due, changes_work] / record_work"
+
+
+def test_the_table_is_the_only_place_state_pairs_are_written() -> None:
+    """Rule 1: no module but spec.py names a destination state in code."""
+    import pathlib
+    import re
+
+    package = pathlib.Path(spec.__file__).parent
+    pattern = re.compile(
+        r"SessionState\.(ACTIVE|CHECKPOINTED|RESUMED|COMPLETED|INITIALIZING)|\bS\.[A-Z]{6,}"
+    )
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name in ("spec.py", "verify.py", "testing.py"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert offenders == []
