@@ -108,7 +108,7 @@ def test_naive_datetimes_are_taken_as_local_time_and_stored_as_utc() -> None:
 @given(
     phase=st.text(max_size=50),
     progress=st.dictionaries(
-        st.text(max_size=10), st.integers() | st.text(max_size=10), max_size=5
+        st.text(max_size=10), st.integers(-(2**63), 2**63 - 1) | st.text(max_size=10), max_size=5
     ),
     questions=st.lists(st.text(max_size=30), max_size=5),
 )
