@@ -1018,7 +1018,7 @@ class SessionManager:
         from lifecycle.triggers.time import reset
 
         self._time = reset(self._time, cp.timestamp)
-        if call.type is CheckpointType.AUTOMATIC and call.trigger == "30-minute-interval":
+        if call.key.startswith("checkpoints/auto-"):  # the time trigger's own key form
             self._last_auto_at = cp.timestamp
         assert self._session is not None
         self._session = attrs.evolve(
@@ -1131,7 +1131,17 @@ class SessionManager:
         body = codec.encode(record)
         if len(body) > SESSION_WARN_BYTES:
             log.warning("session.large", size=len(body), limit=SESSION_WARN_BYTES)
-        self._store.batch([Put(key, body), Put("session/last", codec.encode(summary))])
+        ops = [Put(key, body), Put("session/last", codec.encode(summary))]
+        for attempt in (1, 2):  # seed: retry once, then log the error and continue
+            try:
+                self._store.batch(ops)
+                break
+            except StoreError as exc:
+                log.warning("session.record_write_failed", attempt=attempt, error=str(exc))
+                if attempt == 2:
+                    # The final checkpoint (if any) is durable; the record and summary
+                    # can be rebuilt from it, so the session still completes.
+                    ctx.warnings.append(f"session record not written: {exc}")
         self._session = record
 
     def _record_now(

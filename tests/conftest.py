@@ -73,3 +73,14 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         f"max_examples={current.max_examples}, derandomize={current.derandomize} "
         "(per-test counts above, from --hypothesis-show-statistics)"
     )
+
+
+def _quiet_logs() -> None:
+    import io
+
+    from lifecycle.logs import configure
+
+    configure("critical", io.StringIO())
+
+
+_quiet_logs()

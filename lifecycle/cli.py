@@ -1,0 +1,254 @@
+"""The ``lifecycle`` command.
+
+Start-up time is the user's wait (every Claude Code hook is a new process), so
+this module imports only the standard library at the top; each command imports
+what it needs when it runs.
+
+Exit codes: 0 success; 1 a lifecycle error; 2 bad input (usage, key, record,
+URL); 3 an event the current state does not allow, or no session; 4 a corrupt
+or missing record; 5 the store failed; 6 a write conflict; 70 an internal
+error (a bug: please report it); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="store URL (default: $LIFECYCLE_STORE or file://.lifecycle)",
+    )
+    parser.add_argument(
+        "--project", default=None, help="project name (default: $LIFECYCLE_PROJECT or 'default')"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json", "yaml"), default="text", help="output format"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lifecycle",
+        description="Run an AI coding agent's work sessions as an explicit state machine.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    demo = sub.add_parser("demo", help="two scripted sessions, the second resuming the first")
+    _add_common(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+    for register in _REGISTRARS:
+        register(sub, _add_common)
+    return parser
+
+
+#: Functions that add more subcommands: ``register(subparsers, add_common)``.
+_REGISTRARS: list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]] = []
+
+
+def _version() -> str:
+    from lifecycle import __version__
+
+    return f"lifecycle {__version__}"
+
+
+def project_name(args: argparse.Namespace) -> str:
+    return str(args.project or os.environ.get("LIFECYCLE_PROJECT") or "default")
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    """Print ``data`` as JSON or YAML, or ``text`` for humans."""
+    fmt = getattr(args, "format", "text")
+    if fmt == "json":
+        import orjson
+
+        sys.stdout.write(
+            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        )
+    elif fmt == "yaml":
+        try:
+            import yaml
+        except ModuleNotFoundError:
+            from lifecycle.errors import LifecycleError
+
+            raise LifecycleError(
+                "--format yaml needs PyYAML: pip install 'lifecycle[yaml]'"
+            ) from None
+        import orjson
+
+        plain = orjson.loads(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
+        sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+# -- demo -------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from lifecycle import Checkpoint, Learning, LearningType, SessionManager, open_store
+    from lifecycle.stores import default_url
+
+    url = args.store or default_url()
+    project = args.project or "demo"
+    now = [datetime.now(UTC).replace(microsecond=0)]
+
+    def clock() -> datetime:
+        return now[0]
+
+    def later(minutes: float) -> None:
+        now[0] += timedelta(minutes=minutes)
+
+    out: list[str] = []
+
+    def say(line: str) -> None:
+        out.append(line)
+
+    store = open_store(url)
+    try:
+        say(f"store: {url}   project: {project}   (simulated clock)")
+        say("")
+        say("== session 1: fresh start ==")
+        m = SessionManager(store=store, project=project, clock=clock)
+        start = m.start_session(command="impl", restore=False, change_id="demo-change")
+        say(f"start_session -> {start.session_id} fresh={start.is_fresh_session} [{m.state}]")
+        for i, desc in enumerate(
+            ["Design the checkpoint record", "Write the file store", "Wire the CLI"], 1
+        ):
+            m.add_task(f"T{i:03d}", desc, status="in_progress" if i == 1 else "pending")
+        later(12)
+        m.record_decision(
+            "Store one file per key",
+            rationale="atomic rename gives crash-safe writes",
+            impact="architectural",
+        )
+        m.record_file_change("lifecycle/stores/file.py", ["create"], changes=120)
+        out_1 = m.complete_task("T001", priority="high")
+        say(f"complete_task T001 (high) -> {_cp_text(out_1.checkpoint)} [{m.state}]")
+        later(9)
+        clear = m.before_operation("rm -rf build/")
+        say(
+            f"before_operation 'rm -rf build/' -> proceed={clear.proceed}, "
+            f"{_cp_text(clear.checkpoint)} [{m.state}]"
+        )
+        m.add_open_question("Should automatic checkpoints include full context?")
+        for _ in range(8):  # steady activity, a tick every 4 minutes
+            later(4)
+            tick = m.tick()
+            if tick.checkpoint:
+                say(f"tick after 30 min of active work -> {_cp_text(tick.checkpoint)} [{m.state}]")
+        cp = m.create_checkpoint(
+            Checkpoint(
+                id="cp-demo",
+                timestamp=clock(),
+                phase="Phase 1: Foundation",
+                progress={"tasks_completed": 5, "tasks_total": 10},
+                context={"current_task": "T002"},
+            )
+        )
+        say(f"create_checkpoint -> {cp.checkpoint_id} at {cp.timestamp:%H:%M:%S} [{m.state}]")
+        for name, kind, text in [
+            ("atomic-rename", LearningType.PATTERN, "temp + fsync + rename + dir fsync"),
+            ("jwt-expiry-fix", LearningType.SOLUTION, "Fixed by increasing token expiry to 7 days"),
+            ("partial-writes", LearningType.ANTI_PATTERN, "never write a record in place"),
+        ]:
+            res = m.capture_learning(
+                Learning(type=kind, key=f"{kind.prefix}{name}", content=text, timestamp=clock())
+            )
+            say(f"capture_learning -> success={res.success} {res.learning_key}")
+        later(5)
+        m.record_file_change("lifecycle/cli.py", ["edit"], changes=30)
+        say(f"record_file_change -> [{m.state}]  (unsaved work)")
+        say("")
+        say(m.report())
+        say("")
+        say("-- crash: the process stops without end_session --")
+        say("")
+        later(60)
+        say("== session 2: resume ==")
+        m2 = SessionManager(store=store, project=project, clock=clock)
+        start2 = m2.start_session(command="impl", restore=True)
+        say(
+            f"start_session -> {start2.session_id} fresh={start2.is_fresh_session} "
+            f"restored_from={start2.checkpoint_id} [{m2.state}]"
+        )
+        say("")
+        say(m2.report())
+        say("")
+        m2.complete_task("T002", priority="medium")
+        end = m2.end_session(success=True, phase="Phase 1: Foundation")
+        say(
+            f"end_session -> final {_cp_text(end.checkpoint)}, "
+            f"{end.summary.checkpoints} checkpoint(s) this session [{m2.state}]"
+        )
+    finally:
+        store.close()
+    emit(args, {"lines": out}, "\n".join(out))
+    return 0
+
+
+def _cp_text(result: Any) -> str:
+    if result is None:
+        return "no checkpoint"
+    if not result.written:
+        return f"checkpoint failed ({result.error})"
+    return f"checkpoint {result.key}"
+
+
+# -- entry point ------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        from lifecycle.logs import configure
+
+        configure()
+        return handler(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("lifecycle: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        from lifecycle.errors import LifecycleError
+
+        if isinstance(exc, LifecycleError):
+            sys.stderr.write(f"lifecycle: error: {exc}\n")
+            return exc.exit_code
+        if os.environ.get("LIFECYCLE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"lifecycle: internal error: {type(exc).__name__}: {exc} "
+            "(set LIFECYCLE_DEBUG=1 for a traceback, and please report it)\n"
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""SessionManager: the seed's API and the precise meaning of each state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from lifecycle import (
+    Checkpoint,
+    CheckpointType,
+    IllegalTransition,
+    InvalidKey,
+    Learning,
+    LearningType,
+    SessionManager,
+    SessionState,
+    open_store,
+)
+from lifecycle import codec
+from lifecycle.records import Pointer
+
+S = SessionState
+
+
+def test_a_fresh_session_starts_active(make_manager) -> None:
+    m = make_manager()
+    start = m.start_session(command="impl", restore=True)
+    assert start.is_fresh_session is True
+    assert start.restored_state is None
+    assert start.session_id.startswith("session-")
+    assert m.state is S.ACTIVE
+
+
+def test_seed_example_checkpoint_then_restore_in_a_new_manager(make_manager, clock) -> None:
+    store = open_store("memory://")
+    m = SessionManager(store=store, project="demo", clock=clock)
+    m.start_session(command="impl")
+    clock.advance(minutes=1)
+    cp = m.create_checkpoint(
+        Checkpoint(
+            id="cp-20260125-120000",
+            timestamp=clock(),
+            phase="Phase 1: Foundation",
+            progress={"tasks_completed": 5, "tasks_total": 10},
+            context={"current_task": "T006"},
+        )
+    )
+    assert m.state is S.CHECKPOINTED
+    assert cp.written and cp.checkpoint_id.startswith("cp-")
+    assert cp.timestamp == clock()
+    clock.advance(minutes=5)
+    m2 = SessionManager(store=store, project="demo", clock=clock)
+    start = m2.start_session(command="impl", restore=True)
+    assert start.is_fresh_session is False
+    assert start.checkpoint_id == cp.checkpoint_id
+    assert start.restored_state == {
+        "phase": "Phase 1: Foundation",
+        "progress": {"tasks_completed": 5, "tasks_total": 10},
+        "context": {"current_task": "T006"},
+    }
+    assert m2.state is S.RESUMED
+    assert m2.report().splitlines()[:4] == [
+        "Session restored:",
+        "  Phase: Phase 1: Foundation",
+        "  Progress: 5/10 (50%)",
+        "  Learnings captured: 0",
+    ]
+
+
+def test_restore_false_starts_fresh_even_with_a_checkpoint(make_manager) -> None:
+    store = open_store("memory://")
+    m = make_manager()
+    m = SessionManager(store=store, project="demo")
+    m.start_session()
+    m.create_checkpoint(phase="P")
+    m2 = SessionManager(store=store, project="demo")
+    assert m2.start_session(restore=False).is_fresh_session is True
+    assert m2.state is S.ACTIVE
+
+
+def test_work_makes_the_session_active_and_a_save_checkpointed(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    m.create_checkpoint(phase="P1")
+    assert (m.state, m.has_unsaved_work) == (S.CHECKPOINTED, False)
+    m.record_decision("Use WAL", rationale="concurrent readers")
+    assert (m.state, m.has_unsaved_work) == (S.ACTIVE, True)
+    m.create_checkpoint()
+    assert (m.state, m.has_unsaved_work) == (S.CHECKPOINTED, False)
+
+
+def test_save_with_nothing_changed_is_a_no_op(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    first = m.create_checkpoint(phase="P1", progress={"completed": 1})
+    again = m.create_checkpoint(phase="P1", progress={"completed": 1})
+    assert again.written is False
+    assert again.checkpoint_id == first.checkpoint_id
+    assert len(m.list_checkpoints()) == 1
+
+
+@pytest.mark.parametrize(
+    "change", [{"phase": "P2"}, {"progress": {"completed": 2}}, {"context": {"task": "T2"}}]
+)
+def test_a_new_phase_progress_or_context_is_a_change(make_manager, change) -> None:
+    m = make_manager()
+    m.start_session()
+    m.create_checkpoint(phase="P1", progress={"completed": 1}, context={"task": "T1"})
+    assert m.create_checkpoint(**change).written is True
+    assert len(m.list_checkpoints()) == 2
+
+
+def test_resumed_stays_resumed_until_something_changes(make_manager, clock) -> None:
+    store = open_store("memory://")
+    m = SessionManager(store=store, project="p", clock=clock)
+    m.start_session()
+    m.create_checkpoint(phase="P")
+    m2 = SessionManager(store=store, project="p", clock=clock)
+    m2.start_session()
+    assert m2.create_checkpoint().written is False
+    assert m2.state is S.RESUMED
+    m2.add_open_question("why?")
+    assert m2.state is S.ACTIVE
+
+
+def test_an_illegal_event_raises_and_changes_nothing(make_manager) -> None:
+    m = make_manager()
+    with pytest.raises(IllegalTransition) as err:
+        m.record_decision("too early")
+    assert err.value.state == "INITIALIZING"
+    assert err.value.event == "record"
+    assert err.value.legal_events == ("complete", "load")
+    assert m.state is S.INITIALIZING
+    assert m.store.list_keys() == []
+
+
+def test_completed_is_terminal(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    m.end_session()
+    assert m.state is S.COMPLETED
+    before = m.store.list_keys()
+    for call in (m.start_session, m.tick, lambda: m.create_checkpoint(phase="x"), m.end_session):
+        with pytest.raises(IllegalTransition):
+            call()
+    assert m.store.list_keys() == before
+
+
+def test_end_session_writes_a_final_checkpoint_record_and_summary(make_manager) -> None:
+    m = make_manager()
+    m.start_session(command="impl")
+    m.add_task("T1", "do it", status="in_progress")
+    m.complete_task("T1")
+    end = m.end_session(success=True, phase="Phase 1")
+    assert end.checkpoint is not None and end.checkpoint.written
+    assert end.checkpoint.trigger == "session-end"
+    assert end.summary.tasks_completed == ("T1",)
+    assert end.summary.phase == "Phase 1"
+    record = m.session
+    assert record.end_time is not None and record.success is True
+    assert {"session/current", "session/last", "checkpoints/latest"} <= set(m.store.list_keys())
+
+
+def test_end_with_nothing_unsaved_writes_no_extra_checkpoint(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    m.create_checkpoint(phase="P")
+    end = m.end_session()
+    assert end.checkpoint is None
+    assert len(m.list_checkpoints()) == 1
+
+
+def test_checkpoint_ids_are_unique_and_ordered_even_with_a_frozen_clock(make_manager) -> None:
+    m = make_manager()  # the fixture clock never moves unless told to
+    m.start_session()
+    ids = []
+    for i in range(5):
+        ids.append(m.create_checkpoint(progress={"i": i}).checkpoint_id)
+    assert len(set(ids)) == 5
+    assert ids == sorted(ids)
+
+
+def test_latest_pointer_names_the_newest_checkpoint(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    m.create_checkpoint(phase="a")
+    last = m.create_checkpoint(phase="b")
+    pointer = codec.decode(Pointer, m.store.get("checkpoints/latest").value)
+    assert (pointer.id, pointer.key) == (last.checkpoint_id, last.key)
+
+
+def test_high_priority_task_completion_checkpoints(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    out = m.complete_task("TASK-006", "Refactor load", priority="high")
+    assert out.checkpointed
+    assert out.checkpoint.key.startswith("checkpoints/task-TASK-006-")
+    assert m.state is S.CHECKPOINTED
+    cp = m.read_checkpoint()
+    assert [t.id for t in cp.state.completed_tasks] == ["TASK-006"]
+
+
+def test_medium_priority_task_completion_only_records(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    out = m.complete_task("T2", priority="medium")
+    assert out.checkpoint is None
+    assert m.state is S.ACTIVE
+
+
+def test_capture_learning_matches_the_seed_output(make_manager, clock) -> None:
+    m = make_manager()
+    m.start_session()
+    res = m.capture_learning(
+        Learning(
+            type=LearningType.SOLUTION,
+            key="learning/solutions/jwt-expiry-fix",
+            content="Fixed by increasing token expiry to 7 days",
+            timestamp=clock(),
+        )
+    )
+    assert (res.success, res.learning_key) == (True, "learning/solutions/jwt-expiry-fix")
+    stored = codec.decode(Learning, m.store.get(res.learning_key).value)
+    assert stored.session_id == m.session_id
+
+
+def test_a_learning_under_the_wrong_folder_suggests_the_right_one(make_manager, clock) -> None:
+    m = make_manager()
+    m.start_session()
+    with pytest.raises(InvalidKey) as err:
+        m.capture_learning(type="pattern", key="learning/solutions/x", content="c")
+    assert err.value.suggestion == "learning/patterns/x"
+    with pytest.raises(InvalidKey) as err:
+        m.capture_learning(type="pattern", key="learnings/pattern/x", content="c")
+    assert err.value.suggestion == "learning/patterns/x"
+    assert m.store.list_keys("learning/") == []
+
+
+def test_a_bare_learning_name_goes_under_its_type_folder(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    res = m.capture_learning(type="insight", key="Sessions enable learning", content="c")
+    assert res.learning_key == "learning/insights/Sessions-enable-learning"
+
+
+def test_two_projects_in_one_store_do_not_see_each_other(clock) -> None:
+    store = open_store("memory://")
+    a = SessionManager(store=store, project="a", clock=clock)
+    a.start_session()
+    a.create_checkpoint(phase="A")
+    b = SessionManager(store=store, project="b", clock=clock)
+    assert b.start_session().is_fresh_session is True
+
+
+def test_restore_a_chosen_checkpoint_by_id(make_manager, clock) -> None:
+    store = open_store("memory://")
+    m = SessionManager(store=store, project="p", clock=clock)
+    m.start_session()
+    first = m.create_checkpoint(phase="one")
+    m.create_checkpoint(phase="two")
+    m2 = SessionManager(store=store, project="p", clock=clock)
+    start = m2.start_session(checkpoint_id=first.checkpoint_id)
+    assert start.restored_state["phase"] == "one"
+
+
+def test_the_clock_must_be_aware(make_manager) -> None:
+    from lifecycle.errors import InvalidRecord
+
+    m = make_manager(clock=lambda: datetime(2026, 1, 1))
+    with pytest.raises(InvalidRecord, match="aware"):
+        m.start_session()
+    assert m.state is S.INITIALIZING
+
+
+def test_checkpoint_records_the_seed_fields(make_manager) -> None:
+    m = make_manager()
+    m.start_session()
+    m.add_task("TASK-008", status="in_progress", progress="50%")
+    m.add_open_question("How to handle checkpoint size limits?")
+    res = m.create_checkpoint(phase="P")
+    cp = m.read_checkpoint(res.checkpoint_id)
+    assert cp.type is CheckpointType.MANUAL
+    assert cp.session_id == m.session_id
+    assert cp.state.active_tasks[0].progress == "50%"
+    assert cp.state.open_questions == ("How to handle checkpoint size limits?",)
+    assert cp.state.blockers == ()
+    assert cp.recovery_info.restore_command == f"lifecycle session start --checkpoint {cp.id}"
+    assert m.session.checkpoints[-1].id == cp.id
