@@ -11,10 +11,18 @@ The search is breadth first with the abstract states of each depth merged
 (each carries how many sequences reach it and the first one that did), so a
 broken rule is reported with a shortest sequence that breaks it, and the
 number of sequences explored is counted exactly without walking them one by
-one (at depth 8 there are about 10^11).
+one (at depth 8 there are about 10^10).
 
 Guards are free: each evaluator may answer either way at any time, so the
 table must keep the rules whatever the trigger evaluators say.
+
+Rule 5 (an illegal event changes nothing) holds by construction at this level:
+a step that fires no row leaves the abstract state as it was. What the table
+can get wrong there is a *legal* event for which some guard outcome fires no
+row, or two: that is the ``determinism`` rule. Rule 6 likewise follows from a
+row having one effect; the check guards the model itself. Whether the machine
+really leaves the store untouched, and ids are unique and ordered, is for the
+implementation's property tests.
 
 The abstract model's effects (what each named effect does to the facts):
 
