@@ -142,3 +142,20 @@ class CheckpointNotFound(LifecycleError):
     def __init__(self, checkpoint_id: str) -> None:
         self.checkpoint_id = checkpoint_id
         super().__init__(f"no valid checkpoint with id {checkpoint_id!r}")
+
+
+class UnknownDiagramFormat(LifecycleError, ValueError):
+    """A diagram format that :mod:`lifecycle.diagrams` cannot draw."""
+
+    exit_code = 2
+
+    def __init__(self, fmt: str, known: Iterable[str]) -> None:
+        self.fmt = fmt
+        self.known = tuple(known)
+        super().__init__(f"unknown diagram format {fmt!r}; use one of: {', '.join(self.known)}")
+
+
+class DiagramToolMissing(LifecycleError):
+    """A diagram format that needs Graphviz, asked for where Graphviz is not installed."""
+
+    exit_code = 2
