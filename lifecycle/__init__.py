@@ -39,7 +39,34 @@ _EXPORTS: dict[str, str] = {
     "CorruptRecord": "lifecycle.errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "Checkpoint",
+    "CheckpointResult",
+    "CheckpointType",
+    "Clearance",
+    "CorruptRecord",
+    "EndResult",
+    "Event",
+    "IllegalTransition",
+    "InvalidKey",
+    "InvalidRecord",
+    "Learning",
+    "LearningResult",
+    "LearningType",
+    "LifecycleError",
+    "LifecycleHooks",
+    "Operation",
+    "Outcome",
+    "Priority",
+    "SessionManager",
+    "SessionState",
+    "StartResult",
+    "StoreError",
+    "Task",
+    "TaskStatus",
+    "__version__",
+    "open_store",
+]
 
 if TYPE_CHECKING:
     from lifecycle.errors import (

@@ -219,6 +219,69 @@ def _cp_text(result: Any) -> str:
     return f"checkpoint {result.key}"
 
 
+# -- diagram and verify -----------------------------------------------------------------
+
+
+def _register_tools(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    diagram = sub.add_parser("diagram", help="the state diagram, generated from the table")
+    diagram.add_argument("--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid")
+    diagram.add_argument("--output", "-o", default=None, help="write to a file, not stdout")
+    diagram.add_argument(
+        "--check", action="store_true", help="exit 1 if diagrams/ drifted from the table"
+    )
+    diagram.add_argument("--write", action="store_true", help="regenerate diagrams/")
+    diagram.add_argument(
+        "--dir", default="diagrams", help="the diagrams folder (default: diagrams)"
+    )
+    diagram.set_defaults(handler=cmd_diagram)
+
+    verify = sub.add_parser(
+        "verify", help="model-check the transition table against the lifecycle rules"
+    )
+    verify.add_argument("--depth", type=int, default=8, help="event sequence length (default 8)")
+    verify.set_defaults(handler=cmd_verify)
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lifecycle import diagrams
+
+    if args.check:
+        drifted = diagrams.check(Path(args.dir))
+        for name in drifted:
+            sys.stderr.write(
+                f"lifecycle: {name} differs from the table; run lifecycle diagram --write\n"
+            )
+        return 1 if drifted else 0
+    if args.write:
+        for path in diagrams.write(Path(args.dir)):
+            sys.stdout.write(f"wrote {path}\n")
+        return 0
+    out = diagrams.render(args.format)
+    if args.output:
+        Path(args.output).write_bytes(out if isinstance(out, bytes) else out.encode())
+    elif isinstance(out, bytes):
+        sys.stdout.buffer.write(out)
+    else:
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from lifecycle.errors import LifecycleError
+    from lifecycle.verify import model_check
+
+    if args.depth < 0 or args.depth > 64:
+        raise LifecycleError(f"--depth must be between 0 and 64, not {args.depth}")
+    report = model_check(depth=args.depth)
+    sys.stdout.write(report.format().rstrip("\n") + "\n")
+    return 0 if report.ok else 1
+
+
+_REGISTRARS.append(_register_tools)
+
+
 # -- entry point ------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from lifecycle import coverage
 from lifecycle.errors import IllegalTransition, LifecycleError
 from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState, Spec
 
@@ -56,30 +57,15 @@ def _before(row: Row, index: int) -> Callable[[Any], None]:
         if row.effect is not None:
             driver.host.effect(row.effect, row, event_data.kwargs["context"])
         driver._fired = row
-        _coverage_hit(index)
+        coverage.record(index)  # one flag check unless LIFECYCLE_COVERAGE is set
 
     return fire
-
-
-def _coverage_hit(index: int) -> None:
-    from lifecycle import coverage
-
-    coverage.record(index)
 
 
 @functools.cache
 def build(spec: Spec = TABLE) -> Any:
     """The shared ``transitions.Machine`` for ``spec`` (built on first use)."""
     from transitions import Machine
-
-    global _coverage_hit
-    try:
-        from lifecycle import coverage
-
-        if not coverage.enabled():
-            _coverage_hit = _no_coverage
-    except ImportError:
-        _coverage_hit = _no_coverage
 
     machine = Machine(
         model=None,
@@ -99,10 +85,6 @@ def build(spec: Spec = TABLE) -> Any:
             before=[_before(row, index)],
         )
     return machine
-
-
-def _no_coverage(index: int) -> None:
-    return None
 
 
 def fire(driver: Driver, event: Event, context: Any, spec: Spec = TABLE) -> Row:

@@ -33,6 +33,10 @@ def progress_line(progress: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in progress.items()) or "not recorded"
 
 
+def _progress_suffix(progress: str | None) -> str:
+    return f", {progress}" if progress else ""
+
+
 def session_report(manager: SessionManager) -> str:
     restored = manager._restored_from
     head = "Session restored:" if restored is not None else "Session started (fresh):"
@@ -52,7 +56,7 @@ def session_report(manager: SessionManager) -> str:
         (
             "Open tasks",
             [
-                f"{t.id}: {t.description} [{t.status.value}{', ' + t.progress if t.progress else ''}]"
+                f"{t.id}: {t.description} [{t.status.value}{_progress_suffix(t.progress)}]"
                 for t in work.active_tasks
             ],
         ),

@@ -32,7 +32,6 @@ from lifecycle.errors import (
     InvalidKey,
     InvalidRecord,
     LifecycleError,
-    NoSession,
     StoreError,
 )
 from lifecycle.machine import Driver, fire
@@ -497,7 +496,7 @@ class SessionManager:
                 progress=progress,
                 started_at=started,
             )
-            tasks = tuple(t for t in work.active_tasks if t.id != task_id) + (task,)
+            tasks = (*(t for t in work.active_tasks if t.id != task_id), task)
             return attrs.evolve(work, active_tasks=tasks)
 
         return self._work_event(Event.RECORD, change)

@@ -79,7 +79,7 @@ class FlakyStore:
         self.url = inner.url
         self.rate = rate
         self.fail_reads = fail_reads
-        self.random = random.Random(seed)
+        self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
         self.failures = 0
 
     def _maybe_fail(self, what: str) -> None:
@@ -144,7 +144,7 @@ class LifecycleRules(RuleBasedStateMachine):
         self.clock = SimulatedClock()
         self.real = self.make_store()
         self.store = FlakyStore(self.real, self.fault_rate, seed=7)
-        self.manager = self.make_manager(self.store, self.clock)  # type: ignore[arg-type]
+        self.manager = self.make_manager(self.store, self.clock)
         self.written_ids: list[str] = []
         self.previous_state = SessionState.INITIALIZING
         self.last_event: Event | None = None
@@ -245,9 +245,7 @@ class LifecycleRules(RuleBasedStateMachine):
 
     @rule(error=decisions)
     def error_recovered(self, error: str) -> None:
-        self._fire(
-            Event.ERROR_RECOVERED, lambda: self.manager.error_recovered(error, ["retried"])
-        )
+        self._fire(Event.ERROR_RECOVERED, lambda: self.manager.error_recovered(error, ["retried"]))
 
     @rule(phase=st.sampled_from(["", "Phase 1", "Phase 2"]), done=st.integers(0, 3))
     def save(self, phase: str, done: int) -> None:

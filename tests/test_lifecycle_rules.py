@@ -18,6 +18,4 @@ class RulesWithoutFaults(LifecycleRules):
 TestRulesWithFaults = RulesWithFaults.TestCase
 TestRulesWithFaults.settings = settings(TestRulesWithFaults.settings, stateful_step_count=30)
 TestRulesWithoutFaults = RulesWithoutFaults.TestCase
-TestRulesWithoutFaults.settings = settings(
-    TestRulesWithoutFaults.settings, stateful_step_count=30
-)
+TestRulesWithoutFaults.settings = settings(TestRulesWithoutFaults.settings, stateful_step_count=30)

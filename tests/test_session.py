@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
@@ -15,9 +15,9 @@ from lifecycle import (
     LearningType,
     SessionManager,
     SessionState,
+    codec,
     open_store,
 )
-from lifecycle import codec
 from lifecycle.records import Pointer
 
 S = SessionState
