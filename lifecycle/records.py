@@ -292,6 +292,30 @@ class SessionSummary:
     schema_version: int = SCHEMA_VERSION
 
 
+@attrs.frozen
+class LiveContext:
+    """``session/context``: an open session's complete live state (superspec's "Complete
+    PM Agent state"), so that the next process (a CLI command, a Claude Code hook)
+    continues the same session, unsaved work included."""
+
+    session: SessionRecord
+    state: str
+    phase: str = ""
+    progress: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    context: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    work: WorkState = WorkState()
+    saved_checkpoint_id: str | None = None
+    restored_from: str | None = None
+    active_seconds: float = 0.0
+    last_activity_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    last_auto_checkpoint_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    tasks_since_checkpoint: int = 0
+    last_moment: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    latest_version: int | None = None
+    warnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    schema_version: int = SCHEMA_VERSION
+
+
 #: Every record kind that is stored on its own, by the name the codec writes.
 RECORD_KINDS: dict[str, type] = {
     "checkpoint": Checkpoint,
@@ -299,4 +323,5 @@ RECORD_KINDS: dict[str, type] = {
     "session": SessionRecord,
     "learning": Learning,
     "summary": SessionSummary,
+    "context": LiveContext,
 }

@@ -32,6 +32,7 @@ from lifecycle.errors import (
     InvalidKey,
     InvalidRecord,
     LifecycleError,
+    NoSession,
     StoreError,
 )
 from lifecycle.machine import Driver, fire
@@ -46,6 +47,7 @@ from lifecycle.records import (
     FileChange,
     JSONValue,
     Learning,
+    LiveContext,
     LearningType,
     Pointer,
     Priority,
@@ -58,7 +60,7 @@ from lifecycle.records import (
     WorkState,
 )
 from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
-from lifecycle.stores import ProjectStore, Put, Store, open_store
+from lifecycle.stores import Delete, Op, ProjectStore, Put, Store, open_store
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
 
 log = structlog.get_logger("lifecycle")
@@ -68,6 +70,7 @@ Change = Callable[[WorkState], WorkState]
 
 LATEST = "checkpoints/latest"
 CURRENT = "session/current"
+CONTEXT = "session/context"
 #: Soft and hard checkpoint size limits (seed: "<50KB typical, <200KB maximum").
 WARN_BYTES = 50_000
 MAX_BYTES = 200_000
@@ -468,6 +471,82 @@ class SessionManager:
         from lifecycle.report import session_report
 
         return session_report(self)
+
+    # -- continuing one session across processes ------------------------------------------
+
+    def save_context(self) -> None:
+        """Write ``session/context``: the open session's complete live state, so that
+        :meth:`attach` in another process continues it, unsaved work included."""
+        with self._lock:
+            if self._session is None:
+                raise NoSession("no session to save: call start_session first")
+            live = LiveContext(
+                session=self._record_now(),
+                state=self.state.value,
+                phase=self._phase,
+                progress=self._progress,
+                context=self._context,
+                work=self._work,
+                saved_checkpoint_id=None
+                if self._saved is None or self._last_checkpoint is None
+                else self._last_checkpoint.id,
+                restored_from=None if self._restored_from is None else self._restored_from.id,
+                active_seconds=self._time.active_seconds,
+                last_activity_at=self._time.last_activity_at,
+                last_auto_checkpoint_at=self._last_auto_at,
+                tasks_since_checkpoint=self._tasks_since_checkpoint,
+                last_moment=self._last_moment,
+                latest_version=self._latest_version,
+            )
+            self._store.put(CONTEXT, codec.encode(live))
+
+    def attach(self) -> bool:
+        """Continue the project's open session (``session/context``) in this manager.
+
+        Returns False, changing nothing, when there is no open session to continue (none
+        saved, or the last one completed): call :meth:`start_session` then. The machine's
+        state is restored as it was saved; this is the same session, not a transition.
+        """
+        from lifecycle.triggers.time import ActiveTime
+
+        with self._lock:
+            if self.state is not TABLE.initial:
+                raise LifecycleError(f"attach needs a new manager, this one is {self.state}")
+            entry = self._store.get(CONTEXT)
+            if entry is None:
+                return False
+            try:
+                live = codec.decode(LiveContext, entry.value, key=CONTEXT)
+            except (CorruptRecord, InvalidRecord) as exc:
+                log.warning("attach.unreadable", error=str(exc))
+                self._warnings.append(f"session/context is unreadable ({exc})")
+                return False
+            state = SessionState(live.state)
+            if state in TABLE.final or live.session.end_time is not None:
+                return False
+            saved: Checkpoint | None = None
+            if live.saved_checkpoint_id is not None:
+                try:
+                    saved = self._checkpoint_by_id(live.saved_checkpoint_id)
+                except CheckpointNotFound:
+                    self._warnings.append(
+                        f"checkpoint {live.saved_checkpoint_id} is gone; all work counts as unsaved"
+                    )
+            self._session = live.session
+            self._phase, self._progress, self._context = live.phase, live.progress, live.context
+            self._work = live.work
+            if saved is not None:
+                self._saved = _Saved(saved.phase, saved.progress, saved.context, saved.state)
+                self._last_checkpoint = saved
+            if live.restored_from is not None and saved is not None:
+                self._restored_from = saved if saved.id == live.restored_from else None
+            self._time = ActiveTime(live.active_seconds, live.last_activity_at)
+            self._last_auto_at = live.last_auto_checkpoint_at
+            self._tasks_since_checkpoint = live.tasks_since_checkpoint
+            self._last_moment = live.last_moment
+            self._latest_version = live.latest_version
+            self._driver.state = state.value
+            return True
 
     # -- work events ---------------------------------------------------------------------------
 
@@ -1130,7 +1209,12 @@ class SessionManager:
         body = codec.encode(record)
         if len(body) > SESSION_WARN_BYTES:
             log.warning("session.large", size=len(body), limit=SESSION_WARN_BYTES)
-        ops = [Put(key, body), Put("session/last", codec.encode(summary))]
+        # The session is over: no later process may attach to it.
+        ops: list[Op] = [
+            Put(key, body),
+            Put("session/last", codec.encode(summary)),
+            Delete(CONTEXT),
+        ]
         for attempt in (1, 2):  # seed: retry once, then log the error and continue
             try:
                 self._store.batch(ops)

@@ -287,3 +287,40 @@ def test_checkpoint_records_the_seed_fields(make_manager) -> None:
     assert cp.state.blockers == ()
     assert cp.recovery_info.restore_command == f"lifecycle session start --checkpoint {cp.id}"
     assert m.session.checkpoints[-1].id == cp.id
+
+
+def test_attach_continues_the_open_session_with_its_unsaved_work(clock) -> None:
+    store = open_store("memory://")
+    first = SessionManager(store=store, project="p", clock=clock)
+    first.start_session(command="impl")
+    first.create_checkpoint(phase="P1")
+    first.record_decision("Use WAL", rationale="readers")
+    first.save_context()
+    assert first.state is S.ACTIVE
+
+    clock.advance(minutes=1)
+    second = SessionManager(store=store, project="p", clock=clock)
+    assert second.attach() is True
+    assert second.session_id == first.session_id
+    assert second.state is S.ACTIVE
+    assert second.work == first.work
+    assert second.has_unsaved_work is True
+    second.create_checkpoint()
+    assert second.state is S.CHECKPOINTED
+
+
+def test_attach_after_the_session_ended_finds_nothing(clock) -> None:
+    store = open_store("memory://")
+    first = SessionManager(store=store, project="p", clock=clock)
+    first.start_session()
+    first.save_context()
+    first.end_session()
+    second = SessionManager(store=store, project="p", clock=clock)
+    assert second.attach() is False
+    assert second.state is S.INITIALIZING
+
+
+def test_attach_with_no_saved_context_finds_nothing(make_manager) -> None:
+    m = make_manager()
+    assert m.attach() is False
+    assert m.state is S.INITIALIZING
