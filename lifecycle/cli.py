@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     for register in _REGISTRARS:
         register(sub, _add_common)
+    import importlib
+
+    from lifecycle.commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(name).register(sub, _add_common)
     return parser
 
 
