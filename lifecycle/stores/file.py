@@ -34,9 +34,14 @@ whole. A crash in the middle of the renames leaves some of them done and the res
 not: on journaling file systems (ext4, xfs, apfs) metadata reaches the disk in
 order, so a reader sees a prefix of the batch; POSIX itself does not promise the
 order across folders. Callers therefore put their commit record (a ``latest``
-pointer) last and readers check that what it points to exists and is valid. A
-temp file left by a crashed writer is never read and is removed by the next
-writer in that folder.
+pointer) last and readers check that what it points to exists and is valid.
+
+Temp files. A temp file left by a crashed writer is never read (its name starts
+with ``.``). Before writing, a writer lists the folders it is about to write temp
+files in inside ``.lock`` and empties it when done; the next writer that finds it
+non-empty removes the temp files in those folders. Temp names are fixed per key
+(``.<name>.rec.tmp``), so a leftover whose marker was lost (power loss: the marker
+is not fsynced) is replaced the next time its key is written.
 """
 
 from __future__ import annotations
@@ -158,6 +163,8 @@ def make_dirs(path: Path) -> None:
         try:
             os.mkdir(folder, DIR_MODE)
         except FileExistsError:
+            if not os.path.isdir(folder):
+                raise NotADirectoryError(f"{folder!r} exists and is not a folder") from None
             continue
         os.chmod(folder, DIR_MODE)
         _fsync_dir(os.path.dirname(folder))
@@ -173,7 +180,7 @@ class FileStore:
         self.url = url if url is not None else "file://" + str(self.root)
         self._root = str(self.root)
         self._lock_path = os.path.join(self._root, LOCK_NAME)
-        self._swept: set[str] = set()  # folders this instance has cleared of temp files
+        self._made: set[str] = set()  # folders this instance knows exist
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -331,28 +338,54 @@ class FileStore:
     # -- writing -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> Iterator[int]:
+        """Hold the store-wide write lock; yield the lock file's descriptor.
+
+        The lock file doubles as a crash marker: a writer lists (relative to the root)
+        the folders it is about to write temp files in, and empties the file when it is
+        done. A writer that finds it non-empty knows the previous one died mid-write
+        and removes the temp files in those folders. (The marker is not fsynced: after
+        a power loss a leftover can survive until its key is written again, which
+        reuses the same temp name.)
+        """
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            info = os.fstat(fd)
+            if stat.S_IMODE(info.st_mode) != FILE_MODE:
+                os.fchmod(fd, FILE_MODE)
+            size = info.st_size
+            if size:
+                self._sweep(os.pread(fd, size, 0).decode("utf-8", "replace").splitlines())
+                os.ftruncate(fd, 0)
+            yield fd
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
-    def _prepare_folder(self, folder: str) -> None:
-        """Under the lock: create ``folder`` if needed and clear temp files a crash left."""
-        if folder in self._swept:
-            return
-        make_dirs(Path(folder))
-        with os.scandir(folder) as entries:
-            stale = [
-                e.path for e in entries if e.name.startswith(".") and e.name.endswith(TMP_SUFFIX)
-            ]
-        for path in stale:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            log.info("store.stale_temp_removed", path=path)
-        self._swept.add(folder)
+    def _sweep(self, folders: Sequence[str]) -> None:
+        """Remove the temp files a crashed writer left in ``folders`` (relative to the root)."""
+        for name in folders:
+            folder = os.path.normpath(os.path.join(self._root, name))
+            if os.path.commonpath([self._root, folder]) != self._root:
+                continue
+            try:
+                with os.scandir(folder) as entries:
+                    stale = [
+                        e.path
+                        for e in entries
+                        if e.name.startswith(".") and e.name.endswith(TMP_SUFFIX)
+                    ]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for path in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                log.info("store.stale_temp_removed", path=path)
+
+    def _make_folder(self, folder: str) -> None:
+        if folder not in self._made:
+            make_dirs(Path(folder))
+            self._made.add(folder)
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
         return self.batch([Put(key, value, expected_version)])[0]
@@ -375,8 +408,8 @@ class FileStore:
         paths = [self._path(op.key) for op in ops]
         if not ops:
             return []
-        with self._locked():
-            return self._apply(ops, paths, [None] * len(ops))
+        with self._locked() as lock:
+            return self._apply(lock, ops, paths, [None] * len(ops))
 
     def mirror(self, items: Sequence[tuple[str, bytes | None, int]]) -> None:
         """Store ``(key, value, version)`` as given, ``None`` deleting: a cache of another store.
@@ -387,11 +420,15 @@ class FileStore:
         ops: list[Op] = [Delete(k) if v is None else Put(k, v, sync=False) for k, v, _ in items]
         paths = [self._path(op.key) for op in ops]
         if ops:
-            with self._locked():
-                self._apply(ops, paths, [version for _, _, version in items])
+            with self._locked() as lock:
+                self._apply(lock, ops, paths, [version for _, _, version in items])
 
     def _apply(
-        self, ops: Sequence[Op], paths: Sequence[tuple[str, str]], forced: Sequence[int | None]
+        self,
+        lock: int,
+        ops: Sequence[Op],
+        paths: Sequence[tuple[str, str]],
+        forced: Sequence[int | None],
     ) -> list[int]:
         # 1. Every compare-and-swap, against the state the batch itself builds up.
         state: dict[str, int] = {}
@@ -410,6 +447,10 @@ class FileStore:
         # 2. Only the last op on each key reaches the disk; earlier ones are superseded.
         last = {op.key: i for i, op in enumerate(ops)}
         final = [i for i in range(len(ops)) if last[ops[i].key] == i]
+        folders = {paths[i][0] for i in final if isinstance(ops[i], Put)}
+        if folders:
+            marker = "\n".join(os.path.relpath(f, self._root) for f in sorted(folders))
+            os.pwrite(lock, marker.encode(), 0)
         temps: dict[int, str] = {}
         try:
             for i in final:
@@ -418,20 +459,21 @@ class FileStore:
                     folder, path = paths[i]
                     temp = os.path.join(folder, "." + os.path.basename(path) + TMP_SUFFIX)
                     data = encode_record(versions[i], op.value)
-                    self._prepare_folder(folder)
+                    self._make_folder(folder)
                     temps[i] = temp
                     try:
                         _write_file(temp, data, sync=op.sync)
                     except FileNotFoundError:  # the folder was removed behind our back
-                        self._swept.discard(folder)
-                        self._prepare_folder(folder)
+                        self._made.discard(folder)
+                        self._make_folder(folder)
                         _write_file(temp, data, sync=op.sync)
             # 3. Renames and unlinks in op order, then each folder fsynced once.
             touched: dict[str, None] = {}
             for i in final:
                 folder, path = paths[i]
                 if i in temps:
-                    os.replace(temps.pop(i), path)
+                    os.replace(temps[i], path)
+                    del temps[i]
                     touched[folder] = None
                 else:
                     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
@@ -443,6 +485,8 @@ class FileStore:
             for temp in temps.values():
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
+        if folders:
+            os.ftruncate(lock, 0)
         return versions
 
     def close(self) -> None:
