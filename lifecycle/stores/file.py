@@ -213,8 +213,8 @@ class FileStore:
                     f"inside {self._root}; refusing it"
                 )
             here = os.path.dirname(here)
-        if os.path.commonpath([self._root, os.path.realpath(folder)]) != self._root:
-            raise StoreError(f"key {key!r} resolves outside the store root {self._root}")
+        # The root is resolved and no segment is ".." (check_storage_key), so a path
+        # with no symlink below the root cannot leave it.
 
     # -- reading -------------------------------------------------------------------------
 
