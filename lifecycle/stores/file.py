@@ -1,0 +1,517 @@
+"""``file://DIR``: the embedded default store, one file per key under a root folder.
+
+Layout. Key ``a/b/c`` lives in ``<root>/a.d/b.d/c.rec``: every segment but the last
+names a folder ending in ``.d``, the last names a file ending in ``.rec``. A name
+cannot end in both, so a key that is also a prefix of another (``a/b`` and
+``a/b/c``) never collides with a folder, whatever its segments spell (``a/b.d``
+and ``a/b/x`` give ``a.d/b.d.rec`` and ``a.d/b.d/x.rec``). Names starting with
+``.`` (temp files, ``.lock``) and anything else without those suffixes (such as
+the fallback store's ``recovery/`` queue) are never keys: no key segment starts
+with ``.``.
+
+Record format. Each file is a one-line header and the value::
+
+    LC1 <version> <length> <crc32 8 hex>\\n<value bytes>
+
+The CRC covers ``LC1 <version> <length> `` and the value, so a flipped bit in the
+version is caught as well as one in the value. :meth:`FileStore.get` raises
+:class:`~lifecycle.errors.CorruptRecord` for a torn, truncated or flipped file;
+:meth:`FileStore.scan` skips such files with a warning.
+
+Writes. Every write operation holds an exclusive ``flock`` on ``<root>/.lock``
+(opened afresh per operation, so it excludes threads of this process as well as
+other processes); readers take no lock, because a rename is atomic and a reader
+sees the old file or the new one. A value is written to ``.<name>.tmp`` in its
+own folder, fsynced, renamed over ``<name>.rec``, and the folder is fsynced.
+Files are created 0600 and folders 0700, set explicitly whatever the umask.
+
+Crash semantics of :meth:`FileStore.batch`. Every compare-and-swap is checked under
+the lock before anything is written, so a conflict writes nothing. Then every
+value is written to its temp file (and fsynced unless ``Put(sync=False)``), the
+temp files are renamed (deletes unlinked) in op order, and each affected folder is
+fsynced once. The call returns only after all of that, so an acknowledged batch is
+whole. A crash in the middle of the renames leaves some of them done and the rest
+not: on journaling file systems (ext4, xfs, apfs) metadata reaches the disk in
+order, so a reader sees a prefix of the batch; POSIX itself does not promise the
+order across folders. Callers therefore put their commit record (a ``latest``
+pointer) last and readers check that what it points to exists and is valid.
+
+Temp files. A temp file left by a crashed writer is never read (its name starts
+with ``.``). Before writing, a writer lists the folders it is about to write temp
+files in inside ``.lock`` and empties it when done; the next writer that finds it
+non-empty removes the temp files in those folders. Temp names are fixed per key
+(``.<name>.rec.tmp``), so a leftover whose marker was lost (power loss: the marker
+is not fsynced) is replaced the next time its key is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import stat
+import zlib
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import structlog
+
+from lifecycle.errors import CorruptRecord, InvalidStoreURL, StoreError, VersionConflict
+from lifecycle.stores.base import (
+    Delete,
+    Entry,
+    Op,
+    Put,
+    check_prefix,
+    check_storage_key,
+)
+
+log = structlog.get_logger(__name__)
+
+FILE_SUFFIX = ".rec"
+DIR_SUFFIX = ".d"
+TMP_SUFFIX = ".tmp"
+LOCK_NAME = ".lock"
+MAGIC = b"LC1"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_MAX_HEADER = 64  # "LC1 " + 19-digit version + 19-digit length + 8 hex + spaces
+_HEADER = re.compile(rb"LC1 ([1-9][0-9]{0,18}) (0|[1-9][0-9]{0,18}) ([0-9a-f]{8})")
+_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def encode_record(version: int, value: bytes) -> bytes:
+    """The bytes of one record file: header line, then the value."""
+    head = b"LC1 %d %d " % (version, len(value))
+    crc = zlib.crc32(value, zlib.crc32(head))
+    return head + b"%08x\n" % crc + value
+
+
+def decode_record(key: str, data: bytes) -> tuple[int, bytes]:
+    """Verify a record file's bytes; return ``(version, value)`` or raise CorruptRecord."""
+    end = data.find(b"\n", 0, _MAX_HEADER)
+    if end < 0:
+        raise CorruptRecord(key, f"no header line in the first {_MAX_HEADER} bytes")
+    match = _HEADER.fullmatch(data, 0, end)
+    if match is None:
+        raise CorruptRecord(key, f"bad header {data[:end]!r}, expected b'LC1 VERSION LENGTH CRC'")
+    version, length = int(match[1]), int(match[2])
+    value = data[end + 1 :]
+    if len(value) != length:
+        raise CorruptRecord(key, f"header says {length} bytes, file holds {len(value)}")
+    head = data[: match.start(3)]
+    crc = zlib.crc32(value, zlib.crc32(head))
+    if crc != int(match[3], 16):
+        raise CorruptRecord(key, f"checksum {crc:08x} does not match header {match[3].decode()}")
+    return version, value
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: str, data: bytes, *, sync: bool = True) -> None:
+    """Create or truncate ``path`` with mode 0600 and write ``data`` (fsynced if ``sync``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def bare_durable_write(path: Path, data: bytes) -> None:
+    """The physical floor of one durable write: temp + write + fsync + rename + dir fsync.
+
+    The benchmark times this against :meth:`FileStore.put` of the same bytes.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, "." + os.path.basename(path) + TMP_SUFFIX)
+    _write_file(tmp, data)
+    os.replace(tmp, path)
+    _fsync_dir(folder)
+
+
+def write_durably(folder: Path, name: str, data: bytes) -> None:
+    """Write ``folder/name`` durably (temp file, fsync, rename, folder fsync), 0600.
+
+    For files that sit beside the keys (the fallback store's retry queue); the
+    caller holds whatever lock keeps other writers of ``name`` away.
+    """
+    bare_durable_write(folder / name, data)
+
+
+def make_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents with mode 0700, each made durable."""
+    missing: list[str] = []
+    here = os.path.abspath(path)
+    while not os.path.isdir(here):
+        missing.append(here)
+        here = os.path.dirname(here)
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            if not os.path.isdir(folder):
+                raise NotADirectoryError(f"{folder!r} exists and is not a folder") from None
+            continue
+        os.chmod(folder, DIR_MODE)
+        _fsync_dir(os.path.dirname(folder))
+
+
+class FileStore:
+    """A :class:`~lifecycle.stores.base.Store` keeping one checksummed file per key."""
+
+    def __init__(self, root: Path | str, url: str | None = None) -> None:
+        root = Path(root).expanduser()
+        make_dirs(root)
+        self.root = root.resolve()
+        self.url = url if url is not None else "file://" + str(self.root)
+        self._root = str(self.root)
+        self._lock_path = os.path.join(self._root, LOCK_NAME)
+        self._made: set[str] = set()  # folders this instance knows exist
+
+    # -- paths ---------------------------------------------------------------------------
+
+    def _folder(self, segments: Sequence[str]) -> str:
+        return os.path.join(self._root, *(s + DIR_SUFFIX for s in segments))
+
+    def _path(self, key: str) -> tuple[str, str]:
+        """Return ``(folder, file path)`` of a checked key, refusing paths that leave the root."""
+        *dirs, name = check_storage_key(key).split("/")
+        folder = self._folder(dirs)
+        self._check_inside(key, folder, len(dirs))
+        path = os.path.join(folder, name + FILE_SUFFIX)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                raise StoreError(f"key {key!r} is a symbolic link in {self._root}; refusing it")
+        return folder, path
+
+    def _check_inside(self, key: str, folder: str, depth: int) -> None:
+        """Defence in depth: no folder between the root and ``folder`` may be a symlink."""
+        here = folder
+        for _ in range(depth):
+            try:
+                mode = os.lstat(here).st_mode
+            except FileNotFoundError:
+                here = os.path.dirname(here)
+                continue
+            if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+                raise StoreError(
+                    f"key {key!r} passes through {here!r}, which is not a plain folder "
+                    f"inside {self._root}; refusing it"
+                )
+            here = os.path.dirname(here)
+        # The root is resolved and no segment is ".." (check_storage_key), so a path
+        # with no symlink below the root cannot leave it.
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _read(self, key: str, path: str) -> Entry | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        version, value = decode_record(key, b"".join(chunks))
+        return Entry(key, value, version)
+
+    def get(self, key: str) -> Entry | None:
+        _, path = self._path(key)
+        return self._read(key, path)
+
+    def _version(self, key: str, path: str, expected: int | None) -> int:
+        """The stored version of ``key`` (0 if absent), read from the header alone.
+
+        A file whose header is unreadable counts as absent for a write without
+        ``expected_version`` (so a torn record can be overwritten or deleted), and
+        raises CorruptRecord for a compare-and-swap, whose answer it cannot know.
+        """
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        try:
+            head = os.read(fd, _MAX_HEADER)
+        finally:
+            os.close(fd)
+        end = head.find(b"\n")
+        match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
+        if match is not None:
+            return int(match[1])
+        if expected is not None:
+            raise CorruptRecord(key, "bad header; delete or overwrite it without expected_version")
+        log.warning("store.corrupt_record_replaced", key=key, url=self.url)
+        return 0
+
+    def _listing(self, folder: str, prefix: str, reverse: bool) -> list[tuple[str, bool]]:
+        """The children of ``folder`` whose segment starts with ``prefix``, in key order.
+
+        Each is ``(segment, is_folder)``; a folder sorts as ``segment + "/"``, which is
+        where its keys fall among its siblings' keys.
+        """
+        found: list[tuple[str, bool]] = []
+        try:
+            with os.scandir(folder) as entries:
+                for item in entries:
+                    name = item.name
+                    if name.endswith(FILE_SUFFIX):
+                        segment, is_folder = name[: -len(FILE_SUFFIX)], False
+                        if not item.is_file(follow_symlinks=False):
+                            continue
+                    elif name.endswith(DIR_SUFFIX):
+                        segment, is_folder = name[: -len(DIR_SUFFIX)], True
+                        if not item.is_dir(follow_symlinks=False):
+                            continue
+                    else:
+                        continue
+                    if segment.startswith(prefix) and _SEGMENT.fullmatch(segment):
+                        found.append((segment, is_folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found.sort(key=lambda item: item[0] + "/" if item[1] else item[0], reverse=reverse)
+        return found
+
+    def _walk(self, folder: str, base: str, prefix: str, reverse: bool) -> Iterator[str]:
+        for segment, is_folder in self._listing(folder, prefix, reverse):
+            if is_folder:
+                sub = os.path.join(folder, segment + DIR_SUFFIX)
+                yield from self._walk(sub, base + segment + "/", "", reverse)
+            else:
+                yield base + segment
+
+    def _keys(self, prefix: str, reverse: bool) -> Iterator[str]:
+        check_prefix(prefix)
+        head, _, partial = prefix.rpartition("/")
+        dirs = head.split("/") if head else []
+        folder = self._folder(dirs)
+        if dirs:
+            self._check_inside(prefix, folder, len(dirs))
+        return self._walk(folder, head + "/" if head else "", partial, reverse)
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        return list(islice(self._keys(prefix, reverse), limit))
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        """Entries under ``prefix`` in key order; ``limit`` counts valid entries only."""
+        keys = self._keys(prefix, reverse)
+        if limit is not None and limit <= 0:
+            return
+        count = 0
+        for key in keys:
+            try:
+                entry = self.get(key)
+            except CorruptRecord as exc:
+                log.warning(
+                    "store.corrupt_record_skipped", key=key, reason=exc.reason, url=self.url
+                )
+                continue
+            if entry is None:  # deleted since it was listed
+                continue
+            yield entry
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    # -- writing -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        """Hold the store-wide write lock; yield the lock file's descriptor.
+
+        The lock file doubles as a crash marker: a writer lists (relative to the root)
+        the folders it is about to write temp files in, and empties the file when it is
+        done. A writer that finds it non-empty knows the previous one died mid-write
+        and removes the temp files in those folders. (The marker is not fsynced: after
+        a power loss a leftover can survive until its key is written again, which
+        reuses the same temp name.)
+        """
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            info = os.fstat(fd)
+            if stat.S_IMODE(info.st_mode) != FILE_MODE:
+                os.fchmod(fd, FILE_MODE)
+            size = info.st_size
+            if size:
+                self._sweep(os.pread(fd, size, 0).decode("utf-8", "replace").splitlines())
+                os.ftruncate(fd, 0)
+            yield fd
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _sweep(self, folders: Sequence[str]) -> None:
+        """Remove the temp files a crashed writer left in ``folders`` (relative to the root)."""
+        for name in folders:
+            folder = os.path.normpath(os.path.join(self._root, name))
+            if os.path.commonpath([self._root, folder]) != self._root:
+                continue
+            try:
+                with os.scandir(folder) as entries:
+                    stale = [
+                        e.path
+                        for e in entries
+                        if e.name.startswith(".") and e.name.endswith(TMP_SUFFIX)
+                    ]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for path in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                log.info("store.stale_temp_removed", path=path)
+
+    def _make_folder(self, folder: str) -> None:
+        if folder not in self._made:
+            make_dirs(Path(folder))
+            self._made.add(folder)
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        return self.batch([Put(key, value, expected_version)])[0]
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        folder, path = self._path(key)
+        with self._locked():
+            found = self._version(key, path, expected_version)
+            if expected_version is not None and expected_version != found:
+                raise VersionConflict(key, expected_version, found)
+            try:
+                os.unlink(path)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            _fsync_dir(folder)
+        return True
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        """Apply ``ops`` all or none (see the module docstring for crash semantics)."""
+        paths = [self._path(op.key) for op in ops]
+        if not ops:
+            return []
+        with self._locked() as lock:
+            return self._apply(lock, ops, paths, [None] * len(ops))
+
+    def mirror(self, items: Sequence[tuple[str, bytes | None, int]]) -> None:
+        """Store ``(key, value, version)`` as given, ``None`` deleting: a cache of another store.
+
+        No compare-and-swap; the values are not fsynced (a torn copy fails its
+        checksum), their names are. Used by the fallback store.
+        """
+        ops: list[Op] = [Delete(k) if v is None else Put(k, v, sync=False) for k, v, _ in items]
+        paths = [self._path(op.key) for op in ops]
+        if ops:
+            with self._locked() as lock:
+                self._apply(lock, ops, paths, [version for _, _, version in items])
+
+    def _apply(
+        self,
+        lock: int,
+        ops: Sequence[Op],
+        paths: Sequence[tuple[str, str]],
+        forced: Sequence[int | None],
+    ) -> list[int]:
+        # 1. Every compare-and-swap, against the state the batch itself builds up.
+        state: dict[str, int] = {}
+        versions: list[int] = []
+        for op, (_, path), force in zip(ops, paths, forced, strict=True):
+            current = state.get(op.key)
+            if current is None:
+                current = (
+                    0 if force is not None else self._version(op.key, path, op.expected_version)
+                )
+            if op.expected_version is not None and op.expected_version != current:
+                raise VersionConflict(op.key, op.expected_version, current)
+            new = (force if force is not None else current + 1) if isinstance(op, Put) else 0
+            versions.append(new)
+            state[op.key] = new
+        # 2. Only the last op on each key reaches the disk; earlier ones are superseded.
+        last = {op.key: i for i, op in enumerate(ops)}
+        final = [i for i in range(len(ops)) if last[ops[i].key] == i]
+        folders = {paths[i][0] for i in final if isinstance(ops[i], Put)}
+        if folders:
+            marker = "\n".join(os.path.relpath(f, self._root) for f in sorted(folders))
+            os.pwrite(lock, marker.encode(), 0)
+        temps: dict[int, str] = {}
+        try:
+            for i in final:
+                op = ops[i]
+                if isinstance(op, Put):
+                    folder, path = paths[i]
+                    temp = os.path.join(folder, "." + os.path.basename(path) + TMP_SUFFIX)
+                    data = encode_record(versions[i], op.value)
+                    self._make_folder(folder)
+                    temps[i] = temp
+                    try:
+                        _write_file(temp, data, sync=op.sync)
+                    except FileNotFoundError:  # the folder was removed behind our back
+                        self._made.discard(folder)
+                        self._make_folder(folder)
+                        _write_file(temp, data, sync=op.sync)
+            # 3. Renames and unlinks in op order, then each folder fsynced once.
+            touched: dict[str, None] = {}
+            for i in final:
+                folder, path = paths[i]
+                if i in temps:
+                    os.replace(temps[i], path)
+                    del temps[i]
+                    touched[folder] = None
+                else:
+                    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                        os.unlink(path)
+                        touched[folder] = None
+            for folder in touched:
+                _fsync_dir(folder)
+        finally:
+            for temp in temps.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+        if folders:
+            os.ftruncate(lock, 0)
+        return versions
+
+    def close(self) -> None:
+        pass
+
+
+def root_of_url(url: str) -> Path:
+    """The folder a ``file://`` URL names (``file://.lifecycle`` is relative to the cwd)."""
+    if not isinstance(url, str):
+        raise InvalidStoreURL(repr(url), "a store URL must be a string")
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file":
+        raise InvalidStoreURL(url, "a file store URL starts with file://")
+    if parts.query or parts.fragment:
+        raise InvalidStoreURL(url, "a file store URL takes no ?query or #fragment")
+    where = unquote(parts.netloc + parts.path)
+    if not where:
+        raise InvalidStoreURL(url, "the URL names no folder; use file://.lifecycle or file:///DIR")
+    return Path(where).expanduser()
+
+
+def open_file_store(url: str) -> FileStore:
+    """Open ``file://.lifecycle`` (relative), ``file:///abs/dir`` or ``file://~/dir``."""
+    root = root_of_url(url)
+    try:
+        return FileStore(root, url)
+    except OSError as exc:
+        raise InvalidStoreURL(url, f"cannot create or open folder {str(root)!r}: {exc}") from None
