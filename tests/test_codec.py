@@ -135,6 +135,9 @@ def test_every_record_kind_round_trips_with_defaults() -> None:
             session_id="s", project="p", start_time=NOW, end_time=NOW, success=True, phase=""
         ),
     }
+    samples["context"] = records.LiveContext(
+        session=samples["session"], state="ACTIVE", work=sample_checkpoint().state
+    )
     assert set(samples) == set(records.RECORD_KINDS)
     for kind, record in samples.items():
         assert codec.decode(records.RECORD_KINDS[kind], codec.encode(record)) == record
