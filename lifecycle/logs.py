@@ -12,7 +12,9 @@ import sys
 from typing import TextIO
 
 
-def configure(level: str | None = None, stream: TextIO | None = None) -> None:
+def configure(
+    level: str | None = None, stream: TextIO | None = None, *, cache: bool = True
+) -> None:
     import structlog
 
     name = (level or os.environ.get("LIFECYCLE_LOG_LEVEL") or "warning").upper()
@@ -25,5 +27,5 @@ def configure(level: str | None = None, stream: TextIO | None = None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,  # tests turn it off so capture_logs() works
     )

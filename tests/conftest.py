@@ -74,13 +74,3 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         "(per-test counts above, from --hypothesis-show-statistics)"
     )
 
-
-def _quiet_logs() -> None:
-    import io
-
-    from lifecycle.logs import configure
-
-    configure("critical", io.StringIO())
-
-
-_quiet_logs()
