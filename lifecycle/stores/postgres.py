@@ -34,6 +34,7 @@ from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_st
 
 if TYPE_CHECKING:
     import psycopg
+    import psycopg.sql
 
 log = structlog.get_logger(__name__)
 
@@ -305,9 +306,10 @@ class PostgresStore:
         )
         return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
 
-    def _page(
+    def _select(
         self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[psycopg.sql.Composed, list[object]]:
+        """The range query for up to ``count`` rows under ``prefix``, past ``after``."""
         from psycopg import sql
 
         where: list[sql.Composable] = []
@@ -325,6 +327,12 @@ class PostgresStore:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
         query += sql.SQL(" ORDER BY key DESC LIMIT %s" if reverse else " ORDER BY key LIMIT %s")
         args.append(count)  # LIMIT NULL: no limit
+        return query, args
+
+    def _page(
+        self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
+    ) -> list[tuple[Any, ...]]:
+        query, args = self._select(prefix, after, reverse, count, values)
         return self._run(
             f"scan prefix {prefix!r}", lambda conn: conn.execute(query, args).fetchall()
         )
