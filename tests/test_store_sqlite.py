@@ -6,12 +6,11 @@ import multiprocessing
 import os
 import sqlite3
 import stat
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
+import cas_worker
 import pytest
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
@@ -25,7 +24,6 @@ from lifecycle.stores.sqlite import (
     parse_sqlite_url,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKER_TIMEOUT = 120
 
 
@@ -238,62 +236,12 @@ def test_prefix_is_a_plain_string_prefix(db: SqliteStore) -> None:
 
 # -- concurrency ------------------------------------------------------------------------------
 
-_INCREMENTER = """
-import pathlib, sys, time
-from lifecycle.errors import VersionConflict
-from lifecycle.stores import open_store
-
-store = open_store(sys.argv[1])
-# Start barrier: all workers race from the same moment, not one after another.
-pathlib.Path(sys.argv[3] + ".ready." + str(__import__("os").getpid())).touch()
-deadline = time.monotonic() + 60
-while not pathlib.Path(sys.argv[3] + ".go").exists() and time.monotonic() < deadline:
-    time.sleep(0.001)
-conflicts = 0
-for _ in range(int(sys.argv[2])):
-    while True:
-        entry = store.get("p/counter")
-        count = int(entry.value) if entry else 0
-        try:
-            store.put("p/counter", str(count + 1).encode(),
-                      expected_version=entry.version if entry else 0)
-            break
-        except VersionConflict:
-            conflicts += 1
-store.close()
-print(conflicts)
-"""
-
-
-def release_when_ready(folder: Path, workers: list[subprocess.Popen[str]]) -> None:
-    """Wait (bounded) until every worker has touched its ready file, then let them go."""
-    deadline = time.monotonic() + WORKER_TIMEOUT
-    while len(list(folder.glob("barrier.ready.*"))) < len(workers):
-        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
-            break  # a worker died or hangs: the return codes below will say
-        time.sleep(0.005)
-    (folder / "barrier.go").touch()
-
 
 def test_four_processes_cas_incrementing_one_key_lose_no_update(tmp_path: Path) -> None:
     url = "sqlite:///" + str(tmp_path / "shared.db")
     SqliteStore(tmp_path / "shared.db").close()  # migrate once, before the race
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    per_worker = 60
-    barrier = str(tmp_path / "barrier")
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _INCREMENTER, url, str(per_worker), barrier],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    release_when_ready(tmp_path, workers)
-    outputs = [w.communicate(timeout=WORKER_TIMEOUT) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0, 0], outputs
+    results = cas_worker.run_all(url, 60, tmp_path, count=4)
+    assert [rc for rc, _, _ in results] == [0, 0, 0, 0], results
     store = SqliteStore(tmp_path / "shared.db")
     try:
         entry = store.get("p/counter")
