@@ -323,36 +323,64 @@ def test_concurrent_blind_batches_creating_the_same_keys_all_succeed(store: Post
 # -- outages ----------------------------------------------------------------------------------
 
 
-def test_outage_is_store_unavailable_and_the_pool_recovers_after_restart(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def private_server(postgres_url: str) -> Iterator[pgserver.PostgresServer]:
+    """A server of our own to stop and start (needs the shared one only to know we can)."""
     server = pgserver.PostgresServer()
     try:
-        url = server.setup()
+        server.setup()
     except pgserver.PostgresServerError as exc:
         pgserver._unavailable(str(exc))
     try:
-        store = PostgresStore(url, timeout=2)
+        yield server
+    finally:
+        server.cleanup()
+
+
+def test_outage_is_store_unavailable_and_the_pool_recovers_after_restart(
+    private_server: pgserver.PostgresServer, schema: str
+) -> None:
+    store = PostgresStore(private_server.url(pgserver.TEST_DATABASE), schema=schema, timeout=2)
+    try:
+        store.put("p/k", b"before")
+        private_server.stop()
         try:
-            store.put("p/k", b"before")
-            server.stop()
             with pytest.raises(StoreUnavailable, match="PostgreSQL store"):
                 store.put("p/k", b"during")
             with pytest.raises(StoreUnavailable, match="PostgreSQL store"):
                 store.get("p/k")
-            server.start()
-            entry = None
-            deadline = time.monotonic() + TIMEOUT
-            while entry is None and time.monotonic() < deadline:
-                try:
-                    entry = store.get("p/k")
-                except StoreUnavailable:
-                    time.sleep(0.2)  # the pool reconnects with back-off
-            assert entry is not None
-            assert (entry.value, entry.version) == (b"before", 1)
-            assert store.put("p/k", b"after", expected_version=1) == 2
         finally:
-            store.close()
+            private_server.start()
+        entry = None
+        deadline = time.monotonic() + TIMEOUT
+        while entry is None and time.monotonic() < deadline:
+            try:
+                entry = store.get("p/k")
+            except StoreUnavailable:
+                time.sleep(0.2)  # the pool reconnects with back-off
+        assert entry is not None
+        assert (entry.value, entry.version) == (b"before", 1)
+        assert store.put("p/k", b"after", expected_version=1) == 2
     finally:
-        server.cleanup()
+        store.close()
+
+
+def test_restart_while_idle_is_invisible_to_the_next_operation(
+    private_server: pgserver.PostgresServer, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lifecycle.stores import postgres
+
+    monkeypatch.setattr(postgres, "RECHECK_AFTER", 0.0)  # as if idle past the threshold
+    store = PostgresStore(private_server.url(pgserver.TEST_DATABASE), schema=schema, timeout=10)
+    try:
+        store.put("p/k", b"before")
+        private_server.stop()
+        private_server.start()
+        entry = store.get("p/k")  # the pool finds its connection dead and makes a new one
+        assert entry is not None
+        assert (entry.value, entry.version) == (b"before", 1)
+    finally:
+        store.close()
 
 
 def test_closed_store_refuses_operations_and_closes_its_pool(

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -42,6 +44,9 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0  # seconds to connect, or to wait for a pooled connection
 SCAN_PAGE = 256
+#: A pooled connection idle this long is checked (one round trip) before use, since a
+#: server restart may have broken it; checking every checkout costs ~30% of a get.
+RECHECK_AFTER = 1.0
 MAX_ATTEMPTS = 20  # retries of a write that lost a race with a concurrent insert/delete
 _LOCK_CLASS = 0x4C43  # "LC": first key of the migration advisory lock
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -172,6 +177,9 @@ class PostgresStore:
                 "lock": "SELECT key, version FROM {t} WHERE key = ANY(%s) ORDER BY key FOR UPDATE",
             }.items()
         }
+        self._last_used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
         self._migrate()
         self._pool = ConnectionPool(
             where.conninfo,
@@ -179,7 +187,7 @@ class PostgresStore:
             max_size=max_size,
             open=False,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
-            check=ConnectionPool.check_connection,  # replaces connections a restart broke
+            check=self._check_if_idle,
             timeout=timeout,
             name="lifecycle",
         )
@@ -207,6 +215,15 @@ class PostgresStore:
             return StoreUnavailable(f"{where} is unreachable; could not {doing}: {text}")
         return StoreError(f"{where}: could not {doing}: {type(exc).__name__}: {text}")
 
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """Pool check: probe a connection idle for RECHECK_AFTER; the pool drops a dead one.
+
+        A connection broken while in steady use fails that one operation with
+        StoreUnavailable instead, and the pool discards it when it comes back.
+        """
+        if time.monotonic() - self._last_used.get(conn, 0.0) >= RECHECK_AFTER:
+            conn.execute("")
+
     def _run(self, doing: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Run ``work`` on a pooled autocommit connection, mapping driver errors."""
         if self._closed:
@@ -219,7 +236,11 @@ class PostgresStore:
         for _attempt in range(MAX_ATTEMPTS):
             try:
                 with self._pool.connection() as conn:
-                    return work(conn)
+                    try:
+                        return work(conn)
+                    finally:
+                        if not conn.broken:
+                            self._last_used[conn] = time.monotonic()
             except _LostRace:
                 continue
             except self._psycopg.errors.DeadlockDetected:
