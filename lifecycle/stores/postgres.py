@@ -1,0 +1,484 @@
+"""``postgresql://user@host:port/db``: a store in a PostgreSQL database (extra ``postgres``).
+
+For teams whose sessions run on several machines. One table of versioned
+entries, reached through a small pool of connections (``psycopg_pool``):
+
+- ``lifecycle_entries(key TEXT COLLATE "C" PRIMARY KEY, value BYTEA, version BIGINT)``:
+  ``COLLATE "C"`` orders keys by code point, as every other store does, whatever
+  the database's default collation is, and lets prefix scans use the primary key.
+- ``lifecycle_migrations`` records each schema step applied. Migrations run in one
+  transaction under ``pg_advisory_xact_lock``, so processes opening a new
+  database at the same moment do not race; a database migrated by a newer
+  lifecycle is refused.
+- Compare-and-swap is one conditional statement (``UPDATE ... WHERE version =``,
+  ``INSERT ... ON CONFLICT DO NOTHING`` for "must be absent"); a batch is one
+  transaction that locks its rows with ``SELECT ... FOR UPDATE`` before checking.
+
+The URL may carry ``?schema=NAME`` (default ``public``) to keep the tables in
+another schema, created if missing; any other parameter goes to libpq. No
+password ever appears in an error message or in ``store.url``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+import structlog
+
+from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
+from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg.sql
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0  # seconds to connect, or to wait for a pooled connection
+SCAN_PAGE = 256
+#: A pooled connection idle this long is checked (one round trip) before use, since a
+#: server restart may have broken it; checking every checkout costs ~30% of a get.
+RECHECK_AFTER = 1.0
+MAX_ATTEMPTS = 20  # retries of a write that lost a race with a concurrent insert/delete
+_LOCK_CLASS = 0x4C43  # "LC": first key of the migration advisory lock
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+#: (number, name, statements with {schema} for the quoted schema). Append only.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "create lifecycle_entries",
+        (
+            "CREATE TABLE {schema}.lifecycle_entries ("
+            ' key TEXT COLLATE "C" PRIMARY KEY,'
+            " value BYTEA NOT NULL,"
+            " version BIGINT NOT NULL CHECK (version > 0))",
+        ),
+    ),
+)
+LATEST_MIGRATION = MIGRATIONS[-1][0]
+
+
+class _LostRace(Exception):
+    """A concurrent writer changed a key between our check and our write: try again."""
+
+
+def check_schema(schema: object) -> str:
+    """A schema name we accept: lower-case letters, digits, ``_``; not ``pg_*``."""
+    if not isinstance(schema, str) or not _SCHEMA.fullmatch(schema) or schema.startswith("pg_"):
+        raise InvalidStoreURL(
+            f"schema={schema!r}",
+            "a schema name is 1-63 of a-z 0-9 _, starts with a letter or '_' "
+            "and does not start with 'pg_'",
+        )
+    return schema
+
+
+class _Location:
+    """A parsed PostgreSQL URL: what libpq gets, what we show, what we must hide."""
+
+    def __init__(self, url: str) -> None:
+        if not isinstance(url, str):
+            raise InvalidStoreURL(str(url), "a store URL must be a string")
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("postgresql", "postgres"):
+            raise InvalidStoreURL(url, "a PostgreSQL URL starts with postgresql://")
+        self.secrets: list[str] = []
+        if parts.password:
+            self.secrets += [parts.password, unquote(parts.password)]
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        self.secrets += [v for k, v in query if k == "password" and v]
+        self.secrets.sort(key=len, reverse=True)  # scrub the longest form first
+        self.shown = self.scrub(url)
+        schemas = [v for k, v in query if k == "schema"]
+        self.schema = check_schema(schemas[-1]) if schemas else "public"
+        rest = [(k, v) for k, v in query if k != "schema"]
+        self.conninfo = urlunsplit(parts._replace(query=urlencode(rest, quote_via=quote)))
+        if parts.fragment:
+            raise InvalidStoreURL(self.shown, "a PostgreSQL URL takes no '#' fragment")
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def open_postgres_store(url: str) -> PostgresStore:
+    """Open (creating and migrating the tables if needed) the store a URL names."""
+    return PostgresStore(url)
+
+
+def _successor(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (keys are ASCII)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class PostgresStore:
+    """The Store protocol on one PostgreSQL table (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        where = _Location(url)
+        self._where = where
+        self.schema = where.schema if schema is None else check_schema(schema)
+        self.url = where.shown  # never the password
+        self._timeout = timeout
+        self._pid = os.getpid()
+        self._closed = False
+        try:
+            import psycopg
+            from psycopg import sql
+            from psycopg.conninfo import conninfo_to_dict
+            from psycopg_pool import ConnectionPool
+        except ModuleNotFoundError as exc:
+            raise InvalidStoreURL(
+                self.url,
+                f"the postgresql store needs the 'postgres' extra ({exc.name} is not "
+                "installed): pip install 'lifecycle[postgres]'",
+            ) from None
+        self._psycopg = psycopg
+        try:
+            conninfo_to_dict(where.conninfo)
+        except psycopg.Error as exc:
+            raise InvalidStoreURL(self.url, where.scrub(str(exc))) from None
+
+        table = sql.SQL("{}.lifecycle_entries").format(sql.Identifier(self.schema))
+        self._table = table
+        self._q = {
+            name: sql.SQL(text).format(t=table)
+            for name, text in {
+                "get": "SELECT value, version FROM {t} WHERE key = %s",
+                "version": "SELECT version FROM {t} WHERE key = %s",
+                "upsert": "INSERT INTO {t} (key, value, version) VALUES (%s, %s, 1) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                "version = {t}.version + 1 RETURNING version",
+                "create": "INSERT INTO {t} (key, value, version) VALUES (%s, %s, %s) "
+                "ON CONFLICT (key) DO NOTHING RETURNING version",
+                "swap": "UPDATE {t} SET value = %s, version = version + 1 "
+                "WHERE key = %s AND version = %s RETURNING version",
+                "set": "UPDATE {t} SET value = %s, version = %s WHERE key = %s",
+                "delete": "DELETE FROM {t} WHERE key = %s RETURNING version",
+                "delete_at": "DELETE FROM {t} WHERE key = %s AND version = %s RETURNING version",
+                "lock": "SELECT key, version FROM {t} WHERE key = ANY(%s) ORDER BY key FOR UPDATE",
+            }.items()
+        }
+        self._last_used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._migrate()
+        self._pool = ConnectionPool(
+            where.conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
+            check=self._check_if_idle,
+            timeout=timeout,
+            name="lifecycle",
+        )
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise self._error(exc, "open the connection pool") from None
+        log.debug("postgres_store.opened", url=self.url, schema=self.schema)
+
+    # -- errors and connections ------------------------------------------------------------
+
+    def _error(self, exc: BaseException, doing: str) -> StoreError:
+        psycopg = self._psycopg
+        from psycopg_pool import PoolTimeout
+
+        where = f"PostgreSQL store {self.url!r}"
+        if isinstance(exc, PoolTimeout):
+            return StoreUnavailable(
+                f"{where}: no connection within {self._timeout:g} s (is the server up?); "
+                f"could not {doing}"
+            )
+        text = self._where.scrub(str(exc).strip())
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreUnavailable(f"{where} is unreachable; could not {doing}: {text}")
+        return StoreError(f"{where}: could not {doing}: {type(exc).__name__}: {text}")
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """Pool check: probe a connection idle for RECHECK_AFTER; the pool drops a dead one.
+
+        A connection broken while in steady use fails that one operation with
+        StoreUnavailable instead, and the pool discards it when it comes back.
+        """
+        if time.monotonic() - self._last_used.get(conn, 0.0) >= RECHECK_AFTER:
+            conn.execute("")
+
+    def _run(self, doing: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``work`` on a pooled autocommit connection, mapping driver errors."""
+        if self._closed:
+            raise StoreError(f"PostgreSQL store {self.url!r} is closed; open a new one")
+        if os.getpid() != self._pid:
+            raise StoreError(
+                f"PostgreSQL store {self.url!r} was opened in process {self._pid}; "
+                "open the store again in this process"
+            )
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return work(conn)
+                    finally:
+                        if not conn.broken:
+                            self._last_used[conn] = time.monotonic()
+            except _LostRace:
+                continue
+            except self._psycopg.errors.DeadlockDetected:
+                continue
+            except self._psycopg.Error as exc:
+                raise self._error(exc, doing) from None
+        raise StoreError(
+            f"PostgreSQL store {self.url!r}: could not {doing}: other writers kept "
+            f"changing the same keys ({MAX_ATTEMPTS} attempts)"
+        )
+
+    def _version(self, conn: psycopg.Connection[Any], key: str) -> int:
+        row = conn.execute(self._q["version"], (key,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        psycopg = self._psycopg
+        from psycopg import sql
+
+        schema = sql.Identifier(self.schema)
+        migrations = sql.SQL("{}.lifecycle_migrations").format(schema)
+        try:
+            conn = psycopg.connect(
+                self._where.conninfo, autocommit=True, connect_timeout=max(1, round(self._timeout))
+            )
+        except psycopg.Error as exc:
+            raise self._error(exc, "connect") from None
+        try:
+            with conn.transaction():
+                # Concurrent first opens queue here instead of racing on CREATE.
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, self.schema)
+                )
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+                ).fetchone()
+                if exists is None:
+                    conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (version INTEGER PRIMARY KEY,"
+                        " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                    ).format(migrations)
+                )
+                done = dict(
+                    conn.execute(sql.SQL("SELECT version, name FROM {}").format(migrations))
+                )
+                unknown = sorted(v for v in done if v > LATEST_MIGRATION)
+                if unknown:
+                    raise StoreError(
+                        f"PostgreSQL store {self.url!r} (schema {self.schema!r}) has schema "
+                        f"migration {unknown[-1]} ({done[unknown[-1]]!r}) from a newer "
+                        f"lifecycle; this version knows migrations 1 to {LATEST_MIGRATION}: "
+                        "upgrade lifecycle to open it"
+                    )
+                applied = []
+                for number, name, statements in MIGRATIONS:
+                    if number in done:
+                        continue
+                    for statement in statements:
+                        conn.execute(sql.SQL(statement).format(schema=schema))
+                    conn.execute(
+                        sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(
+                            migrations
+                        ),
+                        (number, name),
+                    )
+                    applied.append(number)
+        except psycopg.Error as exc:
+            raise self._error(exc, "apply schema migrations") from None
+        finally:
+            conn.close()
+        if applied:
+            log.info("postgres_store.migrated", url=self.url, schema=self.schema, applied=applied)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        check_storage_key(key)
+        row = self._run(
+            f"read {key!r}", lambda conn: conn.execute(self._q["get"], (key,)).fetchone()
+        )
+        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+
+    def _select(
+        self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
+    ) -> tuple[psycopg.sql.Composed, list[object]]:
+        """The range query for up to ``count`` rows under ``prefix``, past ``after``."""
+        from psycopg import sql
+
+        where: list[sql.Composable] = []
+        args: list[object] = []
+        if prefix:
+            where += [sql.SQL("key >= %s"), sql.SQL("key < %s")]
+            args += [prefix, _successor(prefix)]
+        if after is not None:
+            where.append(sql.SQL("key < %s" if reverse else "key > %s"))
+            args.append(after)
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL("key, value, version" if values else "key"), self._table
+        )
+        if where:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+        query += sql.SQL(" ORDER BY key DESC LIMIT %s" if reverse else " ORDER BY key LIMIT %s")
+        args.append(count)  # LIMIT NULL: no limit
+        return query, args
+
+    def _page(
+        self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
+    ) -> list[tuple[Any, ...]]:
+        query, args = self._select(prefix, after, reverse, count, values)
+        return self._run(
+            f"scan prefix {prefix!r}", lambda conn: conn.execute(query, args).fetchall()
+        )
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        check_prefix(prefix)
+        count = None if limit is None else max(limit, 0)
+        return [row[0] for row in self._page(prefix, None, reverse, count, values=False)]
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        check_prefix(prefix)
+        return self._scan(prefix, reverse, limit)
+
+    def _scan(self, prefix: str, reverse: bool, limit: int | None) -> Iterator[Entry]:
+        remaining = limit
+        after: str | None = None
+        while remaining is None or remaining > 0:
+            count = SCAN_PAGE if remaining is None else min(SCAN_PAGE, remaining)
+            rows = self._page(prefix, after, reverse, count, values=True)
+            for key, value, version in rows:
+                yield Entry(key, bytes(value), int(version))
+            if len(rows) < count:
+                return
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        check_storage_key(key)
+        data = bytes(value)
+        q = self._q
+
+        def put(conn: psycopg.Connection[Any]) -> int:
+            if expected_version is None:
+                row = conn.execute(q["upsert"], (key, data)).fetchone()
+            elif expected_version == 0:
+                row = conn.execute(q["create"], (key, data, 1)).fetchone()
+            else:
+                row = conn.execute(q["swap"], (data, key, expected_version)).fetchone()
+            if row is not None:
+                return int(row[0])
+            found = self._version(conn, key)
+            if found == expected_version:  # deleted or recreated in between: try again
+                raise _LostRace
+            raise VersionConflict(key, expected_version, found)
+
+        return self._run(f"write {key!r}", put)
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        check_storage_key(key)
+        q = self._q
+
+        def delete(conn: psycopg.Connection[Any]) -> bool:
+            if expected_version is None:
+                return conn.execute(q["delete"], (key,)).fetchone() is not None
+            if expected_version == 0:
+                found = self._version(conn, key)
+                if found:
+                    raise VersionConflict(key, 0, found)
+                return False
+            if conn.execute(q["delete_at"], (key, expected_version)).fetchone() is not None:
+                return True
+            found = self._version(conn, key)
+            if found == expected_version:
+                raise _LostRace
+            raise VersionConflict(key, expected_version, found)
+
+        return self._run(f"delete {key!r}", delete)
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        for op in ops:
+            check_storage_key(op.key)
+            if not isinstance(op, Put | Delete):
+                raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
+        if not ops:
+            return []
+        values = [bytes(op.value) if isinstance(op, Put) else b"" for op in ops]
+        # Apply in key order (ops on one key keep their order): concurrent batches then
+        # take their row and insert locks in the same order and cannot deadlock.
+        order = sorted(range(len(ops)), key=lambda i: ops[i].key)
+        q = self._q
+
+        def batch(conn: psycopg.Connection[Any]) -> list[int]:
+            with conn.transaction():
+                keys = sorted({op.key for op in ops})
+                stored = dict(conn.execute(q["lock"], (keys,)).fetchall())
+                pending: dict[str, int] = {}
+                found: list[int] = []
+                for op in ops:
+                    current = pending.get(op.key, int(stored.get(op.key, 0)))
+                    if op.expected_version is not None and op.expected_version != current:
+                        raise VersionConflict(op.key, op.expected_version, current)
+                    found.append(current)
+                    pending[op.key] = current + 1 if isinstance(op, Put) else 0
+                versions = [0] * len(ops)
+                for i in order:
+                    op, current = ops[i], found[i]
+                    if isinstance(op, Put):
+                        if current == 0:
+                            # Absent when locked, so no row lock: a concurrent insert
+                            # shows up here as a conflict, and we start over.
+                            row = conn.execute(q["create"], (op.key, values[i], 1)).fetchone()
+                            if row is None:
+                                raise _LostRace
+                        else:
+                            conn.execute(q["set"], (values[i], current + 1, op.key))
+                        versions[i] = current + 1
+                    elif current:
+                        conn.execute(q["delete"], (op.key,))
+                return versions
+
+        return self._run(f"apply a batch of {len(ops)} operations", batch)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if os.getpid() == self._pid:
+            self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r}, schema={self.schema!r})"

@@ -1,0 +1,400 @@
+"""``sqlite:///path.db``: a store in one SQLite file, shared by threads and processes.
+
+URLs follow SQLAlchemy: ``sqlite:///x.db`` is relative to the working directory,
+``sqlite:////abs/x.db`` is absolute, ``sqlite:///:memory:`` is a private
+in-memory database (one connection, so every thread sees the same data).
+
+Durability and concurrency:
+
+- WAL journal with ``synchronous=FULL``: every commit fsyncs the WAL, so an
+  acknowledged write survives power loss (WAL with NORMAL may lose the last
+  commits), while readers never block the writer.
+- Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the database's
+  write lock before reading the versions it checks, so compare-and-swap is
+  race-free across processes; waits for the lock up to ``busy_timeout``.
+- One connection per store behind a lock (sqlite3 connections are not safe to
+  use from two threads at once); other processes use their own.
+- A ``migrations`` table records each schema step applied; opening a database
+  that a newer lifecycle migrated further is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+
+import structlog
+
+from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
+from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+MEMORY = ":memory:"
+DEFAULT_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's transaction
+SCAN_PAGE = 256  # rows fetched per query while scanning, so the lock is not held across yields
+
+#: (number, name, statements). Append only; never edit a released step.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "create entries",
+        (
+            "CREATE TABLE entries ("
+            " key TEXT PRIMARY KEY NOT NULL,"
+            " value BLOB NOT NULL,"
+            " version INTEGER NOT NULL CHECK (version > 0)"
+            ") WITHOUT ROWID",
+        ),
+    ),
+)
+LATEST_MIGRATION = MIGRATIONS[-1][0]
+
+
+def parse_sqlite_url(url: str) -> str:
+    """The database path a ``sqlite:///`` URL names (``:memory:`` for the in-memory one)."""
+    if not isinstance(url, str):
+        raise InvalidStoreURL(str(url), "a store URL must be a string")
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite":
+        raise InvalidStoreURL(url, "an SQLite store URL starts with sqlite:///")
+    if parts.netloc:
+        raise InvalidStoreURL(
+            url,
+            f"an SQLite URL has no host ({parts.netloc!r}); write sqlite:///relative.db "
+            "or sqlite:////absolute/path.db",
+        )
+    if parts.query or parts.fragment:
+        raise InvalidStoreURL(url, "an SQLite URL takes no '?' options or '#' fragment")
+    # urlsplit keeps the path's leading '/': '/x.db' (relative) or '//abs/x.db' (absolute).
+    path = unquote(parts.path)[1:]
+    if not path or path.endswith("/"):
+        raise InvalidStoreURL(url, "an SQLite URL must name a database file after sqlite:///")
+    if "\x00" in path:
+        raise InvalidStoreURL(url, "the database path contains a NUL character")
+    return path
+
+
+def open_sqlite_store(url: str) -> SqliteStore:
+    """Open (creating and migrating if needed) the database a ``sqlite:///`` URL names."""
+    return SqliteStore(parse_sqlite_url(url), url=url)
+
+
+def _successor(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    Storage keys are ASCII, so bumping the last character never overflows.
+    """
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class SqliteStore:
+    """The Store protocol on one SQLite database file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        url: str | None = None,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.url = url if url is not None else self._url_for(self.path)
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._closed = False
+        self._conn = self._connect(busy_timeout)
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @staticmethod
+    def _url_for(path: str) -> str:
+        return "sqlite:///" + path  # an absolute path gives the four-slash form
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        memory = self.path == MEMORY
+        if not memory:
+            self._create_file()
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # guarded by self._lock
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        try:
+            if not memory:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(
+                        f"SQLite database {self.path!r} refused WAL mode (got {mode!r}); "
+                        "it needs a local file system that supports shared memory"
+                    )
+            # Durable: each commit fsyncs the WAL. NORMAL would lose acknowledged
+            # writes on power loss, which the Store contract does not allow.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._error(exc, "configure") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create_file(self) -> None:
+        """Create the database file 0600 (and its folder 0700) before SQLite does.
+
+        SQLite gives the -wal and -shm files the database file's permissions.
+        """
+        path = Path(self.path)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create SQLite database {self.path!r}: {exc.strerror or exc}"
+            ) from exc
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        text = str(exc)
+        where = f"SQLite database {self.path!r}"
+        if "locked" in text or "busy" in text:
+            return StoreUnavailable(
+                f"{where} is locked by another writer (waited for the busy timeout); "
+                f"could not {doing}: {text}"
+            )
+        if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
+            return StoreUnavailable(f"{where} cannot be opened; could not {doing}: {text}")
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+            return StoreError(f"{where} is not an SQLite database (or is encrypted): {text}")
+        return StoreError(f"{where}: could not {doing}: {type(exc).__name__}: {text}")
+
+    def _run(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` on the connection under the lock, mapping sqlite3 errors."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"SQLite store {self.url!r} is closed; open a new one")
+            if os.getpid() != self._pid:
+                # SQLite forbids carrying a connection across fork().
+                raise StoreError(
+                    f"SQLite store {self.url!r} was opened in process {self._pid}; "
+                    "open the store again in this process"
+                )
+            try:
+                return work(self._conn)
+            except sqlite3.Error as exc:
+                raise self._error(exc, doing) from exc
+
+    def _write(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it commits or none."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                # Some errors (disk full, I/O) end the transaction themselves.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._run(doing, transaction)
+
+    # -- migrations ------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        def migrate(conn: sqlite3.Connection) -> list[int]:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations ("
+                " version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+            )
+            done = {row[0]: row[1] for row in conn.execute("SELECT version, name FROM migrations")}
+            unknown = sorted(v for v in done if v > LATEST_MIGRATION)
+            if unknown:
+                raise StoreError(
+                    f"SQLite database {self.path!r} has schema migration {unknown[-1]} "
+                    f"({done[unknown[-1]]!r}) from a newer lifecycle; this version knows "
+                    f"migrations 1 to {LATEST_MIGRATION}: upgrade lifecycle to open it"
+                )
+            applied = []
+            for number, name, statements in MIGRATIONS:
+                if number in done:
+                    continue
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO migrations (version, name) VALUES (?, ?)", (number, name))
+                applied.append(number)
+            return applied
+
+        applied = self._write("apply schema migrations", migrate)
+        if applied:
+            log.info("sqlite_store.migrated", path=self.path, applied=applied)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        check_storage_key(key)
+        row = self._run(
+            f"read {key!r}",
+            lambda conn: conn.execute(
+                "SELECT value, version FROM entries WHERE key = ?", (key,)
+            ).fetchone(),
+        )
+        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+
+    def _page(
+        self, prefix: str, after: str | None, reverse: bool, count: int, values: bool
+    ) -> list[tuple[str, bytes | None, int]]:
+        """Up to ``count`` rows under ``prefix``, past ``after``, as a primary-key range."""
+        columns = "key, value, version" if values else "key, NULL, version"
+        where: list[str] = []
+        args: list[object] = []
+        if prefix:
+            where += ["key >= ?", "key < ?"]
+            args += [prefix, _successor(prefix)]
+        if after is not None:
+            where.append("key < ?" if reverse else "key > ?")
+            args.append(after)
+        sql = f"SELECT {columns} FROM entries"  # noqa: S608 - fixed fragments, values bound
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
+        sql += " LIMIT ?"
+        args.append(count)
+        rows = self._run(f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall())
+        return [(r[0], None if r[1] is None else bytes(r[1]), int(r[2])) for r in rows]
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        check_prefix(prefix)
+        count = -1 if limit is None else max(limit, 0)  # LIMIT -1: no limit
+        return [row[0] for row in self._page(prefix, None, reverse, count, values=False)]
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        check_prefix(prefix)
+        return self._scan(prefix, reverse, limit)
+
+    def _scan(self, prefix: str, reverse: bool, limit: int | None) -> Iterator[Entry]:
+        remaining = limit
+        after: str | None = None
+        while remaining is None or remaining > 0:
+            count = SCAN_PAGE if remaining is None else min(SCAN_PAGE, remaining)
+            rows = self._page(prefix, after, reverse, count, values=True)
+            for key, value, version in rows:
+                assert value is not None
+                yield Entry(key, value, version)
+            if len(rows) < count:
+                return
+            after = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection, key: str) -> int:
+        row = conn.execute("SELECT version FROM entries WHERE key = ?", (key,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    @staticmethod
+    def _store(conn: sqlite3.Connection, key: str, value: bytes, version: int) -> None:
+        conn.execute(
+            "INSERT INTO entries (key, value, version) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version",
+            (key, value, version),
+        )
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        check_storage_key(key)
+        data = bytes(value)
+
+        def put(conn: sqlite3.Connection) -> int:
+            found = self._version(conn, key)
+            if expected_version is not None and expected_version != found:
+                raise VersionConflict(key, expected_version, found)
+            self._store(conn, key, data, found + 1)
+            return found + 1
+
+        return self._write(f"write {key!r}", put)
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        check_storage_key(key)
+
+        def delete(conn: sqlite3.Connection) -> bool:
+            found = self._version(conn, key)
+            if expected_version is not None and expected_version != found:
+                raise VersionConflict(key, expected_version, found)
+            if found == 0:
+                return False
+            conn.execute("DELETE FROM entries WHERE key = ?", (key,))
+            return True
+
+        return self._write(f"delete {key!r}", delete)
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        for op in ops:
+            check_storage_key(op.key)
+            if not isinstance(op, Put | Delete):
+                raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
+        if not ops:
+            return []
+        values = [bytes(op.value) if isinstance(op, Put) else b"" for op in ops]
+
+        def batch(conn: sqlite3.Connection) -> list[int]:
+            # Check every compare-and-swap first, against the state the batch itself
+            # builds up (two ops on one key see each other), then apply them all.
+            pending: dict[str, int] = {}
+            found: list[int] = []
+            for op in ops:
+                current = pending.get(op.key)
+                if current is None:
+                    current = self._version(conn, op.key)
+                if op.expected_version is not None and op.expected_version != current:
+                    raise VersionConflict(op.key, op.expected_version, current)
+                found.append(current)
+                pending[op.key] = current + 1 if isinstance(op, Put) else 0
+            versions: list[int] = []
+            for op, value, current in zip(ops, values, found, strict=True):
+                if isinstance(op, Put):
+                    self._store(conn, op.key, value, current + 1)
+                    versions.append(current + 1)
+                else:
+                    conn.execute("DELETE FROM entries WHERE key = ?", (op.key,))
+                    versions.append(0)
+            return versions
+
+        return self._write(f"apply a batch of {len(ops)} operations", batch)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if os.getpid() == self._pid:  # a forked child must not close its parent's handle
+                self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
