@@ -73,4 +73,3 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         f"max_examples={current.max_examples}, derandomize={current.derandomize} "
         "(per-test counts above, from --hypothesis-show-statistics)"
     )
-

@@ -16,6 +16,8 @@ from lifecycle.stores.base import Store
 from lifecycle.stores.fallback import FallbackStore
 from lifecycle.stores.file import FileStore
 from lifecycle.stores.memory import MemoryStore
+from lifecycle.stores.postgres import PostgresStore  # psycopg is imported lazily
+from lifecycle.stores.sqlite import SqliteStore
 
 
 def _memory(tmp_path: Path) -> Store:
@@ -31,8 +33,21 @@ def _fallback(tmp_path: Path) -> Store:
     return FallbackStore(FileStore(tmp_path / "primary"), FileStore(tmp_path / "local"))
 
 
+def _sqlite(tmp_path: Path) -> Store:
+    return SqliteStore(tmp_path / "store.db")
+
+
+def _postgres(tmp_path: Path) -> Store:
+    import pgserver
+
+    # One throwaway server per test run; a fresh schema per test.
+    return PostgresStore(pgserver.require_postgres_url(), schema=pgserver.unique_schema())
+
+
 STORE_FACTORIES: dict[str, Callable[[Path], Store]] = {
     "memory": _memory,
     "file": _file,
     "fallback": _fallback,
+    "sqlite": _sqlite,
+    "postgres": _postgres,
 }

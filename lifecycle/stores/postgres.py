@@ -137,6 +137,10 @@ class PostgresStore:
         self._where = where
         self.schema = where.schema if schema is None else check_schema(schema)
         self.url = where.shown  # never the password
+        if schema is not None and where.schema != self.schema:
+            # The URL must reopen this same store (other processes open it by URL).
+            sep = "&" if urlsplit(self.url).query else "?"
+            self.url = f"{self.url}{sep}schema={self.schema}"
         self._timeout = timeout
         self._pid = os.getpid()
         self._closed = False
