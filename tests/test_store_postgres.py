@@ -242,7 +242,7 @@ def test_store_url_and_repr_hide_the_password(postgres_url: str, schema: str) ->
     finally:
         store.close()
     assert [s for s in shown if PASSWORD in s] == []
-    assert store.url == url.replace(PASSWORD, "***")
+    assert store.url == url.replace(PASSWORD, "***") + f"?schema={schema}"
 
 
 # -- concurrency ------------------------------------------------------------------------------
