@@ -48,6 +48,12 @@ class InvalidRecord(LifecycleError, ValueError):
     exit_code = 2
 
 
+class InvalidSettings(LifecycleError, ValueError):
+    """A setting outside its allowed range (a trigger's interval, a risk pattern, ...)."""
+
+    exit_code = 2
+
+
 class SchemaVersionError(InvalidRecord):
     """A stored record whose schema version this code cannot read."""
 

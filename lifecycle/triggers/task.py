@@ -1,0 +1,80 @@
+"""The task trigger: checkpoint when a major task completes (seed: "Task-Based Triggers").
+
+Every ``task_completed`` event is evaluated. A task whose priority is in
+``force_priorities`` (default: ``high``) always gets a checkpoint; any other
+task gets one only when ``every_n_completions`` is set and the session has
+completed that many tasks since its last checkpoint.
+
+The count comes from the session view's optional attribute
+``tasks_completed_since_checkpoint``: completions since the last checkpoint,
+*including* the one being evaluated (the session counts the event before it
+asks, as it does for active time). A view without it disables the every-n rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from lifecycle.errors import InvalidSettings
+from lifecycle.keys import checkpoint_key
+from lifecycle.records import CheckpointType
+from lifecycle.spec import Event
+from lifecycle.triggers.base import Activity, CheckpointCall, SessionView
+
+
+def _priorities(value: object) -> frozenset[str]:
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, frozenset | set | tuple | list):
+        raise InvalidSettings(
+            f"force_priorities must be a set of priority names, got {value!r}; e.g. {{'high'}}"
+        )
+    return frozenset(str(v).lower() for v in value)
+
+
+def _every_n(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidSettings(f"{attribute.name} must be None or a positive integer, got {value!r}")
+
+
+@attrs.frozen
+class TaskSettings:
+    #: Completing a task with one of these priorities always checkpoints.
+    force_priorities: frozenset[str] = attrs.field(
+        default=frozenset({"high"}), converter=_priorities
+    )
+    #: Also checkpoint after this many completions (of any priority); None: never.
+    every_n_completions: int | None = attrs.field(default=None, validator=_every_n)
+
+
+@attrs.frozen
+class TaskTrigger:
+    """Checkpoint on high-priority task completion (and every n completions if set)."""
+
+    settings: TaskSettings = TaskSettings()
+    name = "task"
+
+    def evaluate(
+        self, activity: Activity, session: SessionView, now: datetime
+    ) -> CheckpointCall | None:
+        if activity.event is not Event.TASK_COMPLETED:
+            return None
+        task = activity.task
+        task_id = task.id if task is not None else None
+        label = f"task {task_id}" if task_id else "a task"
+        if task is not None and task.priority.value in self.settings.force_priorities:
+            reason = f"{label} with priority {task.priority.value} completed"
+        else:
+            n = self.settings.every_n_completions
+            count = getattr(session, "tasks_completed_since_checkpoint", None)
+            if n is None or not isinstance(count, int) or count < n:
+                return None
+            reason = f"{label} completed: {count} completions since the last checkpoint"
+        return CheckpointCall(
+            type=CheckpointType.AUTOMATIC,
+            trigger="task-complete",
+            key=checkpoint_key("task", now, task_id=task_id),
+            reason=reason,
+        )
