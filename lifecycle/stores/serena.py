@@ -107,7 +107,7 @@ import orjson
 import structlog
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, TextContent
+from mcp.types import REQUEST_TIMEOUT, CallToolResult, TextContent
 
 from lifecycle.errors import (
     CorruptRecord,
@@ -329,14 +329,13 @@ class _Link:
         future = asyncio.run_coroutine_threadsafe(run(), self._loop)
         try:
             return future.result(timeout=timeout + _GRACE)
-        except concurrent.futures.TimeoutError:
+        except (concurrent.futures.TimeoutError, MCPError) as exc:
             future.cancel()
             self.broken = True
+            if isinstance(exc, MCPError) and exc.code != REQUEST_TIMEOUT:
+                raise StoreUnavailable(f"Serena server connection failed: {exc}") from None
             names = ", ".join(sorted({t for t, _ in calls}))
             raise StoreUnavailable(f"Serena did not answer {names} within {timeout} s") from None
-        except MCPError as exc:
-            self.broken = True
-            raise StoreUnavailable(f"Serena server connection failed: {exc}") from None
 
     def stop(self, *, cancel: bool = False) -> None:
         """Shut the server down; ``cancel`` also abandons a start still under way."""
@@ -627,21 +626,26 @@ class SerenaStore:
             return versions
 
     def _undo(self, before: dict[str, str | None], cause: StoreError) -> None:
-        """Best effort: put back what a failed batch had already changed."""
+        """Best effort: put back whatever a failed batch changed (a dead server defeats it)."""
+        failed: dict[str, str] = {}
         try:
-            for key, raw in before.items():
-                if raw is None:
+            now = dict(zip(before, self._read_raw(list(before)), strict=True))
+        except StoreError as exc:
+            failed = dict.fromkeys(before, str(exc))
+            now = {}
+        for key, raw in now.items():
+            old = before[key]
+            if raw == old:
+                continue  # never changed, or the failed op did not land
+            try:
+                if old is None:
                     self._delete_raw(key)
                 else:
-                    self._write_raw(key, raw)
-        except StoreError as exc:
-            log.error(
-                "serena.batch_partial",
-                url=self.url,
-                keys=sorted(before),
-                cause=str(cause),
-                undo_error=str(exc),
-            )
+                    self._write_raw(key, old)
+            except StoreError as exc:
+                failed[key] = str(exc)
+        if failed:
+            log.error("serena.batch_partial", url=self.url, cause=str(cause), not_undone=failed)
         else:
             log.warning("serena.batch_undone", url=self.url, keys=sorted(before), cause=str(cause))
 
