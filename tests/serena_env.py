@@ -59,8 +59,12 @@ def serena_executable() -> Path:
     root = venv_dir()
     exe = root / "bin" / "serena"
     marker = root / _MARKER
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(root.parent / f".{root.name}.lock", "w")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise SerenaNotAvailable(f"cannot create the venv folder {root}: {exc}") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if exe.exists() and marker.exists() and marker.read_text() == SERENA_REQUIREMENT:
