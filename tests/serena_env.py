@@ -21,6 +21,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from lifecycle.stores.serena import SerenaStore
 
 #: Pinned: the store reads Serena's answers (error texts, the list format) of this version.
 SERENA_REQUIREMENT = "serena-agent==2.1.0"
@@ -89,6 +94,45 @@ def serena_executable() -> Path:
             return exe
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Stop the calling test: a failure when ``CI`` is set, a skip otherwise."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"serena-agent is required in CI: {reason}", pytrace=False)
+    pytest.skip(f"serena-agent is not available: {reason}")
+
+
+def require_serena() -> str:
+    """The ``serena`` executable for a test, or :func:`unavailable` with the reason."""
+    try:
+        return str(serena_executable())
+    except SerenaNotAvailable as exc:
+        unavailable(str(exc))
+
+
+def open_test_store(project: Path, command: str | None = None, **params: object) -> SerenaStore:
+    """A ``serena+stdio://`` store on ``project`` (a directory), its server started.
+
+    ``params`` become URL parameters (``timeout=5``...). A server that does not start
+    is :func:`unavailable`. The caller closes the store.
+    """
+    from lifecycle.errors import StoreUnavailable
+    from lifecycle.stores import open_store
+    from lifecycle.stores.serena import SerenaStore
+
+    query = {"command": command or require_serena(), **params}
+    url = f"serena+stdio://{quote(str(project))}?" + "&".join(
+        f"{k}={quote(str(v), safe='/')}" for k, v in query.items()
+    )
+    try:
+        store = open_store(url)
+    except StoreUnavailable as exc:
+        unavailable(f"the Serena server does not start: {exc}")
+    assert isinstance(store, SerenaStore)
+    return store
 
 
 if __name__ == "__main__":

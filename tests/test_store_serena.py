@@ -16,12 +16,11 @@ import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from serena_env import SerenaNotAvailable, serena_executable
+from serena_env import open_test_store, require_serena
 
 from lifecycle.errors import (
     CorruptRecord,
@@ -45,36 +44,13 @@ from lifecycle.stores.serena import (
 # -- fixtures ------------------------------------------------------------------------------
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"serena-agent is required in CI: {reason}", pytrace=False)
-    pytest.skip(f"serena-agent is not available: {reason}")
-
-
 @pytest.fixture(scope="module")
 def serena_command() -> str:
-    try:
-        return str(serena_executable())
-    except SerenaNotAvailable as exc:
-        _unavailable(str(exc))
-        raise  # unreachable: _unavailable always raises
-
-
-def _url(project: Path, command: str, **params: object) -> str:
-    query = "&".join(
-        f"{k}={quote(str(v), safe='/')}" for k, v in {"command": command, **params}.items()
-    )
-    return f"serena+stdio://{quote(str(project))}?{query}"
+    return require_serena()
 
 
 def _open(project: Path, command: str, **params: object) -> SerenaStore:
-    try:
-        store = open_store(_url(project, command, **params))
-    except StoreUnavailable as exc:
-        _unavailable(f"the Serena server does not start: {exc}")
-        raise
-    assert isinstance(store, SerenaStore)
-    return store
+    return open_test_store(project, command, **params)
 
 
 @pytest.fixture(scope="module")
