@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lifecycle import coverage, machine, spec
-from lifecycle.errors import IllegalTransition
+from lifecycle.errors import IllegalTransition, LifecycleError
 from lifecycle.machine import Driver, fire
 from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
 
@@ -378,3 +378,89 @@ def test_a_record_after_an_interval_of_saved_activity_checkpoints(
     outcome = manager.record_decision("split the module")
     assert outcome.transition == "record [checkpoint_due] / write_checkpoint"
     assert outcome.state is SessionState.CHECKPOINTED
+
+
+# -- what a broken table says, exactly -------------------------------------------------------
+
+
+def _table(rows: list[Row], states: tuple[SessionState, ...] = tuple(SessionState)) -> spec.Spec:
+    return spec.validate(states, spec.INITIAL, spec.FINAL, rows)
+
+
+def _complete_from(*sources: SessionState) -> list[Row]:
+    return [Row(Event.COMPLETE, s, SessionState.COMPLETED, (), Effect.FINALIZE) for s in sources]
+
+
+def test_a_row_naming_an_undeclared_state_is_named() -> None:
+    rows = _complete_from(SessionState.INITIALIZING)
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING,))
+    assert str(info.value) == "row 'complete / finalize' names undeclared state COMPLETED"
+
+
+def test_every_unreachable_state_is_named_in_order() -> None:
+    rows = _complete_from(SessionState.INITIALIZING, SessionState.ACTIVE, SessionState.RESUMED)
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.ACTIVE, *spec.FINAL,
+                             SessionState.RESUMED))  # fmt: skip
+    assert str(info.value) == "unreachable state(s) from INITIALIZING: ACTIVE, RESUMED"
+
+
+def test_every_exit_of_a_final_state_is_named() -> None:
+    rows = [
+        *_complete_from(SessionState.INITIALIZING),
+        Row(Event.LOAD, SessionState.COMPLETED, SessionState.INITIALIZING),
+        Row(Event.SAVE, SessionState.COMPLETED, SessionState.INITIALIZING),
+    ]
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
+    assert str(info.value) == "final state COMPLETED has exits: load, save"
+
+
+def test_overlapping_rows_are_named_with_the_guard_values_that_overlap() -> None:
+    due = ((Guard.CHECKPOINT_DUE, True), (Guard.CHANGES_WORK, True))
+    rows = [
+        *_complete_from(SessionState.INITIALIZING),
+        Row(Event.TICK, SessionState.INITIALIZING, SessionState.COMPLETED, due[:1]),
+        Row(Event.TICK, SessionState.INITIALIZING, SessionState.COMPLETED, due),
+        Row(Event.TICK, SessionState.INITIALIZING, None, ((Guard.CHECKPOINT_DUE, False),)),
+    ]
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
+    assert str(info.value) == (
+        "rows overlap for tick in INITIALIZING when checkpoint_due=True, changes_work=True: "
+        "tick [checkpoint_due]; tick [checkpoint_due, changes_work]"
+    )
+
+
+def test_a_guard_outcome_no_row_covers_is_named() -> None:
+    rows = [
+        *_complete_from(SessionState.INITIALIZING),
+        Row(Event.TICK, SessionState.INITIALIZING, None, ((Guard.CHECKPOINT_DUE, True),)),
+        Row(
+            Event.TICK,
+            SessionState.INITIALIZING,
+            None,
+            ((Guard.CHECKPOINT_DUE, False), (Guard.CHANGES_WORK, True)),
+        ),
+    ]
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
+    assert str(info.value) == (
+        "no row fires for tick in INITIALIZING when checkpoint_due=False, changes_work=False"
+    )
+
+
+def test_fire_on_an_unvalidated_incomplete_table_says_so_and_keeps_the_state() -> None:
+    # Spec() without validate(): a tick row only for "due", so a tick that is not due fires
+    # nothing.
+    rows = (
+        *_complete_from(SessionState.ACTIVE),
+        Row(Event.TICK, SessionState.ACTIVE, None, ((Guard.CHECKPOINT_DUE, True),)),
+    )
+    broken = spec.Spec(tuple(SessionState), spec.INITIAL, spec.FINAL, rows)
+    driver = Driver(ScriptedHost({Guard.CHECKPOINT_DUE: False}), SessionState.ACTIVE)
+    with pytest.raises(LifecycleError) as info:
+        fire(driver, Event.TICK, "ctx", broken)
+    assert str(info.value) == "no row fired for tick in ACTIVE: the table is incomplete"
+    assert driver.state == "ACTIVE"
