@@ -373,6 +373,11 @@ def _text(result: CallToolResult) -> str:
 class SerenaStore:
     """Storage keys as Serena memories, versioned through an envelope in each memory."""
 
+    #: Compare-and-swap is atomic within this client only: Serena has no transactions,
+    #: so two clients (processes) can interleave a read-check-write. Use the fallback
+    #: store or a database where several writers share one project.
+    cross_process_atomic = False
+
     def __init__(
         self,
         project: str | os.PathLike[str],
