@@ -42,12 +42,10 @@ def main() -> None:
             SessionManager(store=store, project="bench").start_session(restore=True)
             restore.append(time.perf_counter_ns() - t0)
         print(f"checkpoint bytes: {size}")
-        print(
-            f"create_checkpoint (file store, durable): median {statistics.median(checkpoint) / 1e6:.3f} ms"
-        )
-        print(
-            f"start_session(restore=True) (file store): median {statistics.median(restore) / 1e6:.3f} ms"
-        )
+        cp_ms = statistics.median(checkpoint) / 1e6
+        restore_ms = statistics.median(restore) / 1e6
+        print(f"create_checkpoint (file store, durable): median {cp_ms:.3f} ms")
+        print(f"start_session(restore=True) (file store): median {restore_ms:.3f} ms")
 
 
 if __name__ == "__main__":
