@@ -1024,13 +1024,15 @@ class SessionManager:
         return cp
 
     def _checkpoint_by_id(self, checkpoint_id: str) -> Checkpoint:
-        ts = checkpoint_id.removeprefix("cp-")
-        for _, key in reversed(self.list_checkpoints()):
-            if key.endswith(ts):
-                cp = self._read_checkpoint_key(key)
-                if cp is not None and cp.id == checkpoint_id:
-                    return cp
-        raise CheckpointNotFound(checkpoint_id)
+        """One name listing and at most one read: an id is ``cp-{ts}`` and its key ends
+        in that same ``{ts}``, which no other checkpoint shares."""
+        from lifecycle.history import checkpoint_key_for
+
+        key = checkpoint_key_for(self._store, checkpoint_id)
+        cp = None if key is None else self._read_checkpoint_key(key)
+        if cp is None or cp.id != checkpoint_id:
+            raise CheckpointNotFound(checkpoint_id)
+        return cp
 
     # writing checkpoints ---------------------------------------------------------------
 
@@ -1205,6 +1207,9 @@ class SessionManager:
         now = ctx.activity.at
         record = self._record_now(end=now, success=ctx.success)
         summary = self._summary(ctx.success, record)
+        from lifecycle.summaries import consolidate  # never raises: warns instead
+
+        record = consolidate(self, record, summary, ctx.warnings)
         key = keys.session_key(record.start_time)
         body = codec.encode(record)
         if len(body) > SESSION_WARN_BYTES:
