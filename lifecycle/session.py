@@ -1124,12 +1124,15 @@ class SessionManager:
         unique and in creation order across processes (last write wins)."""
         from lifecycle.errors import VersionConflict
 
+        torn = False  # the stored pointer is unreadable: overwrite it, no compare
         for _ in range(50):
             cp = self._build_checkpoint(ctx, call, at)
             body = codec.encode(cp)
             self._check_size(body, cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
             expected = self._latest_version if self._latest_version is not None else 0
+            if torn:
+                expected = None
             try:
                 versions = self._store.batch(
                     [
@@ -1137,8 +1140,17 @@ class SessionManager:
                         Put(LATEST, pointer, expected_version=expected, sync=False),
                     ]
                 )
+            except CorruptRecord:
+                if torn:
+                    raise
+                torn = True  # a CAS cannot compare against a torn pointer
+                continue
             except VersionConflict:
-                entry = self._store.get(LATEST)
+                try:
+                    entry = self._store.get(LATEST)
+                except CorruptRecord:
+                    torn = True
+                    continue
                 self._latest_version = None if entry is None else entry.version
                 if entry is not None:
                     try:
