@@ -1130,7 +1130,7 @@ class SessionManager:
             body = codec.encode(cp)
             self._check_size(body, cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
-            expected = self._latest_version if self._latest_version is not None else 0
+            expected: int | None = 0 if self._latest_version is None else self._latest_version
             if torn:
                 expected = None
             try:
