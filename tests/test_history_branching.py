@@ -3,11 +3,28 @@ nothing is overwritten; ``lifecycle history`` prints the tree."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import orjson
 
 from lifecycle import SessionManager, open_store
-from lifecycle.cli import main
 from lifecycle.history import build_history
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lifecycle ARGS`` as a real process (in-process runs would reconfigure logging)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
 
 
 def _session(store, clock, *, restore=True, checkpoint_id=None, phases=("a",)):
@@ -89,16 +106,16 @@ def test_a_pruned_parent_makes_its_child_a_root_marked_parent_missing(clock) -> 
     assert "(parent " in next(history.lines())
 
 
-def test_lifecycle_history_prints_the_tree_as_text_and_json(tmp_path, clock, capsys) -> None:
+def test_lifecycle_history_prints_the_tree_as_text_and_json(tmp_path, clock) -> None:
     url = f"file://{tmp_path}"
     store = open_store(url)
     line = _session(store, clock, restore=False, phases=("a1", "a2"))
     _session(store, clock, checkpoint_id=line[0], phases=("b1",))
-    capsys.readouterr()
-    assert main(["history", "--store", url, "--project", "demo"]) == 0
-    text = capsys.readouterr().out
+    done = _cli("history", "--store", url, "--project", "demo")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
     assert text.count("\n") == 3 and "  * " in text
-    assert main(["history", "--store", url, "--project", "demo", "--format", "json"]) == 0
-    data = orjson.loads(capsys.readouterr().out)
+    done = _cli("history", "--store", url, "--project", "demo", "--format", "json")
+    data = orjson.loads(done.stdout)
     assert [c["parent_id"] for c in data["checkpoints"]] == [None, line[0], line[0]]
     assert data["roots"] == [line[0]]

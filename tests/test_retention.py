@@ -5,17 +5,32 @@ of synthetic sessions, summarized and pruned, on the real file store."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
 from lifecycle import SessionManager, codec, open_store
-from lifecycle.cli import main
 from lifecycle.history import build_history
 from lifecycle.records import DailySummary, WeeklySummary
 from lifecycle.retention import Policy, plan, prune
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lifecycle ARGS`` as a real process (in-process runs would reconfigure logging)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
 
 
 def _day(store, clock, *, restore: bool, learn: str | None = None):
@@ -104,28 +119,28 @@ def test_a_negative_age_is_refused() -> None:
         Policy.days(-1, 90)
 
 
-def test_lifecycle_prune_dry_run_and_progress(tmp_path, clock, capsys) -> None:
+def test_lifecycle_prune_dry_run_and_progress(tmp_path, clock) -> None:
     url = f"file://{tmp_path}"
     store = open_store(url)
     # sessions dated long ago (the CLI uses the system clock)
     for _ in range(4):
         _day(store, clock, restore=False)
         clock.advance(days=1)
-    capsys.readouterr()
     before = store.list_keys("demo/session/")
     args = ["prune", "--store", url, "--project", "demo"]
-    assert main([*args, "--dry-run", "--format", "json"]) == 0
-    data = orjson.loads(capsys.readouterr().out)
+    done = _cli(*args, "--dry-run", "--format", "json")
+    data = orjson.loads(done.stdout)
     assert data["dry_run"] is True and len(data["prune_sessions"]) == 3  # current one stays
     assert store.list_keys("demo/session/") == before
-    assert main([*args, "--progress"]) == 0
-    out = capsys.readouterr()
-    assert "did prune 3 session(s)" in out.out
-    assert "\rprune: " in out.err and out.err.endswith("keys\n")
-    assert main([*args, "--archive-after", "30", "--prune-after", "10"]) == 2
+    done = _cli(*args, "--progress")
+    assert "did prune 3 session(s)" in done.stdout
+    assert done.stderr.endswith("prune: 6/6 keys\n")  # 3 sessions + 3 checkpoints
+    done = _cli(*args)  # stderr is a pipe, not a terminal: no progress shown
+    assert (done.returncode, done.stderr) == (0, "")
+    done = _cli(*args, "--archive-after", "30", "--prune-after", "10")
+    assert done.returncode == 2 and "must not be shorter" in done.stderr
 
 
-@pytest.mark.slow
 def test_a_year_of_sessions_is_summarized_and_pruned(tmp_path, clock, capsys) -> None:
     """365 days x 3 sessions, simulated clock (memory store by default; the file store
     with LIFECYCLE_YEAR_STORE=file://TMP). The first session of each day starts fresh,
