@@ -62,6 +62,8 @@ CONTEXT_LIMIT = 10_000
 #: The context keys where the hook keeps its own state in the session.
 CLAUDE_SESSION = "claude_session_id"
 FAILED_TOOLS = "claude_failed_tools"
+#: The end of an additionalContext that had to be cut.
+CUT_NOTE = "\n... (cut to fit; run `lifecycle report` in the project for the rest)"
 #: The ``command`` the hook's sessions record.
 COMMAND = "claude-code"
 #: Tools whose input names a file they modify, and the key naming it.
@@ -121,10 +123,9 @@ def cap(text: str, limit: int = CONTEXT_LIMIT) -> str:
     """``text`` cut to at most ``limit`` characters, at a line end when one is near."""
     if len(text) <= limit:
         return text
-    tail = "\n... (cut to fit; run `lifecycle report` in the project for the rest)"
-    room = limit - len(tail)
+    room = limit - len(CUT_NOTE)
     cut = text.rfind("\n", 0, room)
-    return text[: cut if cut > room // 2 else room] + tail
+    return text[: cut if cut > room // 2 else room] + CUT_NOTE
 
 
 def handle(
@@ -269,7 +270,8 @@ def post_tool_use(live: LiveSession, event: Mapping[str, Any], env: Mapping[str,
         path = tool_input.get(FILE_TOOLS[tool])
         if isinstance(path, str) and path:
             op, changes = _file_operation(tool, tool_input, event.get("tool_response"))
-            m.record_file_change(_relative(path, project_dir(event, env)), (op,), changes)
+            where = _relative(path, project_dir(event, env), event.get("cwd"))
+            m.record_file_change(where, (op,), changes)
             return None
     if tool == "TodoWrite":
         todos = tool_input.get("todos")
@@ -344,9 +346,11 @@ _HANDLERS: dict[str, Callable[[LiveSession, Mapping[str, Any], Mapping[str, str]
 # -- reading tool inputs ----------------------------------------------------------------
 
 
-def _relative(path: str, root: str) -> str:
-    """A path inside the project as relative to it (what the risk patterns and the
-    report read best); anything else unchanged."""
+def _relative(path: str, root: str, cwd: Any = None) -> str:
+    """A path inside the project as relative to its root (what the risk patterns and the
+    report read best); anything else unchanged. A relative path is taken from ``cwd``."""
+    if not os.path.isabs(path) and isinstance(cwd, str) and cwd:
+        path = os.path.join(cwd, path)
     try:
         rel = os.path.relpath(path, root)
     except ValueError:
@@ -368,7 +372,8 @@ def operation(event: Mapping[str, Any], root: str) -> Any:
     if isinstance(tool, str) and tool in FILE_TOOLS:
         path = tool_input.get(FILE_TOOLS[tool])
         if isinstance(path, str) and path:
-            return Operation(name=tool.lower(), paths=(_relative(path, root),))
+            where = _relative(path, root, event.get("cwd"))
+            return Operation(name=tool.lower(), paths=(where,))
     return None
 
 

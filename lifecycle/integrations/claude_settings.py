@@ -52,7 +52,7 @@ def default_command() -> str:
 def settings_path(scope: str, project_dir: str | os.PathLike[str] = ".") -> Path:
     if scope == "user":
         return Path.home() / ".claude" / "settings.json"
-    return Path(project_dir) / ".claude" / "settings.json"
+    return Path(project_dir).resolve() / ".claude" / "settings.json"
 
 
 def is_ours(entry: Any) -> bool:
