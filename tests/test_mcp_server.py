@@ -19,8 +19,6 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from lifecycle.errors import InvalidKey
 from lifecycle.integrations.mcp_server import memory_key
 
-Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
-
 
 def with_server(store: str, body: Callable[[ClientSession], Awaitable[None]]) -> None:
     """Start the server, run ``body`` against it, stop it; 60 s at most."""
