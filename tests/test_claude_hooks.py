@@ -442,3 +442,36 @@ def test_the_installed_command_handles_a_session_start(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["hookSpecificOutput"]["hookEventName"] == "SessionStart"
+
+
+def test_concurrent_hooks_lose_no_work(tmp_path) -> None:
+    """Claude Code runs async hooks side by side; each must see the others' work."""
+    import subprocess
+    import sys
+
+    from procs import environment
+
+    hook(event("SessionStart", tmp_path, source="startup"), tmp_path)
+    procs = []
+    for _ in range(6):
+        p = subprocess.Popen(
+            [sys.executable, "-m", "lifecycle", "hook", "claude"],
+            cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
+        )
+        procs.append(p)
+    for i, p in enumerate(procs):  # every process gets its event before any is waited for
+        edit = event("PostToolUse", tmp_path, tool_name="Edit", tool_input={"file_path": f"f{i}"})
+        assert p.stdin is not None
+        p.stdin.write(json.dumps(edit))
+        p.stdin.close()
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+        assert p.stdout is not None and p.stderr is not None
+        assert p.stdout.read() == ""
+        assert "Traceback" not in p.stderr.read()
+    assert sorted(status(tmp_path)["files_modified"]) == [f"f{i}" for i in range(6)]
