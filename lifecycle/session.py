@@ -710,6 +710,16 @@ class SessionManager:
             lambda w: attrs.evolve(w, blockers=tuple(b for b in w.blockers if b != blocker)),
         )
 
+    def update_context(self, values: Mapping[str, JSONValue]) -> Outcome:
+        """Merge ``values`` into the session's context (a key set to None is removed). The
+        context is saved in the next checkpoint and restored with it."""
+        with self._lock:
+            merged = {k: v for k, v in {**self._context, **values}.items() if v is not None}
+            ctx = self._context_for(Event.RECORD)
+            ctx.context = merged
+            row = self._dispatch(Event.RECORD, ctx)
+            return Outcome(self.state, row.label, ctx.written or ctx.failed)
+
     def tick(self) -> Outcome:
         """Activity with nothing to record: drives the time trigger."""
         return self._work_event(Event.TICK, None)
