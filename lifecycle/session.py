@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import (
@@ -35,6 +34,7 @@ from lifecycle.errors import (
     NoSession,
     StoreError,
 )
+from lifecycle.logs import get_logger
 from lifecycle.machine import Driver, fire
 from lifecycle.records import (
     Checkpoint,
@@ -63,7 +63,7 @@ from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
 from lifecycle.stores import Delete, Op, ProjectStore, Put, Store, open_store
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
 
-log = structlog.get_logger("lifecycle")
+log = get_logger("lifecycle")
 
 Clock = Callable[[], datetime]
 Change = Callable[[WorkState], WorkState]
