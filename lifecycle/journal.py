@@ -251,7 +251,9 @@ def apply(manager: SessionManager, msg: EventMessage) -> Any:
                     idempotency_key=key,
                 )
                 return found
-        moment = manager._clock()
+        # The moment the event runs at, as the manager would take it (strictly after its
+        # last one): pinned for the whole event, and journaled, so replay takes it too.
+        moment = manager._now(peek=True)
         clock = manager._clock
         manager._clock = functools.partial(_fixed, moment)
         journal.applying = True
@@ -440,15 +442,18 @@ class ReplayClock:
 
 
 class _ReplayStore:
-    """A memory store that can fail checkpoint writes, to replay an event whose
-    checkpoint write failed the first time exactly as it happened."""
+    """A memory store that, while an event replays, accepts a checkpoint only under the
+    key the journal says that event wrote (none: it accepts none). In the original run
+    every other checkpoint write of that event failed (a store fault, a moved pointer),
+    so failing them here makes the manager take the same retries to the same result."""
 
     def __init__(self) -> None:
         from lifecycle.stores.memory import MemoryStore
 
         self.inner = MemoryStore("memory://replay")
         self.url = self.inner.url
-        self.fail_checkpoints = False
+        self.guarded = False
+        self.allowed: str | None = None
 
     def list_keys(
         self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
@@ -466,26 +471,45 @@ class _ReplayStore:
     def close(self) -> None:
         self.inner.close()
 
-    def _guard(self, keys_: Iterable[str]) -> None:
-        if self.fail_checkpoints and any("/checkpoints/" in k for k in keys_):
-            raise StoreUnavailable("replaying a checkpoint write that failed the first time")
+    def _guard(self, ops: Sequence[Op]) -> None:
+        if not self.guarded:
+            return
+        for op in ops:
+            key = op.key
+            if "/checkpoints/" not in key or key.endswith("/checkpoints/latest"):
+                continue
+            if self.allowed is None or not key.endswith("/" + self.allowed):
+                # A moved pointer is what the original saw first, if anything.
+                for other in ops:
+                    if other.expected_version is not None:
+                        found = self.inner.get(other.key)
+                        version = 0 if found is None else found.version
+                        if version != other.expected_version:
+                            raise VersionConflict(other.key, other.expected_version, version)
+                raise StoreUnavailable(f"replay: the journaled event did not write {key}")
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        self._guard([key])
+        from lifecycle.stores.base import Put
+
+        self._guard([Put(key, value, expected_version)])
         return self.inner.put(key, value, expected_version=expected_version)
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
-        self._guard(op.key for op in ops)
+        self._guard(ops)
         return self.inner.batch(ops)
 
     def get(self, key: str) -> Entry | None:
         return self.inner.get(key)
 
 
-def _failed_checkpoint(entry: JournalEntry) -> bool:
+def _written_key(entry: JournalEntry) -> str | None:
+    """The key of the checkpoint ``entry``'s event wrote, if it wrote one."""
     result = entry.result if isinstance(entry.result, dict) else {}
-    cp = result.get("checkpoint", result) if "checkpoint" in result else result
-    return isinstance(cp, dict) and cp.get("written") is False and cp.get("error") is not None
+    cp = result.get("checkpoint") if "checkpoint" in result else result
+    if isinstance(cp, dict) and cp.get("written") and cp.get("error") is None:
+        key = cp.get("key")
+        return key if isinstance(key, str) else None
+    return None
 
 
 def replay(
@@ -498,9 +522,14 @@ def replay(
     """A new manager, on a private memory store, with the journaled events applied again
     at their recorded moments: its session equals the journaled one.
 
-    ``source`` is the store the session ran on: when the session began by restoring a
-    checkpoint, that checkpoint is copied from it first. ``manager_kwargs`` (evaluators,
-    time settings) must match the original manager's for the same decisions to be made.
+    ``source`` is the store the session ran on. The project's checkpoint history before
+    the session matters (a restore reads it; ``checkpoints/latest`` orders new ids), so
+    replay first copies from it the project's newest checkpoint from before the session,
+    as ``latest``, and the checkpoint the session restored if that is another one. A
+    session that restored a checkpoint cannot be replayed without ``source``.
+    ``manager_kwargs`` (evaluators, time settings) must match the original manager's for
+    the same decisions to be made. Other writers on the same project while the session
+    ran are not replayed.
     """
     from lifecycle.session import SessionManager
     from lifecycle.stores.base import ProjectStore
@@ -509,36 +538,68 @@ def replay(
     scratch = _ReplayStore()
     clock = ReplayClock(items[0].at if items else datetime.now().astimezone())
     manager = SessionManager(store=scratch, project=project, clock=clock, **manager_kwargs)
-    if items and items[0].message.name == "start_session" and isinstance(items[0].result, dict):
-        restored = items[0].result.get("checkpoint_id")
-        if restored is not None:
-            if source is None:
-                raise LifecycleError(
-                    f"session {items[0].session_id} began by restoring {restored}: "
-                    "replay needs source= (the store it ran on) to copy that checkpoint"
-                )
+    if items:
+        first = items[0]
+        restored = (
+            first.result.get("checkpoint_id")
+            if first.message.name == "start_session" and isinstance(first.result, dict)
+            else None
+        )
+        if source is not None:
             origin = source if isinstance(source, ProjectStore) else ProjectStore(source, project)
-            _copy_checkpoint(origin, manager.store, str(restored), project)
+            _seed(origin, manager, first.session_id, None if restored is None else str(restored))
+        elif restored is not None:
+            raise LifecycleError(
+                f"session {first.session_id} began by restoring {restored}: "
+                "replay needs source= (the store it ran on) to copy that checkpoint"
+            )
     for entry in items:
         clock.now = entry.at
-        scratch.fail_checkpoints = _failed_checkpoint(entry)
+        scratch.guarded, scratch.allowed = True, _written_key(entry)
         try:
             manager.apply(attrs.evolve(entry.message, idempotency_key=None))
         finally:
-            scratch.fail_checkpoints = False
+            scratch.guarded, scratch.allowed = False, None
     return manager
 
 
-def _copy_checkpoint(origin: ProjectStore, target: ProjectStore, cp_id: str, project: str) -> None:
+def _seed(
+    origin: ProjectStore, manager: SessionManager, session_id: str, restored: str | None
+) -> None:
+    """Copy into ``manager``'s store what the session found in ``origin`` when it began."""
     from lifecycle.session import LATEST, SessionManager
 
-    cp = SessionManager(store=origin.store, project=project).read_checkpoint(cp_id)
-    target.batch(
-        [
-            _put(cp.key, codec.encode(cp)),
-            _put(LATEST, codec.encode(Pointer(cp.key, cp.id, cp.timestamp))),
+    reader = SessionManager(store=origin.store, project=manager.project)
+    try:
+        began = keys.parse_ts(session_id.removeprefix("session-"))
+    except ValueError:
+        began = None
+    previous: Checkpoint | None = None
+    if began is not None:
+        for moment, key in reversed(reader.list_checkpoints()):
+            if moment > began:
+                continue
+            entry = origin.get(key)
+            if entry is None:
+                continue
+            try:
+                cp = codec.decode(Checkpoint, entry.value, key=key)
+            except (CorruptRecord, InvalidRecord):
+                continue
+            if cp.session_id != session_id:
+                previous = cp
+                break
+    ops: list[Op] = []
+    if previous is not None:
+        ops += [
+            _put(previous.key, codec.encode(previous)),
+            _put(LATEST, codec.encode(Pointer(previous.key, previous.id, previous.timestamp))),
         ]
-    )
+    if restored is not None and (previous is None or previous.id != restored):
+        cp = reader.read_checkpoint(restored)
+        ops.append(_put(cp.key, codec.encode(cp)))
+    if ops:
+        manager.store.batch(ops)
 
 
 def _put(key: str, value: bytes) -> Op:

@@ -864,6 +864,8 @@ class SessionManager:
         with self._lock:
             state = self.state
             started = time.perf_counter()
+            # An event that raises changes nothing: not even the clock floor or active time.
+            moment_before, time_before = self._last_moment, self._time
             # Illegal events raise here, before anything is evaluated or written.
             if event in TABLE.legal_events(state):
                 self._last_moment = ctx.activity.at
@@ -884,6 +886,9 @@ class SessionManager:
                     event = Event.RECORD
                 row = fire(self._driver, event, retry)
                 ctx.warnings.extend(retry.warnings)
+            except BaseException:
+                self._last_moment, self._time = moment_before, time_before
+                raise
             self._warnings.extend(ctx.warnings)
             log.info(
                 "transition",
