@@ -157,6 +157,11 @@ class AsyncSessionManager:
         return self._sync
 
     @property
+    def busy(self) -> bool:
+        """Whether a step of this session is running (or waiting for the session)."""
+        return self._lock.locked()
+
+    @property
     def project(self) -> str:
         return self._sync.project
 
