@@ -528,8 +528,8 @@ def replay(
     as ``latest``, and the checkpoint the session restored if that is another one. A
     session that restored a checkpoint cannot be replayed without ``source``.
     ``manager_kwargs`` (evaluators, time settings) must match the original manager's for
-    the same decisions to be made. Other writers on the same project while the session
-    ran are not replayed.
+    the same decisions to be made. Not reproduced: other writers on the same project
+    while the session ran, and learning writes that failed the first time.
     """
     from lifecycle.session import SessionManager
     from lifecycle.stores.base import ProjectStore
@@ -616,7 +616,9 @@ def resume(
     The journal is replayed on a private store, and the state it rebuilds (unsaved work
     included) is handed to a new journaling manager on ``store``, as ``attach`` would:
     the same session, every acknowledged event in it, every idempotency key known.
-    ``session_id`` defaults to the project's ``session/current``.
+    ``session_id`` defaults to the project's ``session/current``. Journal entries that a
+    store failure held back in the dead process are lost with it: their events count
+    as not applied, and a retry applies them again.
     """
     from lifecycle.session import CONTEXT, SessionManager
     from lifecycle.stores.base import ProjectStore

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from lifecycle import SessionManager, SessionState, codec, open_store
-from lifecycle.records import Pointer
+from lifecycle.records import EventMessage, Pointer
 
 THREADS = 8
 ROUNDS = 30  # each round: add, complete (high: checkpoints), decide, save, tick
@@ -113,7 +113,7 @@ def test_every_public_method_of_the_manager_takes_the_session_lock() -> None:
         "report": m.report,
         "session": lambda: m.session,
         "has_unsaved_work": lambda: m.has_unsaved_work,
-        "apply": lambda: m.apply(codec.converter.structure({"name": "tick"}, _event_message())),
+        "apply": lambda: m.apply(EventMessage("tick")),
         "end_session": m.end_session,
     }
     for name, call in calls.items():
@@ -132,9 +132,3 @@ def test_every_public_method_of_the_manager_takes_the_session_lock() -> None:
             assert not finished.wait(0.05), f"{name} ran while another thread held the lock"
         t.join(10)
         assert finished.is_set(), f"{name} did not finish once the lock was free"
-
-
-def _event_message() -> type:
-    from lifecycle.records import EventMessage
-
-    return EventMessage
