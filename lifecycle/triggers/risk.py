@@ -210,9 +210,10 @@ class RiskMatch:
 
 _W = r"(?<![\w.-])"  # a word starts here (not inside a name, a path segment or a flag)
 _END = r"(?=[\s;&|)\"'`]|$)"  # the word ends here
-_ARGS = r"(?:\s+[^\s;&|\"'`()]+)*?"  # more plain words of the same simple command
-_ANY = r"[^;&|\n]*"  # the rest of the same simple command, quotes included
-_GIT = _W + r"git(?:\s+-[Cc]\s+\S+|\s+--?[\w.-]+(?:=\S*)?)*\s+"  # git and its global options
+# Bounded repeats keep a pathological command (thousands of `rm a rm a ...`) linear.
+_ARGS = r"(?:\s+[^\s;&|\"'`()]+){0,64}?"  # more plain words of the same simple command
+_ANY = r"[^;&|\n]{0,500}"  # the rest of the same simple command, quotes included
+_GIT = _W + r"git(?:\s+-[Cc]\s+\S+|\s+--?[\w.-]+(?:=\S*)?){0,16}\s+"  # git and its global options
 # Tools that have an `rm` subcommand which is not a file deletion.
 _NOT_SUBCOMMAND = (
     "".join(rf"(?<!{tool}\s)" for tool in ("git", "docker", "podman", "npm", "pnpm", "yarn", "bun"))
@@ -236,15 +237,15 @@ DEFAULT_COMMAND_PATTERNS: tuple[CommandPattern, ...] = (
     CommandPattern(
         "rm", "file delete (rm, unlink, shred)", _D,
         _W + _NOT_SUBCOMMAND + r"(?:rm|unlink|shred)(?=\s+[^\s;&|])"
-        r"|(?<![\w.-])xargs\s+(?:-\S+\s+)*(?:rm|unlink|shred)" + _END,
+        r"|(?<![\w.-])xargs\s+(?:-\S+\s+){0,16}(?:rm|unlink|shred)" + _END,
     ),
     CommandPattern(
         "find-delete", "find -delete", _D, _W + r"find\b" + _ANY + r"\s-delete" + _END,
     ),
     CommandPattern(
         "windows-delete", "recursive delete (rd /s, del /s, Remove-Item -Recurse)", _D,
-        r"(?i)(?<![\w.-])(?:(?:rd|rmdir)\s+(?:\S+\s+)*?/s\b|(?:del|erase)\s+(?:\S+\s+)*?/[sq]\b"
-        r"|remove-item\b[^;&|\n]*\s-recurse\b)",
+        r"(?i)(?<![\w.-])(?:(?:rd|rmdir)\s+(?:\S+\s+){0,16}?/s\b|(?:del|erase)\s+(?:\S+\s+){0,16}?/[sq]\b"
+        r"|remove-item\b[^;&|\n]{0,1000}\s-recurse\b)",
     ),
     CommandPattern(
         "git-reset-hard", "git reset --hard", _D, _GIT + r"reset\b" + _ANY + r"\s--hard\b",
@@ -298,11 +299,11 @@ DEFAULT_COMMAND_PATTERNS: tuple[CommandPattern, ...] = (
     ),
     CommandPattern(
         "sql-delete-all", "SQL DELETE FROM without WHERE", _D,
-        r"(?i)\bdelete\s+from\s+[\w\"`.\[\]]+(?![^;\n\"']*\bwhere\b)",
+        r"(?i)\bdelete\s+from\s+[\w\"`.\[\]]+(?![^;\n\"']{0,1000}\bwhere\b)",
     ),
     CommandPattern(
         "sql-update-all", "SQL UPDATE ... SET without WHERE", _D,
-        r"(?i)\bupdate\s+[\w\"`.\[\]]+\s+set\b(?![^;\n\"']*\bwhere\b)",
+        r"(?i)\bupdate\s+[\w\"`.\[\]]+\s+set\b(?![^;\n\"']{0,1000}\bwhere\b)",
     ),
     CommandPattern(
         "redis-flush", "Redis FLUSHALL / FLUSHDB", _D, r"(?i)\bflush(?:all|db)\b",
@@ -332,14 +333,14 @@ DEFAULT_COMMAND_PATTERNS: tuple[CommandPattern, ...] = (
     ),
     CommandPattern(
         "infra-destroy", "destroy infrastructure (terraform/tofu/pulumi/cdk destroy)", _D,
-        _W + r"(?:(?:terraform|tofu)(?:\s+-\S+)*\s+(?:destroy|apply\b" + _ANY + r"\s-destroy)"
-        r"|(?:pulumi|cdk)\s+(?:-\S+\s+)*destroy)" + _END,
+        _W + r"(?:(?:terraform|tofu)(?:\s+-\S+){0,16}\s+(?:destroy|apply\b" + _ANY + r"\s-destroy)"
+        r"|(?:pulumi|cdk)\s+(?:-\S+\s+){0,16}destroy)" + _END,
     ),
     # architecture --------------------------------------------------------------------
     CommandPattern(
         "infra-apply", "apply infrastructure changes (terraform apply, pulumi up, cdk deploy)", _A,
-        _W + r"(?:(?:terraform|tofu)(?:\s+-\S+)*\s+apply|pulumi\s+(?:-\S+\s+)*up"
-        r"|cdk\s+(?:-\S+\s+)*deploy)" + _END,
+        _W + r"(?:(?:terraform|tofu)(?:\s+-\S+){0,16}\s+apply|pulumi\s+(?:-\S+\s+){0,16}up"
+        r"|cdk\s+(?:-\S+\s+){0,16}deploy)" + _END,
     ),
     CommandPattern(
         "alembic-migrate", "schema migration (alembic upgrade/downgrade/stamp)", _A,
@@ -347,7 +348,7 @@ DEFAULT_COMMAND_PATTERNS: tuple[CommandPattern, ...] = (
     ),
     CommandPattern(
         "django-migrate", "schema migration (manage.py migrate)", _A,
-        r"(?:manage\.py|django-admin)\s+(?:-\S+\s+)*migrate" + _END,
+        r"(?:manage\.py|django-admin)\s+(?:-\S+\s+){0,16}migrate" + _END,
     ),
     CommandPattern(
         "prisma-migrate", "schema migration (prisma migrate dev/deploy/reset, db push)", _A,
@@ -355,7 +356,7 @@ DEFAULT_COMMAND_PATTERNS: tuple[CommandPattern, ...] = (
     ),
     CommandPattern(
         "rails-migrate", "schema migration (rails/rake db:migrate, rollback, drop, reset)", _A,
-        _W + r"(?:rails|rake)\s+(?:\S+\s+)*?db:(?:migrate(?!:status)|rollback|drop|reset"
+        _W + r"(?:rails|rake)\s+(?:\S+\s+){0,16}?db:(?:migrate(?!:status)|rollback|drop|reset"
         r"|schema:load|setup|purge)\b",
     ),
     CommandPattern(
@@ -392,15 +393,15 @@ DEFAULT_COMMAND_PATTERNS: tuple[CommandPattern, ...] = (
     ),
     CommandPattern(
         "pipe-to-shell", "run a downloaded script (curl | sh)", _S,
-        _W + r"(?:(?:curl|wget)\b[^;&\n]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:ba|z|da|k)?sh"
+        _W + r"(?:(?:curl|wget)\b[^;&\n]{0,1000}\|\s*(?:sudo\s+(?:-\S+\s+){0,16})?(?:ba|z|da|k)?sh"
         r"|(?:ba|z)?sh\s+<\(\s*(?:curl|wget)\b)" + _END,
     ),
     # bulk ----------------------------------------------------------------------------
     CommandPattern(
         "mass-edit", "in-place edit across many files (xargs/find -exec sed -i, codemods)", _B,
         r"(?:(?<![\w.-])xargs\b|\s-exec(?:dir)?\b)" + _ANY
-        + r"(?<![\w.-])(?:sed|perl|ruby)\s+(?:\S+\s+)*?(?:-[a-zA-Z]*i|--in-place)"
-        r"|(?<![\w.-])sed\s+(?:\S+\s+)*?(?:-[a-zA-Z]*i|--in-place)\S*\s" + _ANY
+        + r"(?<![\w.-])(?:sed|perl|ruby)\s+(?:\S+\s+){0,16}?(?:-[a-zA-Z]*i|--in-place)"
+        r"|(?<![\w.-])sed\s+(?:\S+\s+){0,16}?(?:-[a-zA-Z]*i|--in-place)\S*\s" + _ANY
         + r"(?:\$\(|\*\*|`)"
         r"|(?<![\w.-])(?:jscodeshift|codemod)" + _END,
     ),
