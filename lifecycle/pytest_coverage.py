@@ -3,7 +3,7 @@
 Enable it with ``-p lifecycle.pytest_coverage`` and a path::
 
     pytest -p lifecycle.pytest_coverage --lifecycle-coverage=.lifecycle-coverage.json \\
-           --lifecycle-coverage-diagram=diagrams/coverage.mmd
+           --lifecycle-coverage-diagram=.lifecycle-coverage.mmd
 
 (``LIFECYCLE_COVERAGE=<path>`` in the environment works as the path too.) The file
 is started afresh; the path is exported as ``LIFECYCLE_COVERAGE`` so that
