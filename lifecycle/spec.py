@@ -91,6 +91,17 @@ class Row:
     when: tuple[tuple[Guard, bool], ...] = ()
     effect: Effect | None = None
     note: str = ""
+    # Computed once: every event's Outcome carries its row's label.
+    _label: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        parts = [self.event.value]
+        if self.when:
+            conds = ", ".join(("" if v else "!") + g.value for g, v in self.when)
+            parts.append(f"[{conds}]")
+        if self.effect is not None:
+            parts.append(f"/ {self.effect.value}")
+        object.__setattr__(self, "_label", " ".join(parts))
 
     @property
     def target(self) -> SessionState:
@@ -103,13 +114,7 @@ class Row:
     @property
     def label(self) -> str:
         """``event [guard, !guard] / effect``: the edge label in diagrams."""
-        parts = [self.event.value]
-        if self.when:
-            conds = ", ".join(("" if v else "!") + g.value for g, v in self.when)
-            parts.append(f"[{conds}]")
-        if self.effect is not None:
-            parts.append(f"/ {self.effect.value}")
-        return " ".join(parts)
+        return self._label
 
 
 S = SessionState
@@ -176,12 +181,28 @@ class Spec:
     initial: SessionState
     final: frozenset[SessionState]
     rows: tuple[Row, ...]
+    # Indexes built once: every event the session fires asks for them (hot path).
+    _legal: dict[SessionState, frozenset[Event]] = attrs.field(
+        init=False, eq=False, hash=False, repr=False
+    )
+    _by_pair: dict[tuple[Event, SessionState], tuple[Row, ...]] = attrs.field(
+        init=False, eq=False, hash=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        legal: dict[SessionState, set[Event]] = {s: set() for s in self.states}
+        by_pair: dict[tuple[Event, SessionState], list[Row]] = {}
+        for row in self.rows:
+            legal.setdefault(row.source, set()).add(row.event)
+            by_pair.setdefault((row.event, row.source), []).append(row)
+        object.__setattr__(self, "_legal", {s: frozenset(e) for s, e in legal.items()})
+        object.__setattr__(self, "_by_pair", {k: tuple(v) for k, v in by_pair.items()})
 
     def rows_for(self, event: Event, source: SessionState) -> tuple[Row, ...]:
-        return tuple(r for r in self.rows if r.event is event and r.source is source)
+        return self._by_pair.get((event, source), ())
 
     def legal_events(self, state: SessionState) -> frozenset[Event]:
-        return frozenset(r.event for r in self.rows if r.source is state)
+        return self._legal.get(state, frozenset())
 
     def guards_for(self, event: Event, source: SessionState) -> tuple[Guard, ...]:
         """The guards that decide between the rows for ``event`` in ``source``, in order."""
