@@ -36,6 +36,8 @@ def _opt_utc(value: datetime | str | None) -> datetime | None:
 def _strs(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
+    if type(value) is tuple and all(type(v) is str for v in value):
+        return value  # already a tuple of str: every attrs.evolve of a record passes one
     return tuple(str(v) for v in value)
 
 
