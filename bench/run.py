@@ -912,6 +912,7 @@ class Bench:
             return action
 
         floor = run([python, "-c", "import transitions"])
+        bare_python = run([python, "-c", "pass"])
         n = self.n(40, 10)
         hook = subprocess.run(
             [python, "-m", "lifecycle", "hook", "--help"],
@@ -933,8 +934,9 @@ class Bench:
                 }
             )
             ours = run([python, "-m", "lifecycle", "hook", "claude"], payload)
-            ours_s, floor_s = timed_pair(ours, floor, n, warmup=3)
+            ours_s, floor_s, bare_s = timed_round([ours, floor, bare_python], n, warmup=3)
             self.report.time(section, floor_name, floor_s)
+            self.report.time(section, "python -c pass", bare_s, versus=floor_name)
             self.report.time(
                 section,
                 "lifecycle hook claude (SessionStart, resume)",
@@ -953,10 +955,11 @@ class Bench:
                 ]
             )
             demo_help = run([python, "-m", "lifecycle", "demo", "--help"])
-            floor_s, parser_s, resume_s, help_s = timed_round(
-                [floor, parser, resume, demo_help], n, warmup=3
+            floor_s, bare_s, parser_s, resume_s, help_s = timed_round(
+                [floor, bare_python, parser, resume, demo_help], n, warmup=3
             )
             self.report.time(section, floor_name, floor_s)
+            self.report.time(section, "python -c pass", bare_s, versus=floor_name)
             self.report.skip(
                 section,
                 "lifecycle hook claude (SessionStart, resume)",
@@ -979,6 +982,42 @@ class Bench:
             self.report.time(
                 section, "process: python -m lifecycle demo --help", help_s, versus=floor_name
             )
+        self.import_breakdown(section, python, env, project)
+
+    def import_breakdown(self, section: str, python: str, env: dict[str, str], cwd: Path) -> None:
+        """Self import time per top-level package for ``import lifecycle.session``
+        (python -X importtime, the least of 7 runs per package)."""
+        best: dict[str, int] = {}
+        for _ in range(7):
+            done = subprocess.run(
+                [python, "-X", "importtime", "-c", "import lifecycle.session"],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=cwd,
+                env=env,
+                timeout=60,
+            )
+            totals: dict[str, int] = {}
+            for line in done.stderr.splitlines():
+                if not line.startswith("import time:") or "self [us]" in line:
+                    continue
+                own, _, name = line[len("import time:") :].split("|")
+                package = name.strip().split(".")[0]
+                totals[package] = totals.get(package, 0) + int(own)
+            for package, us in totals.items():
+                best[package] = min(best.get(package, us), us)
+        ranked = sorted(best.items(), key=lambda item: -item[1])
+        self.extra["import_lifecycle_session_us"] = dict(ranked)
+        total = sum(best.values())
+        top = ", ".join(f"{name} {us / 1000:.1f}" for name, us in ranked[:8])
+        self.report.value(
+            section,
+            "import lifecycle.session: self time of all modules",
+            total / 1e6,
+            "s",
+            note=f"ms per package (least of 7): {top}",
+        )
 
     # 7. bytes per checkpoint after 10 and after 1,000 earlier ones ----------------------
 
