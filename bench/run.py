@@ -57,8 +57,11 @@ SECTIONS = (
 class Stats:
     """Samples in nanoseconds (or any unit), sorted; median and p99."""
 
-    def __init__(self, samples: list[float]) -> None:
+    def __init__(self, samples: list[float], cpu: list[float] | None = None) -> None:
         self.samples = sorted(samples)
+        #: CPU time of this thread per sample (ns), when asked for: on a loaded machine
+        #: it shows our own cost apart from waiting for the disk or a CPU.
+        self.cpu_median = statistics.median(cpu) if cpu else None
 
     @property
     def n(self) -> int:
@@ -88,28 +91,42 @@ def timed(action: Callable[[], object], n: int, warmup: int) -> Stats:
     return Stats(samples)
 
 
-def timed_round(actions: list[Callable[[], object]], n: int, warmup: int) -> list[Stats]:
+def timed_round(
+    actions: list[Callable[[], object]], n: int, warmup: int, *, cpu: bool = False
+) -> list[Stats]:
     """Time several actions round-robin (a, b, c, a, b, c, ...) so that drift in the
-    machine's load (other processes, the disk) hits all of them alike."""
+    machine's load (other processes, the disk) hits all of them alike. With ``cpu``,
+    also this thread's CPU time per call (a syscall each: only for slow actions)."""
     for _ in range(warmup):
         for action in actions:
             action()
     gc.collect()
     samples: list[list[int]] = [[] for _ in actions]
+    cpus: list[list[int]] = [[] for _ in actions]
     clock = time.perf_counter_ns
+    thread = time.thread_time_ns
     for _ in range(n):
-        for action, into in zip(actions, samples, strict=True):
+        for action, into, into_cpu in zip(actions, samples, cpus, strict=True):
+            if cpu:
+                start_cpu = thread()
             start = clock()
             action()
             into.append(clock() - start)
-    return [Stats(s) for s in samples]
+            if cpu:
+                into_cpu.append(thread() - start_cpu)
+    return [Stats(s, c) for s, c in zip(samples, cpus, strict=True)]
 
 
 def timed_pair(
-    first: Callable[[], object], second: Callable[[], object], n: int, warmup: int
+    first: Callable[[], object],
+    second: Callable[[], object],
+    n: int,
+    warmup: int,
+    *,
+    cpu: bool = False,
 ) -> tuple[Stats, Stats]:
     """Time two actions interleaved (a, b, a, b, ...)."""
-    a, b = timed_round([first, second], n, warmup)
+    a, b = timed_round([first, second], n, warmup, cpu=cpu)
     return a, b
 
 
@@ -140,7 +157,11 @@ class Report:
             "p99": stats.p99 / 1000,
             "n": stats.n,
             "note": note,
+            "cpu_median": None if stats.cpu_median is None else stats.cpu_median / 1000,
         }
+        if stats.cpu_median is not None:
+            cpu = f"CPU {stats.cpu_median / 1000:,.0f} us of it"
+            row["note"] = f"{cpu}; {note}" if note else cpu
         self._compare(row, versus, versus_value, budget, budget_text)
         self.rows.append(row)
         self._print(row)
@@ -496,7 +517,7 @@ class Bench:
         n = self.n(400, 100)
         floor_name = f"floor: write+fsync+rename+dir fsync ({len(record):,} B)"
         ours, bare, two = timed_round(
-            [checkpoint_action(manager), floor, floor_two_files], n, warmup=20
+            [checkpoint_action(manager), floor, floor_two_files], n, warmup=20, cpu=True
         )
         self.report.time(section, floor_name, bare)
         self.report.time(
@@ -573,7 +594,7 @@ class Bench:
             f"{pragmas['langgraph_journal']}; LangGraph blob {lg_size:,} B (msgpack)"
         )
         n = self.n(400, 100)
-        ours, peer = timed_pair(checkpoint_action(manager), writer.put, n, warmup=20)
+        ours, peer = timed_pair(checkpoint_action(manager), writer.put, n, warmup=20, cpu=True)
         self.report.time(section, "LangGraph SqliteSaver.put (same 10 KB)", peer, note=note)
         self.report.time(
             section,
@@ -682,7 +703,9 @@ class Bench:
                     f"synchronous_commit={sync}",
                 )
                 n = self.n(400, 100)
-                ours, peer = timed_pair(checkpoint_action(manager), writer.put, n, warmup=20)
+                ours, peer = timed_pair(
+                    checkpoint_action(manager), writer.put, n, warmup=20, cpu=True
+                )
                 self.report.time(section, "LangGraph PostgresSaver.put (same 10 KB)", peer)
                 self.report.time(
                     section,

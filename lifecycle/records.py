@@ -22,6 +22,8 @@ JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool,
 def utc(value: datetime | str) -> datetime:
     """Normalize to an aware UTC datetime; a naive one is taken as local time (as
     ``datetime.now()`` in the seed's examples gives)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # already normalized: every record built from another passes one
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if not isinstance(value, datetime):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle import codec, keys
+from lifecycle import codec, keys, records
 from lifecycle.machine import build
 from lifecycle.records import Pointer
 from lifecycle.spec import TABLE, Effect, Event, SessionState, Spec
@@ -87,3 +87,18 @@ def test_build_returns_one_machine_per_spec_object() -> None:
     assert copy == TABLE
     assert build(copy) is not build(TABLE)
     assert build(copy) is build(copy)
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=2))])))
+def test_utc_normalizes_every_aware_datetime_and_its_iso_text(moment: datetime) -> None:
+    expected = moment.astimezone(UTC)
+    for value in (moment, expected, expected.isoformat().replace("+00:00", "Z")):
+        got = records.utc(value)
+        assert got == expected and got.tzinfo is UTC
+
+
+def test_strs_keeps_a_tuple_of_str_and_converts_anything_else() -> None:
+    kept = ("a", "b")
+    assert records._strs(kept) is kept
+    assert records._strs(["a", 1]) == ("a", "1")
+    assert records._strs("one") == ("one",)
