@@ -7,7 +7,9 @@ what it needs when it runs.
 Exit codes: 0 success; 1 a lifecycle error; 2 bad input (usage, key, record,
 URL); 3 an event the current state does not allow, or no session; 4 a corrupt
 or missing record; 5 the store failed; 6 a write conflict; 70 an internal
-error (a bug: please report it); 130 interrupted.
+error (a bug: please report it); 130 interrupted. ``lifecycle hook claude`` always
+exits 0 (exit 2 would block Claude Code): its problems are a ``systemMessage``.
+See docs/cli.md.
 """
 
 from __future__ import annotations

@@ -710,6 +710,16 @@ class SessionManager:
             lambda w: attrs.evolve(w, blockers=tuple(b for b in w.blockers if b != blocker)),
         )
 
+    def update_context(self, values: Mapping[str, JSONValue]) -> Outcome:
+        """Merge ``values`` into the session's context (a key set to None is removed). The
+        context is saved in the next checkpoint and restored with it."""
+        with self._lock:
+            merged = {k: v for k, v in {**self._context, **values}.items() if v is not None}
+            ctx = self._context_for(Event.RECORD)
+            ctx.context = merged
+            row = self._dispatch(Event.RECORD, ctx)
+            return Outcome(self.state, row.label, ctx.written or ctx.failed)
+
     def tick(self) -> Outcome:
         """Activity with nothing to record: drives the time trigger."""
         return self._work_event(Event.TICK, None)
@@ -1024,13 +1034,15 @@ class SessionManager:
         return cp
 
     def _checkpoint_by_id(self, checkpoint_id: str) -> Checkpoint:
-        ts = checkpoint_id.removeprefix("cp-")
-        for _, key in reversed(self.list_checkpoints()):
-            if key.endswith(ts):
-                cp = self._read_checkpoint_key(key)
-                if cp is not None and cp.id == checkpoint_id:
-                    return cp
-        raise CheckpointNotFound(checkpoint_id)
+        """One name listing and at most one read: an id is ``cp-{ts}`` and its key ends
+        in that same ``{ts}``, which no other checkpoint shares."""
+        from lifecycle.history import checkpoint_key_for
+
+        key = checkpoint_key_for(self._store, checkpoint_id)
+        cp = None if key is None else self._read_checkpoint_key(key)
+        if cp is None or cp.id != checkpoint_id:
+            raise CheckpointNotFound(checkpoint_id)
+        return cp
 
     # writing checkpoints ---------------------------------------------------------------
 
@@ -1122,12 +1134,15 @@ class SessionManager:
         unique and in creation order across processes (last write wins)."""
         from lifecycle.errors import VersionConflict
 
+        torn = False  # the stored pointer is unreadable: overwrite it, no compare
         for _ in range(50):
             cp = self._build_checkpoint(ctx, call, at)
             body = codec.encode(cp)
             self._check_size(body, cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
-            expected = self._latest_version if self._latest_version is not None else 0
+            expected: int | None = 0 if self._latest_version is None else self._latest_version
+            if torn:
+                expected = None
             try:
                 versions = self._store.batch(
                     [
@@ -1135,8 +1150,17 @@ class SessionManager:
                         Put(LATEST, pointer, expected_version=expected, sync=False),
                     ]
                 )
+            except CorruptRecord:
+                if torn:
+                    raise
+                torn = True  # a CAS cannot compare against a torn pointer
+                continue
             except VersionConflict:
-                entry = self._store.get(LATEST)
+                try:
+                    entry = self._store.get(LATEST)
+                except CorruptRecord:
+                    torn = True
+                    continue
                 self._latest_version = None if entry is None else entry.version
                 if entry is not None:
                     try:
@@ -1205,6 +1229,9 @@ class SessionManager:
         now = ctx.activity.at
         record = self._record_now(end=now, success=ctx.success)
         summary = self._summary(ctx.success, record)
+        from lifecycle.summaries import consolidate  # never raises: warns instead
+
+        record = consolidate(self, record, summary, ctx.warnings)
         key = keys.session_key(record.start_time)
         body = codec.encode(record)
         if len(body) > SESSION_WARN_BYTES:

@@ -181,22 +181,19 @@ class Spec:
     initial: SessionState
     final: frozenset[SessionState]
     rows: tuple[Row, ...]
-    # Indexes built once: every event the session fires asks for them (hot path).
-    _legal: dict[SessionState, frozenset[Event]] = attrs.field(
-        init=False, eq=False, hash=False, repr=False
-    )
+    # Indexes built once (every event consults them), not part of the value.
     _by_pair: dict[tuple[Event, SessionState], tuple[Row, ...]] = attrs.field(
-        init=False, eq=False, hash=False, repr=False
+        init=False, eq=False, repr=False
     )
+    _legal: dict[SessionState, frozenset[Event]] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        legal: dict[SessionState, set[Event]] = {s: set() for s in self.states}
         by_pair: dict[tuple[Event, SessionState], list[Row]] = {}
         for row in self.rows:
-            legal.setdefault(row.source, set()).add(row.event)
             by_pair.setdefault((row.event, row.source), []).append(row)
-        object.__setattr__(self, "_legal", {s: frozenset(e) for s, e in legal.items()})
         object.__setattr__(self, "_by_pair", {k: tuple(v) for k, v in by_pair.items()})
+        legal = {s: frozenset(e for e, src in by_pair if src is s) for s in self.states}
+        object.__setattr__(self, "_legal", legal)
 
     def rows_for(self, event: Event, source: SessionState) -> tuple[Row, ...]:
         return self._by_pair.get((event, source), ())
