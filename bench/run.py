@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import gc
 import importlib.metadata
+import itertools
 import importlib.util
 import json
 import math
@@ -818,32 +819,58 @@ class Bench:
     def prune(
         self, section: str, kind: str, store: Any, manager: Any, count: int, retention: bool
     ) -> None:
-        """Delete every checkpoint but the latest (the stand-in for lifecycle.retention)."""
-        from lifecycle.stores.base import Delete
-
-        started = time.perf_counter_ns()
-        names = [k for _, k in manager.list_checkpoints()]
-        listed = time.perf_counter_ns() - started
+        """Prune the seeded history (all older than 90 days): lifecycle.retention when
+        present, else deleting every checkpoint but the latest through store.batch."""
         keep = manager.last_checkpoint.key
-        doomed = ["bench/" + k for k in names if k != keep]
-        chunks = []
-        for i in range(0, len(doomed), 1000):
-            ops = [Delete(k) for k in doomed[i : i + 1000]]
-            t0 = time.perf_counter_ns()
-            store.batch(ops)
-            chunks.append(time.perf_counter_ns() - t0)
-        total = (time.perf_counter_ns() - started) / 1e9
-        marker = "lifecycle.retention is on this branch but not wired here; " if retention else ""
-        self.report.time(
-            section,
-            f"{kind}: prune {len(doomed):,} checkpoints, per batch of 1,000 deletes",
-            Stats(chunks),
-            note=f"{marker}STAND-IN for lifecycle.retention: list_checkpoints "
-            f"({listed / 1e6:.0f} ms) + store.batch(Delete x 1,000) x {len(chunks)}",
-        )
-        self.report.value(section, f"{kind}: prune {len(doomed):,} checkpoints, total", total, "s")
+        if retention:
+            from lifecycle import retention as lr
+
+            marks: list[int] = []
+            started = time.perf_counter_ns()
+            the_plan = lr.plan(manager.store, datetime.now(UTC))
+            planned = time.perf_counter_ns()
+            marks.append(planned)
+            result = lr.apply(
+                manager.store,
+                the_plan,
+                progress=lambda done, total: marks.append(time.perf_counter_ns()),
+            )
+            total = (time.perf_counter_ns() - started) / 1e9
+            batches = [b - a for a, b in itertools.pairwise(marks)]
+            pruned = result.pruned_checkpoints
+            self.report.time(
+                section,
+                f"{kind}: retention.prune {pruned:,} checkpoints, per batch of "
+                f"{lr.BATCH_SIZE}",
+                Stats(batches),
+                note=f"lifecycle.retention: plan {(planned - started) / 1e6:.0f} ms "
+                f"(lists and parses {count:,} keys), then {len(batches)} batches",
+            )
+        else:
+            from lifecycle.stores.base import Delete
+
+            started = time.perf_counter_ns()
+            names = [k for _, k in manager.list_checkpoints()]
+            listed = time.perf_counter_ns() - started
+            doomed = ["bench/" + k for k in names if k != keep]
+            chunks = []
+            for i in range(0, len(doomed), 1000):
+                ops = [Delete(k) for k in doomed[i : i + 1000]]
+                t0 = time.perf_counter_ns()
+                store.batch(ops)
+                chunks.append(time.perf_counter_ns() - t0)
+            total = (time.perf_counter_ns() - started) / 1e9
+            pruned = len(doomed)
+            self.report.time(
+                section,
+                f"{kind}: prune {pruned:,} checkpoints, per batch of 1,000 deletes",
+                Stats(chunks),
+                note=f"STAND-IN for lifecycle.retention: list_checkpoints "
+                f"({listed / 1e6:.0f} ms) + store.batch(Delete x 1,000) x {len(chunks)}",
+            )
+        self.report.value(section, f"{kind}: prune {pruned:,} checkpoints, total", total, "s")
         assert manager.read_checkpoint().key == keep
-        del count
+        assert len(manager.list_checkpoints()) <= 3, manager.list_checkpoints()[:5]
 
     # 5. a work event that does not checkpoint vs a bare transitions event -------------
 
@@ -947,25 +974,50 @@ class Bench:
         )
         floor_name = "python -c 'import transitions'"
         if hook.returncode == 0:
-            payload = json.dumps(
-                {
-                    "session_id": "bench",
-                    "hook_event_name": "SessionStart",
-                    "source": "resume",
-                    "cwd": str(project),
-                    "transcript_path": str(project / "transcript.jsonl"),
-                }
-            )
-            ours = run([python, "-m", "lifecycle", "hook", "claude"], payload)
-            ours_s, floor_s, bare_s = timed_round([ours, floor, bare_python], n, warmup=3)
-            self.report.time(section, floor_name, floor_s)
-            self.report.time(section, "python -c pass", bare_s, versus=floor_name)
+
+            def event(name: str, **fields: Any) -> str:
+                common = {"session_id": "bench", "transcript_path": "/dev/null"}
+                common["cwd"] = str(project)
+                return json.dumps(
+                    {**common, "permission_mode": "default", "hook_event_name": name, **fields}
+                )
+
+            hook_argv = [python, "-m", "lifecycle", "hook", "claude"]
+            start = run(hook_argv, event("SessionStart", source="resume"))
+            end = run(hook_argv, event("SessionEnd", reason="other"))
+            # A session with some work, so that every start has a checkpoint to restore.
+            run(hook_argv, event("SessionStart", source="startup"))()
+            for i in range(5):
+                write = {"file_path": f"{project}/src/m{i}.py", "content": "x"}
+                post = event("PostToolUse", tool_name="Write", tool_input=write)
+                run(hook_argv, post)()
+            end()
+            floor_t, bare_t, start_t, end_t = [], [], [], []
+            for i in range(n + 3):
+                for action, into in ((floor, floor_t), (bare_python, bare_t), (start, start_t)):
+                    t0 = time.perf_counter_ns()
+                    action()
+                    if i >= 3:  # warm-up
+                        into.append(time.perf_counter_ns() - t0)
+                t0 = time.perf_counter_ns()
+                end()  # SessionEnd closes the session the start resumed (timed apart)
+                if i >= 3:
+                    end_t.append(time.perf_counter_ns() - t0)
+            self.report.time(section, floor_name, Stats(floor_t))
+            self.report.time(section, "python -c pass", Stats(bare_t), versus=floor_name)
             self.report.time(
                 section,
                 "lifecycle hook claude (SessionStart, resume)",
-                ours_s,
+                Stats(start_t),
                 versus=floor_name,
                 budget=2.5,
+            )
+            self.report.time(
+                section,
+                "lifecycle hook claude (SessionEnd)",
+                Stats(end_t),
+                versus=floor_name,
+                note="Claude Code allows SessionEnd 1.5 s",
             )
         else:
             parser = run([python, "-c", "import lifecycle.cli; lifecycle.cli.build_parser()"])
