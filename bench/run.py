@@ -17,8 +17,8 @@ import argparse
 import contextlib
 import gc
 import importlib.metadata
-import itertools
 import importlib.util
+import itertools
 import json
 import math
 import os
