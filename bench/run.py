@@ -615,16 +615,18 @@ class Bench:
             budget=3.0,
         )
         body = os.urandom(10 * 1024)
+        raw_keys = Counter()
         whole, raw_put, read = timed_round(
             [
                 lambda: new_manager(store).start_session(restore=True),
-                lambda: store.put("bench/raw", body),
+                # a new key each time, as start_session writes a new session record
+                lambda: store.put(f"bench/raw/{raw_keys()}", body),
                 manager.read_checkpoint,
             ],
             self.n(300, 80),
             warmup=10,
         )
-        self.report.time(section, "sqlite: store.put 10 KB (one durable commit)", raw_put)
+        self.report.time(section, "sqlite: store.put 10 KB, new key (one durable commit)", raw_put)
         self.report.time(
             section,
             "sqlite: SessionManager() + start_session(restore=True)",
@@ -840,8 +842,7 @@ class Bench:
             pruned = result.pruned_checkpoints
             self.report.time(
                 section,
-                f"{kind}: retention.prune {pruned:,} checkpoints, per batch of "
-                f"{lr.BATCH_SIZE}",
+                f"{kind}: retention.prune {pruned:,} checkpoints, per batch of {lr.BATCH_SIZE}",
                 Stats(batches),
                 note=f"lifecycle.retention: plan {(planned - started) / 1e6:.0f} ms "
                 f"(lists and parses {count:,} keys), then {len(batches)} batches",
