@@ -294,6 +294,12 @@ _REGISTRARS.append(_register_tools)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["hook"] and "rich" not in sys.modules:
+        # Every Claude Code hook is a new process. structlog imports rich (about
+        # 100 ms) just to pretty-print tracebacks when it is installed; hooks never
+        # show one, so keep it out of their start-up.
+        sys.modules["rich"] = None  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:

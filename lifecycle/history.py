@@ -15,14 +15,14 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
+from lifecycle.logs import get_logger
 from lifecycle.records import Checkpoint, Pointer
 from lifecycle.stores.base import ProjectStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 LATEST = "checkpoints/latest"
 _ID = re.compile(rf"cp-({keys.TS})")

@@ -14,6 +14,7 @@ before anything is evaluated or written.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -61,22 +62,9 @@ def _before(row: Row, index: int) -> Callable[[Any], None]:
     return fire
 
 
-#: Machines by ``id(spec)`` (the spec is kept so its id stays unique). Not
-#: functools.cache: that hashes the whole table, every row, on every event.
-_MACHINES: dict[int, tuple[Spec, Any]] = {}
-
-
+@functools.cache
 def build(spec: Spec = TABLE) -> Any:
     """The shared ``transitions.Machine`` for ``spec`` (built on first use)."""
-    found = _MACHINES.get(id(spec))
-    if found is not None and found[0] is spec:
-        return found[1]
-    machine = _build(spec)
-    _MACHINES[id(spec)] = (spec, machine)
-    return machine
-
-
-def _build(spec: Spec) -> Any:
     from transitions import Machine
 
     machine = Machine(

@@ -451,6 +451,44 @@ class ContextEnhanced:
     schema_version: int = SCHEMA_VERSION
 
 
+@attrs.frozen
+class EventMessage:
+    """One event for a session, as data: what an orchestrator sends to
+    ``SessionManager.apply`` and what the journal keeps.
+
+    ``name`` is the manager method the event calls (``complete_task``, ``tick``, ...:
+    :data:`lifecycle.journal.EVENTS`) and ``payload`` its keyword arguments as JSON
+    values. A message carrying an ``idempotency_key`` that the session already applied
+    changes nothing and returns the first result again (orchestrators retry).
+    """
+
+    name: str = attrs.field(validator=attrs.validators.min_len(1))
+    payload: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    idempotency_key: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class JournalEntry:
+    """``journal/{session-id}/{seq}``: one applied event, in the order it was applied.
+
+    ``at`` is the clock reading the event ran with (one moment per event), so that
+    replaying the entries rebuilds the session exactly; ``result`` is what the call
+    returned (unstructured, its class named by ``result_type``), returned again for a
+    repeated idempotency key; ``checkpoint_id`` names the checkpoint this event wrote.
+    """
+
+    session_id: str
+    seq: int
+    at: datetime = attrs.field(converter=utc)
+    message: EventMessage
+    state: str
+    result_type: str = ""
+    result: JSONValue = None
+    checkpoint_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
 #: Every record kind that is stored on its own, by the name the codec writes.
 RECORD_KINDS: dict[str, type] = {
     "checkpoint": Checkpoint,
@@ -465,4 +503,6 @@ RECORD_KINDS: dict[str, type] = {
     "decisions_log": DecisionsLog,
     "patterns_discovered": PatternsDiscovered,
     "context_enhanced": ContextEnhanced,
+    "event": EventMessage,
+    "journal": JournalEntry,
 }

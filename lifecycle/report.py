@@ -23,16 +23,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
+from lifecycle.logs import get_logger
 from lifecycle.records import Learning, SessionSummary, Task
 
 if TYPE_CHECKING:
     from lifecycle.session import SessionManager
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _DONE = ("tasks_completed", "completed", "done")
 _TOTAL = ("tasks_total", "total")

@@ -25,15 +25,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidRecord, InvalidSettings, StoreError
 from lifecycle.history import checkpoint_keys_by_ts, checkpoint_ts, latest_id
+from lifecycle.logs import get_logger
 from lifecycle.records import Checkpoint, Pointer
 from lifecycle.stores.base import Delete, Op, ProjectStore, Put
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ARCHIVE_AFTER_DAYS = 30
 PRUNE_AFTER_DAYS = 90

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import (
@@ -35,6 +34,8 @@ from lifecycle.errors import (
     NoSession,
     StoreError,
 )
+from lifecycle.journal import Journal, event
+from lifecycle.logs import get_logger
 from lifecycle.machine import Driver, fire
 from lifecycle.records import (
     Checkpoint,
@@ -44,6 +45,7 @@ from lifecycle.records import (
     Decision,
     Discoveries,
     ErrorContext,
+    EventMessage,
     FileChange,
     JSONValue,
     Learning,
@@ -63,7 +65,7 @@ from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
 from lifecycle.stores import Delete, Op, ProjectStore, Put, Store, open_store
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
 
-log = structlog.get_logger("lifecycle")
+log = get_logger("lifecycle")
 
 Clock = Callable[[], datetime]
 Change = Callable[[WorkState], WorkState]
@@ -224,6 +226,7 @@ class SessionManager:
         time_settings: Any = None,
         hooks: Iterable[LifecycleHooks] = (),
         strict: bool = False,
+        journal: bool = False,
     ) -> None:
         from lifecycle.triggers import default_evaluators
         from lifecycle.triggers.time import ActiveTime, TimeSettings
@@ -257,6 +260,8 @@ class SessionManager:
         self._pending_learnings: list[Learning] = []
         self._restored_from: Checkpoint | None = None
         self._warnings: list[str] = []
+        # journal=True: every applied event goes to journal/{session-id}/{seq}
+        self._journal: Journal | None = Journal(enabled=True) if journal else None
 
     # -- what evaluators and callers may read --------------------------------------------
 
@@ -271,9 +276,10 @@ class SessionManager:
     @property
     def session(self) -> SessionRecord | None:
         """The session record as it stands now (with the work recorded so far)."""
-        if self._session is None:
-            return None
-        return self._record_now()
+        with self._lock:
+            if self._session is None:
+                return None
+            return self._record_now()
 
     @property
     def session_id(self) -> str | None:
@@ -318,7 +324,8 @@ class SessionManager:
 
     @property
     def has_unsaved_work(self) -> bool:
-        return self._saved != self._snapshot()
+        with self._lock:
+            return self._saved != self._snapshot()
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -326,6 +333,7 @@ class SessionManager:
 
     # -- the seed's API ---------------------------------------------------------------------
 
+    @event
     def start_session(
         self,
         command: str = "",
@@ -374,6 +382,7 @@ class SessionManager:
                 self._time = saved_time
             return call is not None and (call.type is CheckpointType.RISK or self.has_unsaved_work)
 
+    @event
     def create_checkpoint(
         self,
         checkpoint: Checkpoint | None = None,
@@ -419,6 +428,7 @@ class SessionManager:
             written=False,
         )
 
+    @event
     def capture_learning(
         self,
         learning: Learning | None = None,
@@ -449,6 +459,7 @@ class SessionManager:
                 return LearningResult(False, learning.key, queued=True, error=str(exc))
             return LearningResult(True, learning.key)
 
+    @event
     def end_session(
         self, success: bool = True, phase: str | None = None, *, command: str = ""
     ) -> EndResult:
@@ -470,7 +481,17 @@ class SessionManager:
         """The seed's Session Report ("Session restored: Phase: ... Progress: ...")."""
         from lifecycle.report import session_report
 
-        return session_report(self)
+        with self._lock:
+            return session_report(self)
+
+    def apply(self, message: EventMessage) -> Any:
+        """Apply an event given as data: ``EventMessage("complete_task", {"task_id": "T1"})``
+        calls ``complete_task(task_id="T1")`` and returns its result. A message with an
+        ``idempotency_key`` this session already applied changes nothing and returns the
+        first result again. See :mod:`lifecycle.journal`."""
+        from lifecycle.journal import apply
+
+        return apply(self, message)
 
     # -- continuing one session across processes ------------------------------------------
 
@@ -550,6 +571,7 @@ class SessionManager:
 
     # -- work events ---------------------------------------------------------------------------
 
+    @event
     def add_task(
         self,
         task_id: str,
@@ -580,6 +602,7 @@ class SessionManager:
 
         return self._work_event(Event.RECORD, change)
 
+    @event
     def complete_task(
         self,
         task_id: str,
@@ -627,6 +650,7 @@ class SessionManager:
         self._call_hooks("on_task_complete", task_id, outcome)
         return outcome
 
+    @event
     def record_decision(
         self, decision: str, rationale: str = "", impact: str = "", *, at: datetime | None = None
     ) -> Outcome:
@@ -640,6 +664,7 @@ class SessionManager:
             Event.RECORD, lambda w: attrs.evolve(w, decisions=(*w.decisions, item))
         )
 
+    @event
     def record_file_change(
         self, path: str, operations: Iterable[str] | str = ("edit",), changes: int | None = None
     ) -> Outcome:
@@ -663,6 +688,7 @@ class SessionManager:
 
         return self._work_event(Event.RECORD, change)
 
+    @event
     def record_discovery(
         self, *, pattern: str | None = None, insight: str | None = None
     ) -> Outcome:
@@ -678,6 +704,7 @@ class SessionManager:
 
         return self._work_event(Event.RECORD, change)
 
+    @event
     def add_open_question(self, question: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
@@ -688,6 +715,7 @@ class SessionManager:
             ),
         )
 
+    @event
     def resolve_question(self, question: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
@@ -696,6 +724,7 @@ class SessionManager:
             ),
         )
 
+    @event
     def add_blocker(self, blocker: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
@@ -704,12 +733,14 @@ class SessionManager:
             ),
         )
 
+    @event
     def clear_blocker(self, blocker: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
             lambda w: attrs.evolve(w, blockers=tuple(b for b in w.blockers if b != blocker)),
         )
 
+    @event
     def update_context(self, values: Mapping[str, JSONValue]) -> Outcome:
         """Merge ``values`` into the session's context (a key set to None is removed). The
         context is saved in the next checkpoint and restored with it."""
@@ -720,10 +751,12 @@ class SessionManager:
             row = self._dispatch(Event.RECORD, ctx)
             return Outcome(self.state, row.label, ctx.written or ctx.failed)
 
+    @event
     def tick(self) -> Outcome:
         """Activity with nothing to record: drives the time trigger."""
         return self._work_event(Event.TICK, None)
 
+    @event
     def before_operation(self, operation: Operation | str, **fields: Any) -> Clearance:
         """Ask before running an operation. A risky one is checkpointed first, and the
         answer says ``proceed=False`` if that checkpoint could not be written."""
@@ -750,6 +783,7 @@ class SessionManager:
             ),
         )
 
+    @event
     def error_recovered(
         self, error: str, recovery_steps: Iterable[str] | str = (), *, operation: str | None = None
     ) -> Outcome:
@@ -841,6 +875,8 @@ class SessionManager:
         with self._lock:
             state = self.state
             started = time.perf_counter()
+            # An event that raises changes nothing: not even the clock floor or active time.
+            moment_before, time_before = self._last_moment, self._time
             # Illegal events raise here, before anything is evaluated or written.
             if event in TABLE.legal_events(state):
                 self._last_moment = ctx.activity.at
@@ -861,6 +897,9 @@ class SessionManager:
                     event = Event.RECORD
                 row = fire(self._driver, event, retry)
                 ctx.warnings.extend(retry.warnings)
+            except BaseException:
+                self._last_moment, self._time = moment_before, time_before
+                raise
             self._warnings.extend(ctx.warnings)
             log.info(
                 "transition",

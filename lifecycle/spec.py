@@ -77,7 +77,7 @@ class Effect(StrEnum):
         return self.value
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Row:
     """One transition: ``event`` from ``source`` to ``dest`` when every guard has its value.
 
@@ -173,7 +173,7 @@ class SpecError(LifecycleError):
     """A transition table that breaks a definition-time rule."""
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # the machine is cached per spec: hashed on every event
 class Spec:
     """A validated table with the indexes the machine and the front ends need."""
 

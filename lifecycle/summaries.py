@@ -30,10 +30,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidRecord, StoreError, VersionConflict
+from lifecycle.logs import get_logger
 from lifecycle.records import (
     ContextEnhanced,
     ContextStats,
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from lifecycle.session import SessionManager
     from lifecycle.stores.base import ProjectStore
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

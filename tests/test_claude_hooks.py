@@ -304,14 +304,15 @@ def test_the_additional_context_is_capped_at_10000_characters(tmp_path) -> None:
     m = SessionManager(store=store, project="default")
     m.start_session(command="impl")
     for i in range(60):
-        m.add_task(f"T{i:03d}", f"task {i} " + "with a long description " * 10)
+        m.add_task(f"T{i:03d}", f"task {i} " + "with a long description " * 80)
     m.end_session(success=True)
     store.close()
     answer = hook(event("SessionStart", tmp_path, source="startup"), tmp_path)
     assert answer is not None
     context = answer["hookSpecificOutput"]["additionalContext"]
     assert len(context) <= CONTEXT_LIMIT
-    assert context.endswith(CUT_NOTE)
+    # Cut visibly: by the report's own cap, or by the hook's last-resort cut.
+    assert context.endswith(CUT_NOTE) or "(summary capped at" in context.splitlines()[-1]
     assert "\nSession restored:\n" in context
 
 

@@ -159,6 +159,19 @@ def test_every_record_kind_round_trips_with_defaults() -> None:
     samples["context_enhanced"] = records.ContextEnhanced(
         project="p", updated_at=NOW, progress={"done": 1}, open_tasks=("T2",)
     )
+    samples["event"] = records.EventMessage(
+        "complete_task", {"task_id": "T1", "priority": "high"}, idempotency_key="k-1"
+    )
+    samples["journal"] = records.JournalEntry(
+        session_id="s",
+        seq=1,
+        at=NOW,
+        message=samples["event"],
+        state="CHECKPOINTED",
+        result_type="Outcome",
+        result={"state": "CHECKPOINTED", "transition": "task_completed"},
+        checkpoint_id="cp-x",
+    )
     assert set(samples) == set(records.RECORD_KINDS)
     for kind, record in samples.items():
         assert codec.decode(records.RECORD_KINDS[kind], codec.encode(record)) == record

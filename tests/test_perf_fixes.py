@@ -11,9 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lifecycle import codec, keys, records
-from lifecycle.machine import build
 from lifecycle.records import Pointer
-from lifecycle.spec import TABLE, Effect, Event, SessionState, Spec
+from lifecycle.spec import TABLE, Effect, Event, SessionState
 
 
 def _strptime(text: str) -> datetime:
@@ -79,14 +78,6 @@ def test_row_label_follows_the_row_after_evolve() -> None:
     bare = attrs.evolve(row, effect=None, when=())
     assert bare.label == row.event.value
     assert bare == attrs.evolve(row, effect=None, when=())  # the cached label is not compared
-
-
-def test_build_returns_one_machine_per_spec_object() -> None:
-    assert build(TABLE) is build(TABLE)
-    copy = Spec(TABLE.states, TABLE.initial, TABLE.final, TABLE.rows)
-    assert copy == TABLE
-    assert build(copy) is not build(TABLE)
-    assert build(copy) is build(copy)
 
 
 @given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=2))])))

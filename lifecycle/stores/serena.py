@@ -104,7 +104,6 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
-import structlog
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import REQUEST_TIMEOUT, CallToolResult, TextContent
@@ -117,9 +116,10 @@ from lifecycle.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from lifecycle.logs import get_logger
 from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SCHEME = "serena+stdio"
 ENVELOPE_FORMAT = 1
