@@ -22,6 +22,8 @@ JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool,
 def utc(value: datetime | str) -> datetime:
     """Normalize to an aware UTC datetime; a naive one is taken as local time (as
     ``datetime.now()`` in the seed's examples gives)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # already normalized: every record built from another passes one
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if not isinstance(value, datetime):
@@ -36,6 +38,8 @@ def _opt_utc(value: datetime | str | None) -> datetime | None:
 def _strs(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
+    if type(value) is tuple and all(type(v) is str for v in value):
+        return value  # already a tuple of str: every attrs.evolve of a record passes one
     return tuple(str(v) for v in value)
 
 
