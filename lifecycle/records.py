@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 
 SCHEMA_VERSION = 1
+#: How many checkpoint refs a session record keeps (seed: session metadata < 10 KB).
+RECENT_CHECKPOINTS = 20
 
 JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool, None
 
@@ -256,7 +258,12 @@ class SessionRecord:
     context: SessionContext = SessionContext()
     work: Work = Work()
     discoveries: Discoveries = Discoveries()
+    #: The most recent checkpoints (at most RECENT_CHECKPOINTS); the session's total is
+    #: ``checkpoint_count``, so the record stays small however long the session runs.
     checkpoints: tuple[CheckpointRef, ...] = ()
+    checkpoint_count: int = 0
+    #: Bytes of the checkpoints this session wrote (for the context stats).
+    checkpoint_bytes: int = 0
     learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     schema_version: int = SCHEMA_VERSION
 
