@@ -1139,7 +1139,7 @@ class Bench:
             r1000,
             "bytes",
             versus="session record bytes after 10 checkpoints",
-            note="the session record lists every checkpoint of the session (CheckpointRef); "
+            note="the session record keeps the last RECENT_CHECKPOINTS refs and a count; "
             "written at end_session / save_context, not per checkpoint",
         )
 
