@@ -226,3 +226,24 @@ def test_a_stored_checkpoint_key_with_an_impossible_date_does_not_break_restore(
     store.delete("p/checkpoints/latest")  # force the scan of checkpoint names
     start = SessionManager(store=store, project="p", clock=FakeClock()).start_session()
     assert start.checkpoint_id == written.checkpoint_id
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://a#b:{hostile.SECRET}@127.0.0.1:{hostile.CLOSED_PORT}/db",  # '#' in user
+        f"postgres://a?b:{hostile.SECRET}@127.0.0.1:1/x@y@",  # '?' in user, '@' after
+        f"postgresqll://u:{hostile.SECRET}@127.0.0.1/db",  # a typo in the scheme
+        f"sqlite://u:{hostile.SECRET}@host/x.db",  # a host where SQLite has none
+        f"postgres://u%d5:{hostile.SECRET}@127.0.0.1:0/",  # a %-escape that is not UTF-8
+    ],
+)
+def test_a_malformed_url_never_shows_its_password(url: str) -> None:
+    hostile.check_url(url)
+    from lifecycle import open_store
+    from lifecycle.errors import LifecycleError
+
+    with pytest.raises(LifecycleError) as caught:
+        open_store(url)
+    assert hostile.SECRET not in str(caught.value)
+    assert "***" in str(caught.value)
