@@ -30,6 +30,10 @@ _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.ite
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 #: The schema version this code writes, per kind.
 CURRENT: dict[str, int] = dict.fromkeys(records.RECORD_KINDS, records.SCHEMA_VERSION)
+#: No record is stored or parsed above this size: a bound on every input that reaches
+#: the codec (learnings, memories, hostile bytes), well above the seed's 200 KB
+#: checkpoint maximum, which the session enforces on its own.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
 def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -58,12 +62,18 @@ def to_dict(record: object) -> dict[str, Any]:
 def encode(record: object) -> bytes:
     """The record as compact JSON bytes, with its ``kind``."""
     try:
-        return orjson.dumps(to_dict(record))
+        raw = orjson.dumps(to_dict(record))
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidRecord(
+            f"{kind_of(type(record))} record is {len(raw)} bytes, over the "
+            f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
+        )
+    return raw
 
 
 def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +115,8 @@ def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
 
 def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
     """Bytes written by :func:`encode` back to a record of ``cls``."""
+    if len(raw) > MAX_RECORD_BYTES:
+        raise CorruptRecord(key, f"{len(raw)} bytes, over the {MAX_RECORD_BYTES}-byte record limit")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
