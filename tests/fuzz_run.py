@@ -24,6 +24,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from lifecycle.logs import configure  # noqa: E402
+
+configure("critical")  # before hostile builds its sample records: keep stdout for counts
+
 import hostile  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -63,9 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=5000, help="per in-process target")
     parser.add_argument("--cli-examples", type=int, default=300, help="command lines")
     args = parser.parse_args(argv)
-    from lifecycle.logs import configure
-
-    configure("critical")
     from lifecycle.stores.file import FileStore
     from lifecycle.stores.sqlite import SqliteStore
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,9 +24,11 @@ from pathlib import Path
 import pgserver
 import pytest
 from conftest import FakeClock
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lifecycle import SessionManager
-from lifecycle.errors import StoreError, StoreUnavailable
+from lifecycle.errors import LifecycleError, StoreError, StoreUnavailable
 from lifecycle.stores import file as file_module
 from lifecycle.stores.base import Entry, Op, Store
 from lifecycle.stores.fallback import FallbackStore
@@ -368,3 +371,55 @@ def test_end_session_with_every_write_failing_still_completes_and_says_what_was_
         "checkpoint not written after 2 attempts",
         "session record not written",
     ]
+
+
+# -- any operation, any time: typed errors only, and nothing acknowledged is lost ------------
+
+OPS = sorted(READS | WRITES)
+
+
+@given(
+    failing=st.lists(st.frozensets(st.sampled_from(OPS)), min_size=8, max_size=8),
+    error=st.sampled_from([*sorted(STORE_FAULTS), "disk-full", "denied"]),
+)
+def test_faults_on_any_store_operation_surface_as_typed_errors_and_lose_no_acknowledged_checkpoint(
+    failing: list[frozenset[str]], error: str
+) -> None:
+    errors = {
+        **{k: v[0] for k, v in STORE_FAULTS.items()},
+        "disk-full": lambda: StoreError("errno 28, No space left on device"),
+        "denied": lambda: StoreError("errno 13, Permission denied"),
+    }
+    clock = FakeClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = FaultyStore(FileStore(Path(tmp) / "s"))
+        store.error = errors[error]
+        m = _manager(store, clock)
+        steps = [
+            lambda: m.start_session(restore=True),
+            lambda: m.add_task("T1", status="in_progress"),
+            lambda: m.create_checkpoint(progress={"n": 1}),
+            lambda: m.capture_learning(type="pattern", key="p", content="c"),
+            lambda: m.complete_task("T1", priority="high"),
+            lambda: m.save_context(),
+            lambda: m.create_checkpoint(progress={"n": 2}),
+            lambda: m.end_session(),
+        ]
+        acked: list[str] = []
+        for step, ops in zip(steps, failing, strict=True):
+            store.fail(ops)
+            clock.advance(minutes=1)
+            try:
+                result = step()
+            except LifecycleError:
+                continue  # typed; anything else fails the test
+            checkpoint = getattr(result, "checkpoint", result)
+            if getattr(checkpoint, "written", False) and checkpoint.checkpoint_id:
+                acked.append(checkpoint.checkpoint_id)
+        store.clear()
+        check = _manager(store.inner, clock)
+        for cp_id in acked:
+            assert check.read_checkpoint(cp_id).id == cp_id
+        if acked:
+            restored = check.start_session(restore=True).checkpoint_id
+            assert restored is not None and restored >= acked[-1]
