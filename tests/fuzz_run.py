@@ -3,7 +3,8 @@
     python -m tests.fuzz_run --examples 5000 --cli-examples 500
 
 Runs every check in tests/hostile.py (record JSON of every kind, keys through a
-file store and an SQLite store, store URLs, command lines) with hypothesis, in a
+file store and an SQLite store, store URLs, command lines; hook events and MCP tool
+arguments when ``lifecycle hook`` / ``lifecycle mcp`` exist) with hypothesis, in a
 temporary folder whose parent is watched for writes outside it. An escape is
 recorded and the run goes on (hypothesis does not stop at the first one), so the
 counts are complete. Prints ``inputs tried`` and ``escapes`` per target and in
@@ -65,7 +66,8 @@ class Tally:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz_run", description=__doc__)
     parser.add_argument("--examples", type=int, default=5000, help="per in-process target")
-    parser.add_argument("--cli-examples", type=int, default=300, help="command lines")
+    parser.add_argument("--cli-examples", type=int, default=300, help="command lines, hooks")
+    parser.add_argument("--mcp-calls", type=int, default=200, help="calls per MCP tool")
     args = parser.parse_args(argv)
     from lifecycle.stores.file import FileStore
     from lifecycle.stores.sqlite import SqliteStore
@@ -107,6 +109,26 @@ def main(argv: list[str] | None = None) -> int:
             lambda a: hostile.check_cli(a, cli_work),
             args.cli_examples,
         )
+        agents = hostile.agent_commands()
+        if "hook" in agents:
+            from test_hostile_input import hook_events
+
+            tally.run(
+                "hook events",
+                hook_events,
+                lambda b: hostile.check_cli(["hook", "claude"], cli_work, b),
+                args.cli_examples,
+            )
+        if "mcp" in agents:
+            import anyio
+
+            mcp_work = work / "mcp"
+            mcp_work.mkdir()
+            tried, escapes = anyio.run(
+                hostile.fuzz_mcp, f"file://{mcp_work / 'store'}", mcp_work, args.mcp_calls, 1
+            )
+            tally.tried["MCP tool arguments"] = tried
+            tally.escapes["MCP tool arguments"] = escapes
         outside = hostile.snapshot(parent, skip=work) != before
     total_tried = sum(tally.tried.values())
     total_escapes = sum(len(e) for e in tally.escapes.values()) + int(outside)

@@ -10,6 +10,7 @@ the hypothesis profile, ``python -m tests.fuzz_run`` runs many more and counts.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -307,3 +308,99 @@ def check_cli(args: list[str], cwd: Path, stdin: bytes = b"") -> None:
     usage_echo = result.returncode == 2 and err.rstrip().endswith("--help)")
     if (SECRET in err and not usage_echo) or SECRET in out:
         raise Escape(f"lifecycle {args!r} printed the password: {err[-500:]}")
+
+
+# -- front ends that arrive from another branch (hook, MCP) ------------------------------
+
+
+def agent_commands() -> set[str]:
+    """Subcommands ``lifecycle.commands.agents`` registers (``hook``, ``mcp``) on this tree."""
+    import argparse
+
+    from lifecycle.commands import agents
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    agents.register(sub, lambda p: None)
+    return set(sub.choices)
+
+
+def random_json(rng: random.Random, depth: int = 0) -> Any:
+    """A random JSON value: odd numbers, odd strings (paths, huge, control characters)."""
+    kind = rng.randrange(7 if depth < 3 else 5)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.random() < 0.5
+    if kind == 2:
+        return rng.choice([0, -1, 1, 2**31, -(2**63), 2**64 - 1, rng.randint(-(10**6), 10**6)])
+    if kind == 3:
+        return rng.choice([0.0, -0.0, 1e308, -1e-308, rng.uniform(-1e6, 1e6)])
+    if kind == 4:
+        return rng.choice(
+            [
+                "",
+                "../../etc/passwd",
+                "/etc/passwd",
+                "learning/patterns/x",
+                "checkpoints/latest",
+                "x" * rng.choice([1, 200, 100_000]),
+                "".join(chr(rng.randrange(1, 0x2FFF)) for _ in range(rng.randrange(20))),
+                "\x00\n\r\t",
+                SECRET,
+            ]
+        )
+    if kind == 5:
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {
+        "".join(rng.choice("abcxyz_") for _ in range(rng.randrange(1, 6))): random_json(
+            rng, depth + 1
+        )
+        for _ in range(rng.randrange(4))
+    }
+
+
+def tool_arguments(rng: random.Random, schema: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for a tool: its own parameter names (mostly) with random values."""
+    names = list(schema.get("properties", {}))
+    args = {name: random_json(rng) for name in names if rng.random() < 0.8}
+    if rng.random() < 0.3:
+        args[rng.choice(["extra", "__class__", "key", ""])] = random_json(rng)
+    return args
+
+
+async def fuzz_mcp(store_url: str, cwd: Path, calls: int, seed: int) -> tuple[int, list[str]]:
+    """Call every tool of ``lifecycle mcp`` ``calls`` times with random arguments.
+
+    Returns (calls made, escapes): a result showing a traceback, or a call that fails
+    at the protocol level (the server died), is an escape. A tool error is an answer."""
+    from mcp import ClientSession
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    rng = random.Random(seed)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "lifecycle", "mcp", "--store", store_url],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(cwd)},
+        cwd=str(cwd),
+    )
+    tried, escapes = 0, []
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = (await session.list_tools()).tools
+        if not tools:
+            return 0, ["lifecycle mcp exposes no tools"]
+        for _ in range(calls):
+            for tool in tools:
+                args = tool_arguments(rng, dict(tool.inputSchema or {}))
+                tried += 1
+                try:
+                    result = await session.call_tool(tool.name, args)
+                except Exception as exc:
+                    escapes.append(f"{tool.name}({args!r:.200}): {type(exc).__name__}: {exc}")
+                    return tried, escapes  # the session is unusable after this
+                text = " ".join(getattr(c, "text", "") for c in result.content)
+                if "Traceback" in text:
+                    escapes.append(f"{tool.name}({args!r:.200}): {text[:300]}")
+        await session.list_tools()  # still answering
+    return tried, escapes

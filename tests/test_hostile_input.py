@@ -8,8 +8,6 @@ many escaped.
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from lifecycle.stores.sqlite import SqliteStore
 
 #: CLI runs are whole processes: fewer examples than the in-process checks.
 CLI_EXAMPLES = 25
+MCP_CALLS_PER_TOOL = 10
 
 
 @given(hostile.raw_records())
@@ -114,22 +113,12 @@ def test_a_postgres_password_never_reaches_the_command_lines_error_message(
 # -- front ends from another branch: run once they exist ---------------------------------
 
 
-def _agent_commands() -> set[str]:
-    """Subcommands lifecycle.commands.agents registers (hook, mcp) on this tree."""
-    from lifecycle.commands import agents
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    agents.register(sub, lambda p: None)
-    return set(sub.choices)
-
-
 needs_hook = pytest.mark.skipif(
-    "hook" not in _agent_commands(),
+    "hook" not in hostile.agent_commands(),
     reason="`lifecycle hook` is not registered yet (lifecycle.commands.agents is empty)",
 )
 needs_mcp = pytest.mark.skipif(
-    "mcp" not in _agent_commands(),
+    "mcp" not in hostile.agent_commands(),
     reason="`lifecycle mcp` is not registered yet (lifecycle.commands.agents is empty)",
 )
 
@@ -184,31 +173,16 @@ def test_an_oversized_hook_event_is_refused_with_a_typed_error(tmp_path: Path) -
 @pytest.mark.timeout(600)
 def test_random_mcp_tool_arguments_get_tool_errors_never_a_crashed_server(tmp_path: Path) -> None:
     import anyio
-    from mcp import ClientSession
-    from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    params = StdioServerParameters(
-        command=os.sys.executable,  # type: ignore[attr-defined]
-        args=["-m", "lifecycle", "mcp", "--store", f"file://{tmp_path / 'store'}"],
-        env={**os.environ, "PYTHONPATH": str(hostile.ROOT)},
-        cwd=str(tmp_path),
+    work = tmp_path / "cwd"
+    work.mkdir()
+    before = hostile.snapshot(tmp_path, skip=work)
+    tried, escapes = anyio.run(
+        hostile.fuzz_mcp, f"file://{work / 'store'}", work, MCP_CALLS_PER_TOOL, 0
     )
-    arguments = st.dictionaries(st.text(max_size=12), hostile.json_values, max_size=5)
-
-    async def main() -> None:
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            tools = (await session.list_tools()).tools
-            assert tools, "lifecycle mcp exposes no tools"
-            for tool in tools:
-                for args in [arguments.example() for _ in range(10)]:
-                    result = await session.call_tool(tool.name, args)
-                    text = " ".join(getattr(c, "text", "") for c in result.content)
-                    assert "Traceback" not in text, (tool.name, args, text)
-            # the server still answers after all of that
-            assert (await session.list_tools()).tools
-
-    anyio.run(main)
+    assert tried > 0
+    assert escapes == []
+    assert hostile.snapshot(tmp_path, skip=work) == before
 
 
 def test_a_stored_checkpoint_key_with_an_impossible_date_does_not_break_restore(
