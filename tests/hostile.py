@@ -392,7 +392,8 @@ async def fuzz_mcp(store_url: str, cwd: Path, calls: int, seed: int) -> tuple[in
             return 0, ["lifecycle mcp exposes no tools"]
         for _ in range(calls):
             for tool in tools:
-                args = tool_arguments(rng, dict(tool.inputSchema or {}))
+                schema = getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None)
+                args = tool_arguments(rng, dict(schema or {}))
                 tried += 1
                 try:
                     result = await session.call_tool(tool.name, args)
