@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "SessionManager": "lifecycle.session",
+    "AsyncSessionManager": "lifecycle.aio",
+    "EventMessage": "lifecycle.records",
     "StartResult": "lifecycle.session",
     "CheckpointResult": "lifecycle.session",
     "LearningResult": "lifecycle.session",
@@ -40,6 +42,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AsyncSessionManager",
     "Checkpoint",
     "CheckpointResult",
     "CheckpointType",
@@ -47,6 +50,7 @@ __all__ = [
     "CorruptRecord",
     "EndResult",
     "Event",
+    "EventMessage",
     "IllegalTransition",
     "InvalidKey",
     "InvalidRecord",
@@ -69,6 +73,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from lifecycle.aio import AsyncSessionManager
     from lifecycle.errors import (
         CorruptRecord,
         IllegalTransition,
@@ -80,6 +85,7 @@ if TYPE_CHECKING:
     from lifecycle.records import (
         Checkpoint,
         CheckpointType,
+        EventMessage,
         Learning,
         LearningType,
         Priority,

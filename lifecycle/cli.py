@@ -7,7 +7,9 @@ what it needs when it runs.
 Exit codes: 0 success; 1 a lifecycle error; 2 bad input (usage, key, record,
 URL); 3 an event the current state does not allow, or no session; 4 a corrupt
 or missing record; 5 the store failed; 6 a write conflict; 70 an internal
-error (a bug: please report it); 130 interrupted.
+error (a bug: please report it); 130 interrupted. ``lifecycle hook claude`` always
+exits 0 (exit 2 would block Claude Code): its problems are a ``systemMessage``.
+See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -292,6 +294,12 @@ _REGISTRARS.append(_register_tools)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["hook"] and "rich" not in sys.modules:
+        # Every Claude Code hook is a new process. structlog imports rich (about
+        # 100 ms) just to pretty-print tracebacks when it is installed; hooks never
+        # show one, so keep it out of their start-up.
+        sys.modules["rich"] = None  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:

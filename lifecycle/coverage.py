@@ -22,11 +22,11 @@ import os
 from pathlib import Path
 
 import orjson
-import structlog
 
 from lifecycle.errors import CorruptRecord
+from lifecycle.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 ENV_VAR = "LIFECYCLE_COVERAGE"
 

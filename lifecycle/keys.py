@@ -20,7 +20,6 @@ raises :class:`InvalidKey` with the nearest valid key as a suggestion.
 
 from __future__ import annotations
 
-import difflib
 import re
 from datetime import UTC, date, datetime
 
@@ -129,6 +128,8 @@ def _closest(word: str, options: tuple[str, ...]) -> str | None:
     low = word.lower().replace(" ", "_")
     if low in forms:
         return forms[low]
+    import difflib  # only on the error path: a bad key
+
     hit = difflib.get_close_matches(low, list(forms), n=1, cutoff=0.6)
     return forms[hit[0]] if hit else None
 

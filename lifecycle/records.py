@@ -316,6 +316,175 @@ class LiveContext:
     schema_version: int = SCHEMA_VERSION
 
 
+# -- consolidation at COMPLETED (summaries/*, project_state/*) ------------------------------
+
+
+@attrs.frozen
+class SessionDigest:
+    """One completed session, as a daily summary lists it."""
+
+    session_id: str
+    start_time: datetime = attrs.field(converter=utc)
+    end_time: datetime | None = attrs.field(default=None, converter=_opt_utc)
+    duration_minutes: float = 0.0
+    phase: str = ""
+    success: bool | None = None
+    tasks_completed: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    decisions: int = 0
+    files_modified: int = 0
+    checkpoints: int = 0
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+
+@attrs.frozen
+class PeriodTotals:
+    """Counts over a period (a day, a week)."""
+
+    sessions: int = 0
+    successes: int = 0
+    minutes: float = 0.0
+    tasks_completed: int = 0
+    decisions: int = 0
+    files_modified: int = 0
+    checkpoints: int = 0
+    learnings: int = 0
+
+
+@attrs.frozen
+class DailySummary:
+    """``summaries/daily/{date}``: the sessions that ended that day (UTC)."""
+
+    date: str
+    project: str
+    sessions: tuple[SessionDigest, ...] = ()
+    totals: PeriodTotals = PeriodTotals()
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class WeeklySummary:
+    """``summaries/weekly/{YYYY-Www}``: the week's totals, per day and overall."""
+
+    week: str
+    project: str
+    days: dict[str, PeriodTotals] = attrs.field(factory=dict)
+    totals: PeriodTotals = PeriodTotals()
+    phases: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class InsightEntry:
+    text: str
+    session_id: str
+    timestamp: datetime = attrs.field(converter=utc)
+
+
+@attrs.frozen
+class InsightSummary:
+    """``summaries/insights/{topic}``: insights gained on one topic, newest last."""
+
+    topic: str
+    project: str
+    entries: tuple[InsightEntry, ...] = ()
+    total: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class LoggedDecision:
+    id: str
+    session_id: str
+    timestamp: datetime = attrs.field(converter=utc)
+    decision: str = ""
+    rationale: str = ""
+    impact: str = ""
+
+
+@attrs.frozen
+class DecisionsLog:
+    """``project_state/decisions_log``: decisions with their rationale, newest last."""
+
+    project: str
+    entries: tuple[LoggedDecision, ...] = ()
+    total: int = 0
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class PatternSeen:
+    pattern: str
+    first_seen: datetime = attrs.field(converter=utc)
+    last_seen: datetime = attrs.field(converter=utc)
+    sessions: int = 1
+    last_session_id: str = ""
+
+
+@attrs.frozen
+class PatternsDiscovered:
+    """``project_state/patterns_discovered``: code patterns found, with how often."""
+
+    project: str
+    patterns: tuple[PatternSeen, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class ContextEnhanced:
+    """``project_state/context_enhanced``: what the next session starts from."""
+
+    project: str
+    updated_at: datetime = attrs.field(converter=utc)
+    last_session_id: str = ""
+    sessions_total: int = 0
+    phase: str = ""
+    progress: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    open_tasks: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    open_questions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    blockers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    recent_learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    last_checkpoint_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class EventMessage:
+    """One event for a session, as data: what an orchestrator sends to
+    ``SessionManager.apply`` and what the journal keeps.
+
+    ``name`` is the manager method the event calls (``complete_task``, ``tick``, ...:
+    :data:`lifecycle.journal.EVENTS`) and ``payload`` its keyword arguments as JSON
+    values. A message carrying an ``idempotency_key`` that the session already applied
+    changes nothing and returns the first result again (orchestrators retry).
+    """
+
+    name: str = attrs.field(validator=attrs.validators.min_len(1))
+    payload: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
+    idempotency_key: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@attrs.frozen
+class JournalEntry:
+    """``journal/{session-id}/{seq}``: one applied event, in the order it was applied.
+
+    ``at`` is the clock reading the event ran with (one moment per event), so that
+    replaying the entries rebuilds the session exactly; ``result`` is what the call
+    returned (unstructured, its class named by ``result_type``), returned again for a
+    repeated idempotency key; ``checkpoint_id`` names the checkpoint this event wrote.
+    """
+
+    session_id: str
+    seq: int
+    at: datetime = attrs.field(converter=utc)
+    message: EventMessage
+    state: str
+    result_type: str = ""
+    result: JSONValue = None
+    checkpoint_id: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
 #: Every record kind that is stored on its own, by the name the codec writes.
 RECORD_KINDS: dict[str, type] = {
     "checkpoint": Checkpoint,
@@ -324,4 +493,12 @@ RECORD_KINDS: dict[str, type] = {
     "learning": Learning,
     "summary": SessionSummary,
     "context": LiveContext,
+    "daily_summary": DailySummary,
+    "weekly_summary": WeeklySummary,
+    "insight_summary": InsightSummary,
+    "decisions_log": DecisionsLog,
+    "patterns_discovered": PatternsDiscovered,
+    "context_enhanced": ContextEnhanced,
+    "event": EventMessage,
+    "journal": JournalEntry,
 }

@@ -7,19 +7,41 @@ The first lines are the seed's format::
       Progress: 5/10 (50%)
       Learnings captured: 3
 
-followed by the resumption summary: work completed, open tasks and questions,
-blockers, and decisions with their rationale.
+followed by the resumption summary: the work completed in the previous session,
+open tasks and questions, blockers, the decisions with their rationale, and the
+previous session's learnings. :func:`resumption_summary` is the same text for the
+Claude Code context; both are capped in size, and every list that is cut says
+``... N more``.
+
+Missing pieces load as partial context: an absent or unreadable ``session/last``
+or learning leaves its part out and adds a warning, never an error.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lifecycle import codec, keys
+from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
+from lifecycle.logs import get_logger
+from lifecycle.records import Learning, SessionSummary, Task
 
 if TYPE_CHECKING:
     from lifecycle.session import SessionManager
 
+log = get_logger(__name__)
+
 _DONE = ("tasks_completed", "completed", "done")
 _TOTAL = ("tasks_total", "total")
+LAST = "session/last"
+#: The Claude Code context limit (additionalContext: 10,000 characters).
+DEFAULT_LIMIT = 10_000
+MAX_ITEMS = 10
+MAX_LEARNINGS = 5
+LEARNING_CHARS = 200
 
 
 def progress_line(progress: dict[str, Any]) -> str:
@@ -37,7 +59,215 @@ def _progress_suffix(progress: str | None) -> str:
     return f", {progress}" if progress else ""
 
 
-def session_report(manager: SessionManager) -> str:
+# -- what the resumption summary is built from --------------------------------------------
+
+
+@attrs.frozen
+class PreviousSession:
+    session_id: str
+    phase: str = ""
+    end_time: datetime | None = None
+    success: bool | None = None
+    tasks_completed: tuple[Task, ...] = ()
+    learning_keys: tuple[str, ...] = ()
+    #: True when it ended normally (``session/last``); False when it was cut short and
+    #: is known only from the checkpoint this session restored.
+    ended: bool = True
+
+
+@attrs.frozen
+class Resumption:
+    previous: PreviousSession | None
+    learnings: tuple[Learning, ...]
+    warnings: tuple[str, ...]
+
+
+def _session_start(session_id: str) -> datetime | None:
+    try:
+        return keys.parse_ts(session_id.removeprefix("session-"))
+    except ValueError:
+        return None
+
+
+def load_resumption(manager: SessionManager, *, max_learnings: int = MAX_LEARNINGS) -> Resumption:
+    """Read what the summary needs beyond the manager's own state: ``session/last`` and
+    the previous session's learnings. Each missing or unreadable piece is a warning."""
+    warnings: list[str] = []
+    store = manager.store
+    last: SessionSummary | None = None
+    try:
+        entry = store.get(LAST)
+        if entry is not None:
+            last = codec.decode(SessionSummary, entry.value, key=LAST)
+    except (CorruptRecord, InvalidRecord, StoreError) as exc:
+        warnings.append(f"previous session summary ({LAST}) is unreadable: {exc}")
+        log.warning("resume.summary_unreadable", error=str(exc))
+    current = manager.session_id
+    if last is not None and last.session_id == current:
+        last = None  # this session's own summary (after it ended): not "previous"
+    done = {t.id: t for t in manager.work.completed_tasks}
+    restored = manager._restored_from
+    previous: PreviousSession | None = None
+    if restored is not None and (last is None or last.session_id != restored.session_id):
+        # The restored checkpoint's session did not end normally (or its summary is
+        # gone): what it completed is what the checkpoint holds since that session began.
+        began = _session_start(restored.session_id)
+        previous = PreviousSession(
+            session_id=restored.session_id,
+            phase=restored.phase,
+            end_time=restored.timestamp,
+            tasks_completed=tuple(
+                t
+                for t in restored.state.completed_tasks
+                if began is None or (t.completed_at is not None and t.completed_at >= began)
+            ),
+            ended=False,
+        )
+    elif last is not None:
+        previous = PreviousSession(
+            session_id=last.session_id,
+            phase=last.phase,
+            end_time=last.end_time,
+            success=last.success,
+            tasks_completed=tuple(done.get(i, Task(id=i)) for i in last.tasks_completed),
+            learning_keys=last.learnings,
+        )
+    learnings: list[Learning] = []
+    if previous is not None:
+        for key in previous.learning_keys[-max_learnings:]:
+            try:
+                entry = store.get(key)
+                if entry is None:
+                    warnings.append(f"learning {key} is missing")
+                    continue
+                learnings.append(codec.decode(Learning, entry.value, key=key))
+            except (CorruptRecord, InvalidRecord, InvalidKey, StoreError) as exc:
+                warnings.append(f"learning {key} is unreadable: {exc}")
+                log.warning("resume.learning_unreadable", key=key, error=str(exc))
+    return Resumption(previous, tuple(learnings), tuple(warnings))
+
+
+# -- text ----------------------------------------------------------------------------------
+
+
+def _capped(items: list[str], max_items: int, *, newest: bool = False) -> list[str]:
+    """At most ``max_items`` lines; the cut is said as ``... N more`` (for ``newest``,
+    the oldest are cut and the line comes first)."""
+    if len(items) <= max_items:
+        return items
+    cut = len(items) - max_items
+    if newest:
+        return [f"... {cut} more (older)", *items[-max_items:]]
+    return [*items[:max_items], f"... {cut} more"]
+
+
+def _task_line(t: Task) -> str:
+    return f"{t.id}: {t.description}".rstrip(": ")
+
+
+def _sections(
+    manager: SessionManager, resumption: Resumption, max_items: int
+) -> list[tuple[str, list[str]]]:
+    work = manager.work
+    prev = resumption.previous
+    started = manager.session.start_time if manager.session is not None else None
+    this_session = [
+        _task_line(t)
+        for t in work.completed_tasks
+        if started is not None and t.completed_at is not None and t.completed_at >= started
+    ]
+    sections: list[tuple[str, list[str]]] = []
+    if prev is not None:
+        sections.append(
+            (
+                "Work completed in the previous session",
+                _capped([_task_line(t) for t in prev.tasks_completed], max_items) or ["nothing"],
+            )
+        )
+    sections += [
+        ("Completed this session", _capped(this_session, max_items)),
+        (
+            "Open tasks",
+            _capped(
+                [
+                    f"{t.id}: {t.description} [{t.status.value}{_progress_suffix(t.progress)}]"
+                    for t in work.active_tasks
+                ],
+                max_items,
+            ),
+        ),
+        ("Open questions", _capped(list(work.open_questions), max_items)),
+        ("Blockers", _capped(list(work.blockers), max_items)),
+        (
+            "Decisions",
+            _capped(
+                [
+                    d.decision
+                    + (f" (because {d.rationale})" if d.rationale else "")
+                    + (f" [{d.impact}]" if d.impact else "")
+                    for d in work.decisions
+                ],
+                max_items,
+                newest=True,
+            ),
+        ),
+        (
+            "Learnings from the previous session",
+            [f"{item.key}: {_clip(item.content, LEARNING_CHARS)}" for item in resumption.learnings],
+        ),
+    ]
+    return sections
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _previous_line(prev: PreviousSession) -> str:
+    when = "" if prev.end_time is None else f" {prev.end_time:%Y-%m-%d %H:%M}Z"
+    if not prev.ended:
+        how = f"cut short; last checkpoint{when}"
+    else:
+        outcome = {True: "success", False: "failed", None: "outcome not recorded"}[prev.success]
+        how = f"ended{when}, {outcome}"
+    phase = f", phase {prev.phase!r}" if prev.phase else ""
+    return f"  Previous session: {prev.session_id} ({how}{phase})"
+
+
+def _limit(lines: list[str], limit_chars: int) -> str:
+    """Join ``lines``, keeping whole lines within ``limit_chars`` and saying what was cut."""
+    text = "\n".join(lines)
+    if len(text) <= limit_chars:
+        return text
+    kept: list[str] = []
+    used = 0
+    for i, line in enumerate(lines):
+        tail = f"... {len(lines) - i} more lines (summary capped at {limit_chars} characters)"
+        if used + len(line) + 1 + len(tail) > limit_chars:
+            kept.append(tail)
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept)[:limit_chars]
+
+
+def _body(manager: SessionManager, resumption: Resumption, max_items: int) -> list[str]:
+    lines: list[str] = []
+    if resumption.previous is not None:
+        lines.append(_previous_line(resumption.previous))
+    for title, items in _sections(manager, resumption, max_items):
+        if items:
+            lines.append(f"  {title}:")
+            lines.extend(
+                f"    - {item}" if not item.startswith("... ") else f"    {item}" for item in items
+            )
+    for warning in (*manager.warnings, *resumption.warnings):
+        lines.append(f"  Warning: {warning}")
+    return lines
+
+
+def _head(manager: SessionManager) -> list[str]:
     restored = manager._restored_from
     head = "Session restored:" if restored is not None else "Session started (fresh):"
     lines = [
@@ -50,30 +280,17 @@ def session_report(manager: SessionManager) -> str:
         lines.append(f"  Session: {manager.session_id} ({manager.state.value})")
     if restored is not None:
         lines.append(f"  Restored from: {restored.id} ({restored.type.value}, {restored.trigger})")
-    work = manager.work
-    sections: list[tuple[str, list[str]]] = [
-        ("Work completed", [f"{t.id}: {t.description}".rstrip(": ") for t in work.completed_tasks]),
-        (
-            "Open tasks",
-            [
-                f"{t.id}: {t.description} [{t.status.value}{_progress_suffix(t.progress)}]"
-                for t in work.active_tasks
-            ],
-        ),
-        ("Open questions", list(work.open_questions)),
-        ("Blockers", list(work.blockers)),
-        (
-            "Decisions",
-            [
-                f"{d.decision}" + (f" (because {d.rationale})" if d.rationale else "")
-                for d in work.decisions
-            ],
-        ),
-    ]
-    for title, items in sections:
-        if items:
-            lines.append(f"  {title}:")
-            lines.extend(f"    - {item}" for item in items)
-    for warning in manager.warnings:
-        lines.append(f"  Warning: {warning}")
-    return "\n".join(lines)
+    return lines
+
+
+def resumption_summary(
+    manager: SessionManager, limit_chars: int = DEFAULT_LIMIT, *, max_items: int = MAX_ITEMS
+) -> str:
+    """The resumption summary (the seed's report, then the previous session's work, open
+    tasks and questions, blockers, decisions with rationale), at most ``limit_chars``."""
+    resumption = load_resumption(manager)
+    return _limit([*_head(manager), *_body(manager, resumption, max_items)], limit_chars)
+
+
+def session_report(manager: SessionManager, limit_chars: int = DEFAULT_LIMIT) -> str:
+    return resumption_summary(manager, limit_chars)

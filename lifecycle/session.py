@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import (
@@ -35,6 +34,8 @@ from lifecycle.errors import (
     NoSession,
     StoreError,
 )
+from lifecycle.journal import Journal, event
+from lifecycle.logs import get_logger
 from lifecycle.machine import Driver, fire
 from lifecycle.merge import Merged
 from lifecycle.records import (
@@ -45,6 +46,7 @@ from lifecycle.records import (
     Decision,
     Discoveries,
     ErrorContext,
+    EventMessage,
     FileChange,
     JSONValue,
     Learning,
@@ -64,7 +66,7 @@ from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
 from lifecycle.stores import Delete, Op, ProjectStore, Put, Store, open_store
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
 
-log = structlog.get_logger("lifecycle")
+log = get_logger("lifecycle")
 
 Clock = Callable[[], datetime]
 Change = Callable[[WorkState], WorkState]
@@ -230,6 +232,7 @@ class SessionManager:
         hooks: Iterable[LifecycleHooks] = (),
         strict: bool = False,
         conflict: str = "last-write-wins",
+        journal: bool = False,
     ) -> None:
         from lifecycle.triggers import default_evaluators
         from lifecycle.triggers.time import ActiveTime, TimeSettings
@@ -269,6 +272,8 @@ class SessionManager:
             raise InvalidSettings(f"conflict={conflict!r}; use one of {CONFLICT_POLICIES}")
         self._conflict = conflict
         self._last_merge: Merged | None = None
+        # journal=True: every applied event goes to journal/{session-id}/{seq}
+        self._journal: Journal | None = Journal(enabled=True) if journal else None
 
     # -- what evaluators and callers may read --------------------------------------------
 
@@ -283,9 +288,10 @@ class SessionManager:
     @property
     def session(self) -> SessionRecord | None:
         """The session record as it stands now (with the work recorded so far)."""
-        if self._session is None:
-            return None
-        return self._record_now()
+        with self._lock:
+            if self._session is None:
+                return None
+            return self._record_now()
 
     @property
     def session_id(self) -> str | None:
@@ -330,7 +336,8 @@ class SessionManager:
 
     @property
     def has_unsaved_work(self) -> bool:
-        return self._saved != self._snapshot()
+        with self._lock:
+            return self._saved != self._snapshot()
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -343,6 +350,7 @@ class SessionManager:
 
     # -- the seed's API ---------------------------------------------------------------------
 
+    @event
     def start_session(
         self,
         command: str = "",
@@ -391,6 +399,7 @@ class SessionManager:
                 self._time = saved_time
             return call is not None and (call.type is CheckpointType.RISK or self.has_unsaved_work)
 
+    @event
     def create_checkpoint(
         self,
         checkpoint: Checkpoint | None = None,
@@ -436,6 +445,7 @@ class SessionManager:
             written=False,
         )
 
+    @event
     def capture_learning(
         self,
         learning: Learning | None = None,
@@ -466,6 +476,7 @@ class SessionManager:
                 return LearningResult(False, learning.key, queued=True, error=str(exc))
             return LearningResult(True, learning.key)
 
+    @event
     def end_session(
         self, success: bool = True, phase: str | None = None, *, command: str = ""
     ) -> EndResult:
@@ -487,7 +498,17 @@ class SessionManager:
         """The seed's Session Report ("Session restored: Phase: ... Progress: ...")."""
         from lifecycle.report import session_report
 
-        return session_report(self)
+        with self._lock:
+            return session_report(self)
+
+    def apply(self, message: EventMessage) -> Any:
+        """Apply an event given as data: ``EventMessage("complete_task", {"task_id": "T1"})``
+        calls ``complete_task(task_id="T1")`` and returns its result. A message with an
+        ``idempotency_key`` this session already applied changes nothing and returns the
+        first result again. See :mod:`lifecycle.journal`."""
+        from lifecycle.journal import apply
+
+        return apply(self, message)
 
     # -- continuing one session across processes ------------------------------------------
 
@@ -567,6 +588,7 @@ class SessionManager:
 
     # -- work events ---------------------------------------------------------------------------
 
+    @event
     def add_task(
         self,
         task_id: str,
@@ -597,6 +619,7 @@ class SessionManager:
 
         return self._work_event(Event.RECORD, change)
 
+    @event
     def complete_task(
         self,
         task_id: str,
@@ -644,6 +667,7 @@ class SessionManager:
         self._call_hooks("on_task_complete", task_id, outcome)
         return outcome
 
+    @event
     def record_decision(
         self, decision: str, rationale: str = "", impact: str = "", *, at: datetime | None = None
     ) -> Outcome:
@@ -657,6 +681,7 @@ class SessionManager:
             Event.RECORD, lambda w: attrs.evolve(w, decisions=(*w.decisions, item))
         )
 
+    @event
     def record_file_change(
         self, path: str, operations: Iterable[str] | str = ("edit",), changes: int | None = None
     ) -> Outcome:
@@ -680,6 +705,7 @@ class SessionManager:
 
         return self._work_event(Event.RECORD, change)
 
+    @event
     def record_discovery(
         self, *, pattern: str | None = None, insight: str | None = None
     ) -> Outcome:
@@ -695,6 +721,7 @@ class SessionManager:
 
         return self._work_event(Event.RECORD, change)
 
+    @event
     def add_open_question(self, question: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
@@ -705,6 +732,7 @@ class SessionManager:
             ),
         )
 
+    @event
     def resolve_question(self, question: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
@@ -713,6 +741,7 @@ class SessionManager:
             ),
         )
 
+    @event
     def add_blocker(self, blocker: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
@@ -721,16 +750,30 @@ class SessionManager:
             ),
         )
 
+    @event
     def clear_blocker(self, blocker: str) -> Outcome:
         return self._work_event(
             Event.RECORD,
             lambda w: attrs.evolve(w, blockers=tuple(b for b in w.blockers if b != blocker)),
         )
 
+    @event
+    def update_context(self, values: Mapping[str, JSONValue]) -> Outcome:
+        """Merge ``values`` into the session's context (a key set to None is removed). The
+        context is saved in the next checkpoint and restored with it."""
+        with self._lock:
+            merged = {k: v for k, v in {**self._context, **values}.items() if v is not None}
+            ctx = self._context_for(Event.RECORD)
+            ctx.context = merged
+            row = self._dispatch(Event.RECORD, ctx)
+            return Outcome(self.state, row.label, ctx.written or ctx.failed)
+
+    @event
     def tick(self) -> Outcome:
         """Activity with nothing to record: drives the time trigger."""
         return self._work_event(Event.TICK, None)
 
+    @event
     def before_operation(self, operation: Operation | str, **fields: Any) -> Clearance:
         """Ask before running an operation. A risky one is checkpointed first, and the
         answer says ``proceed=False`` if that checkpoint could not be written."""
@@ -757,6 +800,7 @@ class SessionManager:
             ),
         )
 
+    @event
     def error_recovered(
         self, error: str, recovery_steps: Iterable[str] | str = (), *, operation: str | None = None
     ) -> Outcome:
@@ -848,6 +892,8 @@ class SessionManager:
         with self._lock:
             state = self.state
             started = time.perf_counter()
+            # An event that raises changes nothing: not even the clock floor or active time.
+            moment_before, time_before = self._last_moment, self._time
             # Illegal events raise here, before anything is evaluated or written.
             if event in TABLE.legal_events(state):
                 self._last_moment = ctx.activity.at
@@ -868,6 +914,9 @@ class SessionManager:
                     event = Event.RECORD
                 row = fire(self._driver, event, retry)
                 ctx.warnings.extend(retry.warnings)
+            except BaseException:
+                self._last_moment, self._time = moment_before, time_before
+                raise
             self._warnings.extend(ctx.warnings)
             log.info(
                 "transition",
@@ -1041,13 +1090,15 @@ class SessionManager:
         return cp
 
     def _checkpoint_by_id(self, checkpoint_id: str) -> Checkpoint:
-        ts = checkpoint_id.removeprefix("cp-")
-        for _, key in reversed(self.list_checkpoints()):
-            if key.endswith(ts):
-                cp = self._read_checkpoint_key(key)
-                if cp is not None and cp.id == checkpoint_id:
-                    return cp
-        raise CheckpointNotFound(checkpoint_id)
+        """One name listing and at most one read: an id is ``cp-{ts}`` and its key ends
+        in that same ``{ts}``, which no other checkpoint shares."""
+        from lifecycle.history import checkpoint_key_for
+
+        key = checkpoint_key_for(self._store, checkpoint_id)
+        cp = None if key is None else self._read_checkpoint_key(key)
+        if cp is None or cp.id != checkpoint_id:
+            raise CheckpointNotFound(checkpoint_id)
+        return cp
 
     # writing checkpoints ---------------------------------------------------------------
 
@@ -1139,12 +1190,15 @@ class SessionManager:
         unique and in creation order across processes (last write wins)."""
         from lifecycle.errors import VersionConflict
 
+        torn = False  # the stored pointer is unreadable: overwrite it, no compare
         for _ in range(50):
             cp = self._build_checkpoint(ctx, call, at)
             body = codec.encode(cp)
             self._check_size(body, cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
-            expected = self._latest_version if self._latest_version is not None else 0
+            expected: int | None = 0 if self._latest_version is None else self._latest_version
+            if torn:
+                expected = None
             try:
                 versions = self._store.batch(
                     [
@@ -1152,8 +1206,17 @@ class SessionManager:
                         Put(LATEST, pointer, expected_version=expected, sync=False),
                     ]
                 )
+            except CorruptRecord:
+                if torn:
+                    raise
+                torn = True  # a CAS cannot compare against a torn pointer
+                continue
             except VersionConflict:
-                entry = self._store.get(LATEST)
+                try:
+                    entry = self._store.get(LATEST)
+                except CorruptRecord:
+                    torn = True
+                    continue
                 self._latest_version = None if entry is None else entry.version
                 if entry is not None:
                     try:
@@ -1246,6 +1309,9 @@ class SessionManager:
         now = ctx.activity.at
         record = self._record_now(end=now, success=ctx.success)
         summary = self._summary(ctx.success, record)
+        from lifecycle.summaries import consolidate  # never raises: warns instead
+
+        record = consolidate(self, record, summary, ctx.warnings)
         key = keys.session_key(record.start_time)
         body = codec.encode(record)
         if len(body) > SESSION_WARN_BYTES:

@@ -176,12 +176,25 @@ class Spec:
     initial: SessionState
     final: frozenset[SessionState]
     rows: tuple[Row, ...]
+    # Indexes built once (every event consults them), not part of the value.
+    _by_pair: dict[tuple[Event, SessionState], tuple[Row, ...]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
+    _legal: dict[SessionState, frozenset[Event]] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_pair: dict[tuple[Event, SessionState], list[Row]] = {}
+        for row in self.rows:
+            by_pair.setdefault((row.event, row.source), []).append(row)
+        object.__setattr__(self, "_by_pair", {k: tuple(v) for k, v in by_pair.items()})
+        legal = {s: frozenset(e for e, src in by_pair if src is s) for s in self.states}
+        object.__setattr__(self, "_legal", legal)
 
     def rows_for(self, event: Event, source: SessionState) -> tuple[Row, ...]:
-        return tuple(r for r in self.rows if r.event is event and r.source is source)
+        return self._by_pair.get((event, source), ())
 
     def legal_events(self, state: SessionState) -> frozenset[Event]:
-        return frozenset(r.event for r in self.rows if r.source is state)
+        return self._legal.get(state, frozenset())
 
     def guards_for(self, event: Event, source: SessionState) -> tuple[Guard, ...]:
         """The guards that decide between the rows for ``event`` in ``source``, in order."""

@@ -313,6 +313,10 @@ class StoreConformance:
         assert store.list_keys() == sorted(f"t{n}/k{i}" for n in range(4) for i in range(10))
 
     def test_concurrent_cas_increments_from_4_processes_are_never_lost(self, store: Store) -> None:
+        if not getattr(store, "cross_process_atomic", True):
+            # A declared limit, not a gap: Serena has no transactions, so its CAS is
+            # atomic within one client only (see lifecycle/stores/serena.py).
+            pytest.skip(f"{type(store).__name__} declares cross_process_atomic = False")
         store.put(COUNTER, b"0")
         other = open_store(store.url)
         try:

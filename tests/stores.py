@@ -44,7 +44,44 @@ def _postgres(tmp_path: Path) -> Store:
     return PostgresStore(pgserver.require_postgres_url(), schema=pgserver.unique_schema())
 
 
+class _SharedSerena:
+    """One real Serena server for the whole run (starting one costs ~1.3 s); each test
+    gets it empty: close() wipes Serena's memory folder instead of stopping it."""
+
+    store: Store | None = None
+    project: Path | None = None
+
+    def __init__(self) -> None:
+        if _SharedSerena.store is None:
+            import atexit
+            import tempfile
+
+            import serena_env
+
+            project = Path(tempfile.mkdtemp(prefix="lifecycle-serena-"))
+            _SharedSerena.project = project
+            _SharedSerena.store = serena_env.open_test_store(project)
+            atexit.register(_SharedSerena.store.close)
+        self.inner = _SharedSerena.store
+        self.url = self.inner.url
+        self.cross_process_atomic = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        import shutil
+
+        assert _SharedSerena.project is not None
+        shutil.rmtree(_SharedSerena.project / ".serena" / "memories", ignore_errors=True)
+
+
+def _serena(tmp_path: Path) -> Store:
+    return _SharedSerena()  # type: ignore[return-value]
+
+
 STORE_FACTORIES: dict[str, Callable[[Path], Store]] = {
+    "serena": _serena,
     "memory": _memory,
     "file": _file,
     "fallback": _fallback,

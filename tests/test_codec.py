@@ -138,6 +138,40 @@ def test_every_record_kind_round_trips_with_defaults() -> None:
     samples["context"] = records.LiveContext(
         session=samples["session"], state="ACTIVE", work=sample_checkpoint().state
     )
+    samples["daily_summary"] = records.DailySummary(
+        date="2026-01-25",
+        project="p",
+        sessions=(records.SessionDigest("s", NOW, NOW, 1.5, tasks_completed=("T1",)),),
+        totals=records.PeriodTotals(sessions=1, minutes=1.5),
+    )
+    samples["weekly_summary"] = records.WeeklySummary(
+        week="2026-W04", project="p", days={"2026-01-25": records.PeriodTotals(sessions=1)}
+    )
+    samples["insight_summary"] = records.InsightSummary(
+        topic="general", project="p", entries=(records.InsightEntry("i", "s", NOW),), total=1
+    )
+    samples["decisions_log"] = records.DecisionsLog(
+        project="p", entries=(records.LoggedDecision("d1", "s", NOW, "use x", "because"),)
+    )
+    samples["patterns_discovered"] = records.PatternsDiscovered(
+        project="p", patterns=(records.PatternSeen("p1", NOW, NOW),)
+    )
+    samples["context_enhanced"] = records.ContextEnhanced(
+        project="p", updated_at=NOW, progress={"done": 1}, open_tasks=("T2",)
+    )
+    samples["event"] = records.EventMessage(
+        "complete_task", {"task_id": "T1", "priority": "high"}, idempotency_key="k-1"
+    )
+    samples["journal"] = records.JournalEntry(
+        session_id="s",
+        seq=1,
+        at=NOW,
+        message=samples["event"],
+        state="CHECKPOINTED",
+        result_type="Outcome",
+        result={"state": "CHECKPOINTED", "transition": "task_completed"},
+        checkpoint_id="cp-x",
+    )
     assert set(samples) == set(records.RECORD_KINDS)
     for kind, record in samples.items():
         assert codec.decode(records.RECORD_KINDS[kind], codec.encode(record)) == record

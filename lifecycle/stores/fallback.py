@@ -51,7 +51,6 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 import orjson
-import structlog
 
 from lifecycle.errors import (
     CorruptRecord,
@@ -60,6 +59,7 @@ from lifecycle.errors import (
     StoreError,
     VersionConflict,
 )
+from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
     Delete,
     Entry,
@@ -79,7 +79,7 @@ from lifecycle.stores.file import (
     write_durably,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 QUEUE_DIR = "recovery"
 REJECTED_DIR = "rejected"

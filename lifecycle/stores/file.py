@@ -57,9 +57,8 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import structlog
-
 from lifecycle.errors import CorruptRecord, InvalidStoreURL, StoreError, VersionConflict
+from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
     Delete,
     Entry,
@@ -69,7 +68,7 @@ from lifecycle.stores.base import (
     check_storage_key,
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 FILE_SUFFIX = ".rec"
 DIR_SUFFIX = ".d"

@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-import structlog
-
 from lifecycle.errors import (
     InvalidStoreURL,
     StoreError,
@@ -38,13 +36,14 @@ from lifecycle.errors import (
     VersionConflict,
     url_secrets,
 )
+from lifecycle.logs import get_logger
 from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
 
 if TYPE_CHECKING:
     import psycopg
     import psycopg.sql
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

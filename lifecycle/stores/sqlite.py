@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-import structlog
-
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
+from lifecycle.logs import get_logger
 from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

@@ -1,11 +1,90 @@
+"""The automatic checkpoint triggers (seed: "Automatic Checkpoint Triggers").
+
+Four pure evaluators, consulted in :data:`PRECEDENCE` order; the first call wins:
+
+- :class:`RiskTrigger` before a high-risk operation (``checkpoints/risk-{operation}-{ts}``),
+- :class:`ErrorTrigger` after recovering from an error (``checkpoints/recovery-{ts}``),
+- :class:`TaskTrigger` when a high-priority task completes (``checkpoints/task-{id}-{ts}``),
+- :class:`TimeTrigger` after 30 minutes of active work (``checkpoints/auto-{ts}``).
+
+Risk comes first because it is the only one that must be written *before*
+something happens; a risk checkpoint also resets the active-time account, so a
+time checkpoint due at the same event is not lost, only merged into it.
+"""
+
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime
+
+from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation, SessionView
+from lifecycle.triggers.error import ErrorSettings, ErrorTrigger
+from lifecycle.triggers.risk import (
+    CommandPattern,
+    PathPattern,
+    RiskCategory,
+    RiskMatch,
+    RiskSettings,
+    RiskTrigger,
+    classify,
+)
+from lifecycle.triggers.task import TaskSettings, TaskTrigger
+from lifecycle.triggers.time import ActiveTime, TimeSettings, TimeTrigger, advance, reset
+
+#: The order in which the machine's ``checkpoint_due`` guard consults the evaluators.
+PRECEDENCE: tuple[str, ...] = ("risk", "error", "task", "time")
 
 
-def default_evaluators(time: Any = None) -> tuple[Any, ...]:
-    from lifecycle.triggers.error import ErrorTrigger
-    from lifecycle.triggers.task import TaskTrigger
-    from lifecycle.triggers.time import TimeSettings, TimeTrigger
+def default_evaluators(
+    *,
+    risk: RiskSettings | None = None,
+    error: ErrorSettings | None = None,
+    task: TaskSettings | None = None,
+    time: TimeSettings | None = None,
+) -> tuple[Evaluator, ...]:
+    """The four evaluators in :data:`PRECEDENCE` order, with default settings unless given."""
+    return (
+        RiskTrigger(risk or RiskSettings()),
+        ErrorTrigger(error or ErrorSettings()),
+        TaskTrigger(task or TaskSettings()),
+        TimeTrigger(time or TimeSettings()),
+    )
 
-    return (ErrorTrigger(), TaskTrigger(), TimeTrigger(time or TimeSettings()))
+
+def evaluate_all(
+    evaluators: Iterable[Evaluator], activity: Activity, session: SessionView, now: datetime
+) -> CheckpointCall | None:
+    """The first evaluator's call, in the order given; None when none calls for a checkpoint."""
+    for evaluator in evaluators:
+        call = evaluator.evaluate(activity, session, now)
+        if call is not None:
+            return call
+    return None
+
+
+__all__ = [
+    "PRECEDENCE",
+    "ActiveTime",
+    "Activity",
+    "CheckpointCall",
+    "CommandPattern",
+    "ErrorSettings",
+    "ErrorTrigger",
+    "Evaluator",
+    "Operation",
+    "PathPattern",
+    "RiskCategory",
+    "RiskMatch",
+    "RiskSettings",
+    "RiskTrigger",
+    "SessionView",
+    "TaskSettings",
+    "TaskTrigger",
+    "TimeSettings",
+    "TimeTrigger",
+    "advance",
+    "classify",
+    "default_evaluators",
+    "evaluate_all",
+    "reset",
+]

@@ -59,7 +59,12 @@ class CheckpointCall:
 
 
 class SessionView(Protocol):
-    """What evaluators may read of a session (no methods, no I/O)."""
+    """What evaluators may read of a session (no methods, no I/O).
+
+    Optional, read with ``getattr`` when present: ``tasks_completed_since_checkpoint``
+    (int), the task completions since the last checkpoint including the one being
+    evaluated; the task trigger's ``every_n_completions`` needs it.
+    """
 
     @property
     def state(self) -> SessionState: ...
@@ -69,10 +74,15 @@ class SessionView(Protocol):
         """Active work time since the last durable checkpoint (idle gaps excluded)."""
 
     @property
-    def last_checkpoint_at(self) -> datetime | None: ...
+    def last_checkpoint_at(self) -> datetime | None:
+        """When the last durable checkpoint of any kind was written; None before the first."""
 
     @property
-    def last_auto_checkpoint_at(self) -> datetime | None: ...
+    def last_auto_checkpoint_at(self) -> datetime | None:
+        """When the time trigger last wrote a checkpoint (``checkpoints/auto-{ts}``).
+
+        The time trigger never fires within one interval of it (lifecycle rule 8).
+        """
 
 
 class Evaluator(Protocol):

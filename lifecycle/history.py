@@ -1,0 +1,197 @@
+"""Checkpoint history as a tree: each checkpoint points at its parent by id.
+
+A session that restores a checkpoint continues from it, so its first checkpoint's
+parent is the restored one; a session that restores an older checkpoint starts a
+branch, and nothing is overwritten. :func:`build_history` reads each checkpoint at
+most once (names come from one listing; a checkpoint id ``cp-{ts}`` and its key
+share the ``{ts}``, so an id resolves to a key without reading anything).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from lifecycle import codec, keys
+from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
+from lifecycle.logs import get_logger
+from lifecycle.records import Checkpoint, Pointer
+from lifecycle.stores.base import ProjectStore
+
+log = get_logger(__name__)
+
+LATEST = "checkpoints/latest"
+_ID = re.compile(rf"cp-({keys.TS})")
+
+
+def checkpoint_ts(checkpoint_id: str) -> str | None:
+    """The ``{ts}`` of a checkpoint id ``cp-{ts}``, or None when it is not one."""
+    m = _ID.fullmatch(checkpoint_id) if isinstance(checkpoint_id, str) else None
+    return None if m is None else m[1]
+
+
+def checkpoint_keys_by_ts(store: ProjectStore) -> dict[str, str]:
+    """``{ts: key}`` for every checkpoint key, from one name listing (no reads)."""
+    found: dict[str, str] = {}
+    for key in store.list_keys("checkpoints/"):
+        if keys.parse_checkpoint_key(key) is not None:
+            found[key[-len("20250131T143000.000000Z") :]] = key
+    return found
+
+
+def checkpoint_key_for(store: ProjectStore, checkpoint_id: str) -> str | None:
+    """The key of the checkpoint with ``checkpoint_id``, from names alone; None if none."""
+    ts = checkpoint_ts(checkpoint_id)
+    if ts is None:
+        return None
+    for key in store.list_keys("checkpoints/"):
+        if key.endswith(ts) and keys.parse_checkpoint_key(key) is not None:
+            return key
+    return None
+
+
+@attrs.define
+class Node:
+    """One checkpoint in the tree."""
+
+    id: str
+    key: str
+    timestamp: datetime
+    session_id: str
+    type: str
+    trigger: str
+    phase: str
+    parent_id: str | None
+    children: list[Node] = attrs.Factory(list)
+    #: The parent id names a checkpoint that is not stored (pruned or unreadable).
+    parent_missing: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "timestamp": self.timestamp.isoformat(),
+            "session_id": self.session_id,
+            "type": self.type,
+            "trigger": self.trigger,
+            "phase": self.phase,
+            "parent_id": self.parent_id,
+            "parent_missing": self.parent_missing,
+            "children": [c.id for c in self.children],
+        }
+
+
+@attrs.define
+class History:
+    nodes: dict[str, Node]
+    roots: list[Node]
+    latest_id: str | None
+    unreadable: list[str]
+
+    def ancestors(self, checkpoint_id: str) -> list[str]:
+        """``checkpoint_id`` and its parent chain, newest first, as far as it is stored."""
+        chain: list[str] = []
+        node = self.nodes.get(checkpoint_id)
+        while node is not None and node.id not in chain:
+            chain.append(node.id)
+            node = None if node.parent_id is None else self.nodes.get(node.parent_id)
+        return chain
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "latest": self.latest_id,
+            "roots": [r.id for r in self.roots],
+            "checkpoints": [n.as_dict() for n in sorted_nodes(self.nodes.values())],
+            "unreadable": list(self.unreadable),
+        }
+
+    def lines(self) -> Iterator[str]:
+        """The tree as indented text. A straight line of checkpoints stays at one depth;
+        where a checkpoint has several children, the older ones are indented branches
+        and the newest continues the line."""
+        stack: list[tuple[Node, int, bool]] = [
+            (r, 0, True) for r in reversed(sorted_nodes(self.roots))
+        ]
+        while stack:
+            node, depth, first = stack.pop()
+            mark = "* " if first and depth > 0 else ""
+            note = ""
+            if node.parent_missing:
+                note = f"  (parent {node.parent_id} not stored)"
+            if node.id == self.latest_id:
+                note += "  <- latest"
+            phase = f"  {node.phase!r}" if node.phase else ""
+            yield (
+                f"{'  ' * depth}{mark}{node.id}  {node.type}/{node.trigger}  "
+                f"{node.session_id}{phase}{note}"
+            )
+            kids = sorted_nodes(node.children)
+            if not kids:
+                continue
+            # Pushed in reverse: the branches print first, then the line continues.
+            stack.append((kids[-1], depth, False))
+            for kid in reversed(kids[:-1]):
+                stack.append((kid, depth + 1, True))
+        for key in self.unreadable:
+            yield f"unreadable: {key}"
+
+
+def sorted_nodes(nodes: Any) -> list[Node]:
+    return sorted(nodes, key=lambda n: (n.timestamp, n.id))
+
+
+def _node(cp: Checkpoint, key: str) -> Node:
+    return Node(
+        id=cp.id,
+        key=key,
+        timestamp=cp.timestamp,
+        session_id=cp.session_id,
+        type=cp.type.value,
+        trigger=cp.trigger,
+        phase=cp.phase,
+        parent_id=cp.parent_id,
+    )
+
+
+def build_history(store: ProjectStore) -> History:
+    """The project's checkpoint tree: one listing, then one read per checkpoint."""
+    nodes: dict[str, Node] = {}
+    unreadable: list[str] = []
+    for key in store.list_keys("checkpoints/"):
+        if keys.parse_checkpoint_key(key) is None:
+            continue
+        try:
+            entry = store.get(key)
+            if entry is None:  # deleted between the listing and the read
+                continue
+            cp = codec.decode(Checkpoint, entry.value, key=key)
+        except (CorruptRecord, InvalidRecord, InvalidKey, StoreError) as exc:
+            log.warning("history.unreadable", key=key, error=str(exc))
+            unreadable.append(key)
+            continue
+        nodes[cp.id] = _node(cp, key)
+    roots: list[Node] = []
+    for node in nodes.values():
+        parent = None if node.parent_id is None else nodes.get(node.parent_id)
+        if parent is None:
+            node.parent_missing = node.parent_id is not None
+            roots.append(node)
+        else:
+            parent.children.append(node)
+    return History(nodes, roots, latest_id(store), unreadable)
+
+
+def latest_id(store: ProjectStore) -> str | None:
+    """The id ``checkpoints/latest`` names, or None when it is absent or unreadable."""
+    try:
+        entry = store.get(LATEST)
+        if entry is None:
+            return None
+        return codec.decode(Pointer, entry.value, key=LATEST).id
+    except (CorruptRecord, InvalidRecord, StoreError) as exc:
+        log.warning("history.latest_unreadable", error=str(exc))
+        return None

@@ -1,0 +1,179 @@
+"""``lifecycle hook install|uninstall``: our entries in Claude Code's settings.json.
+
+Install merges one hook group per event into ``hooks`` of ``.claude/settings.json``
+(project scope) or ``~/.claude/settings.json`` (user scope), keeping every other
+setting and every other hook. Our entries are recognised by their command
+string (it contains ``lifecycle hook claude``), so installing twice gives the
+same file, and uninstall removes exactly ours. The file is written atomically
+(temp file, fsync, rename) and only when it changes.
+
+Events that must finish before Claude Code goes on (SessionStart, PreCompact,
+PreToolUse, TaskCompleted, SessionEnd) run synchronously; the ones that are only
+bookkeeping run with ``"async": true`` so that no tool call waits for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+#: Every command containing this is ours.
+MARKER = "lifecycle hook claude"
+TIMEOUT_SECONDS = 10
+
+#: (event, matcher or None for every occurrence, run asynchronously)
+EVENTS: tuple[tuple[str, str | None, bool], ...] = (
+    ("SessionStart", None, False),
+    ("UserPromptSubmit", None, True),
+    ("PreToolUse", "Bash|Edit|Write|MultiEdit|NotebookEdit", False),
+    ("PostToolUse", None, True),
+    ("PostToolUseFailure", None, True),
+    ("TaskCreated", None, True),
+    ("TaskCompleted", None, False),
+    ("PreCompact", None, False),
+    ("Stop", None, True),
+    ("SessionEnd", None, False),
+)
+
+
+def default_command() -> str:
+    """``lifecycle hook claude`` when ``lifecycle`` is on PATH (portable, fit to commit),
+    else this interpreter's ``python -m lifecycle hook claude``."""
+    if shutil.which("lifecycle"):
+        return MARKER
+    return f"{shlex.quote(sys.executable)} -m {MARKER}"
+
+
+def settings_path(scope: str, project_dir: str | os.PathLike[str] = ".") -> Path:
+    if scope == "user":
+        return Path.home() / ".claude" / "settings.json"
+    return Path(project_dir).resolve() / ".claude" / "settings.json"
+
+
+def is_ours(entry: Any) -> bool:
+    return isinstance(entry, dict) and MARKER in str(entry.get("command", ""))
+
+
+def read(path: Path) -> dict[str, Any]:
+    from lifecycle.errors import InvalidSettings
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InvalidSettings(f"cannot read {path}: {exc.strerror}") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidSettings(
+            f"{path} is not valid JSON ({exc}); fix it first, nothing was changed"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidSettings(f"{path} holds a JSON {type(data).__name__}, not an object")
+    if not isinstance(data.get("hooks", {}), dict):
+        raise InvalidSettings(f'{path}: "hooks" is not an object; fix it first')
+    return data
+
+
+def without_ours(settings: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """``settings`` with our hook entries removed (and groups or events they leave
+    empty), and how many were removed. Everything else is kept as it was, in order."""
+    hooks = settings.get("hooks")
+    if not isinstance(hooks, dict):
+        return settings, 0
+    removed = 0
+    kept_hooks: dict[str, Any] = {}
+    for event, groups in hooks.items():
+        if not isinstance(groups, list):
+            kept_hooks[event] = groups
+            continue
+        kept_groups = []
+        for group in groups:
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            if not isinstance(entries, list):
+                kept_groups.append(group)
+                continue
+            mine = [e for e in entries if is_ours(e)]
+            removed += len(mine)
+            if not mine:
+                kept_groups.append(group)
+            elif len(mine) < len(entries):
+                kept_groups.append({**group, "hooks": [e for e in entries if not is_ours(e)]})
+        if kept_groups or not groups:
+            kept_hooks[event] = kept_groups
+    out = dict(settings)
+    if kept_hooks or not removed:
+        out["hooks"] = kept_hooks
+    else:
+        del out["hooks"]
+    return out, removed
+
+
+def with_ours(settings: dict[str, Any], command: str) -> dict[str, Any]:
+    """``settings`` with exactly one group of ours per event in :data:`EVENTS`."""
+    out, _ = without_ours(settings)
+    hooks = dict(out.get("hooks") or {})
+    for event, matcher, run_async in EVENTS:
+        entry: dict[str, Any] = {"type": "command", "command": command, "timeout": TIMEOUT_SECONDS}
+        if run_async:
+            entry["async"] = True
+        group: dict[str, Any] = {"hooks": [entry]}
+        if matcher is not None:
+            group = {"matcher": matcher, **group}
+        hooks[event] = [*(hooks.get(event) or []), group]
+    out["hooks"] = hooks
+    return out
+
+
+def write_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON: temp file in the same folder, fsync, rename, folder fsync.
+    An existing file keeps its permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    tmp = path.with_name(f".{path.name}.lifecycle.tmp")
+    body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, body)
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def install(path: Path, command: str) -> bool:
+    """Merge our hooks into the settings at ``path``; True if the file changed."""
+    before = read(path)
+    after = with_ours(before, command)
+    if after == before and path.exists():
+        return False
+    write_atomic(path, after)
+    return True
+
+
+def uninstall(path: Path) -> int:
+    """Remove our hooks from the settings at ``path``; how many entries were removed."""
+    if not path.exists():
+        return 0
+    before = read(path)
+    after, removed = without_ours(before)
+    if removed:
+        write_atomic(path, after)
+    return removed

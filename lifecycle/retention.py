@@ -1,0 +1,241 @@
+"""Retention: archive old sessions, prune very old ones, keep what matters.
+
+Rules (seed: "Archived sessions (>30 days)", "Automatic pruning: Sessions >90 days"):
+
+- a session record older than ``archive_after`` (30 days) moves from
+  ``session/{ts}`` to ``session/history/{ts}``;
+- a session record older than ``prune_after`` (90 days) is deleted, archived or not;
+- a checkpoint older than ``prune_after`` is deleted (so a pruned session's
+  checkpoints go with it), except the latest checkpoint and its ancestors (its
+  parent chain), which always stay;
+- learnings, summaries, project state and ``session/current``'s session stay.
+
+Ages come from the timestamps in the key names, so planning reads nothing but
+the latest checkpoint's parent chain. :func:`plan` says what would change and
+changes nothing (``lifecycle prune --dry-run``); :func:`apply` carries a plan out
+in batches of :data:`BATCH_SIZE` operations, each all-or-nothing: an archived
+session is written to ``session/history/`` and removed from ``session/`` in the
+same batch, so a crash never loses one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from lifecycle import codec, keys
+from lifecycle.errors import CorruptRecord, InvalidRecord, InvalidSettings, StoreError
+from lifecycle.history import checkpoint_keys_by_ts, checkpoint_ts, latest_id
+from lifecycle.logs import get_logger
+from lifecycle.records import Checkpoint, Pointer
+from lifecycle.stores.base import Delete, Op, ProjectStore, Put
+
+log = get_logger(__name__)
+
+ARCHIVE_AFTER_DAYS = 30
+PRUNE_AFTER_DAYS = 90
+#: Operations per store batch: large enough to amortize a transaction (or a folder
+#: fsync), small enough that one batch is quick and a failure redoes little.
+BATCH_SIZE = 200
+CURRENT = "session/current"
+
+#: ``progress(done, total)`` after each batch.
+Progress = Callable[[int, int], None]
+
+
+@attrs.frozen
+class Policy:
+    archive_after: timedelta = timedelta(days=ARCHIVE_AFTER_DAYS)
+    prune_after: timedelta = timedelta(days=PRUNE_AFTER_DAYS)
+
+    def __attrs_post_init__(self) -> None:
+        if self.archive_after < timedelta(0) or self.prune_after < timedelta(0):
+            raise InvalidSettings(
+                f"retention ages must not be negative (archive after {self.archive_after}, "
+                f"prune after {self.prune_after})"
+            )
+
+    @classmethod
+    def days(cls, archive_after: float, prune_after: float) -> Policy:
+        return cls(timedelta(days=archive_after), timedelta(days=prune_after))
+
+
+@attrs.frozen
+class Plan:
+    """What a prune run would do (keys relative to the project)."""
+
+    now: datetime
+    archive: tuple[str, ...] = ()  # session/{ts} -> session/history/{ts}
+    prune_sessions: tuple[str, ...] = ()
+    prune_checkpoints: tuple[str, ...] = ()
+    #: Checkpoints old enough to prune that stay: the latest and its ancestors.
+    kept_checkpoints: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def operations(self) -> int:
+        return len(self.archive) + len(self.prune_sessions) + len(self.prune_checkpoints)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "archive": list(self.archive),
+            "prune_sessions": list(self.prune_sessions),
+            "prune_checkpoints": list(self.prune_checkpoints),
+            "kept_checkpoints": list(self.kept_checkpoints),
+            "warnings": list(self.warnings),
+        }
+
+
+@attrs.frozen
+class Result:
+    plan: Plan
+    archived: int
+    pruned_sessions: int
+    pruned_checkpoints: int
+
+
+def _ts_of(key: str) -> datetime | None:
+    try:
+        return keys.parse_ts(key.rsplit("/", 1)[1])
+    except ValueError:
+        return None
+
+
+def protected_chain(store: ProjectStore, by_ts: dict[str, str], warnings: list[str]) -> set[str]:
+    """Keys of the latest checkpoint and its ancestors: one read per link."""
+    kept: set[str] = set()
+    current = latest_id(store)
+    if current is None and by_ts:
+        # No readable pointer: the newest checkpoint by name is the latest.
+        newest = by_ts[max(by_ts)]
+        kept.add(newest)
+        current = _read_id(store, newest, warnings)
+    seen: set[str] = set()
+    while current is not None and current not in seen:  # `seen`: corrupt data may cycle
+        seen.add(current)
+        ts = checkpoint_ts(current)
+        key = None if ts is None else by_ts.get(ts)
+        if key is None:
+            break  # the chain's older part is already gone
+        kept.add(key)
+        try:
+            entry = store.get(key)
+            cp = None if entry is None else codec.decode(Checkpoint, entry.value, key=key)
+        except (CorruptRecord, InvalidRecord, StoreError) as exc:
+            warnings.append(f"ancestor chain stops at unreadable {key}: {exc}")
+            break
+        current = None if cp is None else cp.parent_id
+    return kept
+
+
+def _read_id(store: ProjectStore, key: str, warnings: list[str]) -> str | None:
+    try:
+        entry = store.get(key)
+        return None if entry is None else codec.decode(Checkpoint, entry.value, key=key).id
+    except (CorruptRecord, InvalidRecord, StoreError) as exc:
+        warnings.append(f"newest checkpoint {key} is unreadable: {exc}")
+        return None
+
+
+def _current_session_key(store: ProjectStore) -> str | None:
+    try:
+        entry = store.get(CURRENT)
+        return None if entry is None else codec.decode(Pointer, entry.value, key=CURRENT).key
+    except (CorruptRecord, InvalidRecord, StoreError):
+        return None
+
+
+def plan(store: ProjectStore, now: datetime, policy: Policy = Policy()) -> Plan:
+    """What :func:`apply` would do at ``now``; reads only the latest checkpoint chain."""
+    warnings: list[str] = []
+    archive_before = now - policy.archive_after
+    prune_before = now - policy.prune_after
+    current = _current_session_key(store)
+    archive: list[str] = []
+    prune_sessions: list[str] = []
+    for key in store.list_keys("session/"):
+        at = _ts_of(key)
+        if at is None or key == current:
+            continue  # session/current, session/last, session/context; the live session
+        if at < prune_before:
+            prune_sessions.append(key)
+        elif at < archive_before and not key.startswith("session/history/"):
+            archive.append(key)
+    by_ts = checkpoint_keys_by_ts(store)
+    old = sorted(k for ts, k in by_ts.items() if keys.parse_ts(ts) < prune_before)
+    kept = protected_chain(store, by_ts, warnings) if old else set()
+    return Plan(
+        now=now,
+        archive=tuple(archive),
+        prune_sessions=tuple(prune_sessions),
+        prune_checkpoints=tuple(k for k in old if k not in kept),
+        kept_checkpoints=tuple(k for k in old if k in kept),
+        warnings=tuple(warnings),
+    )
+
+
+def _chunks(ops: list[Op], size: int) -> list[list[Op]]:
+    return [ops[i : i + size] for i in range(0, len(ops), size)]
+
+
+def apply(
+    store: ProjectStore,
+    the_plan: Plan,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> Result:
+    """Carry out ``the_plan`` in batches; an archive move is one Put and one Delete in
+    the same batch. Keys that vanished since planning are skipped."""
+    total = the_plan.operations
+    done = 0
+    archived = 0
+    half = max(1, batch_size // 2)
+    for i in range(0, len(the_plan.archive), half):
+        ops: list[Op] = []
+        for key in the_plan.archive[i : i + half]:
+            entry = store.get(key)
+            if entry is None:
+                continue
+            target = "session/history/" + key.rsplit("/", 1)[1]
+            ops += [Put(target, entry.value), Delete(key, expected_version=entry.version)]
+        if ops:
+            store.batch(ops)
+            archived += len(ops) // 2
+        done += len(the_plan.archive[i : i + half])
+        if progress is not None:
+            progress(done, total)
+    deletes: list[Op] = [Delete(k) for k in (*the_plan.prune_sessions, *the_plan.prune_checkpoints)]
+    for chunk in _chunks(deletes, batch_size):
+        store.batch(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    log.info(
+        "retention.applied",
+        archived=archived,
+        pruned_sessions=len(the_plan.prune_sessions),
+        pruned_checkpoints=len(the_plan.prune_checkpoints),
+        kept_checkpoints=len(the_plan.kept_checkpoints),
+    )
+    return Result(the_plan, archived, len(the_plan.prune_sessions), len(the_plan.prune_checkpoints))
+
+
+def prune(
+    store: ProjectStore,
+    now: datetime,
+    policy: Policy = Policy(),
+    *,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> Result:
+    """Plan and (unless ``dry_run``) apply retention at ``now``."""
+    the_plan = plan(store, now, policy)
+    if dry_run:
+        return Result(the_plan, 0, 0, 0)
+    return apply(store, the_plan, batch_size=batch_size, progress=progress)
