@@ -164,9 +164,24 @@ def test_random_hook_events_exit_with_documented_codes_and_no_traceback(tmp_path
 
 
 @needs_hook
-def test_an_oversized_hook_event_is_refused_with_a_typed_error(tmp_path: Path) -> None:
-    big = b'{"hook_event_name": "PostToolUse", "tool_input": "' + b"x" * 20_000_000 + b'"}'
-    hostile.check_cli(["hook", "claude"], tmp_path, big)
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        b'{"hook_event_name": "PostToolUse", "tool_input": "' + b"x" * 20_000_000 + b'"}',
+        b"[" * 200_000,  # nesting deep enough to exhaust a recursive JSON parser
+        b'{"hook_event_name": "PostToolUse", "tool_input": ' + b"[" * 200_000,
+    ],
+    ids=["20MB", "deep-array", "deep-field"],
+)
+def test_an_oversized_or_absurdly_nested_hook_event_is_ignored_with_a_message(
+    tmp_path: Path, stdin: bytes
+) -> None:
+    hostile.check_cli(["hook", "claude"], tmp_path, stdin)
+    result = hostile.run_cli(["hook", "claude"], tmp_path, stdin)
+    assert result.returncode == 0  # a hook always exits 0 (lifecycle hook claude --help)
+    assert orjson.loads(result.stdout)["systemMessage"].startswith(
+        "lifecycle: ignored a hook event"
+    )
 
 
 @needs_mcp
