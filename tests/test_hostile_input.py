@@ -129,6 +129,7 @@ HOOK_EVENTS = [
 
 hook_events = st.one_of(
     st.binary(max_size=300),
+    st.integers(900, 200_000).map(lambda n: b'{"hook_event_name": "Stop", "x": ' + b"[" * n),
     hostile.json_values.map(orjson.dumps),
     st.fixed_dictionaries(
         {"hook_event_name": st.sampled_from(HOOK_EVENTS) | st.text(max_size=20)},
