@@ -60,9 +60,14 @@ def to_dict(record: object) -> dict[str, Any]:
 
 
 def encode(record: object) -> bytes:
-    """The record as compact JSON bytes, with its ``kind``."""
+    """The record as compact JSON bytes, with its ``kind``.
+
+    A right-sized copy: orjson hands back bytes that keep its whole output buffer
+    (about 8 KB even for a 600-byte record), which a store or cache that keeps the
+    value would carry for its lifetime. The copy costs ~1 us per 10 KB.
+    """
     try:
-        raw = orjson.dumps(to_dict(record))
+        raw = memoryview(orjson.dumps(to_dict(record))).tobytes()
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "

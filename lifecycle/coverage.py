@@ -117,6 +117,28 @@ def _parse(data: bytes, name: str, digest: str) -> set[int]:
     return set(rows)
 
 
+def never_fired(rows: set[int] | frozenset[int]) -> list[int]:
+    """The indexes of the table rows not in ``rows``, in table order."""
+    from lifecycle.spec import TABLE
+
+    return [i for i in range(len(TABLE.rows)) if i not in rows]
+
+
+def report(rows: set[int] | frozenset[int]) -> str:
+    """``N of 57 rows exercised``, then one line per row never exercised."""
+    from lifecycle.spec import TABLE
+
+    missing = never_fired(rows)
+    total = len(TABLE.rows)
+    lines = [f"transition coverage: {total - len(missing)} of {total} rows exercised"]
+    if missing:
+        lines.append("never exercised:")
+        for i in missing:
+            row = TABLE.rows[i]
+            lines.append(f"  row {i}: {row.source} -> {row.target}: {row.label}")
+    return "\n".join(lines)
+
+
 def _lock(fd: int) -> None:
     """Serialize writers from several processes (POSIX; elsewhere the last writer wins)."""
     try:

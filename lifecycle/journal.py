@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import attrs
 import cattrs
-import structlog
 
 from lifecycle import codec, keys
 from lifecycle.errors import (
@@ -48,13 +47,14 @@ from lifecycle.errors import (
     StoreUnavailable,
     VersionConflict,
 )
+from lifecycle.logs import get_logger
 from lifecycle.records import Checkpoint, EventMessage, JournalEntry, Learning, Pointer, utc
 
 if TYPE_CHECKING:
     from lifecycle.session import SessionManager
     from lifecycle.stores.base import Entry, Op, ProjectStore, Store
 
-log = structlog.get_logger("lifecycle")
+log = get_logger("lifecycle")
 
 P = ParamSpec("P")
 R = TypeVar("R")

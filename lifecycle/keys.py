@@ -20,6 +20,7 @@ raises :class:`InvalidKey` with the nearest valid key as a suggestion.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, date, datetime
 
@@ -28,6 +29,7 @@ from lifecycle.errors import InvalidKey
 TS = r"\d{8}T\d{6}\.\d{6}Z"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 _TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
+_TS = re.compile(TS, re.ASCII)
 
 LEARNING_FOLDERS = ("patterns", "solutions", "anti-patterns", "insights")
 PROJECT_STATE = ("context_enhanced", "patterns_discovered", "decisions_log")
@@ -79,6 +81,11 @@ def format_ts(moment: datetime) -> str:
 
 
 def parse_ts(text: str) -> datetime:
+    if _TS.fullmatch(text):
+        # fromisoformat (3.11+ reads this basic form) is ~20x faster than strptime, which
+        # made listing 100,000 checkpoints take seconds. Same result, same range checks.
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(text).astimezone(UTC)
     return datetime.strptime(text, _TS_FORMAT).replace(tzinfo=UTC)
 
 

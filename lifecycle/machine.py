@@ -79,7 +79,9 @@ def build(spec: Spec = TABLE) -> Any:
         machine.add_transition(
             trigger=row.event.value,
             source=row.source.value,
-            dest=None if row.dest is None else row.dest.value,
+            # A row that returns to its own state is internal for transitions too: no
+            # exit/enter callbacks are bound, so skipping them changes nothing but time.
+            dest=None if row.dest is None or row.dest is row.source else row.dest.value,
             conditions=[_condition(g) for g, want in row.when if want],
             unless=[_condition(g) for g, want in row.when if not want],
             before=[_before(row, index)],

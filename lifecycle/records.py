@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 
 SCHEMA_VERSION = 1
+#: How many checkpoint refs a session record keeps (seed: session metadata < 10 KB).
+RECENT_CHECKPOINTS = 20
 
 JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool, None
 
@@ -22,6 +24,8 @@ JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool,
 def utc(value: datetime | str) -> datetime:
     """Normalize to an aware UTC datetime; a naive one is taken as local time (as
     ``datetime.now()`` in the seed's examples gives)."""
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # already normalized: every record built from another passes one
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if not isinstance(value, datetime):
@@ -36,6 +40,8 @@ def _opt_utc(value: datetime | str | None) -> datetime | None:
 def _strs(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
+    if type(value) is tuple and all(type(v) is str for v in value):
+        return value  # already a tuple of str: every attrs.evolve of a record passes one
     return tuple(str(v) for v in value)
 
 
@@ -252,7 +258,12 @@ class SessionRecord:
     context: SessionContext = SessionContext()
     work: Work = Work()
     discoveries: Discoveries = Discoveries()
+    #: The most recent checkpoints (at most RECENT_CHECKPOINTS); the session's total is
+    #: ``checkpoint_count``, so the record stays small however long the session runs.
     checkpoints: tuple[CheckpointRef, ...] = ()
+    checkpoint_count: int = 0
+    #: Bytes of the checkpoints this session wrote (for the context stats).
+    checkpoint_bytes: int = 0
     learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     schema_version: int = SCHEMA_VERSION
 

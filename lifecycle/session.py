@@ -39,6 +39,7 @@ from lifecycle.logs import get_logger
 from lifecycle.machine import Driver, fire
 from lifecycle.merge import Merged
 from lifecycle.records import (
+    RECENT_CHECKPOINTS,
     Checkpoint,
     CheckpointRef,
     CheckpointType,
@@ -1138,7 +1139,7 @@ class SessionManager:
         error: Exception | None = None
         for attempt in (1, 2):  # seed: retry once
             try:
-                cp = self._commit_checkpoint(ctx, call, at)
+                cp, size = self._commit_checkpoint(ctx, call, at)
                 break
             except StoreError as exc:
                 error = exc
@@ -1167,12 +1168,13 @@ class SessionManager:
         if call.key.startswith("checkpoints/auto-"):  # the time trigger's own key form
             self._last_auto_at = cp.timestamp
         assert self._session is not None
+        ref = CheckpointRef(cp.id, cp.key, cp.timestamp, cp.type, cp.trigger)
+        recent = self._session.checkpoints[-(RECENT_CHECKPOINTS - 1) :]
         self._session = attrs.evolve(
             self._session,
-            checkpoints=(
-                *self._session.checkpoints,
-                CheckpointRef(cp.id, cp.key, cp.timestamp, cp.type, cp.trigger),
-            ),
+            checkpoints=(*recent, ref),
+            checkpoint_count=self._session.checkpoint_count + 1,
+            checkpoint_bytes=self._session.checkpoint_bytes + size,
         )
         ctx.written = CheckpointResult(
             checkpoint_id=cp.id,
@@ -1182,7 +1184,9 @@ class SessionManager:
             trigger=cp.trigger,
         )
 
-    def _commit_checkpoint(self, ctx: _Dispatch, call: CheckpointCall, at: datetime) -> Checkpoint:
+    def _commit_checkpoint(
+        self, ctx: _Dispatch, call: CheckpointCall, at: datetime
+    ) -> tuple[Checkpoint, int]:
         """Write the checkpoint and move ``checkpoints/latest`` to it, in one batch.
 
         The pointer is a compare-and-swap on the version this manager last saw; when
@@ -1232,7 +1236,7 @@ class SessionManager:
                 continue
             self._latest_version = versions[1]
             self._last_moment = max(self._last_moment or at, at)
-            return cp
+            return cp, len(body)
         raise StoreError("could not move checkpoints/latest: too many concurrent writers")
 
     def _merge_from(self, ctx: _Dispatch, key: str) -> None:
@@ -1374,7 +1378,7 @@ class SessionManager:
             blockers=w.blockers,
             decisions=w.decisions,
             learnings=record.learnings,
-            checkpoints=len(record.checkpoints),
+            checkpoints=record.checkpoint_count,
             last_checkpoint_id=None if last is None else last.id,
         )
 

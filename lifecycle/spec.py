@@ -77,7 +77,7 @@ class Effect(StrEnum):
         return self.value
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Row:
     """One transition: ``event`` from ``source`` to ``dest`` when every guard has its value.
 
@@ -91,6 +91,17 @@ class Row:
     when: tuple[tuple[Guard, bool], ...] = ()
     effect: Effect | None = None
     note: str = ""
+    # Computed once: every event's Outcome carries its row's label.
+    _label: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        parts = [self.event.value]
+        if self.when:
+            conds = ", ".join(("" if v else "!") + g.value for g, v in self.when)
+            parts.append(f"[{conds}]")
+        if self.effect is not None:
+            parts.append(f"/ {self.effect.value}")
+        object.__setattr__(self, "_label", " ".join(parts))
 
     @property
     def target(self) -> SessionState:
@@ -103,13 +114,7 @@ class Row:
     @property
     def label(self) -> str:
         """``event [guard, !guard] / effect``: the edge label in diagrams."""
-        parts = [self.event.value]
-        if self.when:
-            conds = ", ".join(("" if v else "!") + g.value for g, v in self.when)
-            parts.append(f"[{conds}]")
-        if self.effect is not None:
-            parts.append(f"/ {self.effect.value}")
-        return " ".join(parts)
+        return self._label
 
 
 S = SessionState
@@ -168,7 +173,7 @@ class SpecError(LifecycleError):
     """A transition table that breaks a definition-time rule."""
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # the machine is cached per spec: hashed on every event
 class Spec:
     """A validated table with the indexes the machine and the front ends need."""
 

@@ -91,7 +91,7 @@ def digest(record: SessionRecord) -> SessionDigest:
         tasks_completed=tuple(t.id for t in record.work.tasks_completed),
         decisions=len(record.work.decisions_made),
         files_modified=len(record.work.files_modified),
-        checkpoints=len(record.checkpoints),
+        checkpoints=record.checkpoint_count,
         learnings=record.learnings,
     )
 
@@ -324,10 +324,9 @@ def context_stats(
 ) -> ContextStats:
     """The session's context stats, from bytes really stored (docs/context-stats.md)."""
     store = manager.store
-    own = 0
-    for ref in record.checkpoints:
-        own += _stored_size(store, ref.key)
-    own += len(codec.encode(record)) + len(codec.encode(summary))
+    # The checkpoints' bytes are counted as they are written: reading them back here
+    # would cost one read per checkpoint at every session end.
+    own = record.checkpoint_bytes + len(codec.encode(record)) + len(codec.encode(summary))
     framework = sum(written.sizes.values())
     framework += _stored_size(store, "checkpoints/latest") + _stored_size(store, "session/current")
     user = sum(_stored_size(store, key) for key in record.learnings)

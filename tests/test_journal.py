@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from lifecycle import SessionManager, SessionState, open_store
 from lifecycle.errors import IllegalTransition, NoSession, StoreError
 from lifecycle.journal import entries, flush, message, replay, resume
-from lifecycle.testing import FlakyStore, SimulatedClock, decisions, operations, task_ids
+from lifecycle.testing import FlakyStore, SimulatedClock, commands, task_ids, texts
 
 S = SessionState
 
@@ -23,15 +23,16 @@ events = st.one_of(
     st.builds(lambda r: ("start_session", {"restore": r}), st.booleans()),
     st.builds(
         lambda t, p: ("complete_task", {"task_id": t, "priority": p}),
-        task_ids,
+        task_ids(),
         st.sampled_from(["low", "medium", "high"]),
     ),
-    st.builds(lambda t: ("add_task", {"task_id": t, "status": "in_progress"}), task_ids),
-    st.builds(lambda d: ("record_decision", {"decision": d, "rationale": "r"}), decisions),
+    st.builds(lambda t: ("add_task", {"task_id": t, "status": "in_progress"}), task_ids()),
+    st.builds(lambda d: ("record_decision", {"decision": d, "rationale": "r"}), texts(min_size=1)),
     st.just(("tick", {})),
-    st.builds(lambda c: ("before_operation", {"operation": c}), operations),
+    st.builds(lambda c: ("before_operation", {"operation": c}), commands()),
     st.builds(
-        lambda e: ("error_recovered", {"error": e, "recovery_steps": ["retried"]}), decisions
+        lambda e: ("error_recovered", {"error": e, "recovery_steps": ["retried"]}),
+        texts(min_size=1),
     ),
     st.builds(
         lambda p, d: ("create_checkpoint", {"phase": p, "progress": {"done": d}}),

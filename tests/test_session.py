@@ -324,3 +324,20 @@ def test_attach_with_no_saved_context_finds_nothing(make_manager) -> None:
     m = make_manager()
     assert m.attach() is False
     assert m.state is S.INITIALIZING
+
+
+def test_the_session_record_stays_small_however_many_checkpoints(make_manager, clock) -> None:
+    from lifecycle.records import RECENT_CHECKPOINTS
+
+    m = make_manager()
+    m.start_session()
+    for i in range(RECENT_CHECKPOINTS + 15):
+        clock.advance(seconds=1)
+        m.create_checkpoint(progress={"i": i})
+    record = m.session
+    assert record.checkpoint_count == RECENT_CHECKPOINTS + 15
+    assert len(record.checkpoints) == RECENT_CHECKPOINTS
+    assert record.checkpoints[-1].id == m.last_checkpoint.id
+    assert record.checkpoint_bytes > 0
+    assert m.end_session().summary.checkpoints == RECENT_CHECKPOINTS + 15
+    assert len(codec.encode(m.session)) < 10_000

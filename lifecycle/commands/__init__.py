@@ -9,4 +9,5 @@ MODULES: tuple[str, ...] = (
     "lifecycle.commands.sessions",  # session start|end, checkpoint save, learn, status, report
     "lifecycle.commands.agents",  # hook claude|install|uninstall, mcp
     "lifecycle.commands.history",  # history, prune
+    "lifecycle.commands.coverage",  # coverage (transition coverage of a recorded run)
 )

@@ -140,7 +140,7 @@ def status(manager: SessionManager) -> dict[str, Any]:
         "checkpoint_due": manager.should_create_checkpoint(),
         "restored_from": record.restored_from,
         "last_checkpoint": checkpoint_ref(manager.last_checkpoint),
-        "checkpoints_this_session": len(record.checkpoints),
+        "checkpoints_this_session": record.checkpoint_count,
         "open_tasks": [t.id for t in work.active_tasks],
         "tasks_completed": [t.id for t in work.completed_tasks],
         "open_questions": list(work.open_questions),

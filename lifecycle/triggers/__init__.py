@@ -14,22 +14,63 @@ time checkpoint due at the same event is not lost, only merged into it.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation, SessionView
 from lifecycle.triggers.error import ErrorSettings, ErrorTrigger
-from lifecycle.triggers.risk import (
-    CommandPattern,
-    PathPattern,
-    RiskCategory,
-    RiskMatch,
-    RiskSettings,
-    RiskTrigger,
-    classify,
-)
 from lifecycle.triggers.task import TaskSettings, TaskTrigger
 from lifecycle.triggers.time import ActiveTime, TimeSettings, TimeTrigger, advance, reset
+
+if TYPE_CHECKING:
+    from lifecycle.triggers.risk import (
+        CommandPattern,
+        PathPattern,
+        RiskCategory,
+        RiskMatch,
+        RiskSettings,
+        RiskTrigger,
+        classify,
+    )
+
+#: Imported from lifecycle.triggers.risk on first use: compiling its ~90 default
+#: patterns costs tens of milliseconds, and most processes (a Claude Code hook per
+#: event) never see an operation to classify.
+_RISK_NAMES = frozenset(
+    {"CommandPattern", "PathPattern", "RiskCategory", "RiskMatch", "RiskSettings", "RiskTrigger",
+     "classify"}
+)  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RISK_NAMES:
+        return getattr(importlib.import_module("lifecycle.triggers.risk"), name)
+    raise AttributeError(f"module 'lifecycle.triggers' has no attribute {name!r}")
+
+
+class DeferredRiskTrigger:
+    """The default :class:`~lifecycle.triggers.risk.RiskTrigger`, built on the first
+    operation it is asked about (see :data:`_RISK_NAMES`); the same verdicts."""
+
+    name = "risk"
+
+    def __init__(self) -> None:
+        self._trigger: Evaluator | None = None
+
+    def evaluate(
+        self, activity: Activity, session: SessionView, now: datetime
+    ) -> CheckpointCall | None:
+        if activity.event is not Event.BEFORE_OPERATION or activity.operation is None:
+            return None
+        if self._trigger is None:
+            from lifecycle.triggers.risk import RiskTrigger
+
+            self._trigger = RiskTrigger()
+        return self._trigger.evaluate(activity, session, now)
+
 
 #: The order in which the machine's ``checkpoint_due`` guard consults the evaluators.
 PRECEDENCE: tuple[str, ...] = ("risk", "error", "task", "time")
@@ -43,8 +84,14 @@ def default_evaluators(
     time: TimeSettings | None = None,
 ) -> tuple[Evaluator, ...]:
     """The four evaluators in :data:`PRECEDENCE` order, with default settings unless given."""
+    if risk is None:
+        risky: Evaluator = DeferredRiskTrigger()
+    else:
+        from lifecycle.triggers.risk import RiskTrigger
+
+        risky = RiskTrigger(risk)
     return (
-        RiskTrigger(risk or RiskSettings()),
+        risky,
         ErrorTrigger(error or ErrorSettings()),
         TaskTrigger(task or TaskSettings()),
         TimeTrigger(time or TimeSettings()),

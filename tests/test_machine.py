@@ -1,0 +1,466 @@
+"""The machine and the table it is built from, checked afresh at test time.
+
+``lifecycle.spec.TABLE`` and the shared machine are built once, at import; these
+tests build both again (so that a change to how they are built is seen here, as
+mutation testing needs) and drive every row, under every guard outcome, through a
+host that answers the guards as told and records the effects it is asked to run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from lifecycle import coverage, machine, spec
+from lifecycle.errors import IllegalTransition, LifecycleError
+from lifecycle.machine import Driver, fire
+from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
+
+#: The table of design.md, row by row: "source -> dest: label
+GOLDEN = """
+INITIALIZING -> RESUMED: load [restore_available] / restore
+INITIALIZING -> ACTIVE: load [!restore_available] / start_fresh
+ACTIVE -> CHECKPOINTED: task_completed [checkpoint_due] / write_checkpoint
+ACTIVE -> ACTIVE: task_completed [!checkpoint_due, changes_work] / record_work
+ACTIVE -> (internal): task_completed [!checkpoint_due, !changes_work]
+CHECKPOINTED -> CHECKPOINTED: task_completed [checkpoint_due] / write_checkpoint
+CHECKPOINTED -> ACTIVE: task_completed [!checkpoint_due, changes_work] / record_work
+CHECKPOINTED -> (internal): task_completed [!checkpoint_due, !changes_work]
+RESUMED -> CHECKPOINTED: task_completed [checkpoint_due] / write_checkpoint
+RESUMED -> ACTIVE: task_completed [!checkpoint_due, changes_work] / record_work
+RESUMED -> (internal): task_completed [!checkpoint_due, !changes_work]
+ACTIVE -> CHECKPOINTED: tick [checkpoint_due] / write_checkpoint
+ACTIVE -> ACTIVE: tick [!checkpoint_due, changes_work] / record_work
+ACTIVE -> (internal): tick [!checkpoint_due, !changes_work]
+CHECKPOINTED -> CHECKPOINTED: tick [checkpoint_due] / write_checkpoint
+CHECKPOINTED -> ACTIVE: tick [!checkpoint_due, changes_work] / record_work
+CHECKPOINTED -> (internal): tick [!checkpoint_due, !changes_work]
+RESUMED -> CHECKPOINTED: tick [checkpoint_due] / write_checkpoint
+RESUMED -> ACTIVE: tick [!checkpoint_due, changes_work] / record_work
+RESUMED -> (internal): tick [!checkpoint_due, !changes_work]
+ACTIVE -> CHECKPOINTED: before_operation [checkpoint_due] / write_checkpoint
+ACTIVE -> ACTIVE: before_operation [!checkpoint_due, changes_work] / record_work
+ACTIVE -> (internal): before_operation [!checkpoint_due, !changes_work]
+CHECKPOINTED -> CHECKPOINTED: before_operation [checkpoint_due] / write_checkpoint
+CHECKPOINTED -> ACTIVE: before_operation [!checkpoint_due, changes_work] / record_work
+CHECKPOINTED -> (internal): before_operation [!checkpoint_due, !changes_work]
+RESUMED -> CHECKPOINTED: before_operation [checkpoint_due] / write_checkpoint
+RESUMED -> ACTIVE: before_operation [!checkpoint_due, changes_work] / record_work
+RESUMED -> (internal): before_operation [!checkpoint_due, !changes_work]
+ACTIVE -> CHECKPOINTED: error_recovered [checkpoint_due] / write_checkpoint
+ACTIVE -> ACTIVE: error_recovered [!checkpoint_due, changes_work] / record_work
+ACTIVE -> (internal): error_recovered [!checkpoint_due, !changes_work]
+CHECKPOINTED -> CHECKPOINTED: error_recovered [checkpoint_due] / write_checkpoint
+CHECKPOINTED -> ACTIVE: error_recovered [!checkpoint_due, changes_work] / record_work
+CHECKPOINTED -> (internal): error_recovered [!checkpoint_due, !changes_work]
+RESUMED -> CHECKPOINTED: error_recovered [checkpoint_due] / write_checkpoint
+RESUMED -> ACTIVE: error_recovered [!checkpoint_due, changes_work] / record_work
+RESUMED -> (internal): error_recovered [!checkpoint_due, !changes_work]
+ACTIVE -> CHECKPOINTED: record [checkpoint_due] / write_checkpoint
+ACTIVE -> ACTIVE: record [!checkpoint_due, changes_work] / record_work
+ACTIVE -> (internal): record [!checkpoint_due, !changes_work]
+CHECKPOINTED -> CHECKPOINTED: record [checkpoint_due] / write_checkpoint
+CHECKPOINTED -> ACTIVE: record [!checkpoint_due, changes_work] / record_work
+CHECKPOINTED -> (internal): record [!checkpoint_due, !changes_work]
+RESUMED -> CHECKPOINTED: record [checkpoint_due] / write_checkpoint
+RESUMED -> ACTIVE: record [!checkpoint_due, changes_work] / record_work
+RESUMED -> (internal): record [!checkpoint_due, !changes_work]
+ACTIVE -> CHECKPOINTED: save [has_unsaved] / write_checkpoint
+ACTIVE -> (internal): save [!has_unsaved]
+CHECKPOINTED -> CHECKPOINTED: save [has_unsaved] / write_checkpoint
+CHECKPOINTED -> (internal): save [!has_unsaved]
+RESUMED -> CHECKPOINTED: save [has_unsaved] / write_checkpoint
+RESUMED -> (internal): save [!has_unsaved]
+INITIALIZING -> COMPLETED: complete / finalize
+ACTIVE -> COMPLETED: complete / finalize
+CHECKPOINTED -> COMPLETED: complete / finalize
+RESUMED -> COMPLETED: complete / finalize
+""".strip().splitlines()
+
+
+def _line(row: Row) -> str:
+    dest = "(internal)" if row.dest is None else row.dest.value
+    return f"{row.source.value} -> {dest}: {row.label}"
+
+
+#: Each row's note (logged as the transition's reason), by its event kind and effect.
+NOTES = {
+    ("load", Effect.RESTORE): "restore asked and a valid checkpoint exists: restore it",
+    ("load", Effect.START_FRESH): "fresh session",
+    ("work", Effect.WRITE_CHECKPOINT): "a trigger fired: write the checkpoint first",
+    ("work", Effect.RECORD_WORK): "no trigger fired: record the work only",
+    ("work", None): "nothing to record and nothing due",
+    ("save", Effect.WRITE_CHECKPOINT): "manual checkpoint",
+    ("save", None): "no-op: nothing changed since the last checkpoint",
+    ("complete", Effect.FINALIZE): "final checkpoint, summary, consolidation, cleanup",
+}
+
+
+def _kind(event: Event) -> str:
+    return "work" if event in spec.WORK_EVENTS else event.value
+
+
+def test_the_table_is_the_one_design_md_describes() -> None:
+    fresh = spec.validate(tuple(SessionState), spec.INITIAL, spec.FINAL, spec._rows())
+    assert [_line(r) for r in fresh.rows] == GOLDEN
+    assert {r.note for r in fresh.rows if NOTES[_kind(r.event), r.effect] != r.note} == set()
+    assert fresh == TABLE
+
+
+def test_the_table_starts_in_initializing_and_ends_only_in_completed() -> None:
+    assert spec.INITIAL is SessionState.INITIALIZING
+    assert frozenset({SessionState.COMPLETED}) == spec.FINAL
+    assert spec.RUNNING == (SessionState.ACTIVE, SessionState.CHECKPOINTED, SessionState.RESUMED)
+
+
+def test_enum_values_print_as_themselves() -> None:
+    assert [str(s) for s in SessionState] == [s.value for s in SessionState]
+    assert str(Event.BEFORE_OPERATION) == "before_operation"
+    assert str(Guard.CHECKPOINT_DUE) == "checkpoint_due"
+    assert str(Effect.WRITE_CHECKPOINT) == "write_checkpoint"
+
+
+def test_legal_events_are_exactly_those_with_a_row() -> None:
+    work = set(spec.WORK_EVENTS)
+    running = work | {Event.SAVE, Event.COMPLETE}
+    assert TABLE.legal_events(SessionState.INITIALIZING) == {Event.LOAD, Event.COMPLETE}
+    for state in spec.RUNNING:
+        assert TABLE.legal_events(state) == running
+    assert TABLE.legal_events(SessionState.COMPLETED) == frozenset()
+
+
+def test_guards_for_lists_the_deciding_guards_in_row_order() -> None:
+    assert TABLE.guards_for(Event.TICK, SessionState.ACTIVE) == (
+        Guard.CHECKPOINT_DUE,
+        Guard.CHANGES_WORK,
+    )
+    assert TABLE.guards_for(Event.SAVE, SessionState.RESUMED) == (Guard.HAS_UNSAVED,)
+    assert TABLE.guards_for(Event.COMPLETE, SessionState.ACTIVE) == ()
+    assert TABLE.guards_for(Event.LOAD, SessionState.ACTIVE) == ()
+
+
+def test_resolve_returns_none_for_an_event_with_no_row() -> None:
+    assert TABLE.resolve(Event.TICK, SessionState.INITIALIZING, {}) is None
+
+
+def test_row_target_is_the_source_for_internal_rows() -> None:
+    internal = Row(Event.SAVE, SessionState.ACTIVE, None, ((Guard.HAS_UNSAVED, False),))
+    assert internal.target is SessionState.ACTIVE
+    assert internal.label == "save [!has_unsaved]"
+    moving = Row(Event.COMPLETE, SessionState.ACTIVE, SessionState.COMPLETED, (), Effect.FINALIZE)
+    assert moving.target is SessionState.COMPLETED
+    assert moving.label == "complete / finalize"
+
+
+def test_row_matches_only_when_every_guard_has_its_value() -> None:
+    row = Row(
+        Event.TICK,
+        SessionState.ACTIVE,
+        SessionState.ACTIVE,
+        ((Guard.CHECKPOINT_DUE, False), (Guard.CHANGES_WORK, True)),
+    )
+    both = {Guard.CHECKPOINT_DUE: False, Guard.CHANGES_WORK: True}
+    assert row.matches(both)
+    assert not row.matches({**both, Guard.CHANGES_WORK: False})
+    assert not row.matches({**both, Guard.CHECKPOINT_DUE: True})
+
+
+# -- a freshly built machine drives every row ----------------------------------------------
+
+
+class ScriptedHost:
+    """Answers each guard from ``outcome``; records the guards asked and effects run."""
+
+    def __init__(self, outcome: dict[Guard, bool], fail: Exception | None = None) -> None:
+        self.outcome = outcome
+        self.fail = fail
+        self.asked: list[Guard] = []
+        self.effects: list[tuple[Effect, Row, Any]] = []
+
+    def guard(self, guard: Guard, context: Any) -> bool:
+        self.asked.append(guard)
+        assert context == "ctx"
+        return self.outcome[guard]
+
+    def effect(self, effect: Effect, row: Row, context: Any) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.effects.append((effect, row, context))
+
+
+@pytest.fixture(scope="module")
+def fresh() -> spec.Spec:
+    """The table with its rows in reverse order: an equal table the machine cache has
+    not seen, so that ``machine.build`` runs again."""
+    rows = tuple(reversed(TABLE.rows))
+    table = spec.validate(TABLE.states, TABLE.initial, TABLE.final, rows)
+    machine.build.cache_clear()
+    return table
+
+
+def _cases() -> list[tuple[Event, SessionState, dict[Guard, bool]]]:
+    cases = []
+    for event, source in sorted({(r.event, r.source) for r in TABLE.rows}):
+        guards = TABLE.guards_for(event, source)
+        for values in itertools.product((True, False), repeat=len(guards)):
+            cases.append((event, source, dict(zip(guards, values, strict=True))))
+    return cases
+
+
+@pytest.mark.parametrize(("event", "source", "outcome"), _cases())
+def test_fire_moves_to_the_resolved_rows_target_and_runs_its_effect_once(
+    fresh: spec.Spec,
+    event: Event,
+    source: SessionState,
+    outcome: dict[Guard, bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(coverage, "_enabled", True)
+    monkeypatch.setattr(coverage, "_fired", set())
+    host = ScriptedHost(outcome)
+    driver = Driver(host, source)
+    row = fire(driver, event, "ctx", fresh)
+    expected = fresh.resolve(event, source, outcome)
+    assert row is expected
+    assert driver.state == row.target.value
+    if row.effect is None:
+        assert host.effects == []
+    else:
+        assert host.effects == [(row.effect, row, "ctx")]
+    assert set(host.asked) <= set(outcome)
+    assert coverage.fired() == {fresh.rows.index(row)}
+
+
+@pytest.mark.parametrize("state", list(SessionState))
+def test_an_illegal_event_raises_before_any_guard_and_changes_nothing(
+    fresh: spec.Spec, state: SessionState
+) -> None:
+    for event in set(Event) - fresh.legal_events(state):
+        host = ScriptedHost({})
+        driver = Driver(host, state)
+        with pytest.raises(IllegalTransition) as info:
+            fire(driver, event, "ctx", fresh)
+        assert (info.value.state, info.value.event) == (state.value, event.value)
+        assert info.value.legal_events == tuple(sorted(e.value for e in fresh.legal_events(state)))
+        assert driver.state == state.value
+        assert host.asked == []
+        assert host.effects == []
+
+
+def test_a_failing_effect_leaves_the_state_unchanged(fresh: spec.Spec) -> None:
+    host = ScriptedHost({Guard.HAS_UNSAVED: True}, fail=RuntimeError("disk full"))
+    driver = Driver(host, SessionState.ACTIVE)
+    with pytest.raises(RuntimeError, match="disk full"):
+        fire(driver, Event.SAVE, "ctx", fresh)
+    assert driver.state == SessionState.ACTIVE.value
+
+
+def test_a_new_driver_starts_in_the_initial_state_with_nothing_fired() -> None:
+    driver = Driver(ScriptedHost({}))
+    assert driver.state == "INITIALIZING"
+    assert driver._fired is None
+
+
+def test_the_built_machine_has_no_auto_transitions_and_one_trigger_per_event(
+    fresh: spec.Spec,
+) -> None:
+    built = machine.build(fresh)
+    assert set(built.events) == {e.value for e in Event}
+    assert built.initial == "INITIALIZING"
+    assert set(built.states) == {s.value for s in SessionState}
+    assert machine.build(fresh) is built  # built once per table
+
+
+# -- rows the default manager reaches only in particular situations ---------------------------
+
+
+def _resumed(make_manager: Any, clock: Any, **kwargs: Any) -> Any:
+    """A manager that restored a checkpoint holding the open question "q"."""
+    first = make_manager()
+    first.start_session(restore=False)
+    first.add_open_question("q")
+    first.create_checkpoint(phase="Phase 1")
+    from lifecycle import SessionManager
+
+    second = SessionManager(store=first.store.store, project=first.project, clock=clock, **kwargs)
+    assert second.start_session(restore=True).is_fresh_session is False
+    assert second.state is SessionState.RESUMED
+    return second
+
+
+def _ticks(manager: Any, clock: Any, minutes: int) -> None:
+    for _ in range(minutes // 5):
+        clock.advance(minutes=5)
+        manager.tick()
+
+
+def test_recording_nothing_new_is_internal_in_every_running_state(
+    make_manager: Any, clock: Any
+) -> None:
+    active = make_manager()
+    active.start_session(restore=False)
+    active.add_open_question("q")
+    assert active.add_open_question("q").transition == "record [!checkpoint_due, !changes_work]"
+    assert active.state is SessionState.ACTIVE
+    active.create_checkpoint()
+    assert active.add_open_question("q").state is SessionState.CHECKPOINTED
+    resumed = _resumed(make_manager, clock)
+    outcome = resumed.add_open_question("q")
+    assert (outcome.state, outcome.checkpoint) == (SessionState.RESUMED, None)
+
+
+def test_a_resumed_session_checkpoints_a_high_priority_completion(
+    make_manager: Any, clock: Any
+) -> None:
+    resumed = _resumed(make_manager, clock)
+    outcome = resumed.complete_task("T001", priority="high")
+    assert outcome.transition == "task_completed [checkpoint_due] / write_checkpoint"
+    assert outcome.state is SessionState.CHECKPOINTED
+    assert outcome.checkpoint is not None and outcome.checkpoint.trigger == "task-complete"
+
+
+def test_a_harmless_operation_leaves_a_resumed_session_resumed(
+    make_manager: Any, clock: Any
+) -> None:
+    resumed = _resumed(make_manager, clock)
+    clearance = resumed.before_operation("git status")
+    assert (clearance.proceed, clearance.state, clearance.checkpoint) == (
+        True,
+        SessionState.RESUMED,
+        None,
+    )
+
+
+def test_an_error_recovery_with_no_error_trigger_only_records_it(
+    make_manager: Any, clock: Any
+) -> None:
+    resumed = _resumed(make_manager, clock, evaluators=())
+    outcome = resumed.error_recovered("timeout", ["retried"])
+    assert outcome.transition == "error_recovered [!checkpoint_due, changes_work] / record_work"
+    assert outcome.state is SessionState.ACTIVE
+
+
+def test_ticks_checkpoint_unsaved_work_after_an_interval_of_activity(
+    make_manager: Any, clock: Any
+) -> None:
+    manager = make_manager()
+    manager.start_session(restore=False)
+    clock.advance(minutes=1)  # the manager nudges a second event at one moment by 1 µs
+    manager.record_decision("use SQLite")
+    _ticks(manager, clock, 25)
+    assert manager.state is SessionState.ACTIVE
+    clock.advance(minutes=5)
+    outcome = manager.tick()
+    assert outcome.transition == "tick [checkpoint_due] / write_checkpoint"
+    assert outcome.checkpoint is not None
+    assert outcome.checkpoint.key is not None
+    assert outcome.checkpoint.key.startswith("checkpoints/auto-")
+
+
+@pytest.mark.parametrize("saved", ["checkpointed", "resumed"])
+def test_a_record_after_an_interval_of_saved_activity_checkpoints(
+    make_manager: Any, clock: Any, saved: str
+) -> None:
+    if saved == "resumed":
+        manager = _resumed(make_manager, clock)
+    else:
+        manager = make_manager()
+        manager.start_session(restore=False)
+    clock.advance(minutes=1)  # the manager nudges a second event at one moment by 1 µs
+    manager.tick()
+    if saved == "checkpointed":
+        manager.create_checkpoint(phase="Phase 1")
+    before = manager.state
+    _ticks(manager, clock, 30)  # nothing unsaved: the ticks checkpoint nothing
+    assert manager.state is before
+    outcome = manager.record_decision("split the module")
+    assert outcome.transition == "record [checkpoint_due] / write_checkpoint"
+    assert outcome.state is SessionState.CHECKPOINTED
+
+
+# -- what a broken table says, exactly -------------------------------------------------------
+
+
+def _table(rows: list[Row], states: tuple[SessionState, ...] = tuple(SessionState)) -> spec.Spec:
+    return spec.validate(states, spec.INITIAL, spec.FINAL, rows)
+
+
+def _complete_from(*sources: SessionState) -> list[Row]:
+    return [Row(Event.COMPLETE, s, SessionState.COMPLETED, (), Effect.FINALIZE) for s in sources]
+
+
+def test_a_row_naming_an_undeclared_state_is_named() -> None:
+    rows = _complete_from(SessionState.INITIALIZING)
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING,))
+    assert str(info.value) == "row 'complete / finalize' names undeclared state COMPLETED"
+
+
+def test_every_unreachable_state_is_named_in_order() -> None:
+    rows = _complete_from(SessionState.INITIALIZING, SessionState.ACTIVE, SessionState.RESUMED)
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.ACTIVE, *spec.FINAL,
+                             SessionState.RESUMED))  # fmt: skip
+    assert str(info.value) == "unreachable state(s) from INITIALIZING: ACTIVE, RESUMED"
+
+
+def test_every_exit_of_a_final_state_is_named() -> None:
+    rows = [
+        *_complete_from(SessionState.INITIALIZING),
+        Row(Event.LOAD, SessionState.COMPLETED, SessionState.INITIALIZING),
+        Row(Event.SAVE, SessionState.COMPLETED, SessionState.INITIALIZING),
+    ]
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
+    assert str(info.value) == "final state COMPLETED has exits: load, save"
+
+
+def test_overlapping_rows_are_named_with_the_guard_values_that_overlap() -> None:
+    due = ((Guard.CHECKPOINT_DUE, True), (Guard.CHANGES_WORK, True))
+    rows = [
+        *_complete_from(SessionState.INITIALIZING),
+        Row(Event.TICK, SessionState.INITIALIZING, SessionState.COMPLETED, due[:1]),
+        Row(Event.TICK, SessionState.INITIALIZING, SessionState.COMPLETED, due),
+        Row(Event.TICK, SessionState.INITIALIZING, None, ((Guard.CHECKPOINT_DUE, False),)),
+    ]
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
+    assert str(info.value) == (
+        "rows overlap for tick in INITIALIZING when checkpoint_due=True, changes_work=True: "
+        "tick [checkpoint_due]; tick [checkpoint_due, changes_work]"
+    )
+
+
+def test_a_guard_outcome_no_row_covers_is_named() -> None:
+    rows = [
+        *_complete_from(SessionState.INITIALIZING),
+        Row(Event.TICK, SessionState.INITIALIZING, None, ((Guard.CHECKPOINT_DUE, True),)),
+        Row(
+            Event.TICK,
+            SessionState.INITIALIZING,
+            None,
+            ((Guard.CHECKPOINT_DUE, False), (Guard.CHANGES_WORK, True)),
+        ),
+    ]
+    with pytest.raises(spec.SpecError) as info:
+        _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
+    assert str(info.value) == (
+        "no row fires for tick in INITIALIZING when checkpoint_due=False, changes_work=False"
+    )
+
+
+def test_fire_on_an_unvalidated_incomplete_table_says_so_and_keeps_the_state() -> None:
+    # Spec() without validate(): a tick row only for "due", so a tick that is not due fires
+    # nothing.
+    rows = (
+        *_complete_from(SessionState.ACTIVE),
+        Row(Event.TICK, SessionState.ACTIVE, None, ((Guard.CHECKPOINT_DUE, True),)),
+    )
+    broken = spec.Spec(tuple(SessionState), spec.INITIAL, spec.FINAL, rows)
+    driver = Driver(ScriptedHost({Guard.CHECKPOINT_DUE: False}), SessionState.ACTIVE)
+    with pytest.raises(LifecycleError) as info:
+        fire(driver, Event.TICK, "ctx", broken)
+    assert str(info.value) == "no row fired for tick in ACTIVE: the table is incomplete"
+    assert driver.state == "ACTIVE"
