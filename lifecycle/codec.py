@@ -30,6 +30,10 @@ _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.ite
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 #: The schema version this code writes, per kind.
 CURRENT: dict[str, int] = dict.fromkeys(records.RECORD_KINDS, records.SCHEMA_VERSION)
+#: No record is stored or parsed above this size: a bound on every input that reaches
+#: the codec (learnings, memories, hostile bytes), well above the seed's 200 KB
+#: checkpoint maximum, which the session enforces on its own.
+MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
 def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -63,12 +67,18 @@ def encode(record: object) -> bytes:
     value would carry for its lifetime. The copy costs ~1 us per 10 KB.
     """
     try:
-        return memoryview(orjson.dumps(to_dict(record))).tobytes()
+        raw = memoryview(orjson.dumps(to_dict(record))).tobytes()
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidRecord(
+            f"{kind_of(type(record))} record is {len(raw)} bytes, over the "
+            f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
+        )
+    return raw
 
 
 def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +120,8 @@ def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
 
 def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
     """Bytes written by :func:`encode` back to a record of ``cls``."""
+    if len(raw) > MAX_RECORD_BYTES:
+        raise CorruptRecord(key, f"{len(raw)} bytes, over the {MAX_RECORD_BYTES}-byte record limit")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

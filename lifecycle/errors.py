@@ -102,12 +102,33 @@ class VersionConflict(StoreError):
         super().__init__(f"key {key!r}: expected {exp}, found {got}")
 
 
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The password-shaped parts of ``scheme://user:SECRET@host...``, longest first.
+
+    Found by shape, not by a URL parser, so that a malformed URL (a ``#`` or ``?``
+    in the user name, a typo in the scheme) still has its password hidden: every
+    text from the first ``:`` after ``://`` to an ``@`` before the next ``/``.
+    """
+    _, sep, rest = url.partition("://")
+    colon = rest.find(":") if sep else -1
+    if colon < 0:
+        return ()
+    end = rest.find("/", colon)
+    segment = rest[colon + 1 : end if end >= 0 else len(rest)]
+    found = {segment[:i] for i, c in enumerate(segment) if c == "@" and i}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
 class InvalidStoreURL(LifecycleError, ValueError):
-    """A store URL with an unknown scheme or a malformed location."""
+    """A store URL with an unknown scheme or a malformed location.
+
+    A password in the URL is shown as ``***``, in the URL and in the reason."""
 
     exit_code = 2
 
     def __init__(self, url: str, reason: str) -> None:
+        for secret in url_secrets(url):
+            url, reason = url.replace(secret, "***"), reason.replace(secret, "***")
         self.url = url
         super().__init__(
             f"cannot open store {url!r}: {reason}; use file://DIR, sqlite:///FILE, "

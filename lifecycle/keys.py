@@ -46,8 +46,9 @@ NAMESPACES = (
 )
 CHECKPOINT_KINDS = ("manual", "auto", "task", "risk", "recovery")
 
+# re.ASCII: ``\d`` must not match other scripts' digits (they are not file-name safe).
 _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(p)
+    re.compile(p, re.ASCII)
     for p in (
         rf"session/(?:{'|'.join(SESSION_FIXED)})",
         rf"session/(?:history/)?{TS}",
@@ -63,8 +64,10 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         rf"memories/{NAME}(?:/{NAME}){{0,7}}",
     )
 )
-_CHECKPOINT = re.compile(rf"checkpoints/(?:(auto|recovery)-|(task|risk)-({NAME})-)?({TS})")
-_PROJECT = re.compile(NAME)
+_CHECKPOINT = re.compile(
+    rf"checkpoints/(?:(auto|recovery)-|(task|risk)-({NAME})-)?({TS})", re.ASCII
+)
+_PROJECT = re.compile(NAME, re.ASCII)
 
 
 def format_ts(moment: datetime) -> str:
@@ -206,7 +209,11 @@ def parse_checkpoint_key(key: str) -> tuple[str, datetime, str | None] | None:
     if m is None:
         return None
     simple, named, name, ts = m.groups()
-    return (simple or named or "manual", parse_ts(ts), name)
+    try:
+        moment = parse_ts(ts)
+    except ValueError:  # the grammar's shape with an impossible date: not a checkpoint
+        return None
+    return (simple or named or "manual", moment, name)
 
 
 def learning_key(folder_or_type: str, name: str) -> str:

@@ -37,6 +37,7 @@ from lifecycle.errors import (
 from lifecycle.journal import Journal, event
 from lifecycle.logs import get_logger
 from lifecycle.machine import Driver, fire
+from lifecycle.merge import Merged
 from lifecycle.records import (
     RECENT_CHECKPOINTS,
     Checkpoint,
@@ -78,6 +79,8 @@ CONTEXT = "session/context"
 WARN_BYTES = 50_000
 MAX_BYTES = 200_000
 SESSION_WARN_BYTES = 10_000
+#: What a checkpoint does when another writer moved ``checkpoints/latest`` first.
+CONFLICT_POLICIES = ("last-write-wins", "merge")
 
 
 def system_clock() -> datetime:
@@ -214,7 +217,9 @@ class SessionManager:
     """Runs one work session at a time against a store.
 
     ``store`` is a Store or a URL (default: ``$LIFECYCLE_STORE`` or
-    ``file://.lifecycle``); ``clock`` returns an aware UTC datetime.
+    ``file://.lifecycle``); ``clock`` returns an aware UTC datetime. ``conflict``
+    says what a checkpoint does when another writer moved ``checkpoints/latest``
+    first: ``"last-write-wins"`` (default) or ``"merge"`` (:mod:`lifecycle.merge`).
     """
 
     def __init__(
@@ -227,6 +232,7 @@ class SessionManager:
         time_settings: Any = None,
         hooks: Iterable[LifecycleHooks] = (),
         strict: bool = False,
+        conflict: str = "last-write-wins",
         journal: bool = False,
     ) -> None:
         from lifecycle.triggers import default_evaluators
@@ -261,6 +267,12 @@ class SessionManager:
         self._pending_learnings: list[Learning] = []
         self._restored_from: Checkpoint | None = None
         self._warnings: list[str] = []
+        if conflict not in CONFLICT_POLICIES:
+            from lifecycle.errors import InvalidSettings
+
+            raise InvalidSettings(f"conflict={conflict!r}; use one of {CONFLICT_POLICIES}")
+        self._conflict = conflict
+        self._last_merge: Merged | None = None
         # journal=True: every applied event goes to journal/{session-id}/{seq}
         self._journal: Journal | None = Journal(enabled=True) if journal else None
 
@@ -331,6 +343,11 @@ class SessionManager:
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(self._warnings)
+
+    @property
+    def last_merge(self) -> Merged | None:
+        """The last merge with another writer's checkpoint (``conflict="merge"``)."""
+        return self._last_merge
 
     # -- the seed's API ---------------------------------------------------------------------
 
@@ -1209,6 +1226,8 @@ class SessionManager:
                     try:
                         other = codec.decode(Pointer, entry.value, key=LATEST)
                         at = max(at, other.timestamp) + timedelta(microseconds=1)
+                        if self._conflict == "merge":
+                            self._merge_from(ctx, other.key)
                     except (CorruptRecord, InvalidRecord):
                         at = at + timedelta(microseconds=1)
                 else:
@@ -1219,6 +1238,28 @@ class SessionManager:
             self._last_moment = max(self._last_moment or at, at)
             return cp, len(body)
         raise StoreError("could not move checkpoints/latest: too many concurrent writers")
+
+    def _merge_from(self, ctx: _Dispatch, key: str) -> None:
+        """Conflict policy "merge": fold the other writer's checkpoint into this event's
+        state (lists unioned by id, our scalars kept, divergences reported)."""
+        from lifecycle.merge import merge_state
+
+        theirs = self._read_checkpoint_key(key)
+        if theirs is None:
+            return
+        after = self._snapshot_after(ctx)
+        merged = merge_state(
+            after.phase, after.progress, after.context, after.work,
+            their_phase=theirs.phase, their_progress=theirs.progress,
+            their_context=theirs.context, their_work=theirs.state,
+        )  # fmt: skip
+        ctx.phase, ctx.progress, ctx.context = merged.phase, merged.progress, merged.context
+        ctx.new_work = merged.work
+        self._last_merge = merged
+        if merged.divergences:
+            diff = "; ".join(d.describe() for d in merged.divergences)
+            ctx.warnings.append(f"merged with checkpoint {theirs.id}: {diff}")
+            log.warning("checkpoint.merged", other=theirs.id, divergences=diff)
 
     def _rekey(self, call: CheckpointCall, at: datetime) -> CheckpointCall:
         parsed = keys.parse_checkpoint_key(call.key)

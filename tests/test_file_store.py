@@ -255,7 +255,7 @@ def test_a_write_that_fails_mid_batch_removes_its_temp_files(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(StoreError, match="errno 28, No space left on device"):
         store.batch([Put("c/a", b"1"), Put("c/b", b"2"), Put("c/c", b"3")])
     assert sorted(p.name for p in (root / "c.d").iterdir()) == ["a.rec"]
 

@@ -90,9 +90,9 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
 def cmd_hook_claude(args: argparse.Namespace) -> int:
     import json
 
-    from lifecycle.integrations.claude_code import handle
+    from lifecycle.integrations.claude_code import MAX_EVENT_BYTES, handle
 
-    raw = sys.stdin.buffer.read()
+    raw = sys.stdin.buffer.read(MAX_EVENT_BYTES + 1)  # bounded: more is refused by handle
     if args.bad_args:
         answer: dict[str, Any] | None = {
             "systemMessage": f"lifecycle: hook claude ignored the event: {args.bad_args[0]}"

@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
 #: Claude Code's limit for SessionStart's additionalContext.
 CONTEXT_LIMIT = 10_000
+#: The largest hook event read from stdin (a tool's whole input and output fit).
+MAX_EVENT_BYTES = 16 * 1024 * 1024
 #: The context keys where the hook keeps its own state in the session.
 CLAUDE_SESSION = "claude_session_id"
 FAILED_TOOLS = "claude_failed_tools"
@@ -90,13 +92,15 @@ class BadEvent(Exception):
 
 def parse(raw: str | bytes) -> dict[str, Any]:
     """The event as a dict, or BadEvent saying what is wrong with ``raw``."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise BadEvent(f"stdin holds more than {MAX_EVENT_BYTES} bytes; not a hook event")
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", errors="replace")
     if not raw.strip():
         raise BadEvent("stdin is empty, expected one hook event as JSON")
     try:
         event = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise BadEvent(f"stdin is not JSON ({exc}): {raw[:60]!r}") from None
     if not isinstance(event, dict):
         raise BadEvent(f"stdin is JSON but not an object: {raw[:60]!r}")

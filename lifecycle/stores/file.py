@@ -169,8 +169,22 @@ def make_dirs(path: Path) -> None:
         _fsync_dir(os.path.dirname(folder))
 
 
+@contextlib.contextmanager
+def _os_errors(root: str, doing: str) -> Iterator[None]:
+    """Turn an OSError (disk full, permission denied, I/O error) into a StoreError."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        code = f"errno {exc.errno}, " if exc.errno else ""
+        raise StoreError(f"file store {root!r}: could not {doing}: {code}{reason}") from exc
+
+
 class FileStore:
-    """A :class:`~lifecycle.stores.base.Store` keeping one checksummed file per key."""
+    """A :class:`~lifecycle.stores.base.Store` keeping one checksummed file per key.
+
+    Every OSError from the file system is raised as a :class:`StoreError` naming it.
+    """
 
     def __init__(self, root: Path | str, url: str | None = None) -> None:
         root = Path(root).expanduser()
@@ -234,8 +248,9 @@ class FileStore:
         return Entry(key, value, version)
 
     def get(self, key: str) -> Entry | None:
-        _, path = self._path(key)
-        return self._read(key, path)
+        with _os_errors(self._root, f"read {key!r}"):
+            _, path = self._path(key)
+            return self._read(key, path)
 
     def _version(self, key: str, path: str, expected: int | None) -> int:
         """The stored version of ``key`` (0 if absent), read from the header alone.
@@ -309,17 +324,23 @@ class FileStore:
     def list_keys(
         self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
     ) -> list[str]:
-        return list(islice(self._keys(prefix, reverse), limit))
+        with _os_errors(self._root, f"list keys under {prefix!r}"):
+            return list(islice(self._keys(prefix, reverse), limit))
 
     def scan(
         self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
     ) -> Iterator[Entry]:
         """Entries under ``prefix`` in key order; ``limit`` counts valid entries only."""
-        keys = self._keys(prefix, reverse)
+        with _os_errors(self._root, f"scan {prefix!r}"):
+            keys = self._keys(prefix, reverse)
         if limit is not None and limit <= 0:
             return
         count = 0
-        for key in keys:
+        while True:
+            with _os_errors(self._root, f"scan {prefix!r}"):
+                key = next(keys, None)
+            if key is None:
+                return
             try:
                 entry = self.get(key)
             except CorruptRecord as exc:
@@ -390,6 +411,10 @@ class FileStore:
         return self.batch([Put(key, value, expected_version)])[0]
 
     def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        with _os_errors(self._root, f"delete {key!r}"):
+            return self._delete(key, expected_version)
+
+    def _delete(self, key: str, expected_version: int | None) -> bool:
         folder, path = self._path(key)
         with self._locked():
             found = self._version(key, path, expected_version)
@@ -404,11 +429,12 @@ class FileStore:
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
         """Apply ``ops`` all or none (see the module docstring for crash semantics)."""
-        paths = [self._path(op.key) for op in ops]
-        if not ops:
-            return []
-        with self._locked() as lock:
-            return self._apply(lock, ops, paths, [None] * len(ops))
+        with _os_errors(self._root, f"write a batch of {len(ops)} operations"):
+            paths = [self._path(op.key) for op in ops]
+            if not ops:
+                return []
+            with self._locked() as lock:
+                return self._apply(lock, ops, paths, [None] * len(ops))
 
     def mirror(self, items: Sequence[tuple[str, bytes | None, int]]) -> None:
         """Store ``(key, value, version)`` as given, ``None`` deleting: a cache of another store.
@@ -417,10 +443,11 @@ class FileStore:
         checksum), their names are. Used by the fallback store.
         """
         ops: list[Op] = [Delete(k) if v is None else Put(k, v, sync=False) for k, v, _ in items]
-        paths = [self._path(op.key) for op in ops]
-        if ops:
-            with self._locked() as lock:
-                self._apply(lock, ops, paths, [version for _, _, version in items])
+        with _os_errors(self._root, f"mirror {len(ops)} keys"):
+            paths = [self._path(op.key) for op in ops]
+            if ops:
+                with self._locked() as lock:
+                    self._apply(lock, ops, paths, [version for _, _, version in items])
 
     def _apply(
         self,

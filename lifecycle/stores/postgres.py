@@ -29,7 +29,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
+from lifecycle.errors import (
+    InvalidStoreURL,
+    StoreError,
+    StoreUnavailable,
+    VersionConflict,
+    url_secrets,
+)
 from lifecycle.logs import get_logger
 from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
 
@@ -93,6 +99,8 @@ class _Location:
         self.secrets: list[str] = []
         if parts.password:
             self.secrets += [parts.password, unquote(parts.password)]
+        for shaped in url_secrets(url):  # a malformed URL may hide its password from urlsplit
+            self.secrets += [shaped, unquote(shaped)]
         query = parse_qsl(parts.query, keep_blank_values=True)
         self.secrets += [v for k, v in query if k == "password" and v]
         self.secrets.sort(key=len, reverse=True)  # scrub the longest form first
@@ -157,7 +165,7 @@ class PostgresStore:
         self._psycopg = psycopg
         try:
             conninfo_to_dict(where.conninfo)
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:  # ValueError: bad %-escapes (not UTF-8)
             raise InvalidStoreURL(self.url, where.scrub(str(exc))) from None
 
         table = sql.SQL("{}.lifecycle_entries").format(sql.Identifier(self.schema))
