@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from lifecycle import SessionManager, SessionState, codec, open_store
-from lifecycle.records import EventMessage, Pointer
+from lifecycle.records import Checkpoint, EventMessage, Pointer
 
 THREADS = 8
 ROUNDS = 30  # each round: add, complete (high: checkpoints), decide, save, tick
@@ -71,11 +71,14 @@ def test_eight_threads_on_one_session_keep_every_lifecycle_rule(busy_switching) 
 
     # Checkpoint ids are unique and sort in creation order; each one is in the store and
     # checkpoints/latest names the newest.
-    ids = [ref.id for ref in m.session.checkpoints]
+    keys = [key for _, key in m.list_checkpoints()]  # oldest first, from the store
+    ids = [codec.decode(Checkpoint, m.store.get(key).value).id for key in keys]
     assert len(ids) >= THREADS * ROUNDS  # every high-priority completion checkpointed
+    assert len(ids) == m.session.checkpoint_count
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
-    assert [key for _, key in m.list_checkpoints()] == [ref.key for ref in m.session.checkpoints]
+    recent = [ref.key for ref in m.session.checkpoints]  # the record keeps the newest
+    assert keys[len(keys) - len(recent) :] == recent
     pointer = codec.decode(Pointer, m.store.get("checkpoints/latest").value)
     assert pointer.id == ids[-1]
 
