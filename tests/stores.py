@@ -65,6 +65,7 @@ class _SharedSerena:
         self.inner = _SharedSerena.store
         self.url = self.inner.url
         self.cross_process_atomic = False
+        self.slow = True
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)

@@ -377,6 +377,8 @@ class SerenaStore:
     #: so two clients (processes) can interleave a read-check-write. Use the fallback
     #: store or a database where several writers share one project.
     cross_process_atomic = False
+    #: Every call is a round trip through Serena's task queue (about 100 ms).
+    slow = True
 
     def __init__(
         self,
