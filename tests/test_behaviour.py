@@ -56,6 +56,7 @@ def test_a_fresh_session_starts_active(new) -> None:
     m = new()
     start = m.start_session(command="impl", restore=True)
     assert (start.is_fresh_session, start.restored_state, m.state) == (True, None, S.ACTIVE)
+    assert start.session_id.startswith("session-")
 
 
 def test_a_checkpoint_is_restored_by_the_next_manager(new, clock) -> None:
@@ -115,6 +116,7 @@ def test_an_illegal_event_raises_and_changes_nothing(new) -> None:
     with pytest.raises(IllegalTransition) as err:
         m.record_decision("too early")
     assert (err.value.state, err.value.event) == ("INITIALIZING", "record")
+    assert err.value.legal_events == ("complete", "load")
     assert m.state is S.INITIALIZING
     assert m.store.list_keys() == []
 
@@ -139,6 +141,8 @@ def test_end_session_writes_a_final_checkpoint_and_summary(new) -> None:
     end = m.end_session(success=True, phase="Phase 1")
     assert end.checkpoint is not None and end.checkpoint.trigger == "session-end"
     assert (end.summary.tasks_completed, end.summary.phase) == (("T1",), "Phase 1")
+    assert m.session.end_time is not None
+    assert m.session.success is True
     assert {"session/current", "session/last", "checkpoints/latest"} <= set(m.store.list_keys())
 
 
@@ -156,6 +160,7 @@ def test_a_high_priority_task_completion_checkpoints(new) -> None:
     m.start_session()
     out = m.complete_task("TASK-006", "Refactor load", priority="high")
     assert out.checkpointed and m.state is S.CHECKPOINTED
+    assert out.checkpoint.key.startswith("checkpoints/task-TASK-006-")
     assert [t.id for t in m.read_checkpoint().state.completed_tasks] == ["TASK-006"]
 
 
@@ -172,6 +177,8 @@ def test_capture_learning_stores_it_under_its_key(new, clock) -> None:
     )
     assert (res.success, res.learning_key) == (True, "learning/solutions/jwt-expiry-fix")
     assert m.learnings_count() == 1
+    stored = codec.decode(Learning, m.store.get(res.learning_key).value)
+    assert stored.session_id == m.session_id
 
 
 def test_attach_continues_the_open_session_with_its_unsaved_work(new) -> None:
@@ -188,6 +195,9 @@ def test_attach_continues_the_open_session_with_its_unsaved_work(new) -> None:
         S.ACTIVE,
         first.work,
     )
+    assert second.has_unsaved_work is True
+    second.create_checkpoint()
+    assert second.state is S.CHECKPOINTED
 
 
 # -- messages, the journal and idempotency ---------------------------------------------

@@ -1,4 +1,4 @@
-"""SessionManager: the seed's API and the precise meaning of each state."""
+"""SessionManager specifics (the behaviours every manager shares are in test_behaviour.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ from datetime import datetime
 import pytest
 
 from lifecycle import (
-    Checkpoint,
     CheckpointType,
-    IllegalTransition,
     InvalidKey,
-    Learning,
-    LearningType,
     SessionManager,
     SessionState,
     codec,
@@ -21,51 +17,6 @@ from lifecycle import (
 from lifecycle.records import Pointer
 
 S = SessionState
-
-
-def test_a_fresh_session_starts_active(make_manager) -> None:
-    m = make_manager()
-    start = m.start_session(command="impl", restore=True)
-    assert start.is_fresh_session is True
-    assert start.restored_state is None
-    assert start.session_id.startswith("session-")
-    assert m.state is S.ACTIVE
-
-
-def test_seed_example_checkpoint_then_restore_in_a_new_manager(make_manager, clock) -> None:
-    store = open_store("memory://")
-    m = SessionManager(store=store, project="demo", clock=clock)
-    m.start_session(command="impl")
-    clock.advance(minutes=1)
-    cp = m.create_checkpoint(
-        Checkpoint(
-            id="cp-20260125-120000",
-            timestamp=clock(),
-            phase="Phase 1: Foundation",
-            progress={"tasks_completed": 5, "tasks_total": 10},
-            context={"current_task": "T006"},
-        )
-    )
-    assert m.state is S.CHECKPOINTED
-    assert cp.written and cp.checkpoint_id.startswith("cp-")
-    assert cp.timestamp == clock()
-    clock.advance(minutes=5)
-    m2 = SessionManager(store=store, project="demo", clock=clock)
-    start = m2.start_session(command="impl", restore=True)
-    assert start.is_fresh_session is False
-    assert start.checkpoint_id == cp.checkpoint_id
-    assert start.restored_state == {
-        "phase": "Phase 1: Foundation",
-        "progress": {"tasks_completed": 5, "tasks_total": 10},
-        "context": {"current_task": "T006"},
-    }
-    assert m2.state is S.RESUMED
-    assert m2.report().splitlines()[:4] == [
-        "Session restored:",
-        "  Phase: Phase 1: Foundation",
-        "  Progress: 5/10 (50%)",
-        "  Learnings captured: 0",
-    ]
 
 
 def test_restore_false_starts_fresh_even_with_a_checkpoint(make_manager) -> None:
@@ -77,27 +28,6 @@ def test_restore_false_starts_fresh_even_with_a_checkpoint(make_manager) -> None
     m2 = SessionManager(store=store, project="demo")
     assert m2.start_session(restore=False).is_fresh_session is True
     assert m2.state is S.ACTIVE
-
-
-def test_work_makes_the_session_active_and_a_save_checkpointed(make_manager) -> None:
-    m = make_manager()
-    m.start_session()
-    m.create_checkpoint(phase="P1")
-    assert (m.state, m.has_unsaved_work) == (S.CHECKPOINTED, False)
-    m.record_decision("Use WAL", rationale="concurrent readers")
-    assert (m.state, m.has_unsaved_work) == (S.ACTIVE, True)
-    m.create_checkpoint()
-    assert (m.state, m.has_unsaved_work) == (S.CHECKPOINTED, False)
-
-
-def test_save_with_nothing_changed_is_a_no_op(make_manager) -> None:
-    m = make_manager()
-    m.start_session()
-    first = m.create_checkpoint(phase="P1", progress={"completed": 1})
-    again = m.create_checkpoint(phase="P1", progress={"completed": 1})
-    assert again.written is False
-    assert again.checkpoint_id == first.checkpoint_id
-    assert len(m.list_checkpoints()) == 1
 
 
 @pytest.mark.parametrize(
@@ -124,44 +54,6 @@ def test_resumed_stays_resumed_until_something_changes(make_manager, clock) -> N
     assert m2.state is S.ACTIVE
 
 
-def test_an_illegal_event_raises_and_changes_nothing(make_manager) -> None:
-    m = make_manager()
-    with pytest.raises(IllegalTransition) as err:
-        m.record_decision("too early")
-    assert err.value.state == "INITIALIZING"
-    assert err.value.event == "record"
-    assert err.value.legal_events == ("complete", "load")
-    assert m.state is S.INITIALIZING
-    assert m.store.list_keys() == []
-
-
-def test_completed_is_terminal(make_manager) -> None:
-    m = make_manager()
-    m.start_session()
-    m.end_session()
-    assert m.state is S.COMPLETED
-    before = m.store.list_keys()
-    for call in (m.start_session, m.tick, lambda: m.create_checkpoint(phase="x"), m.end_session):
-        with pytest.raises(IllegalTransition):
-            call()
-    assert m.store.list_keys() == before
-
-
-def test_end_session_writes_a_final_checkpoint_record_and_summary(make_manager) -> None:
-    m = make_manager()
-    m.start_session(command="impl")
-    m.add_task("T1", "do it", status="in_progress")
-    m.complete_task("T1")
-    end = m.end_session(success=True, phase="Phase 1")
-    assert end.checkpoint is not None and end.checkpoint.written
-    assert end.checkpoint.trigger == "session-end"
-    assert end.summary.tasks_completed == ("T1",)
-    assert end.summary.phase == "Phase 1"
-    record = m.session
-    assert record.end_time is not None and record.success is True
-    assert {"session/current", "session/last", "checkpoints/latest"} <= set(m.store.list_keys())
-
-
 def test_end_with_nothing_unsaved_writes_no_extra_checkpoint(make_manager) -> None:
     m = make_manager()
     m.start_session()
@@ -169,16 +61,6 @@ def test_end_with_nothing_unsaved_writes_no_extra_checkpoint(make_manager) -> No
     end = m.end_session()
     assert end.checkpoint is None
     assert len(m.list_checkpoints()) == 1
-
-
-def test_checkpoint_ids_are_unique_and_ordered_even_with_a_frozen_clock(make_manager) -> None:
-    m = make_manager()  # the fixture clock never moves unless told to
-    m.start_session()
-    ids = []
-    for i in range(5):
-        ids.append(m.create_checkpoint(progress={"i": i}).checkpoint_id)
-    assert len(set(ids)) == 5
-    assert ids == sorted(ids)
 
 
 def test_latest_pointer_names_the_newest_checkpoint(make_manager) -> None:
@@ -190,39 +72,12 @@ def test_latest_pointer_names_the_newest_checkpoint(make_manager) -> None:
     assert (pointer.id, pointer.key) == (last.checkpoint_id, last.key)
 
 
-def test_high_priority_task_completion_checkpoints(make_manager) -> None:
-    m = make_manager()
-    m.start_session()
-    out = m.complete_task("TASK-006", "Refactor load", priority="high")
-    assert out.checkpointed
-    assert out.checkpoint.key.startswith("checkpoints/task-TASK-006-")
-    assert m.state is S.CHECKPOINTED
-    cp = m.read_checkpoint()
-    assert [t.id for t in cp.state.completed_tasks] == ["TASK-006"]
-
-
 def test_medium_priority_task_completion_only_records(make_manager) -> None:
     m = make_manager()
     m.start_session()
     out = m.complete_task("T2", priority="medium")
     assert out.checkpoint is None
     assert m.state is S.ACTIVE
-
-
-def test_capture_learning_matches_the_seed_output(make_manager, clock) -> None:
-    m = make_manager()
-    m.start_session()
-    res = m.capture_learning(
-        Learning(
-            type=LearningType.SOLUTION,
-            key="learning/solutions/jwt-expiry-fix",
-            content="Fixed by increasing token expiry to 7 days",
-            timestamp=clock(),
-        )
-    )
-    assert (res.success, res.learning_key) == (True, "learning/solutions/jwt-expiry-fix")
-    stored = codec.decode(Learning, m.store.get(res.learning_key).value)
-    assert stored.session_id == m.session_id
 
 
 def test_a_learning_under_the_wrong_folder_suggests_the_right_one(make_manager, clock) -> None:
@@ -287,26 +142,6 @@ def test_checkpoint_records_the_seed_fields(make_manager) -> None:
     assert cp.state.blockers == ()
     assert cp.recovery_info.restore_command == f"lifecycle session start --checkpoint {cp.id}"
     assert m.session.checkpoints[-1].id == cp.id
-
-
-def test_attach_continues_the_open_session_with_its_unsaved_work(clock) -> None:
-    store = open_store("memory://")
-    first = SessionManager(store=store, project="p", clock=clock)
-    first.start_session(command="impl")
-    first.create_checkpoint(phase="P1")
-    first.record_decision("Use WAL", rationale="readers")
-    first.save_context()
-    assert first.state is S.ACTIVE
-
-    clock.advance(minutes=1)
-    second = SessionManager(store=store, project="p", clock=clock)
-    assert second.attach() is True
-    assert second.session_id == first.session_id
-    assert second.state is S.ACTIVE
-    assert second.work == first.work
-    assert second.has_unsaved_work is True
-    second.create_checkpoint()
-    assert second.state is S.CHECKPOINTED
 
 
 def test_attach_after_the_session_ended_finds_nothing(clock) -> None:
