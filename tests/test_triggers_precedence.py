@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import attrs
 import pytest
+from trigger_view import View
 
 from lifecycle.records import ErrorContext, Task
-from lifecycle.spec import Event, SessionState
+from lifecycle.spec import Event
 from lifecycle.triggers import (
     PRECEDENCE,
     Activity,
@@ -20,14 +20,6 @@ from lifecycle.triggers import (
 )
 
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
-
-
-@attrs.define
-class View:
-    state: SessionState = SessionState.ACTIVE
-    active_seconds: float = 0.0
-    last_checkpoint_at: datetime | None = None
-    last_auto_checkpoint_at: datetime | None = None
 
 
 TIME_DUE = View(active_seconds=3600.0)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from trigger_view import View
 
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import format_ts, is_valid, parse_checkpoint_key
 from lifecycle.records import CheckpointType
-from lifecycle.spec import Event, SessionState
+from lifecycle.spec import Event
 from lifecycle.triggers import Activity, Operation
 from lifecycle.triggers.risk import (
     DEFAULT_COMMAND_PATTERNS,
@@ -29,14 +29,6 @@ from lifecycle.triggers.risk import (
 )
 
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
-
-
-@attrs.define
-class View:
-    state: SessionState = SessionState.ACTIVE
-    active_seconds: float = 0.0
-    last_checkpoint_at: datetime | None = None
-    last_auto_checkpoint_at: datetime | None = None
 
 
 def slugs(operation: Operation) -> list[str]:

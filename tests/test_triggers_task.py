@@ -8,6 +8,7 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from trigger_view import View
 
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import format_ts, is_valid, parse_checkpoint_key
@@ -23,14 +24,6 @@ from lifecycle.triggers import (
 )
 
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
-
-
-@attrs.define
-class View:
-    state: SessionState = SessionState.ACTIVE
-    active_seconds: float = 0.0
-    last_checkpoint_at: datetime | None = None
-    last_auto_checkpoint_at: datetime | None = None
 
 
 @attrs.define
