@@ -21,8 +21,8 @@ name a place outside the store. Grammar (which keys mean what) is
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -87,6 +87,31 @@ def check_prefix(prefix: object) -> str:
         raise InvalidKey(repr(prefix), "a prefix must be a string")
     check_storage_key(prefix.rstrip("/") if prefix.endswith("/") else prefix)
     return prefix
+
+
+def paged_entries(
+    page: Callable[[str | None, int], Sequence[tuple[Any, ...]]],
+    limit: int | None,
+    size: int = 256,
+) -> Iterator[Entry]:
+    """Entries from successive key-ordered pages of ``(key, value, version)`` rows.
+
+    ``page(after, count)`` returns up to ``count`` rows past the key ``after``. Each
+    page is its own query, so a database store holds no lock or cursor while the caller
+    consumes the iterator.
+    """
+    remaining = limit
+    after: str | None = None
+    while remaining is None or remaining > 0:
+        count = size if remaining is None else min(size, remaining)
+        rows = page(after, count)
+        for key, value, version in rows:
+            yield Entry(key, bytes(value), int(version))
+        if len(rows) < count:
+            return
+        after = rows[-1][0]
+        if remaining is not None:
+            remaining -= len(rows)
 
 
 @runtime_checkable

@@ -37,7 +37,15 @@ from lifecycle.errors import (
     url_secrets,
 )
 from lifecycle.logs import get_logger
-from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+from lifecycle.stores.base import (
+    Delete,
+    Entry,
+    Op,
+    Put,
+    check_prefix,
+    check_storage_key,
+    paged_entries,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -383,18 +391,10 @@ class PostgresStore:
         return self._scan(prefix, reverse, limit)
 
     def _scan(self, prefix: str, reverse: bool, limit: int | None) -> Iterator[Entry]:
-        remaining = limit
-        after: str | None = None
-        while remaining is None or remaining > 0:
-            count = SCAN_PAGE if remaining is None else min(SCAN_PAGE, remaining)
-            rows = self._page(prefix, after, reverse, count, values=True)
-            for key, value, version in rows:
-                yield Entry(key, bytes(value), int(version))
-            if len(rows) < count:
-                return
-            after = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
+        def page(after: str | None, count: int) -> Sequence[tuple[Any, ...]]:
+            return self._page(prefix, after, reverse, count, values=True)
+
+        return paged_entries(page, limit, SCAN_PAGE)
 
     # -- writes ----------------------------------------------------------------------------
 

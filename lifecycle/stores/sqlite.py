@@ -25,12 +25,20 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
 from lifecycle.logs import get_logger
-from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+from lifecycle.stores.base import (
+    Delete,
+    Entry,
+    Op,
+    Put,
+    check_prefix,
+    check_storage_key,
+    paged_entries,
+)
 
 log = get_logger(__name__)
 
@@ -297,19 +305,10 @@ class SqliteStore:
         return self._scan(prefix, reverse, limit)
 
     def _scan(self, prefix: str, reverse: bool, limit: int | None) -> Iterator[Entry]:
-        remaining = limit
-        after: str | None = None
-        while remaining is None or remaining > 0:
-            count = SCAN_PAGE if remaining is None else min(SCAN_PAGE, remaining)
-            rows = self._page(prefix, after, reverse, count, values=True)
-            for key, value, version in rows:
-                assert value is not None
-                yield Entry(key, value, version)
-            if len(rows) < count:
-                return
-            after = rows[-1][0]
-            if remaining is not None:
-                remaining -= len(rows)
+        def page(after: str | None, count: int) -> Sequence[tuple[Any, ...]]:
+            return self._page(prefix, after, reverse, count, values=True)
+
+        return paged_entries(page, limit, SCAN_PAGE)
 
     # -- writes ----------------------------------------------------------------------------
 
