@@ -1165,7 +1165,8 @@ class SessionManager:
         from lifecycle.triggers.time import reset
 
         self._time = reset(self._time, cp.timestamp)
-        if call.key.startswith("checkpoints/auto-"):  # the time trigger's own key form
+        parsed = keys.parse_checkpoint_key(call.key)
+        if parsed is not None and parsed[0] == "auto":  # the time trigger's checkpoint
             self._last_auto_at = cp.timestamp
         assert self._session is not None
         ref = CheckpointRef(cp.id, cp.key, cp.timestamp, cp.type, cp.trigger)

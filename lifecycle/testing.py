@@ -863,7 +863,7 @@ class LifecycleRules(RuleBasedStateMachine):
         """Rule 8: never two time-triggered checkpoints closer than the interval."""
         if not self.check_trigger_rules:
             return
-        auto = [cp.timestamp for cp in self.written if cp.key.startswith("checkpoints/auto-")]
+        auto = [cp.timestamp for cp in self.written if _kind(cp.key) == "auto"]
         for earlier, later in itertools.pairwise(auto):
             assert later - earlier >= self.time_settings.interval, (
                 f"automatic checkpoints at {earlier} and {later}"
@@ -883,3 +883,9 @@ class LifecycleRules(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.real.close()
+
+
+def _kind(key: str) -> str | None:
+    """The checkpoint kind a key names (manual, auto, task, risk, recovery)."""
+    parsed = keys.parse_checkpoint_key(key)
+    return None if parsed is None else parsed[0]

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
-from lifecycle import codec
+from lifecycle import codec, keys
 from lifecycle.errors import StoreUnavailable
 from lifecycle.records import Checkpoint, CheckpointType, Learning, WorkState
 from lifecycle.session import SessionManager
@@ -216,14 +215,15 @@ def test_rule_8_fails_when_idle_gaps_count_as_work() -> None:
 def test_rule_8_fails_when_two_automatic_checkpoints_are_closer_than_the_interval() -> None:
     rules = LifecycleRules()
     try:
-        first = Checkpoint(id="cp-1", timestamp="2026-01-25T09:00:00Z", key="checkpoints/auto-1")
-        rules.written = [
-            first,
-            attrs.evolve(first, timestamp=first.timestamp + timedelta(minutes=29)),
-        ]
+
+        def auto(minutes: int) -> Checkpoint:
+            at = datetime(2026, 1, 25, 9, tzinfo=UTC) + timedelta(minutes=minutes)
+            return Checkpoint(id="cp-1", timestamp=at, key=keys.checkpoint_key("auto", at))
+
+        rules.written = [auto(0), auto(29)]
         with pytest.raises(AssertionError, match="automatic checkpoints at"):
             rules.automatic_checkpoints_an_interval_apart()
-        rules.written[1] = attrs.evolve(first, timestamp=first.timestamp + timedelta(minutes=30))
+        rules.written[1] = auto(30)
         rules.automatic_checkpoints_an_interval_apart()
     finally:
         rules.teardown()
