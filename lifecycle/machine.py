@@ -1,15 +1,19 @@
 """The transitions machine, built once from :data:`lifecycle.spec.TABLE`.
 
 One ``transitions.Machine`` (``auto_transitions=False``) serves every session in
-the process: each session is a tiny :class:`Driver` model that the machine
-never adopts with ``add_model`` (that binds a dozen partials per model, about
-6 KB); events are fired through ``machine.events[name].trigger(driver)``.
+the process. Each event is fired on a tiny :class:`Driver` model (the state
+name only) that the machine never adopts with ``add_model`` (that binds a dozen
+partials per model, about 6 KB); events go through
+``machine.events[name].trigger(driver, ...)``.
 
-Guards are the table's :class:`~lifecycle.spec.Guard` names: each condition
-asks the driver's host (the session) to evaluate it, once per dispatch.
-Effects run as ``before`` callbacks, so an effect that raises leaves the state
-unchanged. An event the table does not allow raises :class:`IllegalTransition`
-before anything is evaluated or written.
+What the machine calls is the event's :class:`Decider`, never the session:
+its conditions are the table's :class:`~lifecycle.spec.Guard` names, answered
+by ``decider.guard(guard)`` from facts gathered before dispatch, and the row
+that fires is handed to ``decider.do(row)`` in a ``before`` callback (so an
+effect that raises leaves the state unchanged). An effect that raises
+:class:`EffectFailed` (a checkpoint write that failed after its retry) takes
+the failure path the table declares: the event is dispatched again with the
+``write_failed`` guard true, and that row fires instead.
 """
 
 from __future__ import annotations
@@ -20,32 +24,41 @@ from typing import Any, Protocol
 
 from lifecycle import coverage
 from lifecycle.errors import IllegalTransition, LifecycleError
-from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState, Spec
+from lifecycle.spec import TABLE, Event, Guard, Row, SessionState, Spec
 
 
-class Host(Protocol):
-    """What the machine needs from the object it drives (the session)."""
+class Decider(Protocol):
+    """What the machine asks while one event is dispatched."""
 
-    def guard(self, guard: Guard, context: Any) -> bool: ...
+    def guard(self, guard: Guard) -> bool: ...
 
-    def effect(self, effect: Effect, row: Row, context: Any) -> None: ...
+    def do(self, row: Row) -> None: ...
+
+    write_failed: bool
+    failure: EffectFailed | None
+
+
+class EffectFailed(LifecycleError):
+    """An effect could not be done: the table's ``write_failed`` rows say what happens."""
+
+    def __init__(self, cause: Exception) -> None:
+        self.cause = cause
+        super().__init__(str(cause))
 
 
 class Driver:
-    """The model transitions sees: the state name and the host to call back."""
+    """The model transitions sees: the state name, nothing else."""
 
-    __slots__ = ("_fired", "host", "state")
+    __slots__ = ("state",)
 
-    def __init__(self, host: Host, state: SessionState = TABLE.initial) -> None:
-        self.host = host
+    def __init__(self, state: SessionState = TABLE.initial) -> None:
         self.state: str = state.value
-        self._fired: Row | None = None
 
 
 def _condition(guard: Guard) -> Callable[[Any], bool]:
     def check(event_data: Any) -> bool:
-        driver: Driver = event_data.model
-        return driver.host.guard(guard, event_data.kwargs["context"])
+        decider: Decider = event_data.kwargs["decider"]
+        return decider.guard(guard)
 
     check.__name__ = guard.value
     return check
@@ -53,10 +66,9 @@ def _condition(guard: Guard) -> Callable[[Any], bool]:
 
 def _before(row: Row, index: int) -> Callable[[Any], None]:
     def fire(event_data: Any) -> None:
-        driver: Driver = event_data.model
-        if row.effect is not None:
-            driver.host.effect(row.effect, row, event_data.kwargs["context"])
-        driver._fired = row
+        decider: Decider = event_data.kwargs["decider"]
+        decider.do(row)
+        event_data.kwargs["fired"].append(row)
         coverage.record(index)  # one flag check unless LIFECYCLE_COVERAGE is set
 
     return fire
@@ -89,21 +101,27 @@ def build(spec: Spec = TABLE) -> Any:
     return machine
 
 
-def fire(driver: Driver, event: Event, context: Any, spec: Spec = TABLE) -> Row:
-    """Fire ``event`` on ``driver``; return the row that fired.
+def fire(
+    state: SessionState, event: Event, decider: Decider, spec: Spec = TABLE
+) -> tuple[Row, SessionState]:
+    """Fire ``event`` from ``state``: the row that fired and the state after it.
 
-    Raises IllegalTransition (and changes nothing) when the table has no row for
-    ``event`` in the current state. Exceptions from guards or effects propagate
-    with the state unchanged.
+    Raises IllegalTransition (and asks nothing) when the table has no row for
+    ``event`` in ``state``. Other exceptions from guards or effects propagate.
     """
-    state = SessionState(driver.state)
     legal = spec.legal_events(state)
     if event not in legal:
         raise IllegalTransition(state.value, event.value, (e.value for e in legal))
-    machine = build(spec)
-    driver._fired = None
-    machine.events[event.value].trigger(driver, context=context)
-    row = driver._fired
-    if row is None:  # validate() proves one row fires for every guard outcome
+    trigger = build(spec).events[event.value].trigger
+    driver = Driver(state)
+    fired: list[Row] = []
+    try:
+        trigger(driver, decider=decider, fired=fired)
+    except EffectFailed as failure:
+        decider.write_failed = True  # the failure path is a row of the table too
+        decider.failure = failure
+        driver = Driver(state)
+        trigger(driver, decider=decider, fired=fired)
+    if not fired:  # validate() proves one row fires for every guard outcome
         raise LifecycleError(f"no row fired for {event} in {state}: the table is incomplete")
-    return row
+    return fired[-1], SessionState(driver.state)

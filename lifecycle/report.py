@@ -106,7 +106,7 @@ def load_resumption(manager: SessionManager, *, max_learnings: int = MAX_LEARNIN
     if last is not None and last.session_id == current:
         last = None  # this session's own summary (after it ended): not "previous"
     done = {t.id: t for t in manager.work.completed_tasks}
-    restored = manager._restored_from
+    restored = manager.restored_from
     previous: PreviousSession | None = None
     if restored is not None and (last is None or last.session_id != restored.session_id):
         # The restored checkpoint's session did not end normally (or its summary is
@@ -268,7 +268,7 @@ def _body(manager: SessionManager, resumption: Resumption, max_items: int) -> li
 
 
 def _head(manager: SessionManager) -> list[str]:
-    restored = manager._restored_from
+    restored = manager.restored_from
     head = "Session restored:" if restored is not None else "Session started (fresh):"
     lines = [
         head,

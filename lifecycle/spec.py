@@ -53,12 +53,15 @@ class Event(StrEnum):
 
 
 class Guard(StrEnum):
-    """Named conditions; the machine binds each to the session's evaluators."""
+    """Named facts about one event; the step computes each before the machine asks."""
 
     RESTORE_AVAILABLE = "restore_available"  # restore asked and a valid checkpoint exists
-    CHECKPOINT_DUE = "checkpoint_due"  # a trigger evaluator says "checkpoint now"
-    CHANGES_WORK = "changes_work"  # the event changes the session's work state
-    HAS_UNSAVED = "has_unsaved"  # the state differs from the last durable checkpoint
+    CHECKPOINT_DUE = "checkpoint_due"  # a trigger evaluator calls for a checkpoint
+    RISK_DUE = "risk_due"  # the risk trigger calls for one: written even with nothing unsaved
+    HAS_UNSAVED = "has_unsaved"  # after the event's change, the state differs from the last
+    #                              durable checkpoint (always true before the first one)
+    SAVED_IS_RESTORED = "saved_is_restored"  # the last durable checkpoint is the restored one
+    WRITE_FAILED = "write_failed"  # the checkpoint write failed twice (retried once)
 
     def __str__(self) -> str:
         return self.value
@@ -71,10 +74,17 @@ class Effect(StrEnum):
     START_FRESH = "start_fresh"  # begin a new session with empty work state
     RECORD_WORK = "record_work"  # apply the event's change to the work state
     WRITE_CHECKPOINT = "write_checkpoint"  # apply the change, then write it durably
-    FINALIZE = "finalize"  # final checkpoint, summary, consolidation, cleanup
+    FINALIZE = "finalize"  # session record, summary, consolidation, cleanup
+    CHECKPOINT_AND_FINALIZE = "checkpoint_and_finalize"  # a final checkpoint, then finalize
 
     def __str__(self) -> str:
         return self.value
+
+
+#: The effects that write a durable checkpoint (and so may fail: see ``WRITE_FAILED``).
+WRITING_EFFECTS: frozenset[Effect] = frozenset(
+    {Effect.WRITE_CHECKPOINT, Effect.CHECKPOINT_AND_FINALIZE}
+)
 
 
 @attrs.frozen(cache_hash=True)
@@ -82,7 +92,7 @@ class Row:
     """One transition: ``event`` from ``source`` to ``dest`` when every guard has its value.
 
     ``dest`` None is an internal transition: the state does not change and no
-    effect runs beyond ``effect`` (which is then None too).
+    effect runs (``effect`` is None too).
     """
 
     event: Event
@@ -108,6 +118,16 @@ class Row:
         """The state after this row fires."""
         return self.source if self.dest is None else self.dest
 
+    @property
+    def writes(self) -> bool:
+        """Whether this row writes a durable checkpoint."""
+        return self.effect in WRITING_EFFECTS
+
+    @property
+    def is_failure(self) -> bool:
+        """Whether this row is the path taken when a checkpoint write failed."""
+        return (Guard.WRITE_FAILED, True) in self.when
+
     def matches(self, outcome: Mapping[Guard, bool]) -> bool:
         return all(outcome[guard] is value for guard, value in self.when)
 
@@ -131,41 +151,134 @@ WORK_EVENTS: tuple[Event, ...] = (
 )
 #: States in which the session is running (loaded and not completed).
 RUNNING: tuple[SessionState, ...] = (S.ACTIVE, S.CHECKPOINTED, S.RESUMED)
+#: Events whose gap since the previous event counts as active work (the time trigger).
+ACTIVE_TIME_EVENTS: frozenset[Event] = frozenset(set(Event) - {Event.LOAD})
+#: Events that always change the work state (a completed task, a recorded error), so the
+#: state after them is never equal to the last checkpoint: they need no HAS_UNSAVED guard.
+ALWAYS_CHANGE: frozenset[Event] = frozenset({Event.TASK_COMPLETED, Event.ERROR_RECOVERED})
+#: Events that never change the work state: unsaved work after them is what it was before.
+NEVER_CHANGE: frozenset[Event] = frozenset({Event.TICK, Event.BEFORE_OPERATION})
 
 _DUE = Guard.CHECKPOINT_DUE
-_CHANGES = Guard.CHANGES_WORK
+_RISK = Guard.RISK_DUE
 _UNSAVED = Guard.HAS_UNSAVED
 _RESTORE = Guard.RESTORE_AVAILABLE
+_AT_RESTORE = Guard.SAVED_IS_RESTORED
+_FAILED = Guard.WRITE_FAILED
+_When = tuple[tuple[Guard, bool], ...]
+
+
+def _write(
+    event: Event,
+    source: SessionState,
+    when: _When,
+    note: str,
+    *,
+    on_failure: SessionState | None,
+    effect: Effect = Effect.WRITE_CHECKPOINT,
+) -> list[Row]:
+    """A row that writes a checkpoint and its declared failure row: the write is retried
+    once; if it still fails the change is recorded and the session goes to ``on_failure``
+    (None: it stays where it is), with a warning."""
+    final = effect is Effect.CHECKPOINT_AND_FINALIZE
+    dest = S.COMPLETED if final else S.CHECKPOINTED
+    fallback = Effect.FINALIZE if final else (None if on_failure is None else Effect.RECORD_WORK)
+    return [
+        Row(event, source, dest, (*when, (_FAILED, False)), effect, note),
+        Row(event, source, on_failure, (*when, (_FAILED, True)), fallback,
+            "the checkpoint write failed twice: keep the work, unsaved, and warn"),
+    ]  # fmt: skip
+
+
+def _settle(event: Event, when: _When) -> list[Row]:
+    """From ACTIVE, a change that leaves nothing unsaved returns to the state it left."""
+    return [
+        Row(event, S.ACTIVE, S.RESUMED, (*when, (_AT_RESTORE, True)), Effect.RECORD_WORK,
+            "the change undid the unsaved work: back to the restored checkpoint"),
+        Row(event, S.ACTIVE, S.CHECKPOINTED, (*when, (_AT_RESTORE, False)), Effect.RECORD_WORK,
+            "the change undid the unsaved work: back to the last checkpoint"),
+    ]  # fmt: skip
 
 
 def _rows() -> tuple[Row, ...]:
+    due, not_due = ((_DUE, True),), ((_DUE, False),)
+    unsaved, saved = ((_UNSAVED, True),), ((_UNSAVED, False),)
     rows = [
         Row(Event.LOAD, S.INITIALIZING, S.RESUMED, ((_RESTORE, True),), Effect.RESTORE,
             "restore asked and a valid checkpoint exists: restore it"),
         Row(Event.LOAD, S.INITIALIZING, S.ACTIVE, ((_RESTORE, False),), Effect.START_FRESH,
             "fresh session"),
     ]  # fmt: skip
-    for event, source in itertools.product(WORK_EVENTS, RUNNING):
-        rows += [
-            Row(event, source, S.CHECKPOINTED, ((_DUE, True),), Effect.WRITE_CHECKPOINT,
-                "a trigger fired: write the checkpoint first"),
-            Row(event, source, S.ACTIVE, ((_DUE, False), (_CHANGES, True)), Effect.RECORD_WORK,
-                "no trigger fired: record the work only"),
-            Row(event, source, None, ((_DUE, False), (_CHANGES, False)), None,
-                "nothing to record and nothing due"),
-        ]  # fmt: skip
+    # Activity that changes nothing: in ACTIVE any trigger may write the unsaved work; in
+    # CHECKPOINTED and RESUMED nothing is unsaved, so only a risk checkpoint is written.
+    for event in (Event.TICK, Event.BEFORE_OPERATION):
+        rows += _write(event, S.ACTIVE, due, "a trigger fired: write the checkpoint",
+                       on_failure=S.ACTIVE)  # fmt: skip
+        rows.append(Row(event, S.ACTIVE, None, not_due, None, "nothing due"))
+        for source in (S.CHECKPOINTED, S.RESUMED):
+            if event is Event.TICK:
+                rows.append(Row(event, source, None, (), None, "nothing unsaved: nothing due"))
+                continue
+            rows += _write(
+                event,
+                source,
+                ((_RISK, True),),
+                "a risky operation: checkpoint before it runs",
+                on_failure=None,
+            )
+            rows.append(Row(event, source, None, ((_RISK, False),), None,
+                            "not risky, and nothing unsaved"))  # fmt: skip
+    # A completed task or a recovered error always changes the work.
+    for event in (Event.TASK_COMPLETED, Event.ERROR_RECOVERED):
+        for source in RUNNING:
+            rows += _write(event, source, due, "a trigger fired: write the checkpoint",
+                           on_failure=S.ACTIVE)  # fmt: skip
+            rows.append(Row(event, source, S.ACTIVE, not_due, Effect.RECORD_WORK,
+                            "no trigger fired: record the work only"))  # fmt: skip
+    # A recorded change may change nothing, or undo the unsaved work.
     for source in RUNNING:
-        rows += [
-            Row(Event.SAVE, source, S.CHECKPOINTED, ((_UNSAVED, True),), Effect.WRITE_CHECKPOINT,
-                "manual checkpoint"),
-            Row(Event.SAVE, source, None, ((_UNSAVED, False),), None,
-                "no-op: nothing changed since the last checkpoint"),
-        ]  # fmt: skip
-    for source in (S.INITIALIZING, *RUNNING):
-        rows.append(
-            Row(Event.COMPLETE, source, S.COMPLETED, (), Effect.FINALIZE,
-                "final checkpoint, summary, consolidation, cleanup")
-        )  # fmt: skip
+        rows += _write(
+            Event.RECORD,
+            source,
+            (*unsaved, *due),
+            "a trigger fired: write the checkpoint",
+            on_failure=S.ACTIVE,
+        )
+        rows.append(Row(Event.RECORD, source, S.ACTIVE, (*unsaved, *not_due), Effect.RECORD_WORK,
+                        "no trigger fired: record the work only"))  # fmt: skip
+        if source is S.ACTIVE:
+            rows += _settle(Event.RECORD, saved)
+        else:
+            rows.append(Row(Event.RECORD, source, None, saved, None, "nothing changed"))
+    # A manual checkpoint writes whatever is unsaved (a new phase, progress or context too).
+    for source in RUNNING:
+        rows += _write(Event.SAVE, source, unsaved, "manual checkpoint", on_failure=S.ACTIVE)
+        if source is S.ACTIVE:
+            rows += _settle(Event.SAVE, saved)
+        else:
+            rows.append(Row(Event.SAVE, source, None, saved, None,
+                            "no-op: nothing changed since the last checkpoint"))  # fmt: skip
+    # The end: a final checkpoint of anything unsaved, then the record and summary. A
+    # session completed before it loaded has nothing durable, so its state is unsaved.
+    rows += _write(
+        Event.COMPLETE,
+        S.INITIALIZING,
+        (),
+        "final checkpoint, then finalize",
+        on_failure=S.COMPLETED,
+        effect=Effect.CHECKPOINT_AND_FINALIZE,
+    )
+    for source in RUNNING:
+        rows += _write(
+            Event.COMPLETE,
+            source,
+            unsaved,
+            "final checkpoint, then finalize",
+            on_failure=S.COMPLETED,
+            effect=Effect.CHECKPOINT_AND_FINALIZE,
+        )
+        rows.append(Row(Event.COMPLETE, source, S.COMPLETED, saved, Effect.FINALIZE,
+                        "nothing unsaved: summary, consolidation, cleanup"))  # fmt: skip
     return tuple(rows)
 
 

@@ -35,6 +35,7 @@ from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidRecord, StoreError, VersionConflict
 from lifecycle.logs import get_logger
 from lifecycle.records import (
+    Checkpoint,
     ContextEnhanced,
     ContextStats,
     DailySummary,
@@ -53,7 +54,6 @@ from lifecycle.records import (
 from lifecycle.stores.base import Put
 
 if TYPE_CHECKING:
-    from lifecycle.session import SessionManager
     from lifecycle.stores.base import ProjectStore
 
 log = get_logger(__name__)
@@ -317,13 +317,13 @@ def fold_session(
 
 
 def context_stats(
-    manager: SessionManager,
+    store: ProjectStore,
     record: SessionRecord,
     summary: SessionSummary,
     written: Written,
+    restored: Checkpoint | None,
 ) -> ContextStats:
     """The session's context stats, from bytes really stored (docs/context-stats.md)."""
-    store = manager.store
     # The checkpoints' bytes are counted as they are written: reading them back here
     # would cost one read per checkpoint at every session end.
     own = record.checkpoint_bytes + len(codec.encode(record)) + len(codec.encode(summary))
@@ -335,7 +335,7 @@ def context_stats(
         framework_content_size=framework,
         user_content_size=user,
         total_context_bytes=own + framework + user,
-        retention_ratio=retention_ratio(manager, record),
+        retention_ratio=retention_ratio(store, record, restored),
     )
 
 
@@ -347,22 +347,23 @@ def _stored_size(store: ProjectStore, key: str) -> int:
     return 0 if entry is None else len(entry.value)
 
 
-def retention_ratio(manager: SessionManager, record: SessionRecord) -> float:
+def retention_ratio(
+    store: ProjectStore, record: SessionRecord, restored: Checkpoint | None
+) -> float:
     """Bytes of work state restored at start / bytes of the work state in the newest
     checkpoint that existed when the session started (see docs/context-stats.md)."""
-    from lifecycle.records import Checkpoint
+    from lifecycle.session.checkpoints import Checkpoints
 
-    listed = manager.list_checkpoints()
+    listed = Checkpoints(store).listing()
     start = record.start_time
     i = bisect.bisect_left(listed, (start, ""))
     if i == 0:
         return 1.0  # nothing was saved before this session: nothing to lose
     newest_key = listed[i - 1][1]
-    restored = manager._restored_from
     if restored is None:
         return 0.0
     try:
-        entry = manager.store.get(newest_key)
+        entry = store.get(newest_key)
         newest = None if entry is None else codec.decode(Checkpoint, entry.value, key=newest_key)
     except (CorruptRecord, InvalidRecord, StoreError):
         newest = None
@@ -382,22 +383,23 @@ def _state_bytes(cp: Any) -> int:
     )
 
 
-# -- the hook SessionManager._finalize calls --------------------------------------------
+# -- what the session's finish calls ------------------------------------------------------
 
 
 def consolidate(
-    manager: SessionManager,
+    store: ProjectStore,
     record: SessionRecord,
     summary: SessionSummary,
     warnings: list[str],
+    restored: Checkpoint | None = None,
 ) -> SessionRecord:
     """Fold the completed session in and return its record with context stats filled.
 
     Never raises: a failure is logged and added to ``warnings``, and the record is
     returned as it came, so the session completes anyway."""
     try:
-        written = fold_session(manager.store, record, summary, warnings)
-        stats = context_stats(manager, record, summary, written)
+        written = fold_session(store, record, summary, warnings)
+        stats = context_stats(store, record, summary, written, restored)
     except Exception as exc:
         log.error("summaries.failed", session_id=record.id, error=repr(exc))
         warnings.append(f"summaries not updated: {exc}")

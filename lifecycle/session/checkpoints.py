@@ -1,0 +1,251 @@
+"""Reading and writing checkpoints over a :class:`~lifecycle.stores.ProjectStore`.
+
+The checkpoint writer is the persistence side of the table's ``write_checkpoint``
+effect: it builds nothing of the session's state itself (the step hands it the
+state to write), commits the checkpoint and its ``checkpoints/latest`` pointer
+in one atomic batch with compare-and-swap, re-keys on a lost race, merges under
+the ``merge`` policy, enforces the size limits, and retries a failed write once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import attrs
+
+from lifecycle import codec, keys
+from lifecycle.errors import (
+    CheckpointNotFound,
+    CheckpointTooLarge,
+    CorruptRecord,
+    InvalidKey,
+    InvalidRecord,
+    StoreError,
+    VersionConflict,
+)
+from lifecycle.logs import get_logger
+from lifecycle.records import Checkpoint, Pointer, WorkState
+from lifecycle.stores import ProjectStore, Put
+from lifecycle.triggers.base import CheckpointCall
+
+log = get_logger("lifecycle")
+
+LATEST = keys.LATEST if hasattr(keys, "LATEST") else "checkpoints/latest"
+#: Soft and hard checkpoint size limits ("<50KB typical, <200KB maximum").
+WARN_BYTES = 50_000
+MAX_BYTES = 200_000
+#: How many times a checkpoint is re-keyed after losing a race for the pointer.
+RACE_ATTEMPTS = 50
+
+
+@attrs.frozen
+class Committed:
+    """A durable checkpoint: the record, its encoded size, the pointer's new version."""
+
+    checkpoint: Checkpoint
+    size: int
+    latest_version: int
+
+
+class WriteFailed(StoreError):
+    """A checkpoint write failed twice (it was retried once)."""
+
+    def __init__(self, call: CheckpointCall, error: Exception) -> None:
+        self.call = call
+        self.error = error
+        super().__init__(f"checkpoint not written after 2 attempts: {error}")
+
+
+#: Builds the checkpoint to write for a call at a moment (called again after a re-key).
+Build = Callable[[CheckpointCall, datetime], Checkpoint]
+#: Folds another writer's checkpoint into the one being written (conflict="merge").
+MergeFrom = Callable[[Checkpoint], None]
+
+
+class Checkpoints:
+    """The project's checkpoints: the latest valid, by id, by key; and the writer."""
+
+    def __init__(self, store: ProjectStore) -> None:
+        self.store = store
+
+    # reading ---------------------------------------------------------------------------
+
+    def listing(self) -> list[tuple[datetime, str]]:
+        """(timestamp, key) of every checkpoint, oldest first (names only, no reads)."""
+        found = []
+        for key in self.store.list_keys("checkpoints/"):
+            parsed = keys.parse_checkpoint_key(key)
+            if parsed is not None:
+                found.append((parsed[1], key))
+        found.sort()
+        return found
+
+    def read_key(self, key: str, warnings: list[str] | None = None) -> Checkpoint | None:
+        try:
+            entry = self.store.get(key)
+            if entry is None:
+                return None
+            return codec.decode(Checkpoint, entry.value, key=key)
+        except (CorruptRecord, InvalidRecord, InvalidKey) as exc:
+            if warnings is not None:
+                warnings.append(f"skipped corrupt checkpoint {key}: {exc}")
+            log.warning("checkpoint.corrupt", key=key, error=str(exc))
+            return None
+
+    def by_id(self, checkpoint_id: str) -> Checkpoint:
+        """One name listing and at most one read: an id is ``cp-{ts}`` and its key ends
+        in that same ``{ts}``, which no other checkpoint shares."""
+        from lifecycle.history import checkpoint_key_for
+
+        key = checkpoint_key_for(self.store, checkpoint_id)
+        cp = None if key is None else self.read_key(key)
+        if cp is None or cp.id != checkpoint_id:
+            raise CheckpointNotFound(checkpoint_id)
+        return cp
+
+    def latest_valid(self, warnings: list[str]) -> tuple[Checkpoint | None, int | None]:
+        """Follow ``checkpoints/latest``; when it or its target is missing or corrupt, fall
+        back to the newest valid checkpoint by timestamp, with a warning. Also returns the
+        pointer's version (None when there is no pointer)."""
+        pointer_entry = None
+        try:
+            pointer_entry = self.store.get(LATEST)
+            if pointer_entry is not None:
+                pointer = codec.decode(Pointer, pointer_entry.value, key=LATEST)
+                cp = self.read_key(pointer.key)
+                if cp is not None:
+                    return cp, pointer_entry.version
+                warnings.append(f"latest checkpoint {pointer.key} is missing or corrupt")
+        except (CorruptRecord, InvalidRecord) as exc:
+            warnings.append(f"checkpoints/latest is unreadable ({exc})")
+        version = None if pointer_entry is None else pointer_entry.version
+        for _, key in reversed(self.listing()):
+            cp = self.read_key(key, warnings)
+            if cp is not None:
+                if pointer_entry is not None or warnings:
+                    warnings.append(f"restored from the newest valid checkpoint {cp.id} instead")
+                    log.warning("restore.fallback", checkpoint_id=cp.id, warnings=warnings)
+                return cp, version
+        return None, version
+
+    # writing ---------------------------------------------------------------------------
+
+    def write(
+        self,
+        build: Build,
+        call: CheckpointCall,
+        at: datetime,
+        latest_version: int | None,
+        merge_from: MergeFrom | None,
+    ) -> Committed:
+        """Commit the checkpoint ``build`` makes; retry once (then raise WriteFailed)."""
+        error: StoreError | None = None
+        for attempt in (1, 2):
+            try:
+                return self._commit(build, call, at, latest_version, merge_from)
+            except StoreError as exc:
+                error = exc
+                log.warning("checkpoint.write_failed", attempt=attempt, error=str(exc))
+        assert error is not None
+        log.error("checkpoint.gave_up", error=str(error))
+        raise WriteFailed(call, error)
+
+    def _commit(
+        self,
+        build: Build,
+        call: CheckpointCall,
+        at: datetime,
+        latest_version: int | None,
+        merge_from: MergeFrom | None,
+    ) -> Committed:
+        """Write the checkpoint and move ``checkpoints/latest`` to it, in one batch.
+
+        The pointer is a compare-and-swap on the version last seen; when another writer
+        moved it, re-read it and take a later timestamp, so ids stay unique and in
+        creation order across processes (last write wins, or merge)."""
+        torn = False  # the stored pointer is unreadable: overwrite it, no compare
+        for _ in range(RACE_ATTEMPTS):
+            cp, body = encode_sized(build(call, at))
+            pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
+            expected: int | None = None if torn else (latest_version or 0)
+            try:
+                versions = self.store.batch(
+                    [
+                        Put(cp.key, body, expected_version=0),
+                        Put(LATEST, pointer, expected_version=expected, sync=False),
+                    ]
+                )
+            except CorruptRecord:
+                if torn:
+                    raise
+                torn = True  # a CAS cannot compare against a torn pointer
+                continue
+            except VersionConflict:
+                try:
+                    entry = self.store.get(LATEST)
+                except CorruptRecord:
+                    torn = True
+                    continue
+                latest_version = None if entry is None else entry.version
+                at = at + timedelta(microseconds=1)
+                if entry is not None:
+                    try:
+                        other = codec.decode(Pointer, entry.value, key=LATEST)
+                    except (CorruptRecord, InvalidRecord):
+                        other = None
+                    if other is not None:
+                        at = max(at, other.timestamp + timedelta(microseconds=1))
+                        theirs = self.read_key(other.key) if merge_from is not None else None
+                        if merge_from is not None and theirs is not None:
+                            merge_from(theirs)
+                call = rekey(call, at)
+                continue
+            return Committed(cp, len(body), versions[1])
+        raise StoreError("could not move checkpoints/latest: too many concurrent writers")
+
+
+def rekey(call: CheckpointCall, at: datetime) -> CheckpointCall:
+    """The same call under a key for the later moment ``at``."""
+    parsed = keys.parse_checkpoint_key(call.key)
+    kind, name = ("manual", None) if parsed is None else (parsed[0], parsed[2])
+    key = keys.checkpoint_key(
+        kind,
+        at,
+        task_id=name if kind == "task" else None,
+        operation=name if kind == "risk" else None,
+    )
+    return attrs.evolve(call, key=key)
+
+
+def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
+    """The checkpoint with ``context_snapshot.size_bytes`` set to the length of its
+    bytes, and those bytes; refused over :data:`MAX_BYTES`, naming the largest fields."""
+    body = codec.encode(cp)
+    marker = b'"size_bytes":0'
+    at = body.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
+    if cp.context_snapshot.size_bytes == 0 and at >= 0:
+        size = len(body) - 1
+        size += len(str(size + len(str(size))))  # the digits are part of the size
+        body = body[:at] + b'"size_bytes":' + str(size).encode() + body[at + len(marker) :]
+        snapshot = attrs.evolve(cp.context_snapshot, size_bytes=size)
+        cp = attrs.evolve(cp, context_snapshot=snapshot)
+    size = len(body)
+    if size > MAX_BYTES:
+        raise too_large(cp, size)
+    if size > WARN_BYTES:
+        log.warning("checkpoint.large", size=size, limit=WARN_BYTES, checkpoint_id=cp.id)
+    return cp, body
+
+
+def too_large(cp: Checkpoint, size: int) -> CheckpointTooLarge:
+    sizes = [
+        (f"state.{f.name}", len(codec.converter.dumps(getattr(cp.state, f.name))))
+        for f in attrs.fields(WorkState)
+    ]
+    sizes += [
+        ("progress", len(codec.converter.dumps(cp.progress))),
+        ("context", len(codec.converter.dumps(cp.context))),
+    ]
+    sizes.sort(key=lambda p: -p[1])
+    return CheckpointTooLarge(size, MAX_BYTES, sizes[:3])

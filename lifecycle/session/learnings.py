@@ -1,0 +1,56 @@
+"""Learnings: checked keys, the write, and the retry queue for failed writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from lifecycle import codec, keys
+from lifecycle.errors import InvalidKey, StoreError
+from lifecycle.logs import get_logger
+from lifecycle.records import Learning
+from lifecycle.stores import ProjectStore
+
+log = get_logger("lifecycle")
+
+
+def checked(learning: Learning, session_id: str) -> Learning:
+    """The learning under a valid key of its type's folder, or InvalidKey with a suggestion."""
+    key = learning.key
+    prefix = learning.type.prefix
+    if "/" not in key:
+        key = prefix + keys.slug(key)
+    keys.validate(key)
+    if not key.startswith(prefix):
+        name = key.rsplit("/", 1)[-1]
+        raise InvalidKey(
+            key, f"a {learning.type.value} learning lives under {prefix}", prefix + name
+        )
+    return attrs.evolve(learning, key=key, session_id=learning.session_id or session_id)
+
+
+class Learnings:
+    """Writes learnings; a failed write is queued and retried before the next event."""
+
+    def __init__(self, store: ProjectStore) -> None:
+        self.store = store
+        self.pending: list[Learning] = []
+
+    def write(self, learning: Learning, written: Callable[[str], None]) -> None:
+        """Write now (raising StoreError); ``written(key)`` is told when it is durable."""
+        self.store.put(learning.key, codec.encode(learning))
+        written(learning.key)
+
+    def retry(self, written: Callable[[str], None]) -> None:
+        while self.pending:
+            learning = self.pending[0]
+            try:
+                self.write(learning, written)
+            except StoreError:
+                return
+            self.pending.pop(0)
+            log.info("learning.retried", key=learning.key)
+
+    def count(self) -> int:
+        return len(self.store.list_keys("learning/"))

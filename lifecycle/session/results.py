@@ -1,0 +1,145 @@
+"""What the session's events return (the Output formats of SuperSpec's session manager)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from lifecycle import codec
+from lifecycle.records import CheckpointType, JSONValue, SessionSummary
+from lifecycle.spec import SessionState
+
+
+class CheckpointStatus(StrEnum):
+    """What became of a checkpoint an event asked for."""
+
+    WRITTEN = "written"  # durable now
+    UNCHANGED = "unchanged"  # nothing changed since the last one: nothing written
+    FAILED = "failed"  # the write failed twice; the work is kept, unsaved
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ConflictPolicy(StrEnum):
+    """What a checkpoint does when another writer moved ``checkpoints/latest`` first."""
+
+    LAST_WRITE_WINS = "last-write-wins"
+    MERGE = "merge"  # lists unioned by id, scalar divergences reported (lifecycle.merge)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class StartResult:
+    session_id: str
+    is_fresh_session: bool
+    restored_state: dict[str, JSONValue] | None = None
+    checkpoint_id: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class CheckpointResult:
+    checkpoint_id: str | None
+    timestamp: datetime | None
+    key: str | None = None
+    type: CheckpointType | None = None
+    trigger: str | None = None
+    status: CheckpointStatus = CheckpointStatus.WRITTEN
+    error: str | None = None
+
+    @property
+    def written(self) -> bool:
+        return self.status is CheckpointStatus.WRITTEN
+
+    @property
+    def success(self) -> bool:
+        return self.written
+
+
+@attrs.frozen
+class LearningResult:
+    success: bool
+    learning_key: str
+    queued: bool = False
+    error: str | None = None
+
+
+@attrs.frozen
+class Outcome:
+    """What a work event did: the state after it and the checkpoint it wrote, if any."""
+
+    state: SessionState
+    transition: str
+    checkpoint: CheckpointResult | None = None
+
+    @property
+    def checkpointed(self) -> bool:
+        return self.checkpoint is not None and self.checkpoint.written
+
+
+@attrs.frozen
+class Clearance(Outcome):
+    """The answer to ``before_operation``: may the operation run?"""
+
+    proceed: bool = True
+    reason: str = ""
+
+
+@attrs.frozen
+class EndResult:
+    session_id: str
+    checkpoint: CheckpointResult | None
+    summary: SessionSummary
+
+
+def _status_of(data: dict[str, Any]) -> CheckpointStatus:
+    """A stored result's status; results journaled before ``status`` existed carry
+    ``written`` (and ``error`` when it failed)."""
+    if "status" in data:
+        return CheckpointStatus(data["status"])
+    if data.get("written", True):
+        return CheckpointStatus.WRITTEN
+    return CheckpointStatus.FAILED if data.get("error") else CheckpointStatus.UNCHANGED
+
+
+def _unstructure_result(result: CheckpointResult) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        f.name: codec.converter.unstructure(getattr(result, f.name))
+        for f in attrs.fields(CheckpointResult)
+    }
+    data["written"] = result.written  # the field's name in journals and front ends
+    return data
+
+
+def _structure_result(data: Any, _: type) -> CheckpointResult:
+    if not isinstance(data, dict):
+        raise TypeError(f"a checkpoint result is an object, got {type(data).__name__}")
+    fields = {f.name for f in attrs.fields(CheckpointResult)} - {"status"}
+    values = {k: v for k, v in data.items() if k in fields}
+    shaped = codec.converter.structure(
+        {**values, "status": _status_of(data).value}, _PlainResult
+    )
+    return CheckpointResult(**attrs.asdict(shaped, recurse=False))
+
+
+@attrs.frozen
+class _PlainResult:
+    """CheckpointResult's fields, structured by cattrs' own rules."""
+
+    checkpoint_id: str | None
+    timestamp: datetime | None
+    key: str | None = None
+    type: CheckpointType | None = None
+    trigger: str | None = None
+    status: CheckpointStatus = CheckpointStatus.WRITTEN
+    error: str | None = None
+
+
+codec.converter.register_unstructure_hook(CheckpointResult, _unstructure_result)
+codec.converter.register_structure_hook(CheckpointResult, _structure_result)

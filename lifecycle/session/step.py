@@ -1,0 +1,198 @@
+"""One event, decided then done.
+
+The façade builds a :class:`Step` for each event: the facts the table's guards
+read (the state before and after the event's change, the last durable
+checkpoint, the restore candidate read before dispatch, and the trigger
+evaluators' call on a frozen snapshot of the session's facts). The transitions
+machine asks the step for guard values (pure: nothing here does I/O) and hands
+it the row that fired; the step then runs that row's effect through its
+:class:`Effects` collaborator and returns what the event produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from lifecycle.errors import LifecycleError
+from lifecycle.machine import EffectFailed
+from lifecycle.records import Checkpoint, CheckpointType, JSONValue, WorkState
+from lifecycle.spec import Effect, Guard, Row
+from lifecycle.triggers.base import Activity, CheckpointCall
+
+Change = Callable[[WorkState], WorkState]
+
+
+@attrs.frozen
+class Snapshot:
+    """The session state a durable checkpoint holds (compared to decide unsaved work)."""
+
+    phase: str
+    progress: dict[str, JSONValue]
+    context: dict[str, JSONValue]
+    work: WorkState
+
+    @classmethod
+    def of(cls, cp: Checkpoint) -> Snapshot:
+        return cls(cp.phase, cp.progress, cp.context, cp.state)
+
+
+@attrs.frozen
+class Edit:
+    """What an event changes: the work (a pure function) and the scalars it sets."""
+
+    change: Change | None = None
+    phase: str | None = None
+    progress: dict[str, JSONValue] | None = None
+    context: dict[str, JSONValue] | None = None
+    label: str | None = None  # the id a caller gave a manual checkpoint
+
+    def apply(self, before: Snapshot) -> Snapshot:
+        return Snapshot(
+            before.phase if self.phase is None else self.phase,
+            before.progress if self.progress is None else self.progress,
+            before.context if self.context is None else self.context,
+            before.work if self.change is None else self.change(before.work),
+        )
+
+
+class Effects(Protocol):
+    """The persistence side: what the step calls to do a row's effect."""
+
+    def restore(self, step: Step, checkpoint: Checkpoint) -> None: ...
+
+    def start_fresh(self, step: Step) -> None: ...
+
+    def record(self, step: Step) -> None: ...
+
+    def write_checkpoint(self, step: Step) -> None:
+        """Write ``step.after`` for ``step.call``; raise EffectFailed after the retry."""
+
+    def finalize(self, step: Step, *, checkpoint: bool) -> None: ...
+
+
+Evaluate = Callable[[Activity], CheckpointCall | None]
+
+
+class Step:
+    """The facts of one event (decide) and the effect of the row that fired (do)."""
+
+    __slots__ = (
+        "_after",
+        "_call",
+        "_outcome",
+        "activity",
+        "before",
+        "call",
+        "edit",
+        "effects",
+        "evaluate",
+        "failure",
+        "restore",
+        "saved",
+        "saved_is_restored",
+        "warnings",
+        "write_failed",
+    )
+
+    def __init__(
+        self,
+        activity: Activity,
+        before: Snapshot,
+        saved: Snapshot | None,
+        effects: Effects,
+        *,
+        edit: Edit = Edit(),
+        evaluate: Evaluate | None = None,
+        call: CheckpointCall | None = None,
+        restore: Checkpoint | None = None,
+        saved_is_restored: bool = False,
+    ) -> None:
+        self.activity = activity
+        self.before = before
+        self.saved = saved
+        self.effects = effects
+        self.edit = edit
+        self.evaluate = evaluate
+        self.call = call  # a manual call (save, complete); else the evaluators' call
+        self.restore = restore
+        self.saved_is_restored = saved_is_restored
+        self.write_failed = False
+        self.failure: EffectFailed | None = None
+        self.warnings: list[str] = []
+        self._after: Snapshot | None = None
+        self._call: CheckpointCall | None = None
+        self._outcome: dict[Guard, bool] = {}
+
+    @property
+    def at(self) -> datetime:
+        return self.activity.at
+
+    @property
+    def after(self) -> Snapshot:
+        """The session state once the event's change is applied (computed once)."""
+        if self._after is None:
+            self._after = self.edit.apply(self.before)
+        return self._after
+
+    def set_after(self, after: Snapshot) -> None:
+        """Replace the state to write (a merge with another writer's checkpoint)."""
+        self._after = after
+
+    # decide -------------------------------------------------------------------------------
+
+    def triggered(self) -> CheckpointCall | None:
+        """The call that makes a checkpoint due: a manual one, else the evaluators'."""
+        if self.call is None and self.evaluate is not None:
+            self.call = self.evaluate(self.activity)
+            self.evaluate = None  # asked once per event
+        return self.call
+
+    def guard(self, guard: Guard) -> bool:
+        """A guard's value for this event; each is computed once (the machine may ask again)."""
+        if guard is Guard.WRITE_FAILED:
+            return self.write_failed
+        value = self._outcome.get(guard)
+        if value is None:
+            value = self._outcome[guard] = self._value(guard)
+        return value
+
+    def _value(self, guard: Guard) -> bool:
+        if guard is Guard.RESTORE_AVAILABLE:
+            return self.restore is not None
+        if guard is Guard.HAS_UNSAVED:
+            return self.saved != self.after
+        if guard is Guard.SAVED_IS_RESTORED:
+            return self.saved_is_restored
+        if guard is Guard.CHECKPOINT_DUE:
+            return self.triggered() is not None
+        if guard is Guard.RISK_DUE:
+            call = self.triggered()
+            return call is not None and call.type is CheckpointType.RISK
+        raise LifecycleError(f"no fact for guard {guard}")  # pragma: no cover
+
+    # do -----------------------------------------------------------------------------------
+
+    def do(self, row: Row) -> None:
+        """Run the effect of the row that fired."""
+        effect = row.effect
+        if effect is None:
+            return
+        if effect is Effect.RESTORE:
+            assert self.restore is not None
+            self.effects.restore(self, self.restore)
+        elif effect is Effect.START_FRESH:
+            self.effects.start_fresh(self)
+        elif effect is Effect.RECORD_WORK:
+            self.effects.record(self)
+        elif effect is Effect.WRITE_CHECKPOINT:
+            self.effects.write_checkpoint(self)
+        elif effect is Effect.FINALIZE:
+            self.effects.finalize(self, checkpoint=False)
+        elif effect is Effect.CHECKPOINT_AND_FINALIZE:
+            self.effects.finalize(self, checkpoint=True)
+        else:  # pragma: no cover - every Effect has a branch
+            raise LifecycleError(f"no handler for effect {effect}")
