@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from lifecycle.merge import Merged
 from lifecycle.records import (
     Checkpoint,
     EventMessage,
@@ -44,6 +45,7 @@ from lifecycle.session import (
     CheckpointResult,
     Clearance,
     Clock,
+    ConflictPolicy,
     EndResult,
     LearningResult,
     LifecycleHooks,
@@ -116,6 +118,7 @@ class AsyncSessionManager:
         time_settings: Any = None,
         hooks: Iterable[LifecycleHooks] = (),
         strict: bool = False,
+        conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,
         journal: bool = False,
         offload: bool | None = None,
     ) -> None:
@@ -127,6 +130,7 @@ class AsyncSessionManager:
             time_settings=time_settings,
             hooks=hooks,
             strict=strict,
+            conflict=conflict,
             journal=journal,
         )
         self._lock = asyncio.Lock()
@@ -229,6 +233,14 @@ class AsyncSessionManager:
     def pending_learnings(self) -> tuple[Learning, ...]:
         return self._sync.pending_learnings
 
+    @property
+    def last_merge(self) -> Merged | None:
+        return self._sync.last_merge
+
+    @property
+    def restored_from(self) -> Checkpoint | None:
+        return self._sync.restored_from
+
     # -- the API, awaited ------------------------------------------------------------------
 
     start_session = _awaited(SessionManager.start_session)
@@ -249,6 +261,7 @@ class AsyncSessionManager:
     resolve_question = _awaited(SessionManager.resolve_question)
     add_blocker = _awaited(SessionManager.add_blocker)
     clear_blocker = _awaited(SessionManager.clear_blocker)
+    update_context = _awaited(SessionManager.update_context)
     tick = _awaited(SessionManager.tick)
     error_recovered = _awaited(SessionManager.error_recovered)
     read_checkpoint = _awaited(SessionManager.read_checkpoint)
@@ -259,11 +272,7 @@ class AsyncSessionManager:
         """Ask before running an operation (see SessionManager.before_operation)."""
         return await self._run(functools.partial(self._sync.before_operation, operation, **fields))
 
-    async def flush_journal(self) -> int:
-        """Write journal entries a store failure held back; return how many remain."""
-        from lifecycle.journal import flush
-
-        return await self._run(functools.partial(flush, self._sync))
+    flush_journal = _awaited(SessionManager.flush_journal)
 
 
 # Results, re-exported so that async users import one module.

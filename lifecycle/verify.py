@@ -13,27 +13,31 @@ broken rule is reported with a shortest sequence that breaks it, and the
 number of sequences explored is counted exactly without walking them one by
 one (at depth 8 there are about 10^10).
 
-Guards are free: each evaluator may answer either way at any time, so the
-table must keep the rules whatever the trigger evaluators say.
+Guards are free where the session's facts do not decide them: each trigger
+evaluator may answer either way at any time, a restore candidate may or may not
+exist, a checkpoint write may fail. The rest follow from the model: whether work
+is unsaved after an event that never changes work is what it was before; after
+one that always changes work (``spec.ALWAYS_CHANGE``) it is; before the first
+durable checkpoint it always is; ``saved_is_restored`` is a fact of the model.
 
 Rule 5 (an illegal event changes nothing) holds by construction at this level:
 a step that fires no row leaves the abstract state as it was. What the table
 can get wrong there is a *legal* event for which some guard outcome fires no
-row, or two: that is the ``determinism`` rule. Rule 6 likewise follows from a
-row having one effect; the check guards the model itself. Whether the machine
-really leaves the store untouched, and ids are unique and ordered, is for the
+row, or two: that is the ``determinism`` rule. Whether the machine really
+leaves the store untouched, and ids are unique and ordered, is for the
 implementation's property tests.
 
 The abstract model's effects (what each named effect does to the facts):
 
-========================  =====================================================
-``restore``               restored, a durable checkpoint, nothing unsaved
-``start_fresh``           a new session: nothing durable, nothing unsaved
-``record_work``           unsaved work
-``write_checkpoint``      one more checkpoint written, durable, nothing unsaved
-``finalize``              finalized (final checkpoint and summary)
-none (or internal row)    nothing
-========================  =====================================================
+=============================  ==================================================
+``restore``                    restored: a durable checkpoint, nothing unsaved
+``start_fresh``                a new session: nothing durable, so all unsaved
+``record_work``                unsaved as the event leaves it
+``write_checkpoint``           one more checkpoint written; nothing unsaved
+``finalize``                   finalized (record and summary)
+``checkpoint_and_finalize``    one more checkpoint written, then finalized
+none (or internal row)         nothing
+=============================  ==================================================
 """
 
 from __future__ import annotations
@@ -46,31 +50,46 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import attrs
 
-from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState, Spec
+from lifecycle.spec import (
+    ALWAYS_CHANGE,
+    NEVER_CHANGE,
+    TABLE,
+    Effect,
+    Event,
+    Guard,
+    Row,
+    SessionState,
+    Spec,
+)
 
 DEFAULT_DEPTH = 8
 
-#: The rules checked, by id, in report order (design.md's lifecycle rules 1-8, at table level).
+#: The rules checked, by id, in report order (the lifecycle rules 1-8, at table level).
 RULES: dict[str, str] = {
     "1": "COMPLETED is terminal: no row fires from a final state",
-    "2": "RESUMED is entered only from INITIALIZING, by restore when restore_available, "
-    "and holds exactly the restored state",
-    "3": "every entry into CHECKPOINTED (from another state, or because a checkpoint is due "
-    "or work is unsaved) writes a checkpoint; write_checkpoint always ends in CHECKPOINTED; "
-    "CHECKPOINTED never holds unsaved work",
+    "2": "RESUMED is entered from INITIALIZING only by restore when restore_available, or "
+    "from ACTIVE when a change undid the unsaved work since that restore; it holds exactly "
+    "the restored state",
+    "3": "a row that writes a checkpoint writes exactly one and ends in CHECKPOINTED (or "
+    "COMPLETED); no other row writes one",
+    "meaning": "ACTIVE if and only if work is unsaved; CHECKPOINTED and RESUMED hold nothing "
+    "unsaved and have a durable checkpoint",
     "4": "COMPLETED is reachable from every reachable state",
     "5": "an event with no row from the state is rejected and changes nothing",
-    "6": "each write_checkpoint row writes exactly one checkpoint, and no other row writes one",
-    "7": "task_completed and before_operation consult checkpoint_due and, when it is due, "
-    "write the checkpoint before the state changes",
-    "8": "tick consults checkpoint_due and, when it is due, writes a checkpoint",
+    "7": "a risky operation (risk_due) is checkpointed before it runs, unless the write failed",
+    "8": "a due trigger with unsaved work writes a checkpoint, unless the write failed",
+    "failure": "every row that writes declares its failure path (write_failed), and that "
+    "path writes nothing and keeps unsaved work in ACTIVE (or completes)",
     "active": "ACTIVE is entered only by rows that record work or start a fresh session",
     "determinism": "a legal event fires exactly one row under each outcome of its guards",
 }
 
 _DUE = Guard.CHECKPOINT_DUE
-_FORCING_GUARDS = frozenset({Guard.CHECKPOINT_DUE, Guard.HAS_UNSAVED})
-_RISK_EVENTS = frozenset({Event.TASK_COMPLETED, Event.BEFORE_OPERATION})
+_RISK = Guard.RISK_DUE
+_UNSAVED = Guard.HAS_UNSAVED
+_FAILED = Guard.WRITE_FAILED
+#: Guards no fact of the model decides: the search tries both values.
+_FREE = frozenset({Guard.RESTORE_AVAILABLE, _DUE, _RISK, _FAILED})
 
 
 @attrs.frozen
@@ -79,24 +98,39 @@ class Model:
 
     state: SessionState
     unsaved: bool = False  # the session has work its durable checkpoint lacks
-    durable: bool = False  # a checkpoint of this session's state exists
-    writes: int = 0  # checkpoints written by write_checkpoint rows
+    durable: bool = False  # a durable checkpoint of this session's state exists
+    at_restore: bool = False  # the durable checkpoint is the one restored
+    writes: int = 0  # checkpoints written
     restored: bool = False  # the state came from a checkpoint
     finalized: bool = False
 
-    def apply(self, row: Row) -> Model:
-        """The model after ``row`` fires: the effect first, then the state change."""
+    def unsaved_after(self, event: Event, outcome: Mapping[Guard, bool]) -> bool:
+        """Whether work is unsaved once ``event``'s change is applied."""
+        if _UNSAVED in outcome:
+            return outcome[_UNSAVED]
+        if event in NEVER_CHANGE:
+            return self.unsaved
+        return True  # ALWAYS_CHANGE, or an event whose rows do not ask
+
+    def apply(self, row: Row, unsaved: bool) -> Model:
+        """The model after ``row`` fires (``unsaved``: as the event's change leaves it)."""
         model = self
         effect = row.effect
         if effect is Effect.RESTORE:
-            model = attrs.evolve(model, unsaved=False, durable=True, restored=True)
+            model = attrs.evolve(model, unsaved=False, durable=True, restored=True, at_restore=True)
         elif effect is Effect.START_FRESH:
-            model = attrs.evolve(model, unsaved=False, durable=False, restored=False)
+            model = attrs.evolve(
+                model, unsaved=True, durable=False, restored=False, at_restore=False
+            )
         elif effect is Effect.RECORD_WORK:
-            model = attrs.evolve(model, unsaved=True)
-        elif effect is Effect.WRITE_CHECKPOINT:
-            model = attrs.evolve(model, unsaved=False, durable=True, writes=model.writes + 1)
-        elif effect is Effect.FINALIZE:
+            model = attrs.evolve(model, unsaved=unsaved)
+        elif effect in (Effect.WRITE_CHECKPOINT, Effect.CHECKPOINT_AND_FINALIZE):
+            model = attrs.evolve(
+                model, unsaved=False, durable=True, at_restore=False, writes=model.writes + 1
+            )
+        if effect in (Effect.FINALIZE, Effect.CHECKPOINT_AND_FINALIZE):
+            if effect is Effect.FINALIZE:
+                model = attrs.evolve(model, unsaved=unsaved)
             model = attrs.evolve(model, finalized=True)
         return attrs.evolve(model, state=row.target)
 
@@ -187,9 +221,24 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _outcomes(guards: Sequence[Guard]) -> Iterator[dict[Guard, bool]]:
-    for values in itertools.product((True, False), repeat=len(guards)):
-        yield dict(zip(guards, values, strict=True))
+def _outcomes(model: Model, event: Event, guards: Sequence[Guard]) -> Iterator[dict[Guard, bool]]:
+    """Every outcome of the deciding guards the model allows (see the module doc)."""
+    free = [g for g in guards if g in _FREE or (g is _UNSAVED and _may_change(model, event))]
+    for values in itertools.product((True, False), repeat=len(free)):
+        outcome = dict(zip(free, values, strict=True))
+        if outcome.get(_RISK) and outcome.get(_DUE) is False:
+            continue  # a risk call is a call: risk_due implies checkpoint_due
+        if _UNSAVED in guards and _UNSAVED not in outcome:
+            outcome[_UNSAVED] = model.unsaved if event in NEVER_CHANGE else True
+        if Guard.SAVED_IS_RESTORED in guards:
+            outcome[Guard.SAVED_IS_RESTORED] = model.at_restore
+        yield {g: outcome[g] for g in guards}
+
+
+def _may_change(model: Model, event: Event) -> bool:
+    """Whether unsaved work after ``event`` is open: its change may add, undo or do
+    nothing, and there is a durable checkpoint to compare with."""
+    return model.durable and event not in NEVER_CHANGE and event not in ALWAYS_CHANGE
 
 
 def _can_finish(spec: Spec) -> frozenset[SessionState]:
@@ -223,27 +272,41 @@ def _check_step(
         and (Guard.RESTORE_AVAILABLE, True) in row.when
         and row.effect is Effect.RESTORE
     )
-    if row.target is SessionState.RESUMED and entering and not restores:
+    settles = row.source is SessionState.ACTIVE and not after.unsaved and model.at_restore
+    if row.target is SessionState.RESUMED and entering and not (restores or settles):
         yield "2", f"row {where} enters RESUMED"
-    if after.state is SessionState.RESUMED and (after.unsaved or not after.restored):
+    if after.state is SessionState.RESUMED and not (
+        after.restored and after.at_restore and not after.unsaved
+    ):
         yield "2", f"after row {where} the session is RESUMED but not as restored"
-    forced = any(value and guard in _FORCING_GUARDS for guard, value in row.when)
-    checkpoints = row.target is SessionState.CHECKPOINTED and (entering or forced)
-    if checkpoints and row.effect is not Effect.WRITE_CHECKPOINT:
-        yield "3", f"row {where} enters CHECKPOINTED without write_checkpoint"
-    if row.effect is Effect.WRITE_CHECKPOINT and row.target is not SessionState.CHECKPOINTED:
-        yield "3", f"row {where} writes a checkpoint but ends in {row.target}"
-    if after.state is SessionState.CHECKPOINTED and after.unsaved:
-        yield "3", f"after row {where} the session is CHECKPOINTED with unsaved work"
     wrote = after.writes - model.writes
-    if wrote != (1 if row.effect is Effect.WRITE_CHECKPOINT else 0):
-        yield "6", f"row {where} wrote {wrote} checkpoints"
-    if event in _RISK_EVENTS or event is Event.TICK:
-        rule = "8" if event is Event.TICK else "7"
-        if _DUE not in outcome:
-            yield rule, f"{event} in {row.source} does not consult {_DUE}"
-        elif outcome[_DUE] and row.effect is not Effect.WRITE_CHECKPOINT:
-            yield rule, f"row {where} fires with {_DUE}=True but does not write_checkpoint"
+    if wrote != (1 if row.writes else 0):
+        yield "3", f"row {where} wrote {wrote} checkpoints"
+    if row.writes and row.target not in (SessionState.CHECKPOINTED, SessionState.COMPLETED):
+        yield "3", f"row {where} writes a checkpoint but ends in {row.target}"
+    if after.state is SessionState.ACTIVE and not after.unsaved:
+        yield "meaning", f"after row {where} the session is ACTIVE with nothing unsaved"
+    if after.state in (SessionState.CHECKPOINTED, SessionState.RESUMED) and (
+        after.unsaved or not after.durable
+    ):
+        yield "meaning", f"after row {where} the session is {after.state} with unsaved work"
+    failed = outcome.get(_FAILED, False)
+    if outcome.get(_RISK) and not failed and not row.writes:
+        yield "7", f"row {where} lets a risky operation run without a checkpoint"
+    unsaved = model.unsaved_after(event, outcome)
+    due = outcome.get(_DUE) and unsaved and not failed
+    if due and not row.writes and row.target is not SessionState.COMPLETED:
+        yield "8", f"row {where} fires with {_DUE}=True and unsaved work but writes nothing"
+    if row.writes and (_FAILED, False) not in row.when:
+        yield "failure", f"row {where} writes a checkpoint with no write_failed path"
+    if failed:
+        if row.writes:
+            yield "failure", f"row {where} writes although the write failed"
+        if after.unsaved and after.state not in (SessionState.ACTIVE, SessionState.COMPLETED):
+            yield (
+                "failure",
+                f"after row {where} a failed write leaves unsaved work in {after.state}",
+            )
     enters_active = row.target is SessionState.ACTIVE and row.dest is not None
     if enters_active and row.effect not in (Effect.RECORD_WORK, Effect.START_FRESH):
         yield "active", f"row {where} enters ACTIVE with effect {row.effect}"
@@ -279,7 +342,8 @@ def model_check(spec: Spec = TABLE, depth: int = DEFAULT_DEPTH) -> VerifyReport:
             legal = spec.legal_events(model.state)
             for event in Event:
                 rows = spec.rows_for(event, model.state)
-                for outcome in _outcomes(spec.guards_for(event, model.state)):
+                guards = spec.guards_for(event, model.state)
+                for outcome in _outcomes(model, event, guards):
                     expansions += 1
                     sequences += count
                     shown = tuple(outcome.items())
@@ -295,7 +359,7 @@ def model_check(spec: Spec = TABLE, depth: int = DEFAULT_DEPTH) -> VerifyReport:
                             )
                     else:
                         row = firing[0]
-                        after = model.apply(row)
+                        after = model.apply(row, model.unsaved_after(event, outcome))
                         step = Step(event, shown, index[id(row)], row.source, row.target, row.label)
                         if len(firing) > 1:
                             labels = "; ".join(r.label for r in firing)

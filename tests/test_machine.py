@@ -15,69 +15,83 @@ import pytest
 
 from lifecycle import coverage, machine, spec
 from lifecycle.errors import IllegalTransition, LifecycleError
-from lifecycle.machine import Driver, fire
+from lifecycle.machine import Driver, EffectFailed, fire
 from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
 
-#: The table of design.md, row by row: "source -> dest: label
+#: The table, row by row: "source -> dest: label". Reviewed by hand: every row is one the
+#: public API can fire (tests/test_every_row.py fires each one).
 GOLDEN = """
 INITIALIZING -> RESUMED: load [restore_available] / restore
 INITIALIZING -> ACTIVE: load [!restore_available] / start_fresh
-ACTIVE -> CHECKPOINTED: task_completed [checkpoint_due] / write_checkpoint
-ACTIVE -> ACTIVE: task_completed [!checkpoint_due, changes_work] / record_work
-ACTIVE -> (internal): task_completed [!checkpoint_due, !changes_work]
-CHECKPOINTED -> CHECKPOINTED: task_completed [checkpoint_due] / write_checkpoint
-CHECKPOINTED -> ACTIVE: task_completed [!checkpoint_due, changes_work] / record_work
-CHECKPOINTED -> (internal): task_completed [!checkpoint_due, !changes_work]
-RESUMED -> CHECKPOINTED: task_completed [checkpoint_due] / write_checkpoint
-RESUMED -> ACTIVE: task_completed [!checkpoint_due, changes_work] / record_work
-RESUMED -> (internal): task_completed [!checkpoint_due, !changes_work]
-ACTIVE -> CHECKPOINTED: tick [checkpoint_due] / write_checkpoint
-ACTIVE -> ACTIVE: tick [!checkpoint_due, changes_work] / record_work
-ACTIVE -> (internal): tick [!checkpoint_due, !changes_work]
-CHECKPOINTED -> CHECKPOINTED: tick [checkpoint_due] / write_checkpoint
-CHECKPOINTED -> ACTIVE: tick [!checkpoint_due, changes_work] / record_work
-CHECKPOINTED -> (internal): tick [!checkpoint_due, !changes_work]
-RESUMED -> CHECKPOINTED: tick [checkpoint_due] / write_checkpoint
-RESUMED -> ACTIVE: tick [!checkpoint_due, changes_work] / record_work
-RESUMED -> (internal): tick [!checkpoint_due, !changes_work]
-ACTIVE -> CHECKPOINTED: before_operation [checkpoint_due] / write_checkpoint
-ACTIVE -> ACTIVE: before_operation [!checkpoint_due, changes_work] / record_work
-ACTIVE -> (internal): before_operation [!checkpoint_due, !changes_work]
-CHECKPOINTED -> CHECKPOINTED: before_operation [checkpoint_due] / write_checkpoint
-CHECKPOINTED -> ACTIVE: before_operation [!checkpoint_due, changes_work] / record_work
-CHECKPOINTED -> (internal): before_operation [!checkpoint_due, !changes_work]
-RESUMED -> CHECKPOINTED: before_operation [checkpoint_due] / write_checkpoint
-RESUMED -> ACTIVE: before_operation [!checkpoint_due, changes_work] / record_work
-RESUMED -> (internal): before_operation [!checkpoint_due, !changes_work]
-ACTIVE -> CHECKPOINTED: error_recovered [checkpoint_due] / write_checkpoint
-ACTIVE -> ACTIVE: error_recovered [!checkpoint_due, changes_work] / record_work
-ACTIVE -> (internal): error_recovered [!checkpoint_due, !changes_work]
-CHECKPOINTED -> CHECKPOINTED: error_recovered [checkpoint_due] / write_checkpoint
-CHECKPOINTED -> ACTIVE: error_recovered [!checkpoint_due, changes_work] / record_work
-CHECKPOINTED -> (internal): error_recovered [!checkpoint_due, !changes_work]
-RESUMED -> CHECKPOINTED: error_recovered [checkpoint_due] / write_checkpoint
-RESUMED -> ACTIVE: error_recovered [!checkpoint_due, changes_work] / record_work
-RESUMED -> (internal): error_recovered [!checkpoint_due, !changes_work]
-ACTIVE -> CHECKPOINTED: record [checkpoint_due] / write_checkpoint
-ACTIVE -> ACTIVE: record [!checkpoint_due, changes_work] / record_work
-ACTIVE -> (internal): record [!checkpoint_due, !changes_work]
-CHECKPOINTED -> CHECKPOINTED: record [checkpoint_due] / write_checkpoint
-CHECKPOINTED -> ACTIVE: record [!checkpoint_due, changes_work] / record_work
-CHECKPOINTED -> (internal): record [!checkpoint_due, !changes_work]
-RESUMED -> CHECKPOINTED: record [checkpoint_due] / write_checkpoint
-RESUMED -> ACTIVE: record [!checkpoint_due, changes_work] / record_work
-RESUMED -> (internal): record [!checkpoint_due, !changes_work]
-ACTIVE -> CHECKPOINTED: save [has_unsaved] / write_checkpoint
-ACTIVE -> (internal): save [!has_unsaved]
-CHECKPOINTED -> CHECKPOINTED: save [has_unsaved] / write_checkpoint
+ACTIVE -> CHECKPOINTED: tick [checkpoint_due, !write_failed] / write_checkpoint
+ACTIVE -> ACTIVE: tick [checkpoint_due, write_failed] / record_work
+ACTIVE -> (internal): tick [!checkpoint_due]
+CHECKPOINTED -> (internal): tick
+RESUMED -> (internal): tick
+ACTIVE -> CHECKPOINTED: before_operation [checkpoint_due, !write_failed] / write_checkpoint
+ACTIVE -> ACTIVE: before_operation [checkpoint_due, write_failed] / record_work
+ACTIVE -> (internal): before_operation [!checkpoint_due]
+CHECKPOINTED -> CHECKPOINTED: before_operation [risk_due, !write_failed] / write_checkpoint
+CHECKPOINTED -> (internal): before_operation [risk_due, write_failed]
+CHECKPOINTED -> (internal): before_operation [!risk_due]
+RESUMED -> CHECKPOINTED: before_operation [risk_due, !write_failed] / write_checkpoint
+RESUMED -> (internal): before_operation [risk_due, write_failed]
+RESUMED -> (internal): before_operation [!risk_due]
+ACTIVE -> CHECKPOINTED: task_completed [checkpoint_due, !write_failed] / write_checkpoint
+ACTIVE -> ACTIVE: task_completed [checkpoint_due, write_failed] / record_work
+ACTIVE -> ACTIVE: task_completed [!checkpoint_due] / record_work
+CHECKPOINTED -> CHECKPOINTED: task_completed [checkpoint_due, !write_failed] / write_checkpoint
+CHECKPOINTED -> ACTIVE: task_completed [checkpoint_due, write_failed] / record_work
+CHECKPOINTED -> ACTIVE: task_completed [!checkpoint_due] / record_work
+RESUMED -> CHECKPOINTED: task_completed [checkpoint_due, !write_failed] / write_checkpoint
+RESUMED -> ACTIVE: task_completed [checkpoint_due, write_failed] / record_work
+RESUMED -> ACTIVE: task_completed [!checkpoint_due] / record_work
+ACTIVE -> CHECKPOINTED: error_recovered [checkpoint_due, !write_failed] / write_checkpoint
+ACTIVE -> ACTIVE: error_recovered [checkpoint_due, write_failed] / record_work
+ACTIVE -> ACTIVE: error_recovered [!checkpoint_due] / record_work
+CHECKPOINTED -> CHECKPOINTED: error_recovered [checkpoint_due, !write_failed] / write_checkpoint
+CHECKPOINTED -> ACTIVE: error_recovered [checkpoint_due, write_failed] / record_work
+CHECKPOINTED -> ACTIVE: error_recovered [!checkpoint_due] / record_work
+RESUMED -> CHECKPOINTED: error_recovered [checkpoint_due, !write_failed] / write_checkpoint
+RESUMED -> ACTIVE: error_recovered [checkpoint_due, write_failed] / record_work
+RESUMED -> ACTIVE: error_recovered [!checkpoint_due] / record_work
+ACTIVE -> CHECKPOINTED: record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint
+ACTIVE -> ACTIVE: record [has_unsaved, checkpoint_due, write_failed] / record_work
+ACTIVE -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
+ACTIVE -> RESUMED: record [!has_unsaved, saved_is_restored] / record_work
+ACTIVE -> CHECKPOINTED: record [!has_unsaved, !saved_is_restored] / record_work
+CHECKPOINTED -> CHECKPOINTED: record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint
+CHECKPOINTED -> ACTIVE: record [has_unsaved, checkpoint_due, write_failed] / record_work
+CHECKPOINTED -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
+CHECKPOINTED -> (internal): record [!has_unsaved]
+RESUMED -> CHECKPOINTED: record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint
+RESUMED -> ACTIVE: record [has_unsaved, checkpoint_due, write_failed] / record_work
+RESUMED -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
+RESUMED -> (internal): record [!has_unsaved]
+ACTIVE -> CHECKPOINTED: save [has_unsaved, !write_failed] / write_checkpoint
+ACTIVE -> ACTIVE: save [has_unsaved, write_failed] / record_work
+ACTIVE -> RESUMED: save [!has_unsaved, saved_is_restored] / record_work
+ACTIVE -> CHECKPOINTED: save [!has_unsaved, !saved_is_restored] / record_work
+CHECKPOINTED -> CHECKPOINTED: save [has_unsaved, !write_failed] / write_checkpoint
+CHECKPOINTED -> ACTIVE: save [has_unsaved, write_failed] / record_work
 CHECKPOINTED -> (internal): save [!has_unsaved]
-RESUMED -> CHECKPOINTED: save [has_unsaved] / write_checkpoint
+RESUMED -> CHECKPOINTED: save [has_unsaved, !write_failed] / write_checkpoint
+RESUMED -> ACTIVE: save [has_unsaved, write_failed] / record_work
 RESUMED -> (internal): save [!has_unsaved]
-INITIALIZING -> COMPLETED: complete / finalize
-ACTIVE -> COMPLETED: complete / finalize
-CHECKPOINTED -> COMPLETED: complete / finalize
-RESUMED -> COMPLETED: complete / finalize
+INITIALIZING -> COMPLETED: complete [!write_failed] / checkpoint_and_finalize
+INITIALIZING -> COMPLETED: complete [write_failed] / finalize
+ACTIVE -> COMPLETED: complete [has_unsaved, !write_failed] / checkpoint_and_finalize
+ACTIVE -> COMPLETED: complete [has_unsaved, write_failed] / finalize
+ACTIVE -> COMPLETED: complete [!has_unsaved] / finalize
+CHECKPOINTED -> COMPLETED: complete [has_unsaved, !write_failed] / checkpoint_and_finalize
+CHECKPOINTED -> COMPLETED: complete [has_unsaved, write_failed] / finalize
+CHECKPOINTED -> COMPLETED: complete [!has_unsaved] / finalize
+RESUMED -> COMPLETED: complete [has_unsaved, !write_failed] / checkpoint_and_finalize
+RESUMED -> COMPLETED: complete [has_unsaved, write_failed] / finalize
+RESUMED -> COMPLETED: complete [!has_unsaved] / finalize
 """.strip().splitlines()
+
+FAILURE_NOTE = "the checkpoint write failed twice: keep the work, unsaved, and warn"
 
 
 def _line(row: Row) -> str:
@@ -85,28 +99,45 @@ def _line(row: Row) -> str:
     return f"{row.source.value} -> {dest}: {row.label}"
 
 
-#: Each row's note (logged as the transition's reason), by its event kind and effect.
-NOTES = {
-    ("load", Effect.RESTORE): "restore asked and a valid checkpoint exists: restore it",
-    ("load", Effect.START_FRESH): "fresh session",
-    ("work", Effect.WRITE_CHECKPOINT): "a trigger fired: write the checkpoint first",
-    ("work", Effect.RECORD_WORK): "no trigger fired: record the work only",
-    ("work", None): "nothing to record and nothing due",
-    ("save", Effect.WRITE_CHECKPOINT): "manual checkpoint",
-    ("save", None): "no-op: nothing changed since the last checkpoint",
-    ("complete", Effect.FINALIZE): "final checkpoint, summary, consolidation, cleanup",
-}
-
-
-def _kind(event: Event) -> str:
-    return "work" if event in spec.WORK_EVENTS else event.value
-
-
-def test_the_table_is_the_one_design_md_describes() -> None:
+def test_the_table_is_the_reviewed_one() -> None:
     fresh = spec.validate(tuple(SessionState), spec.INITIAL, spec.FINAL, spec._rows())
     assert [_line(r) for r in fresh.rows] == GOLDEN
-    assert {r.note for r in fresh.rows if NOTES[_kind(r.event), r.effect] != r.note} == set()
     assert fresh == TABLE
+
+
+def test_every_writing_row_has_a_declared_failure_row_that_writes_nothing() -> None:
+    for row in TABLE.rows:
+        if not row.writes:
+            continue
+        assert (Guard.WRITE_FAILED, False) in row.when
+        outcome = {g: v for g, v in row.when if g is not Guard.WRITE_FAILED}
+        failure = TABLE.resolve(row.event, row.source, {**outcome, Guard.WRITE_FAILED: True})
+        assert failure is not None and failure.is_failure and not failure.writes
+        assert failure.note == FAILURE_NOTE
+        if row.source is SessionState.ACTIVE or row.event is not Event.BEFORE_OPERATION:
+            expected = row.target if row.target is SessionState.COMPLETED else SessionState.ACTIVE
+            assert failure.target is expected
+        else:  # a risk checkpoint with nothing unsaved: the state stays as it was
+            assert failure.target is row.source
+
+
+def test_work_events_get_only_the_guards_they_really_have() -> None:
+    S = SessionState
+    assert TABLE.guards_for(Event.TICK, S.CHECKPOINTED) == ()
+    assert TABLE.guards_for(Event.TICK, S.ACTIVE) == (Guard.CHECKPOINT_DUE, Guard.WRITE_FAILED)
+    assert TABLE.guards_for(Event.BEFORE_OPERATION, S.RESUMED) == (
+        Guard.RISK_DUE,
+        Guard.WRITE_FAILED,
+    )
+    for event in spec.ALWAYS_CHANGE | spec.NEVER_CHANGE:
+        for source in spec.RUNNING:
+            assert Guard.HAS_UNSAVED not in TABLE.guards_for(event, source)
+    assert Guard.SAVED_IS_RESTORED in TABLE.guards_for(Event.RECORD, S.ACTIVE)
+    assert Guard.SAVED_IS_RESTORED not in TABLE.guards_for(Event.RECORD, S.CHECKPOINTED)
+
+
+def test_active_time_is_counted_for_every_event_but_load() -> None:
+    assert frozenset(Event) - {Event.LOAD} == spec.ACTIVE_TIME_EVENTS
 
 
 def test_the_table_starts_in_initializing_and_ends_only_in_completed() -> None:
@@ -132,12 +163,17 @@ def test_legal_events_are_exactly_those_with_a_row() -> None:
 
 
 def test_guards_for_lists_the_deciding_guards_in_row_order() -> None:
-    assert TABLE.guards_for(Event.TICK, SessionState.ACTIVE) == (
+    assert TABLE.guards_for(Event.RECORD, SessionState.ACTIVE) == (
+        Guard.HAS_UNSAVED,
         Guard.CHECKPOINT_DUE,
-        Guard.CHANGES_WORK,
+        Guard.WRITE_FAILED,
+        Guard.SAVED_IS_RESTORED,
     )
-    assert TABLE.guards_for(Event.SAVE, SessionState.RESUMED) == (Guard.HAS_UNSAVED,)
-    assert TABLE.guards_for(Event.COMPLETE, SessionState.ACTIVE) == ()
+    assert TABLE.guards_for(Event.SAVE, SessionState.RESUMED) == (
+        Guard.HAS_UNSAVED,
+        Guard.WRITE_FAILED,
+    )
+    assert TABLE.guards_for(Event.COMPLETE, SessionState.INITIALIZING) == (Guard.WRITE_FAILED,)
     assert TABLE.guards_for(Event.LOAD, SessionState.ACTIVE) == ()
 
 
@@ -159,35 +195,39 @@ def test_row_matches_only_when_every_guard_has_its_value() -> None:
         Event.TICK,
         SessionState.ACTIVE,
         SessionState.ACTIVE,
-        ((Guard.CHECKPOINT_DUE, False), (Guard.CHANGES_WORK, True)),
+        ((Guard.CHECKPOINT_DUE, False), (Guard.HAS_UNSAVED, True)),
     )
-    both = {Guard.CHECKPOINT_DUE: False, Guard.CHANGES_WORK: True}
+    both = {Guard.CHECKPOINT_DUE: False, Guard.HAS_UNSAVED: True}
     assert row.matches(both)
-    assert not row.matches({**both, Guard.CHANGES_WORK: False})
+    assert not row.matches({**both, Guard.HAS_UNSAVED: False})
     assert not row.matches({**both, Guard.CHECKPOINT_DUE: True})
 
 
 # -- a freshly built machine drives every row ----------------------------------------------
 
 
-class ScriptedHost:
-    """Answers each guard from ``outcome``; records the guards asked and effects run."""
+class ScriptedDecider:
+    """Answers each guard from ``outcome``; records the guards asked and rows done. With
+    ``fail``, doing a writing row raises it (EffectFailed: the write failed)."""
 
     def __init__(self, outcome: dict[Guard, bool], fail: Exception | None = None) -> None:
         self.outcome = outcome
         self.fail = fail
         self.asked: list[Guard] = []
-        self.effects: list[tuple[Effect, Row, Any]] = []
+        self.done: list[Row] = []
+        self.write_failed = False
+        self.failure: EffectFailed | None = None
 
-    def guard(self, guard: Guard, context: Any) -> bool:
+    def guard(self, guard: Guard) -> bool:
         self.asked.append(guard)
-        assert context == "ctx"
+        if guard is Guard.WRITE_FAILED:
+            return self.write_failed
         return self.outcome[guard]
 
-    def effect(self, effect: Effect, row: Row, context: Any) -> None:
-        if self.fail is not None:
+    def do(self, row: Row) -> None:
+        if self.fail is not None and (row.writes or not isinstance(self.fail, EffectFailed)):
             raise self.fail
-        self.effects.append((effect, row, context))
+        self.done.append(row)
 
 
 @pytest.fixture(scope="module")
@@ -219,18 +259,27 @@ def test_fire_moves_to_the_resolved_rows_target_and_runs_its_effect_once(
 ) -> None:
     monkeypatch.setattr(coverage, "_enabled", True)
     monkeypatch.setattr(coverage, "_fired", set())
-    host = ScriptedHost(outcome)
-    driver = Driver(host, source)
-    row = fire(driver, event, "ctx", fresh)
-    expected = fresh.resolve(event, source, outcome)
+    wanted_failure = outcome.pop(Guard.WRITE_FAILED, False)
+    fail = EffectFailed(RuntimeError("disk full")) if wanted_failure else None
+    decider = ScriptedDecider(outcome, fail)
+    row, state = fire(source, event, decider, fresh)
+    expected = fresh.resolve(event, source, {**outcome, Guard.WRITE_FAILED: decider.write_failed})
     assert row is expected
-    assert driver.state == row.target.value
-    if row.effect is None:
-        assert host.effects == []
-    else:
-        assert host.effects == [(row.effect, row, "ctx")]
-    assert set(host.asked) <= set(outcome)
+    assert state is row.target
+    assert decider.done == [row]
+    assert set(decider.asked) <= {*outcome, Guard.WRITE_FAILED}
     assert coverage.fired() == {fresh.rows.index(row)}
+    assert (decider.failure is fail) if decider.write_failed else decider.failure is None
+
+
+def test_a_failed_write_takes_the_declared_failure_row(fresh: spec.Spec) -> None:
+    cause = RuntimeError("disk full")
+    decider = ScriptedDecider({Guard.HAS_UNSAVED: True}, fail=EffectFailed(cause))
+    row, state = fire(SessionState.CHECKPOINTED, Event.SAVE, decider, fresh)
+    assert row.label == "save [has_unsaved, write_failed] / record_work"
+    assert state is SessionState.ACTIVE
+    assert decider.write_failed and decider.failure is not None
+    assert decider.failure.cause is cause
 
 
 @pytest.mark.parametrize("state", list(SessionState))
@@ -238,29 +287,24 @@ def test_an_illegal_event_raises_before_any_guard_and_changes_nothing(
     fresh: spec.Spec, state: SessionState
 ) -> None:
     for event in set(Event) - fresh.legal_events(state):
-        host = ScriptedHost({})
-        driver = Driver(host, state)
+        decider = ScriptedDecider({})
         with pytest.raises(IllegalTransition) as info:
-            fire(driver, event, "ctx", fresh)
+            fire(state, event, decider, fresh)
         assert (info.value.state, info.value.event) == (state.value, event.value)
         assert info.value.legal_events == tuple(sorted(e.value for e in fresh.legal_events(state)))
-        assert driver.state == state.value
-        assert host.asked == []
-        assert host.effects == []
+        assert decider.asked == []
+        assert decider.done == []
 
 
-def test_a_failing_effect_leaves_the_state_unchanged(fresh: spec.Spec) -> None:
-    host = ScriptedHost({Guard.HAS_UNSAVED: True}, fail=RuntimeError("disk full"))
-    driver = Driver(host, SessionState.ACTIVE)
+def test_a_failing_effect_propagates(fresh: spec.Spec) -> None:
+    decider = ScriptedDecider({Guard.HAS_UNSAVED: True}, fail=RuntimeError("disk full"))
     with pytest.raises(RuntimeError, match="disk full"):
-        fire(driver, Event.SAVE, "ctx", fresh)
-    assert driver.state == SessionState.ACTIVE.value
+        fire(SessionState.CHECKPOINTED, Event.SAVE, decider, fresh)
+    assert decider.done == []
 
 
-def test_a_new_driver_starts_in_the_initial_state_with_nothing_fired() -> None:
-    driver = Driver(ScriptedHost({}))
-    assert driver.state == "INITIALIZING"
-    assert driver._fired is None
+def test_a_new_driver_starts_in_the_initial_state() -> None:
+    assert Driver().state == "INITIALIZING"
 
 
 def test_the_built_machine_has_no_auto_transitions_and_one_trigger_per_event(
@@ -302,7 +346,10 @@ def test_recording_nothing_new_is_internal_in_every_running_state(
     active = make_manager()
     active.start_session(restore=False)
     active.add_open_question("q")
-    assert active.add_open_question("q").transition == "record [!checkpoint_due, !changes_work]"
+    assert (
+        active.add_open_question("q").transition
+        == "record [has_unsaved, !checkpoint_due] / record_work"
+    )
     assert active.state is SessionState.ACTIVE
     active.create_checkpoint()
     assert active.add_open_question("q").state is SessionState.CHECKPOINTED
@@ -316,7 +363,7 @@ def test_a_resumed_session_checkpoints_a_high_priority_completion(
 ) -> None:
     resumed = _resumed(make_manager, clock)
     outcome = resumed.complete_task("T001", priority="high")
-    assert outcome.transition == "task_completed [checkpoint_due] / write_checkpoint"
+    assert outcome.transition == "task_completed [checkpoint_due, !write_failed] / write_checkpoint"
     assert outcome.state is SessionState.CHECKPOINTED
     assert outcome.checkpoint is not None and outcome.checkpoint.trigger == "task-complete"
 
@@ -338,7 +385,7 @@ def test_an_error_recovery_with_no_error_trigger_only_records_it(
 ) -> None:
     resumed = _resumed(make_manager, clock, evaluators=())
     outcome = resumed.error_recovered("timeout", ["retried"])
-    assert outcome.transition == "error_recovered [!checkpoint_due, changes_work] / record_work"
+    assert outcome.transition == "error_recovered [!checkpoint_due] / record_work"
     assert outcome.state is SessionState.ACTIVE
 
 
@@ -353,7 +400,7 @@ def test_ticks_checkpoint_unsaved_work_after_an_interval_of_activity(
     assert manager.state is SessionState.ACTIVE
     clock.advance(minutes=5)
     outcome = manager.tick()
-    assert outcome.transition == "tick [checkpoint_due] / write_checkpoint"
+    assert outcome.transition == "tick [checkpoint_due, !write_failed] / write_checkpoint"
     assert outcome.checkpoint is not None
     assert outcome.checkpoint.key is not None
     assert outcome.checkpoint.key.startswith("checkpoints/auto-")
@@ -376,7 +423,10 @@ def test_a_record_after_an_interval_of_saved_activity_checkpoints(
     _ticks(manager, clock, 30)  # nothing unsaved: the ticks checkpoint nothing
     assert manager.state is before
     outcome = manager.record_decision("split the module")
-    assert outcome.transition == "record [checkpoint_due] / write_checkpoint"
+    assert (
+        outcome.transition
+        == "record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint"
+    )
     assert outcome.state is SessionState.CHECKPOINTED
 
 
@@ -418,7 +468,7 @@ def test_every_exit_of_a_final_state_is_named() -> None:
 
 
 def test_overlapping_rows_are_named_with_the_guard_values_that_overlap() -> None:
-    due = ((Guard.CHECKPOINT_DUE, True), (Guard.CHANGES_WORK, True))
+    due = ((Guard.CHECKPOINT_DUE, True), (Guard.HAS_UNSAVED, True))
     rows = [
         *_complete_from(SessionState.INITIALIZING),
         Row(Event.TICK, SessionState.INITIALIZING, SessionState.COMPLETED, due[:1]),
@@ -428,8 +478,8 @@ def test_overlapping_rows_are_named_with_the_guard_values_that_overlap() -> None
     with pytest.raises(spec.SpecError) as info:
         _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
     assert str(info.value) == (
-        "rows overlap for tick in INITIALIZING when checkpoint_due=True, changes_work=True: "
-        "tick [checkpoint_due]; tick [checkpoint_due, changes_work]"
+        "rows overlap for tick in INITIALIZING when checkpoint_due=True, has_unsaved=True: "
+        "tick [checkpoint_due]; tick [checkpoint_due, has_unsaved]"
     )
 
 
@@ -441,13 +491,13 @@ def test_a_guard_outcome_no_row_covers_is_named() -> None:
             Event.TICK,
             SessionState.INITIALIZING,
             None,
-            ((Guard.CHECKPOINT_DUE, False), (Guard.CHANGES_WORK, True)),
+            ((Guard.CHECKPOINT_DUE, False), (Guard.HAS_UNSAVED, True)),
         ),
     ]
     with pytest.raises(spec.SpecError) as info:
         _table(rows, states=(SessionState.INITIALIZING, SessionState.COMPLETED))
     assert str(info.value) == (
-        "no row fires for tick in INITIALIZING when checkpoint_due=False, changes_work=False"
+        "no row fires for tick in INITIALIZING when checkpoint_due=False, has_unsaved=False"
     )
 
 
@@ -459,8 +509,8 @@ def test_fire_on_an_unvalidated_incomplete_table_says_so_and_keeps_the_state() -
         Row(Event.TICK, SessionState.ACTIVE, None, ((Guard.CHECKPOINT_DUE, True),)),
     )
     broken = spec.Spec(tuple(SessionState), spec.INITIAL, spec.FINAL, rows)
-    driver = Driver(ScriptedHost({Guard.CHECKPOINT_DUE: False}), SessionState.ACTIVE)
+    decider = ScriptedDecider({Guard.CHECKPOINT_DUE: False})
     with pytest.raises(LifecycleError) as info:
-        fire(driver, Event.TICK, "ctx", broken)
+        fire(SessionState.ACTIVE, Event.TICK, decider, broken)
     assert str(info.value) == "no row fired for tick in ACTIVE: the table is incomplete"
-    assert driver.state == "ACTIVE"
+    assert decider.done == []

@@ -43,17 +43,22 @@ def test_completed_has_no_legal_events() -> None:
     assert TABLE.legal_events(S.COMPLETED) == frozenset()
 
 
-def test_resumed_is_entered_only_from_initializing_by_a_restore() -> None:
+def test_resumed_is_entered_by_a_restore_or_by_undoing_the_unsaved_work_since_it() -> None:
     into = [r for r in TABLE.rows if r.dest is S.RESUMED]
+    settle = ((Guard.HAS_UNSAVED, False), (Guard.SAVED_IS_RESTORED, True))
     assert [(r.source, r.event, r.when, r.effect) for r in into] == [
-        (S.INITIALIZING, Event.LOAD, ((Guard.RESTORE_AVAILABLE, True),), Effect.RESTORE)
+        (S.INITIALIZING, Event.LOAD, ((Guard.RESTORE_AVAILABLE, True),), Effect.RESTORE),
+        (S.ACTIVE, Event.RECORD, settle, Effect.RECORD_WORK),
+        (S.ACTIVE, Event.SAVE, settle, Effect.RECORD_WORK),
     ]
 
 
-def test_every_entry_into_checkpointed_writes_a_checkpoint() -> None:
+def test_every_entry_into_checkpointed_writes_a_checkpoint_or_finds_nothing_unsaved() -> None:
     for row in TABLE.rows:
-        if row.dest is S.CHECKPOINTED:
-            assert row.effect is Effect.WRITE_CHECKPOINT, row.label
+        if row.dest is S.CHECKPOINTED and not row.writes:
+            assert row.source is S.ACTIVE, row.label
+            assert (Guard.HAS_UNSAVED, False) in row.when, row.label
+            assert (Guard.SAVED_IS_RESTORED, False) in row.when, row.label
 
 
 def test_complete_is_legal_in_every_state_but_completed() -> None:
@@ -75,15 +80,20 @@ def test_exactly_one_row_fires_for_every_guard_outcome() -> None:
             assert len(firing) == (1 if legal else 0), (state, event, outcome)
 
 
-def test_a_due_work_event_checkpoints_from_every_running_state() -> None:
+def test_a_due_work_event_with_unsaved_work_checkpoints_from_every_running_state() -> None:
+    due = {Guard.CHECKPOINT_DUE: True, Guard.RISK_DUE: True, Guard.HAS_UNSAVED: True}
     for event, state in itertools.product(WORK_EVENTS, RUNNING):
-        row = TABLE.resolve(event, state, {Guard.CHECKPOINT_DUE: True, Guard.CHANGES_WORK: True})
+        if event is Event.TICK and state is not S.ACTIVE:
+            continue  # a tick changes nothing: in CHECKPOINTED and RESUMED nothing is unsaved
+        row = TABLE.resolve(event, state, {**due, Guard.WRITE_FAILED: False})
         assert row is not None
         assert (row.dest, row.effect) == (S.CHECKPOINTED, Effect.WRITE_CHECKPOINT)
 
 
 def test_save_without_changes_is_an_internal_no_op() -> None:
     for state in RUNNING:
+        if state is S.ACTIVE:
+            continue  # ACTIVE always has something unsaved, or the change just undid it
         row = TABLE.resolve(Event.SAVE, state, {Guard.HAS_UNSAVED: False})
         assert row is not None
         assert (row.dest, row.effect, row.target) == (None, None, state)
@@ -120,8 +130,10 @@ def test_validate_rejects_two_rows_that_fire_under_the_same_guard_outcome() -> N
 
 
 def test_validate_rejects_a_guard_outcome_no_row_covers() -> None:
-    rows = rows_without(lambda r: r.event is Event.SAVE and r.source is S.ACTIVE and r.dest is None)
-    with pytest.raises(SpecError, match="no row fires for save in ACTIVE when has_unsaved=False"):
+    rows = rows_without(
+        lambda r: r.event is Event.SAVE and r.source is S.RESUMED and r.dest is None
+    )
+    with pytest.raises(SpecError, match="no row fires for save in RESUMED when has_unsaved=False"):
         validate(tuple(SessionState), INITIAL, FINAL, rows)
 
 
@@ -138,10 +150,10 @@ def test_validate_rejects_an_internal_row_with_an_effect() -> None:
 
 def test_labels_show_guards_and_effects() -> None:
     row = TABLE.resolve(
-        Event.TICK, S.ACTIVE, {Guard.CHECKPOINT_DUE: False, Guard.CHANGES_WORK: True}
+        Event.RECORD, S.ACTIVE, {Guard.CHECKPOINT_DUE: False, Guard.HAS_UNSAVED: True}
     )
     assert row is not None
-    assert row.label == "tick [!checkpoint_due, changes_work] / record_work"
+    assert row.label == "record [has_unsaved, !checkpoint_due] / record_work"
 
 
 def test_the_table_is_the_only_place_state_pairs_are_written() -> None:

@@ -28,10 +28,10 @@ def _row(event: Event, source: SessionState, **guards: bool) -> int:
 #: What the session in SESSION fires, row by row.
 FIRED = {
     _row(Event.LOAD, S.INITIALIZING, restore_available=False),
-    _row(Event.RECORD, S.ACTIVE, checkpoint_due=False, changes_work=True),
-    _row(Event.SAVE, S.ACTIVE, has_unsaved=True),
+    _row(Event.RECORD, S.ACTIVE, checkpoint_due=False, has_unsaved=True),
+    _row(Event.SAVE, S.ACTIVE, has_unsaved=True, write_failed=False),
     _row(Event.SAVE, S.CHECKPOINTED, has_unsaved=False),
-    _row(Event.COMPLETE, S.CHECKPOINTED),
+    _row(Event.COMPLETE, S.CHECKPOINTED, has_unsaved=False),
 }
 
 SESSION = """

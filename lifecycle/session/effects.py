@@ -32,7 +32,7 @@ from lifecycle.session.checkpoints import LATEST, Checkpoints, MergeFrom, WriteF
 from lifecycle.session.learnings import Learnings
 from lifecycle.session.results import CheckpointResult, CheckpointStatus, ConflictPolicy
 from lifecycle.session.step import Snapshot, Step
-from lifecycle.spec import Event, SessionState
+from lifecycle.spec import TABLE, Event
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
 from lifecycle.triggers.time import ActiveTime, reset
@@ -109,7 +109,7 @@ class EventEffects:
         record = _create(self.env.store, record)
         floor = max(self.floor or record.start_time, record.start_time)
         live = LiveContext(
-            session=record, state=SessionState.INITIALIZING.value, last_moment=floor,
+            session=record, state=TABLE.initial.value, last_moment=floor,
             latest_version=self.begin.latest_version,
         )  # fmt: skip
         if restored is not None:
@@ -256,7 +256,7 @@ class EventEffects:
 
         record = consolidate(env.store, record, summary, step.warnings, self.restored)
         finish.close(env.store, record, summary, step.warnings)
-        self.live = attrs.evolve(live, session=record, state=SessionState.COMPLETED.value)
+        self.live = attrs.evolve(live, session=record)
         self.summary = summary
 
     def learned(self, key: str) -> None:

@@ -429,6 +429,12 @@ class SessionManager:
 
         return apply(self, message)
 
+    def flush_journal(self) -> int:
+        """Write journal entries a store failure held back; return how many remain."""
+        from lifecycle.journal import flush
+
+        return flush(self)
+
     # -- continuing one session across processes -------------------------------------------
 
     def save_context(self) -> None:

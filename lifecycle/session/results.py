@@ -122,9 +122,7 @@ def _structure_result(data: Any, _: type) -> CheckpointResult:
         raise TypeError(f"a checkpoint result is an object, got {type(data).__name__}")
     fields = {f.name for f in attrs.fields(CheckpointResult)} - {"status"}
     values = {k: v for k, v in data.items() if k in fields}
-    shaped = codec.converter.structure(
-        {**values, "status": _status_of(data).value}, _PlainResult
-    )
+    shaped = codec.converter.structure({**values, "status": _status_of(data).value}, _PlainResult)
     return CheckpointResult(**attrs.asdict(shaped, recurse=False))
 
 
