@@ -34,7 +34,7 @@ from lifecycle.errors import (
     NoSession,
     StoreError,
 )
-from lifecycle.journal import Journal, event
+from lifecycle.events import EVENTS, arguments, build, event
 from lifecycle.logs import get_logger
 from lifecycle.machine import fire
 from lifecycle.merge import Merged
@@ -54,6 +54,7 @@ from lifecycle.records import (
     WorkState,
 )
 from lifecycle.session import finish, work
+from lifecycle.session import journal as journaling
 from lifecycle.session.checkpoints import Checkpoints
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.hooks import LifecycleHooks
@@ -153,7 +154,10 @@ class SessionManager:
         self._warnings: list[str] = []
         self._last_merge: Merged | None = None
         # journal=True: every applied event goes to journal/{session-id}/{seq}
-        self._journal: Journal | None = Journal(enabled=True) if journal else None
+        self._journal: journaling.Journal | None = (
+            journaling.Journal(enabled=True) if journal else None
+        )
+        self._pinned: datetime | None = None  # the moment the event being applied runs at
 
     # -- what callers may read -------------------------------------------------------------
 
@@ -245,7 +249,7 @@ class SessionManager:
 
     # -- the session's events --------------------------------------------------------------
 
-    @event
+    @event(Event.LOAD)
     def start_session(
         self,
         command: str = "",
@@ -309,7 +313,7 @@ class SessionManager:
             row = TABLE.resolve(Event.TICK, self.state, _Outcome(step))
             return row is not None and row.writes
 
-    @event
+    @event(Event.SAVE)
     def create_checkpoint(
         self,
         checkpoint: Checkpoint | None = None,
@@ -358,7 +362,7 @@ class SessionManager:
             status=CheckpointStatus.UNCHANGED,
         )
 
-    @event
+    @event(None)
     def capture_learning(
         self,
         learning: Learning | None = None,
@@ -389,7 +393,7 @@ class SessionManager:
                 return LearningResult(False, learning.key, queued=True, error=str(exc))
             return LearningResult(True, learning.key)
 
-    @event
+    @event(Event.COMPLETE)
     def end_session(
         self, success: bool = True, phase: str | None = None, *, command: str = ""
     ) -> EndResult:
@@ -425,15 +429,63 @@ class SessionManager:
         calls ``complete_task(task_id="T1")`` and returns its result. A message with an
         ``idempotency_key`` this session already applied changes nothing and returns the
         first result again. See :mod:`lifecycle.journal`."""
-        from lifecycle.journal import apply
+        with self._lock:
+            journal = self._journal
+            if journal is None:
+                journal = self._journal = journaling.Journal(enabled=False)
+            kwargs = arguments(message)  # checks the name and the payload
+            method = EVENTS[message.name]
+            key = message.idempotency_key
+            if key is not None:
+                record = self._live.session if self._live is not None else None
+                found = journaling.lookup(
+                    journal, self._store, self.session_id,
+                    None if record is None else record.restored_from,
+                    self._checkpoints.by_id, key,
+                )  # fmt: skip
+                if found is not journaling.MISSING:
+                    log.info(
+                        "event.duplicate",
+                        session_id=self.session_id,
+                        name=message.name,
+                        idempotency_key=key,
+                    )
+                    return found
+            # The moment the event runs at, as the manager would take it (strictly after
+            # its last one): pinned for the whole event, and journaled, so replay takes it.
+            moment = self._now(peek=True)
+            self._pinned = moment
+            journal.applying = True
+            try:
+                result = method(self, **kwargs)
+            finally:
+                self._pinned = None
+                journal.applying = False
+            if key is not None:
+                journal.remember(key, result)
+            if journal.enabled:
+                journaling.append(
+                    journal, self._store, self.session_id, self.state.value, message, moment,
+                    result,
+                )  # fmt: skip
+            return result
 
-        return apply(self, message)
+    def _run_event(
+        self, name: str, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """How a decorated event method runs: under the session's lock, and through
+        :meth:`apply` (so it is journaled) when the manager keeps a journal."""
+        journal = self._journal
+        if journal is None or not journal.enabled or journal.applying:
+            with self._lock:
+                return method(self, *args, **kwargs)
+        return self.apply(build(name, args, kwargs, None))
 
     def flush_journal(self) -> int:
         """Write journal entries a store failure held back; return how many remain."""
-        from lifecycle.journal import flush
-
-        return flush(self)
+        with self._lock:
+            journal = self._journal
+            return 0 if journal is None else journaling.flush(journal, self._store)
 
     # -- continuing one session across processes -------------------------------------------
 
@@ -493,7 +545,7 @@ class SessionManager:
 
     # -- work events -----------------------------------------------------------------------
 
-    @event
+    @event(Event.RECORD)
     def add_task(
         self,
         task_id: str,
@@ -509,7 +561,7 @@ class SessionManager:
             Event.RECORD, work.open_task(task_id, description, priority, status, progress, at)
         )
 
-    @event
+    @event(Event.TASK_COMPLETED)
     def complete_task(
         self,
         task_id: str,
@@ -526,7 +578,7 @@ class SessionManager:
         self._call_hooks("on_task_complete", task_id, outcome)
         return outcome
 
-    @event
+    @event(Event.RECORD)
     def record_decision(
         self, decision: str, rationale: str = "", impact: str = "", *, at: datetime | None = None
     ) -> Outcome:
@@ -538,48 +590,48 @@ class SessionManager:
         )
         return self._work_event(Event.RECORD, work.decide(item))
 
-    @event
+    @event(Event.RECORD)
     def record_file_change(
         self, path: str, operations: Iterable[str] | str = ("edit",), changes: int | None = None
     ) -> Outcome:
         change = work.change_file(path, work.operations(operations), changes)
         return self._work_event(Event.RECORD, change)
 
-    @event
+    @event(Event.RECORD)
     def record_discovery(
         self, *, pattern: str | None = None, insight: str | None = None
     ) -> Outcome:
         return self._work_event(Event.RECORD, work.discover(pattern, insight))
 
-    @event
+    @event(Event.RECORD)
     def add_open_question(self, question: str) -> Outcome:
         return self._work_event(Event.RECORD, work.ask(question))
 
-    @event
+    @event(Event.RECORD)
     def resolve_question(self, question: str) -> Outcome:
         return self._work_event(Event.RECORD, work.resolve(question))
 
-    @event
+    @event(Event.RECORD)
     def add_blocker(self, blocker: str) -> Outcome:
         return self._work_event(Event.RECORD, work.block(blocker))
 
-    @event
+    @event(Event.RECORD)
     def clear_blocker(self, blocker: str) -> Outcome:
         return self._work_event(Event.RECORD, work.unblock(blocker))
 
-    @event
+    @event(Event.RECORD)
     def update_context(self, values: Mapping[str, JSONValue]) -> Outcome:
         """Merge ``values`` into the session's context (a key set to None is removed). The
         context is saved in the next checkpoint and restored with it."""
         merged = {k: v for k, v in {**self.context, **values}.items() if v is not None}
         return self._work_event(Event.RECORD, None, edit=Edit(context=merged))
 
-    @event
+    @event(Event.TICK)
     def tick(self) -> Outcome:
         """Activity with nothing to record: drives the time trigger."""
         return self._work_event(Event.TICK, None)
 
-    @event
+    @event(Event.BEFORE_OPERATION)
     def before_operation(self, operation: Operation | str, **fields: Any) -> Clearance:
         """Ask before running an operation. A risky one is checkpointed first, and the
         answer says ``proceed=False`` if that checkpoint could not be written."""
@@ -608,7 +660,7 @@ class SessionManager:
             ),
         )
 
-    @event
+    @event(Event.ERROR_RECOVERED)
     def error_recovered(
         self, error: str, recovery_steps: Iterable[str] | str = (), *, operation: str | None = None
     ) -> Outcome:
@@ -640,8 +692,9 @@ class SessionManager:
     # -- the step --------------------------------------------------------------------------
 
     def _now(self, *, peek: bool = False) -> datetime:
-        """The clock, made strictly increasing so ids and keys never collide."""
-        now = self._clock()
+        """The clock (the pinned moment while a message is applied), made strictly
+        increasing so ids and keys never collide."""
+        now = self._clock() if self._pinned is None else self._pinned
         if now.tzinfo is None:
             raise InvalidRecord("the clock must return an aware datetime (UTC)")
         now = now.astimezone(UTC)
