@@ -249,6 +249,7 @@ class AsyncSessionManager:
     capture_learning = _awaited(SessionManager.capture_learning)
     end_session = _awaited(SessionManager.end_session)
     report = _awaited(SessionManager.report)
+    snapshot = _awaited(SessionManager.snapshot)
     apply = _awaited(SessionManager.apply)
     save_context = _awaited(SessionManager.save_context)
     attach = _awaited(SessionManager.attach)

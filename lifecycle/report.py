@@ -30,7 +30,7 @@ from lifecycle.logs import get_logger
 from lifecycle.records import Learning, SessionSummary, Task
 
 if TYPE_CHECKING:
-    from lifecycle.session import SessionManager
+    from lifecycle.session.results import SessionSnapshot
 
 log = get_logger(__name__)
 
@@ -89,11 +89,11 @@ def _session_start(session_id: str) -> datetime | None:
         return None
 
 
-def load_resumption(manager: SessionManager, *, max_learnings: int = MAX_LEARNINGS) -> Resumption:
-    """Read what the summary needs beyond the manager's own state: ``session/last`` and
+def load_resumption(view: SessionSnapshot, *, max_learnings: int = MAX_LEARNINGS) -> Resumption:
+    """Read what the summary needs beyond the session's own state: ``session/last`` and
     the previous session's learnings. Each missing or unreadable piece is a warning."""
     warnings: list[str] = []
-    store = manager.store
+    store = view.store
     last: SessionSummary | None = None
     try:
         entry = store.get(LAST)
@@ -102,11 +102,11 @@ def load_resumption(manager: SessionManager, *, max_learnings: int = MAX_LEARNIN
     except (CorruptRecord, InvalidRecord, StoreError) as exc:
         warnings.append(f"previous session summary ({LAST}) is unreadable: {exc}")
         log.warning("resume.summary_unreadable", error=str(exc))
-    current = manager.session_id
+    current = view.session_id
     if last is not None and last.session_id == current:
         last = None  # this session's own summary (after it ended): not "previous"
-    done = {t.id: t for t in manager.work.completed_tasks}
-    restored = manager.restored_from
+    done = {t.id: t for t in view.work.completed_tasks}
+    restored = view.restored_from
     previous: PreviousSession | None = None
     if restored is not None and (last is None or last.session_id != restored.session_id):
         # The restored checkpoint's session did not end normally (or its summary is
@@ -166,11 +166,11 @@ def _task_line(t: Task) -> str:
 
 
 def _sections(
-    manager: SessionManager, resumption: Resumption, max_items: int
+    view: SessionSnapshot, resumption: Resumption, max_items: int
 ) -> list[tuple[str, list[str]]]:
-    work = manager.work
+    work = view.work
     prev = resumption.previous
-    started = manager.session.start_time if manager.session is not None else None
+    started = view.session.start_time if view.session is not None else None
     this_session = [
         _task_line(t)
         for t in work.completed_tasks
@@ -252,45 +252,45 @@ def _limit(lines: list[str], limit_chars: int) -> str:
     return "\n".join(kept)[:limit_chars]
 
 
-def _body(manager: SessionManager, resumption: Resumption, max_items: int) -> list[str]:
+def _body(view: SessionSnapshot, resumption: Resumption, max_items: int) -> list[str]:
     lines: list[str] = []
     if resumption.previous is not None:
         lines.append(_previous_line(resumption.previous))
-    for title, items in _sections(manager, resumption, max_items):
+    for title, items in _sections(view, resumption, max_items):
         if items:
             lines.append(f"  {title}:")
             lines.extend(
                 f"    - {item}" if not item.startswith("... ") else f"    {item}" for item in items
             )
-    for warning in (*manager.warnings, *resumption.warnings):
+    for warning in (*view.warnings, *resumption.warnings):
         lines.append(f"  Warning: {warning}")
     return lines
 
 
-def _head(manager: SessionManager) -> list[str]:
-    restored = manager.restored_from
+def _head(view: SessionSnapshot) -> list[str]:
+    restored = view.restored_from
     head = "Session restored:" if restored is not None else "Session started (fresh):"
     lines = [
         head,
-        f"  Phase: {manager.phase or 'not set'}",
-        f"  Progress: {progress_line(manager.progress)}",
-        f"  Learnings captured: {manager.learnings_count()}",
+        f"  Phase: {view.phase or 'not set'}",
+        f"  Progress: {progress_line(view.progress)}",
+        f"  Learnings captured: {view.learnings_count}",
     ]
-    if manager.session_id:
-        lines.append(f"  Session: {manager.session_id} ({manager.state.value})")
+    if view.session_id:
+        lines.append(f"  Session: {view.session_id} ({view.state.value})")
     if restored is not None:
         lines.append(f"  Restored from: {restored.id} ({restored.type.value}, {restored.trigger})")
     return lines
 
 
 def resumption_summary(
-    manager: SessionManager, limit_chars: int = DEFAULT_LIMIT, *, max_items: int = MAX_ITEMS
+    view: SessionSnapshot, limit_chars: int = DEFAULT_LIMIT, *, max_items: int = MAX_ITEMS
 ) -> str:
     """The resumption summary (the seed's report, then the previous session's work, open
     tasks and questions, blockers, decisions with rationale), at most ``limit_chars``."""
-    resumption = load_resumption(manager)
-    return _limit([*_head(manager), *_body(manager, resumption, max_items)], limit_chars)
+    resumption = load_resumption(view)
+    return _limit([*_head(view), *_body(view, resumption, max_items)], limit_chars)
 
 
-def session_report(manager: SessionManager, limit_chars: int = DEFAULT_LIMIT) -> str:
-    return resumption_summary(manager, limit_chars)
+def session_report(view: SessionSnapshot, limit_chars: int = DEFAULT_LIMIT) -> str:
+    return resumption_summary(view, limit_chars)

@@ -36,6 +36,7 @@ docs/testing.md has a complete example (run by the test suite).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import string
@@ -49,6 +50,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from lifecycle import codec, keys
 from lifecycle.errors import IllegalTransition, StoreError, StoreUnavailable
+from lifecycle.events import EVENTS, TABLE_EVENTS
 from lifecycle.records import (
     Checkpoint,
     CheckpointType,
@@ -495,6 +497,53 @@ class Step:
 #: Time between two work events, in percent of the idle threshold (so it counts as work).
 work_gaps = st.integers(0, 100)
 
+Arguments = st.SearchStrategy[dict[str, Any]]
+_few = st.sampled_from  # small alphabets, so that later events undo earlier ones
+
+
+def _kwargs(**fields: st.SearchStrategy[Any]) -> Arguments:
+    return st.fixed_dictionaries(fields)
+
+
+#: The keyword arguments the stateful test draws for each event of the registry
+#: (:data:`lifecycle.events.EVENTS`). A new event method with no entry here fails the
+#: test (``LifecycleRules.any_event``): none can escape the lifecycle rules.
+EVENT_ARGUMENTS: dict[str, Callable[[], Arguments]] = {
+    "start_session": lambda: _kwargs(restore=st.booleans()),
+    "create_checkpoint": lambda: _kwargs(
+        phase=_few([None, "", "Phase 1"]),
+        progress=_few([None, {}, {"done": 1}]),
+        context=_few([None, {}, {"k": 1}]),
+    ),
+    "capture_learning": lambda: st.builds(lambda learning: {"learning": learning}, learnings()),
+    "end_session": lambda: _kwargs(success=st.booleans(), phase=_few([None, "Phase 1"])),
+    "add_task": lambda: _kwargs(
+        task_id=_few(["T1", "T2"]),
+        status=_few([TaskStatus.PENDING, TaskStatus.IN_PROGRESS]),
+        priority=_few(list(Priority)),
+    ),
+    "complete_task": lambda: _kwargs(task_id=_few(["T1", "T2", "T3"]), priority=priorities()),
+    "record_decision": lambda: _kwargs(decision=_few(["use SQLite", "split the module"])),
+    "record_file_change": lambda: _kwargs(
+        path=_few(["a.py", "b.py"]), operations=_few([("edit",), ("create",)])
+    ),
+    "record_discovery": lambda: _kwargs(
+        pattern=_few([None, "retry on 503"]), insight=_few([None, "the cache is cold"])
+    ),
+    "add_open_question": lambda: _kwargs(question=_few(["q1", "q2"])),
+    "resolve_question": lambda: _kwargs(question=_few(["q1", "q2"])),
+    "add_blocker": lambda: _kwargs(blocker=_few(["b1", "b2"])),
+    "clear_blocker": lambda: _kwargs(blocker=_few(["b1", "b2"])),
+    "update_context": lambda: _kwargs(
+        values=_few([{"k": 1}, {"k": None}, {"k": 2, "j": 0}, {"j": None}])
+    ),
+    "tick": lambda: _kwargs(),
+    "before_operation": lambda: _kwargs(operation=operations()),
+    "error_recovered": lambda: _kwargs(
+        error=_few(["timeout", "exit 1"]), recovery_steps=_few([(), ("retried",)])
+    ),
+}
+
 
 class LifecycleRules(RuleBasedStateMachine):
     """Random event sequences against a real manager, under store faults; design.md's
@@ -725,6 +774,31 @@ class LifecycleRules(RuleBasedStateMachine):
     def complete(self, success: bool) -> None:
         self._fire(Event.COMPLETE, lambda: self.manager.end_session(success=success))
 
+    @rule(data=st.data(), gap=work_gaps)
+    def any_event(self, data: st.DataObject, gap: int) -> None:
+        """Any event of the registry, with arguments from :data:`EVENT_ARGUMENTS`."""
+        name = data.draw(st.sampled_from(sorted(EVENTS)), label="event")
+        arguments = EVENT_ARGUMENTS.get(name)
+        assert arguments is not None, (
+            f"event {name!r} has no entry in lifecycle.testing.EVENT_ARGUMENTS: add the "
+            "arguments the stateful test should draw for it"
+        )
+        kwargs = data.draw(arguments(), label=name)
+        call = functools.partial(getattr(self.manager, name), **kwargs)
+        self._work(gap)
+        table_event = TABLE_EVENTS[name]
+        if table_event is None:  # not a table event (a learning): the state stays
+            before = self.manager.state
+            call()
+            assert self.manager.state is before
+            return
+        self._fire(
+            table_event,
+            call,
+            operation=kwargs.get("operation"),
+            priority=kwargs.get("priority"),
+        )
+
     # -- rules 1 to 6 ------------------------------------------------------------------------
 
     @invariant()
@@ -773,13 +847,27 @@ class LifecycleRules(RuleBasedStateMachine):
 
     @invariant()
     def states_mean_what_they_say(self) -> None:
-        """ACTIVE: unsaved work (or nothing durable yet); CHECKPOINTED and RESUMED: the
-        durable checkpoint equals the session's state."""
+        """ACTIVE if and only if the session's state differs from its last durable
+        checkpoint (read back from the store); CHECKPOINTED and RESUMED otherwise."""
         m = self.manager
-        if m.state in (SessionState.CHECKPOINTED, SessionState.RESUMED):
-            assert not m.has_unsaved_work
-        if m.state is SessionState.ACTIVE:
-            assert m.has_unsaved_work
+        if m.state in (SessionState.INITIALIZING, SessionState.COMPLETED):
+            return
+        saved = m.last_checkpoint
+        durable = None
+        if saved is not None:
+            entry = self.real.get(f"{self.project}/{saved.key}")
+            durable = None if entry is None else codec.decode(Checkpoint, entry.value)
+        differs = durable is None or (
+            durable.state,
+            durable.phase,
+            durable.progress,
+            durable.context,
+        ) != (m.work, m.phase, m.progress, m.context)
+        assert (m.state is SessionState.ACTIVE) is differs, (
+            f"{m.state} but the state {'differs from' if differs else 'equals'} the last "
+            "durable checkpoint"
+        )
+        assert m.has_unsaved_work is differs
 
     @invariant()
     def completed_is_reachable(self) -> None:

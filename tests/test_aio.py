@@ -213,3 +213,50 @@ def test_the_memory_store_steps_inline_and_any_other_in_a_thread() -> None:
     assert AsyncSessionManager("memory://", "p")._offload is False
     assert AsyncSessionManager(SlowFlakyStore(0), "p")._offload is True
     assert AsyncSessionManager("memory://", "p", offload=True)._offload is True
+
+
+def _public(cls: type) -> dict[str, object]:
+    return {
+        name: value
+        for klass in reversed(cls.__mro__)
+        for name, value in vars(klass).items()
+        if not name.startswith("_") and klass is not object
+    }
+
+
+def test_the_async_manager_has_every_public_name_of_the_sync_one_with_its_signature() -> None:
+    import inspect
+
+    from lifecycle.aio import AsyncSessionManager
+    from lifecycle.session import SessionManager
+
+    sync, aio = _public(SessionManager), _public(AsyncSessionManager)
+    assert set(sync) - {"project"} <= set(aio), sorted(set(sync) - set(aio))
+    for name, member in sync.items():
+        if isinstance(member, property):
+            assert isinstance(aio[name], property), name
+            continue
+        if not callable(member):
+            continue
+        twin = aio[name]
+        assert inspect.iscoroutinefunction(twin), f"{name} is not awaited"
+        want = inspect.signature(member)
+        got = inspect.signature(twin)
+        assert list(got.parameters) == list(want.parameters), name
+        assert [p.kind for p in got.parameters.values()] == [
+            p.kind for p in want.parameters.values()
+        ], name
+    init_sync = list(inspect.signature(SessionManager.__init__).parameters)
+    init_aio = list(inspect.signature(AsyncSessionManager.__init__).parameters)
+    assert init_aio == [*init_sync, "offload"]
+
+
+def test_every_event_of_the_registry_is_awaitable_and_has_stateful_arguments() -> None:
+    from lifecycle.aio import AsyncSessionManager
+    from lifecycle.events import EVENTS, TABLE_EVENTS
+    from lifecycle.testing import EVENT_ARGUMENTS
+
+    assert set(EVENT_ARGUMENTS) == set(EVENTS)
+    assert set(TABLE_EVENTS) == set(EVENTS)
+    for name in EVENTS:
+        assert callable(getattr(AsyncSessionManager, name)), name

@@ -280,7 +280,7 @@ def test_the_resumption_summary_shows_the_previous_session_and_open_work(clock) 
     clock.advance(hours=1)
     m2 = SessionManager(store=store, project="demo", clock=clock)
     m2.start_session()
-    text = resumption_summary(m2)
+    text = resumption_summary(m2.snapshot())
     assert f"  Previous session: {m.session_id} (ended 2026-01-25 12:00Z, success" in text
     for line in (
         "  Work completed in the previous session:\n    - T1: design",
@@ -300,7 +300,7 @@ def test_a_crashed_previous_session_is_described_from_its_checkpoint(clock) -> N
     clock.advance(hours=1)
     m2 = SessionManager(store=store, project="demo", clock=clock)
     m2.start_session()
-    text = resumption_summary(m2)
+    text = resumption_summary(m2.snapshot())
     assert f"Previous session: {m.session_id} (cut short; last checkpoint" in text
     assert "  Work completed in the previous session:\n    - T9: half done" in text
 
@@ -312,8 +312,8 @@ def test_long_sections_say_how_many_more_and_the_whole_fits_the_limit(clock) -> 
     for i in range(40):
         m.add_open_question(f"question {i:02d} " + "z" * 300)
     m.create_checkpoint()
-    text = resumption_summary(m, max_items=10)
+    text = resumption_summary(m.snapshot(), max_items=10)
     assert "    ... 30 more" in text
-    small = resumption_summary(m, limit_chars=1500, max_items=40)
+    small = resumption_summary(m.snapshot(), limit_chars=1500, max_items=40)
     assert len(small) <= 1500
     assert small.splitlines()[-1].endswith("more lines (summary capped at 1500 characters)")

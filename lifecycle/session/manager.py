@@ -67,6 +67,7 @@ from lifecycle.session.results import (
     EndResult,
     LearningResult,
     Outcome,
+    SessionSnapshot,
     StartResult,
 )
 from lifecycle.session.step import Change, Edit, Snapshot, Step
@@ -417,12 +418,27 @@ class SessionManager:
             summary=summary,
         )
 
+    def snapshot(self) -> SessionSnapshot:
+        """The session as it stands, frozen (what reports read)."""
+        with self._lock:
+            return SessionSnapshot(
+                project=self.project,
+                store=self._store,
+                state=self.state,
+                session=self.session,
+                phase=self.phase,
+                progress=self.progress,
+                work=self.work,
+                restored_from=self._restored,
+                warnings=self.warnings,
+                learnings_count=self.learnings_count(),
+            )
+
     def report(self) -> str:
         """The Session Report ("Session restored: Phase: ... Progress: ...")."""
         from lifecycle.report import session_report
 
-        with self._lock:
-            return session_report(self)
+        return session_report(self.snapshot())
 
     def apply(self, message: EventMessage) -> Any:
         """Apply an event given as data: ``EventMessage("complete_task", {"task_id": "T1"})``

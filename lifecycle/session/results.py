@@ -9,8 +9,16 @@ from typing import Any
 import attrs
 
 from lifecycle import codec
-from lifecycle.records import CheckpointType, JSONValue, SessionSummary
+from lifecycle.records import (
+    Checkpoint,
+    CheckpointType,
+    JSONValue,
+    SessionRecord,
+    SessionSummary,
+    WorkState,
+)
 from lifecycle.spec import SessionState
+from lifecycle.stores import ProjectStore
 
 
 class CheckpointStatus(StrEnum):
@@ -89,6 +97,29 @@ class Clearance(Outcome):
 
     proceed: bool = True
     reason: str = ""
+
+
+@attrs.frozen
+class SessionSnapshot:
+    """A session as it stands, frozen: what reports and summaries read (never the manager).
+
+    ``store`` is the project's store, for reading the records around the session
+    (earlier sessions, learnings)."""
+
+    project: str
+    store: ProjectStore = attrs.field(eq=False, repr=False)
+    state: SessionState
+    session: SessionRecord | None
+    phase: str
+    progress: dict[str, JSONValue]
+    work: WorkState
+    restored_from: Checkpoint | None
+    warnings: tuple[str, ...]
+    learnings_count: int
+
+    @property
+    def session_id(self) -> str | None:
+        return None if self.session is None else self.session.id
 
 
 @attrs.frozen
