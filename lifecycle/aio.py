@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -97,6 +98,7 @@ def _awaited(
     call.__name__ = method.__name__
     call.__qualname__ = f"AsyncSessionManager.{method.__name__}"
     call.__doc__ = method.__doc__
+    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     return call
 
 
