@@ -173,8 +173,9 @@ class SessionManager:
     @property
     def session(self) -> SessionRecord | None:
         """The session record as it stands now (with the work recorded so far)."""
-        live = self._live
-        return None if live is None else finish.record_now(live)
+        with self._lock:
+            live = self._live
+            return None if live is None else finish.record_now(live)
 
     @property
     def session_id(self) -> str | None:
