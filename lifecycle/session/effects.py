@@ -8,6 +8,7 @@ when the event returns, so an event that raises changes nothing in memory.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -76,7 +77,10 @@ class EventEffects:
         floor: datetime | None = None,
     ) -> None:
         self.env = env
-        self.live = live
+        self._live = live
+        # Field changes not yet folded into the live record: most events change a few
+        # fields, and one evolve at the end costs less than one per change.
+        self._pending: dict[str, Any] = {}
         self.saved = saved
         self.restored = restored
         self.begin = begin
@@ -86,6 +90,33 @@ class EventEffects:
         self.failed: CheckpointResult | None = None
         self.merged: Merged | None = None
         self.summary: SessionSummary | None = None
+
+    @property
+    def live(self) -> LiveContext | None:
+        """The session's next live record, with every change so far."""
+        if self._pending and self._live is not None:
+            self._live = attrs.evolve(self._live, **self._pending)
+            self._pending = {}
+        return self._live
+
+    @live.setter
+    def live(self, value: LiveContext | None) -> None:
+        self._live = value
+        self._pending = {}
+
+    def commit(self, state: str, at: datetime) -> LiveContext:
+        """The live record the event leaves: every change, the state, the clock floor."""
+        base = self._live
+        assert base is not None
+        floor = self._pending.get("last_moment", base.last_moment)
+        self.update(state=state, last_moment=at if floor is None or at > floor else floor)
+        live = self.live
+        assert live is not None
+        return live
+
+    def update(self, **fields: Any) -> None:
+        """Change fields of the live record (folded in when it is next read)."""
+        self._pending.update(fields)
 
     # loading ------------------------------------------------------------------------------
 
@@ -139,8 +170,15 @@ class EventEffects:
         )
 
     def record(self, step: Step) -> None:
-        assert self.live is not None
-        self.live = self._with(self.live, step.after, step.activity.event)
+        base = self._live
+        assert base is not None
+        after = step.after
+        self.update(
+            phase=after.phase, progress=after.progress, context=after.context, work=after.work
+        )
+        if step.activity.event is Event.TASK_COMPLETED:
+            tasks = self._pending.get("tasks_since_checkpoint", base.tasks_since_checkpoint)
+            self.update(tasks_since_checkpoint=tasks + 1)
 
     def write_checkpoint(self, step: Step) -> None:
         live = self.live

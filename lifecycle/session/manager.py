@@ -762,41 +762,39 @@ class SessionManager:
         call: CheckpointCall | None = None,
     ) -> Step:
         """The event's facts. Active time first counts the gap up to this event (the time
-        trigger reads it), on a copy: the live record changes only if the event does."""
+        trigger reads it), in the event's effects: the live record changes only if the
+        event does."""
         live = self._live
-        if live is not None and activity.event in ACTIVE_TIME_EVENTS:
-            account = advance(
-                ActiveTime(live.active_seconds, live.last_activity_at),
-                activity.at,
-                self._time_settings,
-            )
-            live = attrs.evolve(
-                live,
-                active_seconds=account.active_seconds,
-                last_activity_at=account.last_activity_at,
-                last_moment=max(live.last_moment or activity.at, activity.at),
-            )
-            if effects is not None:
-                effects.live = live
-        facts = _Facts(
-            state=self.state,
-            active_seconds=0.0 if live is None else float(live.active_seconds),
-            last_checkpoint_at=self.last_checkpoint_at,
-            last_auto_checkpoint_at=None if live is None else live.last_auto_checkpoint_at,
-            tasks_completed_since_checkpoint=(0 if live is None else live.tasks_since_checkpoint)
-            + (1 if activity.event is Event.TASK_COMPLETED else 0),
-        )
-        evaluators = self._evaluators
+        active, last_auto, tasks = 0.0, None, 0
+        if live is not None:
+            active, last_auto = live.active_seconds, live.last_auto_checkpoint_at
+            tasks = live.tasks_since_checkpoint
+            if activity.event in ACTIVE_TIME_EVENTS:
+                account = advance(
+                    ActiveTime(active, live.last_activity_at), activity.at, self._time_settings
+                )
+                active = account.active_seconds
+                if effects is not None:
+                    effects.update(
+                        active_seconds=active,
+                        last_activity_at=account.last_activity_at,
+                    )
+        if activity.event is Event.TASK_COMPLETED:
+            tasks += 1  # the completion being evaluated counts
+        state, last_at, evaluators = self.state, self.last_checkpoint_at, self._evaluators
+
+        def evaluate(a: Activity) -> CheckpointCall | None:
+            facts = _Facts(state, float(active), last_at, last_auto, tasks)
+            return evaluate_all(evaluators, a, facts, a.at)
+
         saved = self._saved
         return Step(
             activity,
             self._snapshot(),
-            self._saved_snapshot(),
+            None if saved is None else Snapshot.of(saved),
             effects if effects is not None else self._effects(),
             edit=edit,
-            evaluate=None
-            if call is not None
-            else (lambda a: evaluate_all(evaluators, a, facts, a.at)),
+            evaluate=None if call is not None else evaluate,
             call=call,
             saved_is_restored=saved is not None and saved is self._restored,
         )
@@ -807,7 +805,7 @@ class SessionManager:
     ) -> Outcome:  # fmt: skip
         with self._lock:
             effects = self._begin_event(event)
-            edit = attrs.evolve(edit or Edit(), change=change)
+            edit = Edit(change) if edit is None else attrs.evolve(edit, change=change)
             step = self._step(Activity(event, self._now(peek=True), **activity), edit, effects)
             row = self._dispatch(event, step, effects)
             return Outcome(self.state, row.label, effects.written or effects.failed)
@@ -819,13 +817,7 @@ class SessionManager:
             source = self.state
             started = time.perf_counter()
             row, state = fire(source, event, step)
-            live = effects.live
-            assert live is not None
-            self._live = attrs.evolve(
-                live,
-                state=state.value,
-                last_moment=max(live.last_moment or step.at, step.at),
-            )
+            self._live = effects.commit(state.value, step.at)
             self._state = state
             self._saved, self._restored = effects.saved, effects.restored
             if effects.merged is not None:
