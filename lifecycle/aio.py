@@ -57,6 +57,7 @@ from lifecycle.session import (
 from lifecycle.spec import SessionState
 from lifecycle.stores import ProjectStore, Store
 from lifecycle.triggers.base import Evaluator, Operation
+from lifecycle.triggers.time import TimeSettings
 
 __all__ = ["AsyncSessionManager", "run_step"]
 
@@ -117,7 +118,7 @@ class AsyncSessionManager:
         clock: Clock | None = None,
         *,
         evaluators: Sequence[Evaluator] | None = None,
-        time_settings: Any = None,
+        time_settings: TimeSettings | None = None,
         hooks: Iterable[LifecycleHooks] = (),
         strict: bool = False,
         conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,

@@ -75,7 +75,7 @@ from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row, SessionState
 from lifecycle.stores import ProjectStore, Store, open_store
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
-from lifecycle.triggers.time import ActiveTime, advance
+from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
 
 log = get_logger("lifecycle")
 
@@ -115,14 +115,13 @@ class SessionManager:
         clock: Clock | None = None,
         *,
         evaluators: Sequence[Evaluator] | None = None,
-        time_settings: Any = None,
+        time_settings: TimeSettings | None = None,
         hooks: Iterable[LifecycleHooks] = (),
         strict: bool = False,
         conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,
         journal: bool = False,
     ) -> None:
         from lifecycle.triggers import default_evaluators
-        from lifecycle.triggers.time import TimeSettings
 
         try:
             policy = ConflictPolicy(conflict)
