@@ -263,6 +263,46 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+class ForwardingStore:
+    """A store that forwards every call of the Store protocol to ``inner``, unchanged.
+
+    The base of every store wrapper: subclass it and override the calls you want to
+    observe or change, the others keep ``inner``'s behaviour. ``url`` is the inner
+    store's unless given (the async manager, for one, steps inline only for
+    ``memory://``). The test kit's :class:`~lifecycle.testing.FaultyStore` is one;
+    :mod:`lifecycle.testing` exports this class too.
+    """
+
+    def __init__(self, inner: Store, *, url: str | None = None) -> None:
+        self.inner = inner
+        self.url = inner.url if url is None else url
+
+    def get(self, key: str) -> Entry | None:
+        return self.inner.get(key)
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        return self.inner.put(key, value, expected_version=expected_version)
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        return self.inner.delete(key, expected_version=expected_version)
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        return self.inner.scan(prefix, reverse=reverse, limit=limit)
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        return self.inner.batch(ops)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class ProjectStore:
     """A view of a store holding one project's keys under ``{project}/``.
 
