@@ -8,8 +8,12 @@ Three parts, all importable by users (``pip install 'lifecycle[testing]'``):
   are built with ``st.builds`` on the real attrs classes, with bounds that keep
   them valid and storable (aware UTC times, 64-bit ints, finite floats, text
   without surrogates).
-- :class:`FlakyStore`, a store wrapper that fails the calls a
-  :class:`FaultSchedule` (or a random rate) names, and :class:`SimulatedClock`.
+- **Store wrappers**: :class:`ForwardingStore` forwards every call of the Store
+  protocol to the store it wraps (subclass it to watch or change some);
+  :class:`FaultyStore` fails the calls its faults name (by operation, key prefix,
+  seeded probability, call number, count, exception, before or after the inner call),
+  can slow calls down and counts them; :class:`FlakyStore` is a FaultyStore driven by
+  a :class:`FaultSchedule` (or a random rate). And :class:`SimulatedClock`.
 - :class:`LifecycleRules`, a ``RuleBasedStateMachine`` that fires random
   events (legal or not) at a real :class:`~lifecycle.session.SessionManager`
   under store faults and checks design.md's lifecycle rules 1 to 8 after every
@@ -40,16 +44,19 @@ import functools
 import itertools
 import random
 import string
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from lifecycle import codec, keys
-from lifecycle.errors import IllegalTransition, StoreError, StoreUnavailable
+from lifecycle.errors import IllegalTransition, InvalidSettings, StoreError, StoreUnavailable
 from lifecycle.events import EVENTS, TABLE_EVENTS
 from lifecycle.records import (
     Checkpoint,
@@ -70,7 +77,7 @@ from lifecycle.records import (
 from lifecycle.session import Clearance, Outcome, SessionManager
 from lifecycle.spec import TABLE, WORK_EVENTS, Event, SessionState
 from lifecycle.stores import open_store
-from lifecycle.stores.base import Entry, Op, Store
+from lifecycle.stores.base import Delete, Entry, ForwardingStore, Op, Put, Store
 from lifecycle.triggers import (
     Activity,
     Operation,
@@ -81,9 +88,18 @@ from lifecycle.triggers import (
     default_evaluators,
 )
 
+T = TypeVar("T")
+
 __all__ = [
+    "OPERATIONS",
+    "READS",
+    "WRITES",
+    "Call",
+    "Fault",
     "FaultSchedule",
+    "FaultyStore",
     "FlakyStore",
+    "ForwardingStore",
     "LifecycleRules",
     "SimulatedClock",
     "Step",
@@ -386,13 +402,281 @@ def fault_schedules(
     return st.builds(FaultSchedule, writes=calls, reads=calls if reads else st.just(frozenset()))
 
 
-class FlakyStore:
-    """Wraps a store; the calls a :class:`FaultSchedule` names (or, without one, a random
-    ``rate`` of writes) fail with StoreUnavailable.
+# -- store wrappers ----------------------------------------------------------------------
 
-    A failed call changes nothing (the fault is raised before the inner call), like
-    a server that is unreachable. Reads fail only when ``fail_reads`` or the schedule
-    names them.
+#: The Store protocol's reading and writing operations, as FaultyStore names them.
+READS: frozenset[str] = frozenset({"get", "list_keys", "scan"})
+WRITES: frozenset[str] = frozenset({"put", "delete", "batch"})
+OPERATIONS: frozenset[str] = READS | WRITES
+
+
+def _operations(operations: str | Iterable[str]) -> frozenset[str]:
+    chosen = frozenset({operations} if isinstance(operations, str) else operations)
+    unknown = sorted(chosen - OPERATIONS)
+    if unknown:
+        raise InvalidSettings(
+            f"unknown store operation {unknown[0]!r}; known: {', '.join(sorted(OPERATIONS))}"
+        )
+    return chosen
+
+
+def _prefixes(prefix: str | Iterable[str]) -> tuple[str, ...]:
+    return (prefix,) if isinstance(prefix, str) else tuple(prefix)
+
+
+@attrs.frozen
+class Call:
+    """One call a :class:`FaultyStore` saw (kept in ``history`` when ``record=True``)."""
+
+    operation: str
+    #: The keys it names: a batch's keys in order, a listing's prefix.
+    keys: tuple[str, ...]
+    #: A write's operations (a put as one Put, a delete as one Delete); () for a read.
+    ops: tuple[Op, ...] = ()
+    #: The inner store answered (a write took effect), whatever was raised afterwards.
+    answered: bool = False
+    #: The fault injected into this call, if any.
+    fault: BaseException | None = None
+
+
+#: How a fault makes its exception (see :attr:`Fault.error`).
+ErrorMaker = type[BaseException] | Callable[[Call], BaseException]
+
+
+@attrs.frozen
+class Fault:
+    """One way a :class:`FaultyStore` fails; made by :meth:`FaultyStore.fail`.
+
+    A call is hit when its operation is one of ``operations``, it names a key under one
+    of ``prefixes`` (if any; a batch when any of its keys is, a listing when its prefix
+    is), it is one of the ``at`` calls (if given), the fault has ``times`` left (if
+    limited) and a draw of the store's seeded random falls under ``rate``.
+    """
+
+    operations: frozenset[str] = OPERATIONS
+    prefixes: tuple[str, ...] = ()
+    #: The chance that a matching call fails: 1 always (no draw), 0 never.
+    rate: float = 1.0
+    #: Only these calls: the n-th (from 0) call to one of ``operations`` in the store's life.
+    at: frozenset[int] | None = None
+    #: Fail this many times, then let calls through (None: no limit).
+    times: int | None = None
+    #: What to raise: an exception class, made with a message naming the call
+    #: (``injected fault on get (store read #3)``), or a function of the :class:`Call`.
+    error: ErrorMaker = StoreUnavailable
+    #: Let the call reach the inner store first, then raise: an answer lost on the way back.
+    after: bool = False
+
+    @property
+    def kind(self) -> str:
+        """How the messages name the calls it counts: ``write``, ``read`` or ``call``."""
+        if self.operations <= WRITES:
+            return "write"
+        return "read" if self.operations <= READS else "call"
+
+
+class FaultyStore(ForwardingStore):
+    """A :class:`ForwardingStore` that fails the calls its faults name, and counts calls.
+
+    ``fail()`` adds a fault (by operation, key prefix, seeded probability, which calls,
+    how many times, which exception, before or after the inner call); ``clear()``
+    removes them. A fault raised before the inner call changes nothing, like a server
+    that cannot be reached; one with ``after=True`` is a server that applied the call
+    and died before answering. The first fault that hits a call raises.
+
+    ``delay`` (seconds) slows the ``delay_on`` calls after the inner store answered
+    (``jitter``: a random time up to ``delay``), so a call is still running with its
+    effect already applied. Counters, all thread-safe: ``calls`` and ``failed`` by
+    operation (every call, and the injected faults), ``in_flight`` (calls running
+    now), and with ``record=True`` a ``history`` of every :class:`Call`.
+    """
+
+    def __init__(
+        self,
+        inner: Store,
+        *,
+        seed: int = 0,
+        delay: float = 0.0,
+        delay_on: str | Iterable[str] = OPERATIONS,
+        jitter: bool = False,
+        record: bool = False,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(inner, url=url)
+        if delay < 0:
+            raise InvalidSettings(f"delay must be at least 0 seconds, got {delay!r}")
+        self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
+        self.delay = delay
+        self.delay_on = _operations(delay_on)
+        self.jitter = jitter
+        self.record = record
+        self.calls: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.in_flight = 0
+        self.history: list[Call] = []
+        self._faults: list[Fault] = []
+        self._left: dict[int, int] = {}  # id of a fault with a limit -> failures left
+        self._lock = threading.Lock()
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        """The faults in force, in the order they are tried."""
+        return tuple(self._faults)
+
+    def fail(
+        self,
+        operations: str | Iterable[str] = OPERATIONS,
+        *,
+        prefix: str | Iterable[str] = (),
+        rate: float = 1.0,
+        at: Iterable[int] | None = None,
+        times: int | None = None,
+        error: ErrorMaker = StoreUnavailable,
+        after: bool = False,
+    ) -> Fault:
+        """Fail the calls named (see :class:`Fault`) from now on; return the fault.
+
+        ``store.fail()`` fails everything, ``store.fail("batch", times=2)`` the next two
+        batches, ``store.fail(WRITES, rate=0.2)`` a fifth of the writes at random,
+        ``store.fail("get", prefix="demo/checkpoints/")`` the reads of checkpoints.
+        """
+        if not 0 <= rate <= 1:
+            raise InvalidSettings(f"rate must be between 0 and 1, got {rate!r}")
+        if times is not None and times < 0:
+            raise InvalidSettings(f"times must be at least 0, got {times!r}")
+        fault = Fault(
+            operations=_operations(operations),
+            prefixes=_prefixes(prefix),
+            rate=rate,
+            at=None if at is None else frozenset(at),
+            times=times,
+            error=error,
+            after=after,
+        )
+        with self._lock:
+            self._faults.append(fault)
+            if times is not None:
+                self._left[id(fault)] = times
+        return fault
+
+    def clear(self, fault: Fault | None = None) -> None:
+        """Remove ``fault``, or every fault: calls go through again."""
+        with self._lock:
+            if fault is None:
+                self._faults.clear()
+                self._left.clear()
+            else:
+                self._faults = [f for f in self._faults if f is not fault]
+                self._left.pop(id(fault), None)
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _hit(self, call: Call, after: bool) -> BaseException | None:
+        """Under the lock: the fault (before or after the inner call) that hits ``call``."""
+        operation = call.operation
+        for fault in self._faults:
+            if fault.after is not after or operation not in fault.operations:
+                continue
+            if fault.prefixes and not any(k.startswith(fault.prefixes) for k in call.keys):
+                continue
+            n = sum(self.calls[op] for op in fault.operations) - 1  # this call is counted
+            if fault.at is not None and n not in fault.at:
+                continue
+            left = self._left.get(id(fault))
+            if left == 0:
+                continue
+            if fault.rate < 1 and not (fault.rate and self.random.random() < fault.rate):
+                continue  # a draw only for a rate strictly between 0 and 1
+            if left is not None:
+                self._left[id(fault)] = left - 1
+            self.failed[operation] += 1
+            made: BaseException
+            if isinstance(fault.error, type):
+                made = fault.error(f"injected fault on {operation} (store {fault.kind} #{n})")
+            else:
+                made = fault.error(call)
+            return made
+        return None
+
+    def _call(self, call: Call, apply: Callable[[], T]) -> T:
+        with self._lock:
+            self.calls[call.operation] += 1
+            self.in_flight += 1
+            fault = self._hit(call, after=False)
+        try:
+            if fault is not None:
+                raise fault
+            result = apply()
+            call = attrs.evolve(call, answered=True)
+            with self._lock:
+                pause = 0.0
+                if self.delay and call.operation in self.delay_on:
+                    pause = self.random.uniform(0, self.delay) if self.jitter else self.delay
+                fault = self._hit(call, after=True)
+            if pause:
+                time.sleep(pause)
+            if fault is not None:
+                raise fault
+            return result
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                if self.record:
+                    self.history.append(attrs.evolve(call, fault=fault))
+
+    def get(self, key: str) -> Entry | None:
+        return self._call(Call("get", (key,)), lambda: self.inner.get(key))
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        return self._call(
+            Call("put", (key,), (Put(key, value, expected_version),)),
+            lambda: self.inner.put(key, value, expected_version=expected_version),
+        )
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        return self._call(
+            Call("delete", (key,), (Delete(key, expected_version),)),
+            lambda: self.inner.delete(key, expected_version=expected_version),
+        )
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        return self._call(
+            Call("list_keys", (prefix,)),
+            lambda: self.inner.list_keys(prefix, reverse=reverse, limit=limit),
+        )
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        return self._call(
+            Call("scan", (prefix,)),
+            lambda: self.inner.scan(prefix, reverse=reverse, limit=limit),
+        )
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        ops = tuple(ops)
+        return self._call(
+            Call("batch", tuple(op.key for op in ops), ops), lambda: self.inner.batch(ops)
+        )
+
+
+#: The calls a FaultSchedule counts: FlakyStore never fails a scan.
+_SCHEDULED_READS = frozenset({"get", "list_keys"})
+
+
+class FlakyStore(FaultyStore):
+    """A :class:`FaultyStore` failing the calls a :class:`FaultSchedule` names, or, without
+    one, a random ``rate`` of writes (and of reads with ``fail_reads``), with
+    StoreUnavailable: what :class:`LifecycleRules` wraps its store in.
+
+    A failed call changes nothing (the fault is raised before the inner call), like a
+    server that is unreachable. Writes are ``put``, ``delete`` and ``batch``, reads
+    ``get`` and ``list_keys`` (a scan never fails). ``schedule``, ``rate`` and
+    ``fail_reads`` can be changed at any time; ``failures`` counts the faults injected.
     """
 
     def __init__(
@@ -404,56 +688,53 @@ class FlakyStore:
         fail_reads: bool = False,
         schedule: FaultSchedule | None = None,
     ) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.rate = rate
-        self.fail_reads = fail_reads
-        self.schedule = schedule
-        self.random = random.Random(seed)  # noqa: S311 - fault injection, not security
-        self.failures = 0
-        self.calls = {"read": 0, "write": 0}
+        super().__init__(inner, seed=seed)
+        self._rate = rate
+        self._fail_reads = fail_reads
+        self._schedule = schedule
+        self._configure()
 
-    def _maybe_fail(self, kind: str, what: str) -> None:
-        n = self.calls[kind]
-        self.calls[kind] = n + 1
-        if self.schedule is not None:
-            failing = self.schedule.fails(kind, n)
-        else:
-            failing = (kind == "write" or self.fail_reads) and bool(self.rate)
-            failing = failing and self.random.random() < self.rate
-        if failing:
-            self.failures += 1
-            raise StoreUnavailable(f"injected fault on {what} (store {kind} #{n})")
+    def _configure(self) -> None:
+        self.clear()
+        if self._schedule is not None:
+            self.fail(WRITES, at=self._schedule.writes)
+            self.fail(_SCHEDULED_READS, at=self._schedule.reads)
+            return
+        self.fail(WRITES, rate=self._rate)
+        if self._fail_reads:
+            self.fail(_SCHEDULED_READS, rate=self._rate)
 
-    def get(self, key: str) -> Entry | None:
-        self._maybe_fail("read", "get")
-        return self.inner.get(key)
+    @property
+    def schedule(self) -> FaultSchedule | None:
+        return self._schedule
 
-    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        self._maybe_fail("write", "put")
-        return self.inner.put(key, value, expected_version=expected_version)
+    @schedule.setter
+    def schedule(self, schedule: FaultSchedule | None) -> None:
+        self._schedule = schedule
+        self._configure()
 
-    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
-        self._maybe_fail("write", "delete")
-        return self.inner.delete(key, expected_version=expected_version)
+    @property
+    def rate(self) -> float:
+        return self._rate
 
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        self._maybe_fail("read", "list_keys")
-        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
+    @rate.setter
+    def rate(self, rate: float) -> None:
+        self._rate = rate
+        self._configure()
 
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        return self.inner.scan(prefix, reverse=reverse, limit=limit)
+    @property
+    def fail_reads(self) -> bool:
+        return self._fail_reads
 
-    def batch(self, ops: Sequence[Op]) -> list[int]:
-        self._maybe_fail("write", "batch")
-        return self.inner.batch(ops)
+    @fail_reads.setter
+    def fail_reads(self, fail_reads: bool) -> None:
+        self._fail_reads = fail_reads
+        self._configure()
 
-    def close(self) -> None:
-        self.inner.close()
+    @property
+    def failures(self) -> int:
+        """How many faults were injected."""
+        return self.failed.total()
 
 
 class SimulatedClock:

@@ -18,6 +18,7 @@ from lifecycle.stores.file import FileStore
 from lifecycle.stores.memory import MemoryStore
 from lifecycle.stores.postgres import PostgresStore  # psycopg is imported lazily
 from lifecycle.stores.sqlite import SqliteStore
+from lifecycle.testing import FaultyStore, ForwardingStore
 
 
 def _memory(tmp_path: Path) -> Store:
@@ -33,6 +34,11 @@ def _fallback(tmp_path: Path) -> Store:
     return FallbackStore(FileStore(tmp_path / "primary"), FileStore(tmp_path / "local"))
 
 
+def _faulty(tmp_path: Path) -> Store:
+    # The kit's fault-injecting wrapper, with no fault: a store like the one it wraps.
+    return FaultyStore(FileStore(tmp_path / "store"))
+
+
 def _sqlite(tmp_path: Path) -> Store:
     return SqliteStore(tmp_path / "store.db")
 
@@ -44,15 +50,17 @@ def _postgres(tmp_path: Path) -> Store:
     return PostgresStore(pgserver.require_postgres_url(), schema=pgserver.unique_schema())
 
 
-class _SharedSerena:
+class _SharedSerena(ForwardingStore):
     """One real Serena server for the whole run (starting one costs ~1.3 s); each test
     gets it empty: close() wipes Serena's memory folder instead of stopping it."""
 
-    store: Store | None = None
+    shared: Store | None = None
     project: Path | None = None
+    cross_process_atomic = False
+    slow = True
 
     def __init__(self) -> None:
-        if _SharedSerena.store is None:
+        if _SharedSerena.shared is None:
             import atexit
             import tempfile
 
@@ -60,15 +68,9 @@ class _SharedSerena:
 
             project = Path(tempfile.mkdtemp(prefix="lifecycle-serena-"))
             _SharedSerena.project = project
-            _SharedSerena.store = serena_env.open_test_store(project)
-            atexit.register(_SharedSerena.store.close)
-        self.inner = _SharedSerena.store
-        self.url = self.inner.url
-        self.cross_process_atomic = False
-        self.slow = True
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
+            _SharedSerena.shared = serena_env.open_test_store(project)
+            atexit.register(_SharedSerena.shared.close)
+        super().__init__(_SharedSerena.shared)
 
     def close(self) -> None:
         import shutil
@@ -78,7 +80,7 @@ class _SharedSerena:
 
 
 def _serena(tmp_path: Path) -> Store:
-    return _SharedSerena()  # type: ignore[return-value]
+    return _SharedSerena()
 
 
 STORE_FACTORIES: dict[str, Callable[[Path], Store]] = {
@@ -86,6 +88,7 @@ STORE_FACTORIES: dict[str, Callable[[Path], Store]] = {
     "memory": _memory,
     "file": _file,
     "fallback": _fallback,
+    "faulty": _faulty,
     "sqlite": _sqlite,
     "postgres": _postgres,
 }

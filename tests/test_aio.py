@@ -8,7 +8,7 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -16,67 +16,24 @@ from lifecycle import SessionState, codec
 from lifecycle.aio import AsyncSessionManager, run_step
 from lifecycle.errors import StoreError, StoreUnavailable
 from lifecycle.records import Checkpoint, Pointer
-from lifecycle.stores.base import Entry, Op
+from lifecycle.stores.base import Op
 from lifecycle.stores.memory import MemoryStore
-from lifecycle.testing import SimulatedClock
+from lifecycle.testing import WRITES, FaultyStore, SimulatedClock
 
 
-class SlowFlakyStore:
+def slow_flaky_store(seed: int, rate: float = 0.15) -> FaultyStore:
     """A memory store whose writes fail at random (before anything is written) and are
     slow *after* they are applied, so a step is still running in its thread when the
-    coroutine that started it is cancelled."""
-
-    url = "slow://"
-
-    def __init__(self, seed: int, rate: float = 0.15) -> None:
-        self.inner = MemoryStore()
-        self.random = random.Random(seed)
-        self.rate = rate
-        self.in_flight = 0
-        self._lock = threading.Lock()
-
-    def _write(self, apply):  # type: ignore[no-untyped-def]
-        with self._lock:
-            self.in_flight += 1
-            fail = self.random.random() < self.rate
-            pause = self.random.random() * 0.003
-        try:
-            if fail:
-                raise StoreUnavailable("injected fault")
-            result = apply()
-            time.sleep(pause)
-            return result
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-
-    def get(self, key: str) -> Entry | None:
-        return self.inner.get(key)
-
-    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        return self._write(lambda: self.inner.put(key, value, expected_version=expected_version))
-
-    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
-        return self._write(lambda: self.inner.delete(key, expected_version=expected_version))
-
-    def batch(self, ops: Sequence[Op]) -> list[int]:
-        return self._write(lambda: self.inner.batch(ops))
-
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
-
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        return self.inner.scan(prefix, reverse=reverse, limit=limit)
-
-    def close(self) -> None:
-        pass
+    coroutine that started it is cancelled. Its URL is not memory://, so the async
+    manager steps in a worker thread."""
+    store = FaultyStore(
+        MemoryStore(), seed=seed, delay=0.003, delay_on=WRITES, jitter=True, url="slow://"
+    )
+    store.fail(WRITES, rate=rate)
+    return store
 
 
-def assert_state_agrees_with_store(m: AsyncSessionManager, store: SlowFlakyStore) -> None:
+def assert_state_agrees_with_store(m: AsyncSessionManager, store: FaultyStore) -> None:
     assert store.in_flight == 0, "a step was still running when its cancellation was seen"
     ps = m.store
     stored = {
@@ -109,7 +66,7 @@ def assert_state_agrees_with_store(m: AsyncSessionManager, store: SlowFlakyStore
 
 async def cancel_at_random_points(seed: int) -> int:
     rng = random.Random(seed)
-    store = SlowFlakyStore(seed)
+    store = slow_flaky_store(seed)
     clock = SimulatedClock()
     m = AsyncSessionManager(store, "p", clock=clock)
     assert m._offload is True  # a store that is not memory:// steps in a worker thread
@@ -154,7 +111,7 @@ def test_a_cancelled_step_still_happens_entirely() -> None:
     """Cancelled mid-checkpoint: the checkpoint is written whole and the state says so."""
 
     async def scenario() -> None:
-        store = SlowFlakyStore(0, rate=0.0)
+        store = slow_flaky_store(0, rate=0.0)
         m = AsyncSessionManager(store, "p", clock=SimulatedClock())
         await m.start_session()
         started = threading.Event()
@@ -199,7 +156,7 @@ def test_sessions_run_concurrently_and_each_one_in_order() -> None:
         return [t.id for t in m.work.completed_tasks]
 
     async def scenario() -> list[list[str]]:
-        store = SlowFlakyStore(1, rate=0.0)
+        store = slow_flaky_store(1, rate=0.0)
         managers = [
             AsyncSessionManager(store, f"agent-{n}", clock=SimulatedClock()) for n in range(6)
         ]
@@ -211,7 +168,7 @@ def test_sessions_run_concurrently_and_each_one_in_order() -> None:
 
 def test_the_memory_store_steps_inline_and_any_other_in_a_thread() -> None:
     assert AsyncSessionManager("memory://", "p")._offload is False
-    assert AsyncSessionManager(SlowFlakyStore(0), "p")._offload is True
+    assert AsyncSessionManager(slow_flaky_store(0), "p")._offload is True
     assert AsyncSessionManager("memory://", "p", offload=True)._offload is True
 
 

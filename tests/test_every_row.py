@@ -16,46 +16,19 @@ from typing import Any
 import pytest
 
 from lifecycle import SessionManager, coverage, open_store
-from lifecycle.errors import StoreUnavailable
 from lifecycle.spec import TABLE, Event, Guard, Row, SessionState
-from lifecycle.stores import Store
-from lifecycle.testing import SimulatedClock
+from lifecycle.testing import WRITES, FaultyStore, SimulatedClock
 from lifecycle.triggers import ErrorSettings, default_evaluators
 
 S = SessionState
 G = Guard
 
 
-class CheckpointFaults:
-    """Forwards to a store; while ``failing``, every write that touches a checkpoint fails
-    (the session's own record and pointer still go through)."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.failing = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def _check(self, keys: list[str]) -> None:
-        if self.failing and any("/checkpoints/" in key for key in keys):
-            raise StoreUnavailable("injected: checkpoint writes fail")
-
-    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        self._check([key])
-        return self.inner.put(key, value, expected_version=expected_version)
-
-    def batch(self, ops: Any) -> list[int]:
-        self._check([op.key for op in ops])
-        return self.inner.batch(ops)
-
-
 class Scenario:
     """A project store, a clock, and managers on them."""
 
     def __init__(self) -> None:
-        self.store = CheckpointFaults(open_store("memory://"))
+        self.store = FaultyStore(open_store("memory://"))
         self.clock = SimulatedClock()
 
     def manager(self, **kwargs: Any) -> SessionManager:
@@ -63,11 +36,13 @@ class Scenario:
 
     @contextlib.contextmanager
     def write_fails(self) -> Iterator[None]:
-        self.store.failing = True
+        """Every write that touches a checkpoint fails (the session's own record and
+        pointer still go through)."""
+        fault = self.store.fail(WRITES, prefix="rows/checkpoints/")
         try:
             yield
         finally:
-            self.store.failing = False
+            self.store.clear(fault)
 
     def later(self, minutes: float = 1) -> None:
         self.clock.advance(minutes * 60)

@@ -4,105 +4,53 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from lifecycle.errors import InvalidKey, InvalidStoreURL, StoreUnavailable, VersionConflict
+from lifecycle.errors import InvalidKey, InvalidStoreURL, VersionConflict
 from lifecycle.stores import open_store
 from lifecycle.stores.base import Delete, Entry, Op, Put
 from lifecycle.stores.fallback import FallbackStore, fallback_url
 from lifecycle.stores.file import FileStore
 from lifecycle.stores.memory import MemoryStore
+from lifecycle.testing import WRITES, Call, FaultyStore
 
 
-class FlakyStore:
-    """A memory store that fails on demand: down, writes down, or at random (seeded).
+class FaultyPrimary(FaultyStore):
+    """A memory store failing on demand (the kit's FaultyStore), with the views these
+    tests assert on: ``applied`` counts every (key, value) put that took effect, also
+    when a fault with ``after=True`` then lost its answer."""
 
-    ``lost_answer_rate`` applies a write and then raises, as a server that dies
-    before it answers. ``applied`` counts every (key, value) put that took effect.
-    """
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(MemoryStore(), seed=seed, record=True)
 
-    def __init__(
-        self,
-        rng: random.Random | None = None,
-        fail_rate: float = 0.0,
-        lost_answer_rate: float = 0.0,
-    ) -> None:
-        self.inner = MemoryStore()
-        self.url = "memory://"
-        self.rng = rng
-        self.fail_rate = fail_rate
-        self.lost_answer_rate = lost_answer_rate
-        self.down = False
-        self.writes_down = False
-        self.refuse_writes = False
-        self.applied: Counter[tuple[str, bytes]] = Counter()
-        self.batches = 0
+    @property
+    def applied(self) -> Counter[tuple[str, bytes]]:
+        return Counter(
+            (op.key, op.value)
+            for call in self.history
+            if call.answered
+            for op in call.ops
+            if isinstance(op, Put)
+        )
 
-    def _before(self, write: bool) -> None:
-        if self.down or (write and self.writes_down):
-            raise StoreUnavailable("primary is down")
-        if write and self.refuse_writes:
-            raise InvalidKey("k", "this primary refuses every key")
-        if self.rng is not None and self.rng.random() < self.fail_rate:
-            raise StoreUnavailable("injected failure")
-
-    def _after(self) -> None:
-        if self.rng is not None and self.rng.random() < self.lost_answer_rate:
-            raise StoreUnavailable("injected lost answer")
-
-    def get(self, key: str) -> Entry | None:
-        self._before(False)
-        return self.inner.get(key)
-
-    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        self._before(True)
-        version = self.inner.put(key, value, expected_version=expected_version)
-        self.applied[key, value] += 1
-        self._after()
-        return version
-
-    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
-        self._before(True)
-        deleted = self.inner.delete(key, expected_version=expected_version)
-        self._after()
-        return deleted
-
-    def batch(self, ops: Sequence[Op]) -> list[int]:
-        self._before(True)
-        versions = self.inner.batch(ops)
-        self.batches += 1
-        for op in ops:
-            if isinstance(op, Put):
-                self.applied[op.key, op.value] += 1
-        self._after()
-        return versions
-
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        self._before(False)
-        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
-
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        self._before(False)
-        return iter(list(self.inner.scan(prefix, reverse=reverse, limit=limit)))
-
-    def close(self) -> None:
-        pass
+    @property
+    def batches(self) -> int:
+        return sum(1 for call in self.history if call.operation == "batch" and call.answered)
 
     def contents(self) -> dict[str, bytes]:
         return {e.key: e.value for e in self.inner.scan()}
 
 
+def _refuse_every_key(call: Call) -> InvalidKey:
+    return InvalidKey("k", "this primary refuses every key")
+
+
 @pytest.fixture
-def primary() -> FlakyStore:
-    return FlakyStore()
+def primary() -> FaultyPrimary:
+    return FaultyPrimary()
 
 
 @pytest.fixture
@@ -111,7 +59,7 @@ def local_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(primary: FlakyStore, local_root: Path) -> FallbackStore:
+def store(primary: FaultyPrimary, local_root: Path) -> FallbackStore:
     return FallbackStore(primary, FileStore(local_root))
 
 
@@ -123,9 +71,9 @@ def _events(logs: list[dict[str, object]]) -> list[object]:
 
 
 def test_a_failed_primary_write_is_acknowledged_queued_durably_and_warned(
-    store: FallbackStore, primary: FlakyStore, local_root: Path
+    store: FallbackStore, primary: FaultyPrimary, local_root: Path
 ) -> None:
-    primary.down = True
+    primary.fail()
     with capture_logs() as logs:
         assert store.put("k/a", b"v") == 1
     assert _events(logs) == ["store.primary_failed_write_queued"]
@@ -137,17 +85,17 @@ def test_a_failed_primary_write_is_acknowledged_queued_durably_and_warned(
 
 
 def test_the_next_operation_drains_the_queue_to_the_primary_in_order(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
     store.put("k/gone", b"x")
-    primary.down = True
+    primary.fail()
     with capture_logs():
         store.put("k/a", b"1")
         store.put("k/a", b"2")
         store.delete("k/gone")
         store.batch([Put("k/b", b"b"), Put("k/a", b"3")])
     assert store.pending() == 4
-    primary.down = False
+    primary.clear()
     assert store.get("k/other") is None
     assert store.pending() == 0
     assert primary.contents() == {"k/a": b"3", "k/b": b"b"}
@@ -155,49 +103,50 @@ def test_the_next_operation_drains_the_queue_to_the_primary_in_order(
 
 
 def test_drain_returns_how_many_queued_calls_were_applied(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
-    primary.down = True
+    primary.fail()
     with capture_logs():
         store.put("k/a", b"1")
         store.put("k/b", b"2")
         assert store.drain() == 0
-    primary.down = False
+    primary.clear()
     assert store.drain() == 2
     assert store.drain() == 0
 
 
 def test_writes_after_a_failure_queue_behind_it_even_when_the_primary_is_back(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
-    primary.writes_down = True
+    primary.fail(WRITES)
     with capture_logs():
         store.put("k/a", b"old")
-    primary.writes_down = False
-    primary.refuse_writes = False
+    primary.clear()
     assert store.put("k/a", b"new") == 2
     assert store.pending() == 0
     assert primary.contents() == {"k/a": b"new"}
     assert primary.applied == Counter({("k/a", b"old"): 1, ("k/a", b"new"): 1})
 
 
-def test_the_queue_survives_a_restart(primary: FlakyStore, local_root: Path) -> None:
-    primary.down = True
+def test_the_queue_survives_a_restart(primary: FaultyPrimary, local_root: Path) -> None:
+    primary.fail()
     with capture_logs():
         FallbackStore(primary, FileStore(local_root)).put("k/a", b"v")
-    primary.down = False
+    primary.clear()
     reopened = FallbackStore(primary, FileStore(local_root))
     assert reopened.pending() == 1
     assert reopened.drain() == 1
     assert primary.contents() == {"k/a": b"v"}
 
 
-def test_a_queued_batch_is_replayed_as_one_batch(store: FallbackStore, primary: FlakyStore) -> None:
+def test_a_queued_batch_is_replayed_as_one_batch(
+    store: FallbackStore, primary: FaultyPrimary
+) -> None:
     store.put("k/c", b"c")
-    primary.down = True
+    primary.fail()
     with capture_logs():
         assert store.batch([Put("k/a", b"a"), Put("k/b", b"b"), Delete("k/c")]) == [1, 1, 0]
-    primary.down = False
+    primary.clear()
     assert store.drain() == 1
     assert primary.batches == 1
     assert primary.contents() == {"k/a": b"a", "k/b": b"b"}
@@ -207,13 +156,12 @@ def test_a_queued_batch_is_replayed_as_one_batch(store: FallbackStore, primary: 
 
 
 def test_a_write_whose_answer_was_lost_is_not_applied_twice(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
-    primary.rng = random.Random(0)
-    primary.lost_answer_rate = 1.0
+    primary.fail(WRITES, after=True)
     with capture_logs():
         store.put("k/a", b"v")
-    primary.lost_answer_rate = 0.0
+    primary.clear()
     assert store.pending() == 1
     assert store.drain() == 1
     assert primary.applied == Counter({("k/a", b"v"): 1})
@@ -221,18 +169,17 @@ def test_a_write_whose_answer_was_lost_is_not_applied_twice(
 
 
 def test_a_replay_whose_answer_was_lost_is_not_applied_again(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
-    primary.down = True
+    primary.fail()
     with capture_logs():
         store.put("k/a", b"1")
         store.put("k/a", b"2")
-    primary.down = False
-    primary.rng = random.Random(0)
-    primary.lost_answer_rate = 1.0
+    primary.clear()
+    primary.fail(WRITES, after=True)
     with capture_logs():
         assert store.drain() == 0
-    primary.lost_answer_rate = 0.0
+    primary.clear()
     assert store.drain() == 2
     assert primary.applied == Counter({("k/a", b"1"): 1, ("k/a", b"2"): 1})
 
@@ -241,7 +188,7 @@ def test_a_replay_whose_answer_was_lost_is_not_applied_again(
 
 
 def test_a_version_conflict_from_the_primary_is_raised_and_not_queued(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
     store.put("k/a", b"1")
     with pytest.raises(VersionConflict):
@@ -251,10 +198,10 @@ def test_a_version_conflict_from_the_primary_is_raised_and_not_queued(
 
 
 def test_a_queued_compare_and_swap_is_checked_against_the_local_cache(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
     store.put("k/a", b"1")
-    primary.down = True
+    primary.fail()
     with capture_logs():
         assert store.put("k/a", b"2", expected_version=1) == 2
         with pytest.raises(VersionConflict):
@@ -266,11 +213,11 @@ def test_a_queued_compare_and_swap_is_checked_against_the_local_cache(
 
 
 def test_reads_use_the_local_cache_with_a_warning_when_the_primary_fails(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
     store.put("k/a", b"1")
     store.put("k/b", b"2")
-    primary.down = True
+    primary.fail()
     with capture_logs() as logs:
         assert store.get("k/a") == Entry("k/a", b"1", 1)
         assert store.list_keys("k/") == ["k/a", "k/b"]
@@ -283,11 +230,11 @@ def test_reads_use_the_local_cache_with_a_warning_when_the_primary_fails(
 
 
 def test_a_key_with_a_queued_write_reads_from_the_cache_not_the_stale_primary(
-    store: FallbackStore, primary: FlakyStore
+    store: FallbackStore, primary: FaultyPrimary
 ) -> None:
     store.put("k/a", b"old")
     store.put("k/gone", b"x")
-    primary.writes_down = True
+    primary.fail(WRITES)
     with capture_logs():
         store.put("k/a", b"new")
         store.put("k/new", b"n")
@@ -303,13 +250,13 @@ def test_a_key_with_a_queued_write_reads_from_the_cache_not_the_stale_primary(
 
 
 def test_a_queued_call_the_primary_refuses_is_moved_to_rejected_with_an_error(
-    store: FallbackStore, primary: FlakyStore, local_root: Path
+    store: FallbackStore, primary: FaultyPrimary, local_root: Path
 ) -> None:
-    primary.down = True
+    primary.fail()
     with capture_logs():
         store.put("k/a", b"v")
-    primary.down = False
-    primary.refuse_writes = True
+    primary.clear()
+    primary.fail(WRITES, error=_refuse_every_key)
     with capture_logs() as logs:
         assert store.drain() == 0
     assert store.pending() == 0
@@ -376,7 +323,9 @@ def test_under_random_faults_nothing_acknowledged_is_lost_or_applied_twice(
     tmp_path: Path, seed: int
 ) -> None:
     rng = random.Random(seed)
-    primary = FlakyStore(random.Random(seed + 1000), fail_rate=0.3, lost_answer_rate=0.15)
+    primary = FaultyPrimary(seed + 1000)
+    primary.fail(rate=0.3)
+    primary.fail(WRITES, rate=0.15, after=True)
     store = FallbackStore(primary, FileStore(tmp_path / "local"))
     keys = ["k/a", "k/b", "k/c", "k/d/e"]
     model: dict[str, bytes] = {}
@@ -414,7 +363,7 @@ def test_under_random_faults_nothing_acknowledged_is_lost_or_applied_twice(
                 assert store.list_keys("k/") == sorted(model), step
     queued = _events(logs).count("store.primary_failed_write_queued")
     assert queued > 20  # the faults did bite: many writes went through the queue
-    primary.fail_rate = primary.lost_answer_rate = 0.0
+    primary.clear()
     store.drain()
     assert store.pending() == 0
     assert primary.contents() == model

@@ -18,7 +18,7 @@ import errno
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pgserver
@@ -30,74 +30,12 @@ from hypothesis import strategies as st
 from lifecycle import SessionManager
 from lifecycle.errors import LifecycleError, StoreError, StoreUnavailable
 from lifecycle.stores import file as file_module
-from lifecycle.stores.base import Entry, Op, Store
+from lifecycle.stores.base import Store
 from lifecycle.stores.fallback import FallbackStore
 from lifecycle.stores.file import FileStore
+from lifecycle.testing import READS, WRITES, FaultyStore
 
 postgres_url = pgserver.postgres_url
-
-READS = frozenset({"get", "list_keys", "scan"})
-WRITES = frozenset({"put", "delete", "batch"})
-
-
-class FaultyStore:
-    """Wraps a store; the operations named in ``failing`` raise ``error()`` until cleared."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.failing: frozenset[str] = frozenset()
-        self.error: Callable[[], Exception] = lambda: StoreUnavailable("injected outage")
-        self.calls: Counter[str] = Counter()
-        self.failed: Counter[str] = Counter()
-        self.failed_batches: list[list[str]] = []  # the keys of each failed batch
-
-    def fail(self, ops: frozenset[str], error: Callable[[], Exception] | None = None) -> None:
-        self.failing = ops
-        if error is not None:
-            self.error = error
-
-    def clear(self) -> None:
-        self.failing = frozenset()
-
-    def _call(self, op: str) -> None:
-        self.calls[op] += 1
-        if op in self.failing:
-            self.failed[op] += 1
-            raise self.error()
-
-    def get(self, key: str) -> Entry | None:
-        self._call("get")
-        return self.inner.get(key)
-
-    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        self._call("put")
-        return self.inner.put(key, value, expected_version=expected_version)
-
-    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
-        self._call("delete")
-        return self.inner.delete(key, expected_version=expected_version)
-
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        self._call("list_keys")
-        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
-
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        self._call("scan")
-        return self.inner.scan(prefix, reverse=reverse, limit=limit)
-
-    def batch(self, ops: Sequence[Op]) -> list[int]:
-        if "batch" in self.failing:
-            self.failed_batches.append([op.key for op in ops])
-        self._call("batch")
-        return self.inner.batch(ops)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _disk_full() -> Exception:
@@ -110,9 +48,9 @@ def _denied() -> Exception:
 
 #: Store-level faults (what any adapter may raise): name -> error factory, message part.
 STORE_FAULTS = {
-    "unavailable": (lambda: StoreUnavailable("injected: server gone"), "server gone"),
+    "unavailable": (lambda _: StoreUnavailable("injected: server gone"), "server gone"),
     "timeout": (
-        lambda: StoreUnavailable("injected: timed out after 10.0 s waiting for a connection"),
+        lambda _: StoreUnavailable("injected: timed out after 10.0 s waiting for a connection"),
         "timed out",
     ),
 }
@@ -120,7 +58,7 @@ STORE_FAULTS = {
 
 @pytest.fixture
 def faulty(tmp_path: Path) -> FaultyStore:
-    return FaultyStore(FileStore(tmp_path / "store"))
+    return FaultyStore(FileStore(tmp_path / "store"), record=True)
 
 
 def _manager(store: Store, clock: FakeClock) -> SessionManager:
@@ -138,7 +76,7 @@ def test_a_failed_checkpoint_write_is_retried_once_then_the_work_continues_unsav
     m = _manager(faulty, clock)
     m.start_session(restore=False)
     m.add_task("T1", "write the store", status="in_progress")
-    faulty.fail(frozenset({"batch"}), error)
+    faulty.fail("batch", error=error)
     result = m.create_checkpoint(phase="P1", progress={"n": 1})
     assert (result.written, faulty.failed["batch"]) == (False, 2)
     assert result.error is not None and text in result.error
@@ -224,7 +162,7 @@ def test_a_failed_learning_capture_is_queued_and_written_on_the_next_operation(
 ) -> None:
     m = _manager(faulty, clock)
     m.start_session(restore=False)
-    faulty.fail(frozenset({"put"}), STORE_FAULTS[fault][0])
+    faulty.fail("put", error=STORE_FAULTS[fault][0])
     result = m.capture_learning(type="solution", key="jwt-expiry-fix", content="7 days")
     assert (result.success, result.queued, result.learning_key) == (
         False,
@@ -251,7 +189,7 @@ def test_a_checkpoint_read_failure_starts_a_fresh_session_with_a_warning(
     first = _manager(faulty, clock)
     first.start_session(restore=False)
     assert first.create_checkpoint(progress={"n": 1}).written
-    faulty.fail(READS, STORE_FAULTS[fault][0])
+    faulty.fail(READS, error=STORE_FAULTS[fault][0])
     start = _manager(faulty, clock).start_session(restore=True)
     assert (start.is_fresh_session, start.checkpoint_id) == (True, None)
     assert len(start.warnings) == 1
@@ -262,7 +200,7 @@ def test_a_store_down_for_reads_and_writes_fails_start_with_a_typed_error_and_ch
     faulty: FaultyStore, clock: FakeClock
 ) -> None:
     m = _manager(faulty, clock)
-    faulty.fail(READS | WRITES)
+    faulty.fail(READS | WRITES, error=lambda _: StoreUnavailable("injected outage"))
     with pytest.raises(StoreError, match="injected outage"):
         m.start_session(restore=True)
     assert (m.state.value, m.session_id) == ("INITIALIZING", None)
@@ -371,7 +309,7 @@ def test_end_session_with_every_write_failing_still_completes_and_says_what_was_
     assert end.checkpoint is not None and end.checkpoint.written is False
     tried = Counter(
         "checkpoint" if "demo/checkpoints/latest" in keys else "session record"
-        for keys in faulty.failed_batches
+        for keys in (c.keys for c in faulty.history if c.operation == "batch" and c.fault)
         if "demo/checkpoints/latest" in keys or "demo/session/last" in keys
     )
     assert tried == {"checkpoint": 2, "session record": 2}  # each tried once, retried once
@@ -394,13 +332,12 @@ def test_faults_on_any_store_operation_surface_as_typed_errors_and_lose_no_ackno
 ) -> None:
     errors = {
         **{k: v[0] for k, v in STORE_FAULTS.items()},
-        "disk-full": lambda: StoreError("errno 28, No space left on device"),
-        "denied": lambda: StoreError("errno 13, Permission denied"),
+        "disk-full": lambda _: StoreError("errno 28, No space left on device"),
+        "denied": lambda _: StoreError("errno 13, Permission denied"),
     }
     clock = FakeClock()
     with tempfile.TemporaryDirectory() as tmp:
         store = FaultyStore(FileStore(Path(tmp) / "s"))
-        store.error = errors[error]
         m = _manager(store, clock)
         steps = [
             lambda: m.start_session(restore=True),
@@ -414,7 +351,8 @@ def test_faults_on_any_store_operation_surface_as_typed_errors_and_lose_no_ackno
         ]
         acked: list[str] = []
         for step, ops in zip(steps, failing, strict=True):
-            store.fail(ops)
+            store.clear()
+            store.fail(ops, error=errors[error])
             clock.advance(minutes=1)
             try:
                 result = step()

@@ -12,6 +12,7 @@ import orjson
 
 from lifecycle import SessionManager, open_store
 from lifecycle.history import build_history
+from lifecycle.testing import FaultyStore
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -77,22 +78,12 @@ def test_the_tree_text_indents_branches_and_keeps_lines_flat(clock) -> None:
 
 
 def test_history_reads_each_checkpoint_at_most_once(clock) -> None:
-    class Counting:
-        def __init__(self, inner):
-            self.inner, self.url, self.gets = inner, inner.url, []
-
-        def get(self, key):
-            self.gets.append(key)
-            return self.inner.get(key)
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-    store = Counting(open_store("memory://"))
+    store = FaultyStore(open_store("memory://"), record=True)
     _session(store, clock, restore=False, phases=[f"p{i}" for i in range(20)])
-    store.gets.clear()
+    store.history.clear()
     build_history(SessionManager(store=store, project="demo").store)
-    checkpoint_reads = [k for k in store.gets if not k.endswith("/latest")]
+    gets = [call.keys[0] for call in store.history if call.operation == "get"]
+    checkpoint_reads = [k for k in gets if not k.endswith("/latest")]
     assert len(checkpoint_reads) == len(set(checkpoint_reads)) == 20
 
 

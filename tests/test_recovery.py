@@ -15,8 +15,9 @@ import pytest
 from lifecycle import SessionManager, SessionState, codec, open_store
 from lifecycle.errors import CheckpointNotFound, StoreUnavailable
 from lifecycle.records import Learning
-from lifecycle.stores.base import Entry, Store
+from lifecycle.stores.base import Store
 from lifecycle.stores.file import FILE_SUFFIX
+from lifecycle.testing import FaultyStore
 
 PROJECT = "demo"
 
@@ -162,31 +163,28 @@ def test_a_pointer_naming_a_key_outside_the_grammar_falls_back(tmp_path, clock) 
     assert start.warnings
 
 
-class _FailingCheckpointReads:
+def _failing_checkpoint_reads(inner: Store) -> FaultyStore:
     """A store whose reads under checkpoints/ fail (a fault, as a server gone away)."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.url = inner.url
-
-    def get(self, key: str) -> Entry | None:
-        if "/checkpoints/" in key:
-            raise StoreUnavailable(f"injected read fault on {key}")
-        return self.inner.get(key)
-
-    def list_keys(self, prefix: str = "", **kw):  # type: ignore[no-untyped-def]
-        if "checkpoints" in prefix:
-            raise StoreUnavailable("injected listing fault")
-        return self.inner.list_keys(prefix, **kw)
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.inner, name)
+    store = FaultyStore(inner)
+    store.fail(
+        "get",
+        prefix=f"{PROJECT}/checkpoints/",
+        error=lambda call: StoreUnavailable(f"injected read fault on {call.keys[0]}"),
+    )
+    store.fail(
+        "list_keys",
+        prefix=f"{PROJECT}/checkpoints",
+        error=lambda _: StoreUnavailable("injected listing fault"),
+    )
+    return store
 
 
 def test_a_failing_checkpoint_read_starts_a_fresh_session_with_a_warning(tmp_path, clock) -> None:
     url = f"file://{tmp_path}"
     _three_checkpoints(url, clock)
-    m = SessionManager(store=_FailingCheckpointReads(open_store(url)), project=PROJECT, clock=clock)
+    m = SessionManager(
+        store=_failing_checkpoint_reads(open_store(url)), project=PROJECT, clock=clock
+    )
     start = m.start_session(restore=True)
     assert (start.is_fresh_session, m.state) == (True, SessionState.ACTIVE)
     assert start.warnings == (
@@ -214,37 +212,17 @@ def test_the_stored_restore_command_restores_that_checkpoint(tmp_path, clock) ->
     assert (start.checkpoint_id, start.restored_state["phase"]) == (first.checkpoint_id, "one")
 
 
-class _CountingStore:
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.gets: list[str] = []
-        self.listings = 0
-
-    def get(self, key: str) -> Entry | None:
-        self.gets.append(key)
-        return self.inner.get(key)
-
-    def list_keys(self, prefix: str = "", **kw):  # type: ignore[no-untyped-def]
-        self.listings += 1
-        return self.inner.list_keys(prefix, **kw)
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.inner, name)
-
-
 def test_reading_a_checkpoint_by_id_is_one_listing_and_one_read(clock) -> None:
-    counting = _CountingStore(open_store("memory://"))
+    counting = FaultyStore(open_store("memory://"), record=True)
     m = SessionManager(store=counting, project=PROJECT, clock=clock)
     m.start_session(restore=False)
     ids = []
     for i in range(50):
         clock.advance(seconds=1)
         ids.append(m.create_checkpoint(phase=f"p{i}").checkpoint_id)
-    counting.gets.clear()
-    counting.listings = 0
+    counting.calls.clear()
     cp = m.read_checkpoint(ids[10])
-    assert (cp.phase, counting.listings, len(counting.gets)) == ("p10", 1, 1)
+    assert (cp.phase, counting.calls["list_keys"], counting.calls["get"]) == ("p10", 1, 1)
 
 
 @pytest.mark.parametrize("bad", ["cp-nope", "session-20260101T000000.000000Z", "../x", ""])

@@ -20,6 +20,7 @@ from lifecycle.records import (
 )
 from lifecycle.report import resumption_summary
 from lifecycle.summaries import fold_session, insight_topic
+from lifecycle.testing import FaultyStore, ForwardingStore
 
 
 def _get(m, cls, key):
@@ -100,19 +101,12 @@ def test_insight_topics_come_from_a_leading_label() -> None:
 
 
 def test_a_failing_consolidation_does_not_stop_the_session_completing(clock) -> None:
-    class SummariesFail:
-        def __init__(self, inner):
-            self.inner, self.url = inner, inner.url
-
-        def batch(self, ops):
-            if any("/summaries/" in op.key for op in ops):
-                raise StoreUnavailable("injected fault on summaries")
-            return self.inner.batch(ops)
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-    store = SummariesFail(open_store("memory://"))
+    store = FaultyStore(open_store("memory://"))
+    store.fail(
+        "batch",
+        prefix="demo/summaries/",
+        error=lambda _: StoreUnavailable("injected fault on summaries"),
+    )
     m = SessionManager(store=store, project="demo", clock=clock)
     m.start_session()
     m.add_task("T1")
@@ -133,20 +127,16 @@ def test_concurrent_completions_both_land_by_compare_and_swap(clock) -> None:
     a.record_decision("from a")
     b.record_decision("from b")
 
-    class Interleave:
+    class Interleave(ForwardingStore):
         """Before a's summaries batch, b completes: a's CAS fails once and retries."""
 
-        def __init__(self, inner):
-            self.inner, self.url, self.fired = inner, inner.url, False
+        fired = False
 
         def batch(self, ops):
             if not self.fired and any("/summaries/daily/" in op.key for op in ops):
                 self.fired = True
                 b.end_session()
-            return self.inner.batch(ops)
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
+            return super().batch(ops)
 
     a._store.store = Interleave(store)
     a.end_session()

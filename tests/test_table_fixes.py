@@ -5,35 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from lifecycle import SessionManager, open_store
-from lifecycle.errors import StoreUnavailable
 from lifecycle.session import CheckpointStatus
 from lifecycle.spec import SessionState
-from lifecycle.testing import SimulatedClock
+from lifecycle.testing import WRITES, FaultyStore, SimulatedClock
 from lifecycle.triggers import TaskSettings, default_evaluators
 
 S = SessionState
 
 
-class WritesFail:
-    """A memory store whose writes fail while ``failing`` (reads still work)."""
-
-    def __init__(self) -> None:
-        self.inner = open_store("memory://")
-        self.url = self.inner.url
-        self.failing = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def put(self, *args: Any, **kwargs: Any) -> int:
-        if self.failing:
-            raise StoreUnavailable("injected: the store is down")
-        return self.inner.put(*args, **kwargs)
-
-    def batch(self, ops: Any) -> list[int]:
-        if self.failing:
-            raise StoreUnavailable("injected: the store is down")
-        return self.inner.batch(ops)
+def _failing() -> FaultyStore:
+    return FaultyStore(open_store("memory://"))
 
 
 def _manager(store: Any = None, **kwargs: Any) -> tuple[SessionManager, SimulatedClock]:
@@ -43,10 +24,10 @@ def _manager(store: Any = None, **kwargs: Any) -> tuple[SessionManager, Simulate
 
 
 def test_a_failed_high_priority_checkpoint_says_it_was_due_and_the_write_failed() -> None:
-    store = WritesFail()
+    store = _failing()
     m, clock = _manager(store)
     m.start_session(restore=False)
-    store.failing = True
+    store.fail(WRITES)
     clock.advance(60)
     outcome = m.complete_task("T1", priority="high")
     assert outcome.transition == "task_completed [checkpoint_due, write_failed] / record_work"
@@ -83,11 +64,11 @@ def test_an_undone_change_after_a_restore_returns_to_resumed() -> None:
 
 
 def test_a_failed_risk_checkpoint_with_nothing_unsaved_stays_and_blocks_the_operation() -> None:
-    store = WritesFail()
+    store = _failing()
     m, clock = _manager(store)
     m.start_session(restore=False)
     m.create_checkpoint(phase="P")
-    store.failing = True
+    store.fail(WRITES)
     clock.advance(60)
     clearance = m.before_operation("rm -rf build/")
     assert (clearance.proceed, clearance.state) == (False, S.CHECKPOINTED)
@@ -95,13 +76,13 @@ def test_a_failed_risk_checkpoint_with_nothing_unsaved_stays_and_blocks_the_oper
 
 
 def test_warnings_survive_continuing_the_session_in_another_process() -> None:
-    store = WritesFail()
+    store = _failing()
     m, clock = _manager(store)
     m.start_session(restore=False)
-    store.failing = True
+    fault = store.fail(WRITES)
     clock.advance(60)
     m.create_checkpoint(phase="P")
-    store.failing = False
+    store.clear(fault)
     m.save_context()
     other, _ = _manager(store)
     assert other.attach()

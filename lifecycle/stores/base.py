@@ -12,6 +12,10 @@ A store is a flat, ordered map of keys to bytes with a version per key:
 - ``batch(ops)``: :class:`Put` and :class:`Delete` applied all or none; every
   compare-and-swap in it is checked before anything is applied.
 
+An adapter plans a batch with :func:`plan_batch` (the one copy of the
+compare-and-swap rule) and supplies only how it reads a stored version and how it
+applies the plan; :func:`check_version` is the same rule for a single put or delete.
+
 Keys are ``/``-separated segments (:func:`check_storage_key`); a store refuses
 anything else with :class:`InvalidKey` before touching storage, so no key can
 name a place outside the store. Grammar (which keys mean what) is
@@ -22,11 +26,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
-from lifecycle.errors import InvalidKey
+from lifecycle.errors import InvalidKey, VersionConflict
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -89,6 +93,91 @@ def check_prefix(prefix: object) -> str:
     return prefix
 
 
+def check_ops(ops: Sequence[object]) -> None:
+    """Refuse a batch holding anything but :class:`Put` and :class:`Delete` on safe keys.
+
+    Raises TypeError or InvalidKey before the store is touched.
+    """
+    for op in ops:
+        if not isinstance(op, Put | Delete):
+            raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
+        check_storage_key(op.key)
+
+
+# -- compare-and-swap ----------------------------------------------------------------------
+
+
+def check_version(key: str, expected: int | None, found: int | None) -> None:
+    """The compare-and-swap rule: raise VersionConflict unless ``expected`` allows ``found``.
+
+    ``expected`` None allows anything (an unconditional write), 0 requires the key to be
+    absent (``found == 0``), N requires version N. ``found`` None means the stored
+    version is unknown (an unreadable record): only an unconditional write passes.
+    """
+    if expected is not None and expected != found:
+        raise VersionConflict(key, expected, found)
+
+
+class Planned(NamedTuple):
+    """One op of a checked batch, with the versions the batch builds up."""
+
+    op: Op
+    #: The key's version just before this op (0: absent), counting earlier ops in the batch.
+    found: int
+    #: The version this op leaves: ``found + 1`` for a Put, 0 for a Delete.
+    version: int
+
+
+#: ``read_version(key, expected_version)``: the stored version of ``key`` (0 if absent,
+#: None if unknown), asked with the expected version of the first op on that key.
+VersionReader = Callable[[str, int | None], int | None]
+
+
+def plan_batch(ops: Sequence[Op], read_version: VersionReader) -> list[Planned]:
+    """Check every compare-and-swap of ``ops`` before anything is applied; return the plan.
+
+    Each key's stored version is read once, for the first op on it; later ops on the
+    same key see the earlier ones (after a Put the key is at ``found + 1``, after a
+    Delete it is absent), so two ops on one key in one batch see each other. The first
+    mismatch raises :class:`VersionConflict` ``(key, expected, found)`` and nothing may
+    be applied; anything but a Put or a Delete raises TypeError. ``read_version`` may
+    raise too (the file store raises CorruptRecord for a compare-and-swap on a torn
+    record); an unknown version (None) lets only an unconditional op through, which
+    then finds the key absent.
+
+    The store applies the plan in order (or, all at once, in any order that keeps each
+    key's ops in order), writing each Put at its ``version``.
+    """
+    state: dict[str, int] = {}
+    plan: list[Planned] = []
+    for op in ops:
+        if not isinstance(op, Put | Delete):
+            raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
+        key, expected = op.key, op.expected_version
+        found = state.get(key)
+        if found is None:
+            stored = read_version(key, expected)
+            check_version(key, expected, stored)
+            found = stored or 0
+        else:
+            check_version(key, expected, found)
+        version = found + 1 if isinstance(op, Put) else 0
+        state[key] = version
+        plan.append(Planned(op, found, version))
+    return plan
+
+
+# -- scans ---------------------------------------------------------------------------------
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix`` (not empty).
+
+    Storage keys are ASCII, so bumping the last character never overflows.
+    """
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def paged_entries(
     page: Callable[[str | None, int], Sequence[tuple[Any, ...]]],
     limit: int | None,
@@ -114,6 +203,41 @@ def paged_entries(
             remaining -= len(rows)
 
 
+class PagedScans:
+    """``list_keys`` and ``scan`` for a store that reads key-ordered pages (the SQL stores).
+
+    The store provides ``_page(prefix, after, reverse, count, values)``: up to ``count``
+    rows (all of them when None) under ``prefix`` past the key ``after``, in key order
+    (descending if ``reverse``), each ``(key, value, version)``, or starting with the key
+    alone when ``values`` is false.
+    """
+
+    #: Rows fetched per query while scanning, so no lock is held across yields.
+    scan_page = 256
+
+    def _page(
+        self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
+    ) -> Sequence[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        check_prefix(prefix)
+        count = None if limit is None else max(limit, 0)
+        return [row[0] for row in self._page(prefix, None, reverse, count, False)]
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        check_prefix(prefix)
+
+        def page(after: str | None, count: int) -> Sequence[tuple[Any, ...]]:
+            return self._page(prefix, after, reverse, count, True)
+
+        return paged_entries(page, limit, self.scan_page)
+
+
 @runtime_checkable
 class Store(Protocol):
     """What every adapter provides. Async twins live in :mod:`lifecycle.aio`."""
@@ -137,6 +261,46 @@ class Store(Protocol):
     def batch(self, ops: Sequence[Op]) -> list[int]: ...
 
     def close(self) -> None: ...
+
+
+class ForwardingStore:
+    """A store that forwards every call of the Store protocol to ``inner``, unchanged.
+
+    The base of every store wrapper: subclass it and override the calls you want to
+    observe or change, the others keep ``inner``'s behaviour. ``url`` is the inner
+    store's unless given (the async manager, for one, steps inline only for
+    ``memory://``). The test kit's :class:`~lifecycle.testing.FaultyStore` is one;
+    :mod:`lifecycle.testing` exports this class too.
+    """
+
+    def __init__(self, inner: Store, *, url: str | None = None) -> None:
+        self.inner = inner
+        self.url = inner.url if url is None else url
+
+    def get(self, key: str) -> Entry | None:
+        return self.inner.get(key)
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        return self.inner.put(key, value, expected_version=expected_version)
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        return self.inner.delete(key, expected_version=expected_version)
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        return self.inner.scan(prefix, reverse=reverse, limit=limit)
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        return self.inner.batch(ops)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class ProjectStore:

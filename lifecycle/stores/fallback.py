@@ -66,8 +66,10 @@ from lifecycle.stores.base import (
     Op,
     Put,
     Store,
+    check_ops,
     check_prefix,
     check_storage_key,
+    plan_batch,
 )
 from lifecycle.stores.file import (
     FILE_MODE,
@@ -236,20 +238,17 @@ class FallbackStore:
         Returns the cache's new versions and, for a single delete, whether the cache held
         the key (the best answer to "was something deleted" the primary cannot give now).
         """
-        state: dict[str, int | None] = {}
-        state_before: dict[str, int | None] = {}
-        for op in ops:
-            if op.key not in state:
-                try:
-                    entry = self.local.get(op.key)
-                    state[op.key] = entry.version if entry else 0
-                except CorruptRecord:
-                    state[op.key] = None  # unknown: only a blind write may replace it
-            found = state[op.key]
-            state_before.setdefault(op.key, found)
-            if op.expected_version is not None and op.expected_version != found:
-                raise VersionConflict(op.key, op.expected_version, found)
-            state[op.key] = ((found or 0) + 1) if isinstance(op, Put) else 0
+        cached: dict[str, int | None] = {}
+
+        def cached_version(key: str, expected: int | None) -> int | None:
+            try:
+                entry = self.local.get(key)
+                cached[key] = entry.version if entry else 0
+            except CorruptRecord:
+                cached[key] = None  # unknown: only a blind write may replace it
+            return cached[key]
+
+        plan_batch(ops, cached_version)
         names = self._queued()
         seq = int(names[-1].removesuffix(QUEUE_SUFFIX)) + 1 if names else 1
         name = f"{seq:020d}{QUEUE_SUFFIX}"
@@ -258,7 +257,7 @@ class FallbackStore:
             Put(op.key, op.value, sync=False) if isinstance(op, Put) else Delete(op.key)
             for op in ops
         ]
-        existed = state_before[ops[0].key] != 0
+        existed = cached[ops[0].key] != 0
         versions = self.local.batch(blind)
         log.warning(
             "store.primary_failed_write_queued",
@@ -289,8 +288,7 @@ class FallbackStore:
 
     def _write(self, ops: Sequence[Op]) -> tuple[list[int], bool | None]:
         """Apply ``ops``; return their versions and, for a primary delete, its answer."""
-        for op in ops:
-            check_storage_key(op.key)
+        check_ops(ops)
         with self._locked():
             if self._queued():
                 self._drain_locked()

@@ -57,7 +57,7 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from lifecycle.errors import CorruptRecord, InvalidStoreURL, StoreError, VersionConflict
+from lifecycle.errors import CorruptRecord, InvalidStoreURL, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
     Delete,
@@ -66,6 +66,8 @@ from lifecycle.stores.base import (
     Put,
     check_prefix,
     check_storage_key,
+    check_version,
+    plan_batch,
 )
 
 log = get_logger(__name__)
@@ -417,9 +419,7 @@ class FileStore:
     def _delete(self, key: str, expected_version: int | None) -> bool:
         folder, path = self._path(key)
         with self._locked():
-            found = self._version(key, path, expected_version)
-            if expected_version is not None and expected_version != found:
-                raise VersionConflict(key, expected_version, found)
+            check_version(key, expected_version, self._version(key, path, expected_version))
             try:
                 os.unlink(path)
             except (FileNotFoundError, NotADirectoryError):
@@ -433,8 +433,15 @@ class FileStore:
             paths = [self._path(op.key) for op in ops]
             if not ops:
                 return []
+            where = {op.key: path for op, (_, path) in zip(ops, paths, strict=True)}
             with self._locked() as lock:
-                return self._apply(lock, ops, paths, [None] * len(ops))
+                # Every compare-and-swap, against the state the batch itself builds up.
+                plan = plan_batch(
+                    ops, lambda key, expected: self._version(key, where[key], expected)
+                )
+                versions = [planned.version for planned in plan]
+                self._apply(lock, ops, paths, versions)
+                return versions
 
     def mirror(self, items: Sequence[tuple[str, bytes | None, int]]) -> None:
         """Store ``(key, value, version)`` as given, ``None`` deleting: a cache of another store.
@@ -445,32 +452,20 @@ class FileStore:
         ops: list[Op] = [Delete(k) if v is None else Put(k, v, sync=False) for k, v, _ in items]
         with _os_errors(self._root, f"mirror {len(ops)} keys"):
             paths = [self._path(op.key) for op in ops]
+            versions = [0 if value is None else version for _, value, version in items]
             if ops:
                 with self._locked() as lock:
-                    self._apply(lock, ops, paths, [version for _, _, version in items])
+                    self._apply(lock, ops, paths, versions)
 
     def _apply(
         self,
         lock: int,
         ops: Sequence[Op],
         paths: Sequence[tuple[str, str]],
-        forced: Sequence[int | None],
-    ) -> list[int]:
-        # 1. Every compare-and-swap, against the state the batch itself builds up.
-        state: dict[str, int] = {}
-        versions: list[int] = []
-        for op, (_, path), force in zip(ops, paths, forced, strict=True):
-            current = state.get(op.key)
-            if current is None:
-                current = (
-                    0 if force is not None else self._version(op.key, path, op.expected_version)
-                )
-            if op.expected_version is not None and op.expected_version != current:
-                raise VersionConflict(op.key, op.expected_version, current)
-            new = (force if force is not None else current + 1) if isinstance(op, Put) else 0
-            versions.append(new)
-            state[op.key] = new
-        # 2. Only the last op on each key reaches the disk; earlier ones are superseded.
+        versions: Sequence[int],
+    ) -> None:
+        """Write ``ops`` (their compare-and-swaps already checked), each Put at its version."""
+        # 1. Only the last op on each key reaches the disk; earlier ones are superseded.
         last = {op.key: i for i, op in enumerate(ops)}
         final = [i for i in range(len(ops)) if last[ops[i].key] == i]
         folders = {paths[i][0] for i in final if isinstance(ops[i], Put)}
@@ -493,7 +488,7 @@ class FileStore:
                         self._made.discard(folder)
                         self._make_folder(folder)
                         _write_file(temp, data, sync=op.sync)
-            # 3. Renames and unlinks in op order, then each folder fsynced once.
+            # 2. Renames and unlinks in op order, then each folder fsynced once.
             touched: dict[str, None] = {}
             for i in final:
                 folder, path = paths[i]
@@ -513,7 +508,6 @@ class FileStore:
                     os.unlink(temp)
         if folders:
             os.ftruncate(lock, 0)
-        return versions
 
     def close(self) -> None:
         pass

@@ -6,8 +6,16 @@ import bisect
 import threading
 from collections.abc import Iterator, Sequence
 
-from lifecycle.errors import VersionConflict
-from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+from lifecycle.stores.base import (
+    Entry,
+    Op,
+    Put,
+    check_ops,
+    check_prefix,
+    check_storage_key,
+    check_version,
+    plan_batch,
+)
 
 
 class MemoryStore:
@@ -22,11 +30,13 @@ class MemoryStore:
     def get(self, key: str) -> Entry | None:
         return self._data.get(check_storage_key(key))
 
-    def _check(self, key: str, expected: int | None) -> int:
+    def _version(self, key: str, expected: int | None = None) -> int:
         current = self._data.get(key)
-        found = current.version if current else 0
-        if expected is not None and expected != found:
-            raise VersionConflict(key, expected, found)
+        return current.version if current else 0
+
+    def _check(self, key: str, expected: int | None) -> int:
+        found = self._version(key)
+        check_version(key, expected, found)
         return found
 
     def _put(self, key: str, value: bytes, found: int) -> int:
@@ -75,30 +85,15 @@ class MemoryStore:
                 yield entry
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
-        for op in ops:
-            check_storage_key(op.key)
+        check_ops(ops)
         with self._lock:
-            # Check every compare-and-swap against the state the batch itself builds up,
-            # so two ops on one key in one batch see each other.
-            pending: dict[str, int] = {}
-            found = []
-            for op in ops:
-                current = pending.get(op.key)
-                if current is None:
-                    current = self._data[op.key].version if op.key in self._data else 0
-                if op.expected_version is not None and op.expected_version != current:
-                    raise VersionConflict(op.key, op.expected_version, current)
-                found.append(current)
-                pending[op.key] = current + 1 if isinstance(op, Put) else 0
-            versions = []
-            for op, version in zip(ops, found, strict=True):
+            plan = plan_batch(ops, self._version)
+            for op, found, _ in plan:
                 if isinstance(op, Put):
-                    versions.append(self._put(op.key, op.value, version))
+                    self._put(op.key, op.value, found)
                 else:
-                    assert isinstance(op, Delete)
                     self._delete(op.key)
-                    versions.append(0)
-            return versions
+            return [planned.version for planned in plan]
 
     def close(self) -> None:
         pass

@@ -25,7 +25,7 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -38,13 +38,14 @@ from lifecycle.errors import (
 )
 from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
-    Delete,
     Entry,
     Op,
+    PagedScans,
     Put,
-    check_prefix,
+    check_ops,
     check_storage_key,
-    paged_entries,
+    plan_batch,
+    prefix_end,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0  # seconds to connect, or to wait for a pooled connection
-SCAN_PAGE = 256
+SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
 #: A pooled connection idle this long is checked (one round trip) before use, since a
 #: server restart may have broken it; checking every checkout costs ~30% of a get.
 RECHECK_AFTER = 1.0
@@ -131,12 +132,7 @@ def open_postgres_store(url: str) -> PostgresStore:
     return PostgresStore(url)
 
 
-def _successor(prefix: str) -> str:
-    """The smallest string above every string starting with ``prefix`` (keys are ASCII)."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-class PostgresStore:
+class PostgresStore(PagedScans):
     """The Store protocol on one PostgreSQL table (see the module docstring)."""
 
     def __init__(
@@ -356,7 +352,7 @@ class PostgresStore:
         args: list[object] = []
         if prefix:
             where += [sql.SQL("key >= %s"), sql.SQL("key < %s")]
-            args += [prefix, _successor(prefix)]
+            args += [prefix, prefix_end(prefix)]
         if after is not None:
             where.append(sql.SQL("key < %s" if reverse else "key > %s"))
             args.append(after)
@@ -376,25 +372,6 @@ class PostgresStore:
         return self._run(
             f"scan prefix {prefix!r}", lambda conn: conn.execute(query, args).fetchall()
         )
-
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        check_prefix(prefix)
-        count = None if limit is None else max(limit, 0)
-        return [row[0] for row in self._page(prefix, None, reverse, count, values=False)]
-
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        check_prefix(prefix)
-        return self._scan(prefix, reverse, limit)
-
-    def _scan(self, prefix: str, reverse: bool, limit: int | None) -> Iterator[Entry]:
-        def page(after: str | None, count: int) -> Sequence[tuple[Any, ...]]:
-            return self._page(prefix, after, reverse, count, values=True)
-
-        return paged_entries(page, limit, SCAN_PAGE)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -441,10 +418,7 @@ class PostgresStore:
         return self._run(f"delete {key!r}", delete)
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
-        for op in ops:
-            check_storage_key(op.key)
-            if not isinstance(op, Put | Delete):
-                raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
+        check_ops(ops)
         if not ops:
             return []
         values = [bytes(op.value) if isinstance(op, Put) else b"" for op in ops]
@@ -457,17 +431,9 @@ class PostgresStore:
             with conn.transaction():
                 keys = sorted({op.key for op in ops})
                 stored = dict(conn.execute(q["lock"], (keys,)).fetchall())
-                pending: dict[str, int] = {}
-                found: list[int] = []
-                for op in ops:
-                    current = pending.get(op.key, int(stored.get(op.key, 0)))
-                    if op.expected_version is not None and op.expected_version != current:
-                        raise VersionConflict(op.key, op.expected_version, current)
-                    found.append(current)
-                    pending[op.key] = current + 1 if isinstance(op, Put) else 0
-                versions = [0] * len(ops)
+                plan = plan_batch(ops, lambda key, _: int(stored.get(key, 0)))
                 for i in order:
-                    op, current = ops[i], found[i]
+                    op, current, version = plan[i]
                     if isinstance(op, Put):
                         if current == 0:
                             # Absent when locked, so no row lock: a concurrent insert
@@ -476,11 +442,10 @@ class PostgresStore:
                             if row is None:
                                 raise _LostRace
                         else:
-                            conn.execute(q["set"], (values[i], current + 1, op.key))
-                        versions[i] = current + 1
+                            conn.execute(q["set"], (values[i], version, op.key))
                     elif current:
                         conn.execute(q["delete"], (op.key,))
-                return versions
+                return [planned.version for planned in plan]
 
         return self._run(f"apply a batch of {len(ops)} operations", batch)
 

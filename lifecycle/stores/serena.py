@@ -114,10 +114,18 @@ from lifecycle.errors import (
     InvalidStoreURL,
     StoreError,
     StoreUnavailable,
-    VersionConflict,
 )
 from lifecycle.logs import get_logger
-from lifecycle.stores.base import Delete, Entry, Op, Put, check_prefix, check_storage_key
+from lifecycle.stores.base import (
+    Entry,
+    Op,
+    Put,
+    check_ops,
+    check_prefix,
+    check_storage_key,
+    check_version,
+    plan_batch,
+)
 
 log = get_logger(__name__)
 
@@ -543,8 +551,7 @@ class SerenaStore:
         value = bytes(value)
         with self._lock:
             found = self._version_of(key, self._read_raw([key])[0], expected_version)
-            if expected_version is not None and expected_version != found:
-                raise VersionConflict(key, expected_version, found)
+            check_version(key, expected_version, found)
             self._write_raw(key, encode_envelope(key, value, found + 1))
             return found + 1
 
@@ -552,9 +559,7 @@ class SerenaStore:
         check_storage_key(key)
         with self._lock:
             raw = self._read_raw([key])[0]
-            found = self._version_of(key, raw, expected_version)
-            if expected_version is not None and expected_version != found:
-                raise VersionConflict(key, expected_version, found)
+            check_version(key, expected_version, self._version_of(key, raw, expected_version))
             if raw is None:
                 return False
             self._delete_raw(key)
@@ -595,40 +600,26 @@ class SerenaStore:
                     yield decode_envelope(key, raw)
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
-        for op in ops:
-            check_storage_key(op.key)
+        check_ops(ops)
         with self._lock:
             keys = list(dict.fromkeys(op.key for op in ops))
             before = dict(zip(keys, self._read_raw(keys), strict=True))
-            # Every compare-and-swap is checked against the state the batch builds up,
-            # so two ops on one key in one batch see each other, before anything is written.
-            pending: dict[str, int] = {}
-            planned: list[tuple[Op, int]] = []
-            for op in ops:
-                current = pending.get(op.key)
-                if current is None:
-                    current = self._version_of(op.key, before[op.key], op.expected_version)
-                if op.expected_version is not None and op.expected_version != current:
-                    raise VersionConflict(op.key, op.expected_version, current)
-                planned.append((op, current))
-                pending[op.key] = current + 1 if isinstance(op, Put) else 0
+            # Every compare-and-swap is checked before anything is written.
+            plan = plan_batch(
+                ops, lambda key, expected: self._version_of(key, before[key], expected)
+            )
             versions: list[int] = []
             try:
-                for op, current in planned:
+                for op, found, version in plan:
                     if isinstance(op, Put):
-                        self._write_raw(
-                            op.key, encode_envelope(op.key, bytes(op.value), current + 1)
-                        )
-                        versions.append(current + 1)
-                    else:
-                        assert isinstance(op, Delete)
-                        if current > 0 or before[op.key] is not None:  # a corrupt one counts as 0
-                            self._delete_raw(op.key)
-                        versions.append(0)
+                        self._write_raw(op.key, encode_envelope(op.key, bytes(op.value), version))
+                    elif found > 0 or before[op.key] is not None:  # a corrupt one counts as 0
+                        self._delete_raw(op.key)
+                    versions.append(version)
             except StoreError as exc:
                 # The failed op may have landed too (a timeout says nothing): undo it as well.
-                touched = planned[: len(versions) + 1]
-                self._undo({op.key: before[op.key] for op, _ in touched}, exc)
+                touched = plan[: len(versions) + 1]
+                self._undo({planned.op.key: before[planned.op.key] for planned in touched}, exc)
                 raise
             return versions
 

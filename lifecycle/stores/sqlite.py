@@ -23,21 +23,23 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable, VersionConflict
+from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
 from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
-    Delete,
     Entry,
     Op,
+    PagedScans,
     Put,
-    check_prefix,
+    check_ops,
     check_storage_key,
-    paged_entries,
+    check_version,
+    plan_batch,
+    prefix_end,
 )
 
 log = get_logger(__name__)
@@ -46,7 +48,7 @@ T = TypeVar("T")
 
 MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's transaction
-SCAN_PAGE = 256  # rows fetched per query while scanning, so the lock is not held across yields
+SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
 
 #: (number, name, statements). Append only; never edit a released step.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
@@ -94,15 +96,7 @@ def open_sqlite_store(url: str) -> SqliteStore:
     return SqliteStore(parse_sqlite_url(url), url=url)
 
 
-def _successor(prefix: str) -> str:
-    """The smallest string greater than every string starting with ``prefix``.
-
-    Storage keys are ASCII, so bumping the last character never overflows.
-    """
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-class SqliteStore:
+class SqliteStore(PagedScans):
     """The Store protocol on one SQLite database file (see the module docstring)."""
 
     def __init__(
@@ -270,15 +264,15 @@ class SqliteStore:
         return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
 
     def _page(
-        self, prefix: str, after: str | None, reverse: bool, count: int, values: bool
+        self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
     ) -> list[tuple[str, bytes | None, int]]:
-        """Up to ``count`` rows under ``prefix``, past ``after``, as a primary-key range."""
+        """Up to ``count`` rows (all: None) under ``prefix``, past ``after``, as a key range."""
         columns = "key, value, version" if values else "key, NULL, version"
         where: list[str] = []
         args: list[object] = []
         if prefix:
             where += ["key >= ?", "key < ?"]
-            args += [prefix, _successor(prefix)]
+            args += [prefix, prefix_end(prefix)]
         if after is not None:
             where.append("key < ?" if reverse else "key > ?")
             args.append(after)
@@ -287,28 +281,9 @@ class SqliteStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
         sql += " LIMIT ?"
-        args.append(count)
+        args.append(-1 if count is None else count)  # LIMIT -1: no limit
         rows = self._run(f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall())
         return [(r[0], None if r[1] is None else bytes(r[1]), int(r[2])) for r in rows]
-
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        check_prefix(prefix)
-        count = -1 if limit is None else max(limit, 0)  # LIMIT -1: no limit
-        return [row[0] for row in self._page(prefix, None, reverse, count, values=False)]
-
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        check_prefix(prefix)
-        return self._scan(prefix, reverse, limit)
-
-    def _scan(self, prefix: str, reverse: bool, limit: int | None) -> Iterator[Entry]:
-        def page(after: str | None, count: int) -> Sequence[tuple[Any, ...]]:
-            return self._page(prefix, after, reverse, count, values=True)
-
-        return paged_entries(page, limit, SCAN_PAGE)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -331,8 +306,7 @@ class SqliteStore:
 
         def put(conn: sqlite3.Connection) -> int:
             found = self._version(conn, key)
-            if expected_version is not None and expected_version != found:
-                raise VersionConflict(key, expected_version, found)
+            check_version(key, expected_version, found)
             self._store(conn, key, data, found + 1)
             return found + 1
 
@@ -343,8 +317,7 @@ class SqliteStore:
 
         def delete(conn: sqlite3.Connection) -> bool:
             found = self._version(conn, key)
-            if expected_version is not None and expected_version != found:
-                raise VersionConflict(key, expected_version, found)
+            check_version(key, expected_version, found)
             if found == 0:
                 return False
             conn.execute("DELETE FROM entries WHERE key = ?", (key,))
@@ -353,36 +326,19 @@ class SqliteStore:
         return self._write(f"delete {key!r}", delete)
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
-        for op in ops:
-            check_storage_key(op.key)
-            if not isinstance(op, Put | Delete):
-                raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
+        check_ops(ops)
         if not ops:
             return []
         values = [bytes(op.value) if isinstance(op, Put) else b"" for op in ops]
 
         def batch(conn: sqlite3.Connection) -> list[int]:
-            # Check every compare-and-swap first, against the state the batch itself
-            # builds up (two ops on one key see each other), then apply them all.
-            pending: dict[str, int] = {}
-            found: list[int] = []
-            for op in ops:
-                current = pending.get(op.key)
-                if current is None:
-                    current = self._version(conn, op.key)
-                if op.expected_version is not None and op.expected_version != current:
-                    raise VersionConflict(op.key, op.expected_version, current)
-                found.append(current)
-                pending[op.key] = current + 1 if isinstance(op, Put) else 0
-            versions: list[int] = []
-            for op, value, current in zip(ops, values, found, strict=True):
+            plan = plan_batch(ops, lambda key, _: self._version(conn, key))
+            for (op, _, version), value in zip(plan, values, strict=True):
                 if isinstance(op, Put):
-                    self._store(conn, op.key, value, current + 1)
-                    versions.append(current + 1)
+                    self._store(conn, op.key, value, version)
                 else:
                     conn.execute("DELETE FROM entries WHERE key = ?", (op.key,))
-                    versions.append(0)
-            return versions
+            return [planned.version for planned in plan]
 
         return self._write(f"apply a batch of {len(ops)} operations", batch)
 
