@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from lifecycle import keys
+
 SCHEMA_VERSION = 1
 #: How many checkpoint refs a session record keeps (seed: session metadata < 10 KB).
 RECENT_CHECKPOINTS = 20
@@ -69,7 +71,7 @@ class LearningType(StrEnum):
     @property
     def prefix(self) -> str:
         """The memory-key folder for this type (seed: "Learning Types")."""
-        return f"learning/{self.value}s/"
+        return f"{keys.LEARNING_PREFIX}{self.value}s/"
 
 
 class TaskStatus(StrEnum):

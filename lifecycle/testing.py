@@ -584,8 +584,9 @@ class LifecycleRules(RuleBasedStateMachine):
     # -- events ----------------------------------------------------------------------------
 
     def _checkpoint_keys(self, snapshot: dict[str, tuple[bytes, int]]) -> set[str]:
-        prefix = f"{self.project}/checkpoints/"
-        return {k for k in snapshot if k.startswith(prefix) and k != prefix + "latest"}
+        prefix = f"{self.project}/{keys.CHECKPOINTS_PREFIX}"
+        latest = f"{self.project}/{keys.LATEST}"
+        return {k for k in snapshot if k.startswith(prefix) and k != latest}
 
     def _fire(
         self,
@@ -794,7 +795,7 @@ class LifecycleRules(RuleBasedStateMachine):
         ids = self.written_ids
         assert len(ids) == len(set(ids))
         assert ids == sorted(ids)
-        entry = self.real.get(f"{self.project}/checkpoints/latest")
+        entry = self.real.get(f"{self.project}/{keys.LATEST}")
         if ids:
             assert entry is not None
             pointer = codec.decode(Pointer, entry.value)

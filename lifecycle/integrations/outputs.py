@@ -190,15 +190,15 @@ def status_text(data: dict[str, Any]) -> str:
 
 def closed_status(manager: SessionManager) -> dict[str, Any]:
     """What there is to see when no session is open: the last summary, the latest checkpoint."""
-    from lifecycle import codec
+    from lifecycle import codec, keys
     from lifecycle.errors import CheckpointNotFound, LifecycleError
     from lifecycle.records import SessionSummary
 
     last = None
-    entry = manager.store.get("session/last")
+    entry = manager.store.get(keys.LAST)
     if entry is not None:
         try:
-            last = plain(codec.decode(SessionSummary, entry.value, key="session/last"))
+            last = plain(codec.decode(SessionSummary, entry.value, key=keys.LAST))
             last.pop("kind", None)
         except LifecycleError:
             last = None
