@@ -16,7 +16,13 @@ import attrs
 
 from lifecycle import keys
 
+#: The schema version of every record kind that has not changed since it was first
+#: stored. A kind whose schema changed says so in its ``schema_version`` default (and
+#: registers an upcaster in :mod:`lifecycle.codec`); :data:`codec.CURRENT` reads them.
 SCHEMA_VERSION = 1
+#: Checkpoint v2: ``RecoveryInfo`` lost ``dependencies_check`` and
+#: ``estimated_restore_time_ms``, which nothing computed (always "all_clear" and 0).
+CHECKPOINT_SCHEMA_VERSION = 2
 #: How many checkpoint refs a session record keeps (seed: session metadata < 10 KB).
 RECENT_CHECKPOINTS = 20
 
@@ -164,9 +170,9 @@ class ContextSnapshot:
 
 @attrs.frozen
 class RecoveryInfo:
+    """How to continue from a checkpoint: the command that restores it."""
+
     restore_command: str = ""
-    dependencies_check: str = "all_clear"
-    estimated_restore_time_ms: float = 0.0
 
 
 @attrs.frozen
@@ -195,7 +201,7 @@ class Checkpoint:
     state: WorkState = WorkState()
     context_snapshot: ContextSnapshot = ContextSnapshot()
     recovery_info: RecoveryInfo = RecoveryInfo()
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = CHECKPOINT_SCHEMA_VERSION
 
 
 @attrs.frozen
