@@ -43,8 +43,8 @@ CURRENT: dict[str, int] = {
     kind: _written_version(cls) for kind, cls in records.RECORD_KINDS.items()
 }
 #: No record is stored or parsed above this size: a bound on every input that reaches
-#: the codec (learnings, memories, hostile bytes), well above the seed's 200 KB
-#: checkpoint maximum, which the session enforces on its own.
+#: the codec (learnings, memories, hostile bytes), well above the 200 KB checkpoint
+#: maximum, which the session enforces on its own.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 

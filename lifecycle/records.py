@@ -1,4 +1,5 @@
-"""The records a session stores, modelled on the seed's YAML (frozen attrs classes).
+"""The records a session stores (frozen attrs classes), with the fields of the
+records in SuperClaude's Session Lifecycle Pattern and SuperSpec's session manager.
 
 Every stored record carries ``schema_version``; :mod:`lifecycle.codec` turns them
 into JSON and back and upcasts older versions. Records are values: change one
@@ -23,7 +24,7 @@ SCHEMA_VERSION = 1
 #: Checkpoint v2: ``RecoveryInfo`` lost ``dependencies_check`` and
 #: ``estimated_restore_time_ms``, which nothing computed (always "all_clear" and 0).
 CHECKPOINT_SCHEMA_VERSION = 2
-#: How many checkpoint refs a session record keeps (seed: session metadata < 10 KB).
+#: How many checkpoint refs a session record keeps (session metadata stays under 10 KB).
 RECENT_CHECKPOINTS = 20
 
 JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool, None
@@ -31,7 +32,7 @@ JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool,
 
 def utc(value: datetime | str) -> datetime:
     """Normalize to an aware UTC datetime; a naive one is taken as local time (as
-    ``datetime.now()`` in the seed's examples gives)."""
+    ``datetime.now()`` gives)."""
     if type(value) is datetime and value.tzinfo is UTC:
         return value  # already normalized: every record built from another passes one
     if isinstance(value, str):
@@ -76,7 +77,7 @@ class LearningType(StrEnum):
 
     @property
     def prefix(self) -> str:
-        """The memory-key folder for this type (seed: "Learning Types")."""
+        """The memory-key folder for this type (``learning/patterns/``, ...)."""
         return f"{keys.LEARNING_PREFIX}{self.value}s/"
 
 
@@ -100,7 +101,7 @@ class Task:
     description: str = ""
     status: TaskStatus = attrs.field(default=TaskStatus.PENDING, converter=TaskStatus)
     priority: Priority = attrs.field(default=Priority.MEDIUM, converter=Priority)
-    progress: str | None = None  # seed: "50%"
+    progress: str | None = None  # e.g. "50%"
     started_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
     completed_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
     duration_minutes: float | None = None
@@ -135,7 +136,7 @@ class Discoveries:
 
 @attrs.frozen
 class ErrorContext:
-    """What went wrong and how it was recovered (seed: error recovery triggers)."""
+    """What went wrong and how it was recovered (what the error trigger checkpoints)."""
 
     error: str
     recovery_steps: tuple[str, ...] = attrs.field(default=(), converter=_strs)
@@ -177,10 +178,10 @@ class RecoveryInfo:
 
 @attrs.frozen
 class Checkpoint:
-    """A durable snapshot of a session (seed: ``checkpoints/{timestamp}``).
+    """A durable snapshot of a session (``checkpoints/{timestamp}``).
 
     Users may build one with just ``id``, ``timestamp``, ``phase``, ``progress``
-    and ``context`` (the superspec API); the manager fills in the rest.
+    and ``context`` (as with SuperSpec's session manager); the manager fills in the rest.
     """
 
     id: str = attrs.field(validator=attrs.validators.min_len(1))
@@ -195,7 +196,7 @@ class Checkpoint:
     key: str = ""
     parent_id: str | None = None
     operation: str | None = None
-    #: The id a caller passed in (superspec's ``Checkpoint(id=...)``); the manager
+    #: The id a caller passed in (``Checkpoint(id="cp-20260125-120000")``); the manager
     #: assigns ``id`` itself so that ids are unique and sort by creation order.
     label: str | None = None
     state: WorkState = WorkState()
@@ -206,7 +207,7 @@ class Checkpoint:
 
 @attrs.frozen
 class CheckpointRef:
-    """A session record's entry for one of its checkpoints (seed: ``checkpoints:`` list)."""
+    """A session record's entry for one of its checkpoints (its ``checkpoints`` list)."""
 
     id: str
     key: str
@@ -251,7 +252,7 @@ class Work:
 
 @attrs.frozen
 class SessionRecord:
-    """One session (seed: ``session/{timestamp}``; ``session/current`` points at it)."""
+    """One session (``session/{timestamp}``; ``session/current`` points at it)."""
 
     id: str
     project: str
@@ -313,9 +314,9 @@ class SessionSummary:
 
 @attrs.frozen
 class LiveContext:
-    """``session/context``: an open session's complete live state (superspec's "Complete
-    PM Agent state"), so that the next process (a CLI command, a Claude Code hook)
-    continues the same session, unsaved work included."""
+    """``session/context``: an open session's complete live state, so that the next
+    process (a CLI command, a Claude Code hook) continues the same session, unsaved
+    work included."""
 
     session: SessionRecord
     state: str

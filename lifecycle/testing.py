@@ -635,7 +635,7 @@ class LifecycleRules(RuleBasedStateMachine):
         self.store.schedule = data.draw(self.faults(), label="faults")
 
     @initialize(history=st.integers(0, 2))
-    def seed_history(self, history: int) -> None:
+    def earlier_history(self, history: int) -> None:
         if not history:
             return
         earlier = self.make_manager(self.real, self.clock)
