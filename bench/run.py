@@ -798,8 +798,9 @@ class Bench:
                 stats = timed(manager.read_checkpoint, self.n(2000, 300), warmup=100)
                 first = f"{kind}: read_checkpoint() latest, {sizes[0]:,} in history"
                 name = f"{kind}: read_checkpoint() latest, {count:,} in history"
+                note = f"history written in {filled:.1f} s"
                 if count == sizes[0]:
-                    self.report.time(section, name, stats, note=f"history written in {filled:.1f} s")
+                    self.report.time(section, name, stats, note=note)
                 else:
                     self.report.time(
                         section,
@@ -807,7 +808,7 @@ class Bench:
                         stats,
                         versus=first,
                         budget=1.5 if count == sizes[-1] else None,
-                        note=f"history written in {filled:.1f} s",
+                        note=note,
                     )
                 if count == sizes[-1]:
                     self.prune(section, kind, store, manager, count, retention)
