@@ -8,7 +8,8 @@ same to ``bench/results/latest.json``. Scratch data lives in ``bench/results/tmp
 (on the repository's disk, not /tmp, which may be a RAM disk elsewhere) and is removed
 at the end. A measurement, not a test: a missed budget is reported, never raised.
 
-Budgets are design.md's (section "Budgets"); each row says which one it checks.
+The budgets are listed in docs/performance.md ("Budgets"); each row says which one
+it checks.
 """
 
 from __future__ import annotations
@@ -745,7 +746,7 @@ class Bench:
 
     # 4. restore latest at 100 / 10,000 / 100,000 checkpoints; pruning 100,000 ----------
 
-    def seed_history(self, store: Any, count: int) -> None:
+    def write_history(self, store: Any, count: int) -> None:
         """``count`` real (small) checkpoints under bench/checkpoints/, plus the pointer."""
         from lifecycle import codec, keys
         from lifecycle.records import Checkpoint, Pointer
@@ -789,16 +790,17 @@ class Bench:
                 where = self.scratch / f"history-{kind}-{count}"
                 store = FileStore(where) if kind == "file" else SqliteStore(str(where) + ".db")
                 started = time.perf_counter()
-                self.seed_history(store, count)
-                seeded = time.perf_counter() - started
+                self.write_history(store, count)
+                filled = time.perf_counter() - started
                 manager = new_manager(store)
                 manager.start_session(restore=True)
                 fill_state(manager)  # the latest is a real 10 KB checkpoint
                 stats = timed(manager.read_checkpoint, self.n(2000, 300), warmup=100)
                 first = f"{kind}: read_checkpoint() latest, {sizes[0]:,} in history"
                 name = f"{kind}: read_checkpoint() latest, {count:,} in history"
+                note = f"history written in {filled:.1f} s"
                 if count == sizes[0]:
-                    self.report.time(section, name, stats, note=f"seeded in {seeded:.1f} s")
+                    self.report.time(section, name, stats, note=note)
                 else:
                     self.report.time(
                         section,
@@ -806,7 +808,7 @@ class Bench:
                         stats,
                         versus=first,
                         budget=1.5 if count == sizes[-1] else None,
-                        note=f"seeded in {seeded:.1f} s",
+                        note=note,
                     )
                 if count == sizes[-1]:
                     self.prune(section, kind, store, manager, count, retention)
@@ -821,7 +823,7 @@ class Bench:
     def prune(
         self, section: str, kind: str, store: Any, manager: Any, count: int, retention: bool
     ) -> None:
-        """Prune the seeded history (all older than 90 days): lifecycle.retention when
+        """Prune the written history (all older than 90 days): lifecycle.retention when
         present, else deleting every checkpoint but the latest through store.batch."""
         keep = manager.last_checkpoint.key
         if retention:

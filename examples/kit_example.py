@@ -16,7 +16,7 @@ from lifecycle.testing import LifecycleRules
 
 
 class SQLiteRules(LifecycleRules):
-    """Rules 1 to 8 of design.md on a SQLite file, with about one write in ten failing,
+    """The eight lifecycle rules on a SQLite file, with about one write in ten failing,
     plus a rule of our own: the database holds exactly the checkpoints written."""
 
     fault_rate = 0.1

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 import orjson
 from cattrs.preconf.orjson import make_converter
@@ -28,11 +29,22 @@ converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
 #: (kind, version) -> function turning a version-N dict into a version-N+1 dict.
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-#: The schema version this code writes, per kind.
-CURRENT: dict[str, int] = dict.fromkeys(records.RECORD_KINDS, records.SCHEMA_VERSION)
+
+
+def _written_version(cls: type) -> int:
+    default = attrs.fields_dict(cls)["schema_version"].default
+    if not isinstance(default, int):
+        raise TypeError(f"{cls.__name__}.schema_version needs an int default")
+    return default
+
+
+#: The schema version this code writes, per kind: each record class's default.
+CURRENT: dict[str, int] = {
+    kind: _written_version(cls) for kind, cls in records.RECORD_KINDS.items()
+}
 #: No record is stored or parsed above this size: a bound on every input that reaches
-#: the codec (learnings, memories, hostile bytes), well above the seed's 200 KB
-#: checkpoint maximum, which the session enforces on its own.
+#: the codec (learnings, memories, hostile bytes), well above the 200 KB checkpoint
+#: maximum, which the session enforces on its own.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
@@ -127,3 +139,20 @@ def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
     except orjson.JSONDecodeError as exc:
         raise CorruptRecord(key, f"not valid JSON ({exc})") from None
     return from_dict(cls, data, key=key)
+
+
+# -- upcasters: one per (kind, version) that changed ------------------------------------
+
+
+@upcaster("checkpoint", 1)
+def _checkpoint_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 drops ``recovery_info.dependencies_check`` and ``estimated_restore_time_ms``:
+    nothing computed them (the manager always wrote "all_clear" and 0)."""
+    info = data.get("recovery_info")
+    if isinstance(info, dict):
+        data["recovery_info"] = {
+            k: v
+            for k, v in info.items()
+            if k not in ("dependencies_check", "estimated_restore_time_ms")
+        }
+    return data

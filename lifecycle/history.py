@@ -24,7 +24,6 @@ from lifecycle.stores.base import ProjectStore
 
 log = get_logger(__name__)
 
-LATEST = "checkpoints/latest"
 _ID = re.compile(rf"cp-({keys.TS})")
 
 
@@ -37,7 +36,7 @@ def checkpoint_ts(checkpoint_id: str) -> str | None:
 def checkpoint_keys_by_ts(store: ProjectStore) -> dict[str, str]:
     """``{ts: key}`` for every checkpoint key, from one name listing (no reads)."""
     found: dict[str, str] = {}
-    for key in store.list_keys("checkpoints/"):
+    for key in store.list_keys(keys.CHECKPOINTS_PREFIX):
         if keys.parse_checkpoint_key(key) is not None:
             found[key[-len("20250131T143000.000000Z") :]] = key
     return found
@@ -48,7 +47,7 @@ def checkpoint_key_for(store: ProjectStore, checkpoint_id: str) -> str | None:
     ts = checkpoint_ts(checkpoint_id)
     if ts is None:
         return None
-    for key in store.list_keys("checkpoints/"):
+    for key in store.list_keys(keys.CHECKPOINTS_PREFIX):
         if key.endswith(ts) and keys.parse_checkpoint_key(key) is not None:
             return key
     return None
@@ -161,7 +160,7 @@ def build_history(store: ProjectStore) -> History:
     """The project's checkpoint tree: one listing, then one read per checkpoint."""
     nodes: dict[str, Node] = {}
     unreadable: list[str] = []
-    for key in store.list_keys("checkpoints/"):
+    for key in store.list_keys(keys.CHECKPOINTS_PREFIX):
         if keys.parse_checkpoint_key(key) is None:
             continue
         try:
@@ -188,10 +187,10 @@ def build_history(store: ProjectStore) -> History:
 def latest_id(store: ProjectStore) -> str | None:
     """The id ``checkpoints/latest`` names, or None when it is absent or unreadable."""
     try:
-        entry = store.get(LATEST)
+        entry = store.get(keys.LATEST)
         if entry is None:
             return None
-        return codec.decode(Pointer, entry.value, key=LATEST).id
+        return codec.decode(Pointer, entry.value, key=keys.LATEST).id
     except (CorruptRecord, InvalidRecord, StoreError) as exc:
         log.warning("history.latest_unreadable", error=str(exc))
         return None

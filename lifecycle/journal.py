@@ -114,7 +114,7 @@ class _ReplayStore:
             return
         for op in ops:
             key = op.key
-            if "/checkpoints/" not in key or key.endswith("/checkpoints/latest"):
+            if f"/{keys.CHECKPOINTS_PREFIX}" not in key or key.endswith(f"/{keys.LATEST}"):
                 continue
             if self.allowed is None or not key.endswith("/" + self.allowed):
                 # A moved pointer is what the original saw first, if anything.
@@ -251,10 +251,10 @@ def resume(
     """
     target = ProjectStore(store, project)
     if session_id is None:
-        pointer = target.get("session/current")
+        pointer = target.get(keys.CURRENT)
         if pointer is None:
             raise NoSession(f"project {project!r} has no session to resume")
-        session_id = codec.decode(Pointer, pointer.value, key="session/current").id
+        session_id = codec.decode(Pointer, pointer.value, key=keys.CURRENT).id
     items = list(entries(target, session_id))
     if not items:
         raise NoSession(f"session {session_id} has no journal to resume from")
@@ -268,7 +268,7 @@ def resume(
     live_entry = rebuilt.store.get(CONTEXT)
     assert live_entry is not None
     live = codec.decode(LiveContext, live_entry.value, key=CONTEXT)
-    latest = target.get("checkpoints/latest")
+    latest = target.get(keys.LATEST)
     live = attrs.evolve(live, latest_version=None if latest is None else latest.version)
     manager = SessionManager(
         store=store, project=project, clock=clock, journal=True, **manager_kwargs

@@ -1,4 +1,9 @@
-"""The memory-key grammar (both seeds' hierarchies), key builders, and suggestions.
+"""The memory-key grammar, the fixed keys, key builders, and suggestions.
+
+The hierarchy joins SuperClaude's Session Lifecycle Pattern (``session/{ts}``,
+``checkpoints/{ts}``, ``summaries/``, ``project_state/``) and SuperSpec's session
+manager (``session/context``, ``session/checkpoint``, ``session/last``,
+``learning/``).
 
 Valid keys::
 
@@ -46,13 +51,40 @@ NAMESPACES = (
 )
 CHECKPOINT_KINDS = ("manual", "auto", "task", "risk", "recovery")
 
+# -- fixed keys and namespace prefixes (the one place they are spelled) -----------------
+
+#: Pointer to the newest checkpoint.
+LATEST = "checkpoints/latest"
+#: Pointer to the session record of the open (or last) session.
+CURRENT = "session/current"
+#: The open session's complete live state (``LiveContext``).
+CONTEXT = "session/context"
+#: What the next session is told about the last one (``SessionSummary``).
+LAST = "session/last"
+#: Reserved by the grammar (SuperSpec's session manager names it); nothing writes it.
+SESSION_CHECKPOINT = "session/checkpoint"
+#: Project state consolidated at COMPLETED.
+DECISIONS_LOG = "project_state/decisions_log"
+PATTERNS_DISCOVERED = "project_state/patterns_discovered"
+CONTEXT_ENHANCED = "project_state/context_enhanced"
+
+#: Namespace prefixes, for ``list_keys`` and ``startswith``.
+SESSION_PREFIX = "session/"
+SESSION_HISTORY_PREFIX = "session/history/"
+CHECKPOINTS_PREFIX = "checkpoints/"
+LEARNING_PREFIX = "learning/"
+SUMMARIES_PREFIX = "summaries/"
+PROJECT_STATE_PREFIX = "project_state/"
+JOURNAL_PREFIX = "journal/"
+MEMORIES_PREFIX = "memories/"
+
 # re.ASCII: ``\d`` must not match other scripts' digits (they are not file-name safe).
 _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.ASCII)
     for p in (
         rf"session/(?:{'|'.join(SESSION_FIXED)})",
         rf"session/(?:history/)?{TS}",
-        r"checkpoints/latest",
+        re.escape(LATEST),
         rf"checkpoints/(?:auto-|recovery-)?{TS}",
         rf"checkpoints/(?:task|risk)-{NAME}-{TS}",
         rf"learning/(?:{'|'.join(LEARNING_FOLDERS)})/{NAME}",
@@ -163,7 +195,7 @@ def suggest(key: str) -> str | None:
         item = _closest(rest[0], SESSION_FIXED)
         candidate = f"session/{item}" if item else None
     elif ns == "checkpoints" and rest:
-        candidate = "checkpoints/latest" if _closest(rest[0], ("latest",)) else None
+        candidate = LATEST if _closest(rest[0], ("latest",)) else None
     elif ns == "summaries" and len(rest) > 1:
         folder = _closest(rest[0], SUMMARY_FOLDERS)
         candidate = f"summaries/{folder}/{slug(rest[1])}" if folder else None
@@ -178,17 +210,17 @@ def suggest(key: str) -> str | None:
 
 
 def session_key(started: datetime) -> str:
-    return f"session/{format_ts(started)}"
+    return f"{SESSION_PREFIX}{format_ts(started)}"
 
 
 def session_history_key(started: datetime) -> str:
-    return f"session/history/{format_ts(started)}"
+    return f"{SESSION_HISTORY_PREFIX}{format_ts(started)}"
 
 
 def checkpoint_key(
     kind: str, moment: datetime, *, task_id: str | None = None, operation: str | None = None
 ) -> str:
-    """The seed's key for a checkpoint of ``kind`` (manual, auto, task, risk, recovery)."""
+    """The key for a checkpoint of ``kind`` (manual, auto, task, risk, recovery)."""
     ts = format_ts(moment)
     if kind == "manual":
         key = f"checkpoints/{ts}"
@@ -238,4 +270,9 @@ def insight_summary_key(topic: str) -> str:
 
 
 def journal_key(session_id: str, seq: int) -> str:
-    return validate(f"journal/{slug(session_id)}/{seq:012d}")
+    return validate(f"{journal_prefix(session_id)}{seq:012d}")
+
+
+def journal_prefix(session_id: str) -> str:
+    """``journal/{session-id}/``: the prefix of one session's journal entries."""
+    return f"{JOURNAL_PREFIX}{slug(session_id)}/"

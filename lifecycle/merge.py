@@ -1,33 +1,43 @@
 """The "merge" conflict policy: two sessions' states combined, and where they disagree.
 
-Seed: "Concurrent Sessions: last-write-wins with merge option; Divergent Contexts:
-present diff to user for resolution". When a manager with ``conflict="merge"``
-finds that another writer moved ``checkpoints/latest`` since it last looked, it
-merges that checkpoint's state into its own before writing (see
-:meth:`lifecycle.session.SessionManager._commit_checkpoint`):
+SuperClaude's Session Lifecycle Pattern asks for "last-write-wins with merge option"
+for concurrent sessions and to "present diff to user" for divergent contexts. When a
+manager with ``conflict="merge"`` finds that another writer moved ``checkpoints/latest``
+since it last looked, it merges that checkpoint's state into its own before writing.
 
-- list fields are unioned by identity: tasks by ``id`` (a task completed on either
-  side is no longer active), files by ``path`` (operations unioned), decisions by
-  :attr:`~lifecycle.records.Decision.id`, errors, questions, blockers, discoveries
-  and recent changes by value; our items first, then theirs that we lack;
-- scalars keep our value (we are the later write) and every place where the two
-  sides hold different values is reported as a :class:`Divergence`: the phase,
-  each key of ``progress`` and ``context`` (keys only one side has are kept), and
-  an item present on both sides with different contents (a task, a file).
+:func:`merge_work` takes the fields from the record class (``attrs.fields``), so a
+field added to :class:`~lifecycle.records.WorkState` is merged without a change
+here. Each field's rule comes from its type:
 
-A pure function of its inputs: no I/O, no clock.
+- a tuple of records with an ``id`` (tasks, decisions): unioned by id, ours first,
+  then theirs that we lack; an item both sides hold differently keeps ours and is
+  reported as a :class:`Divergence` (``active_tasks[T1]``);
+- any other tuple (questions, blockers, errors, recent changes): unioned by value,
+  ours first;
+- a nested record (discoveries): merged field by field, by the same rules;
+- a mapping: key by key; keys only one side has are kept, a key both sides hold
+  differently keeps ours and is reported (``progress.done``);
+- anything else: ours, reported when theirs differs (and is not None).
+
+Three fields say more than their type (:data:`FIELD_RULES`): a task completed on
+either side is no longer active; files are one item per ``path``, and a file both
+sides changed is merged field by field (operations unioned); recent changes keep the
+last :data:`RECENT_KEEP`. :func:`merge_state` adds the session's phase, progress
+and context. A pure function of its inputs: no I/O, no clock.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
-from lifecycle.records import Discoveries, FileChange, JSONValue, Task, WorkState
+from lifecycle.records import JSONValue, WorkState
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: How many recent changes a merged state keeps (as the manager does).
 RECENT_KEEP = 10
@@ -56,13 +66,21 @@ class Merged:
     divergences: tuple[Divergence, ...] = ()
 
 
+#: ``rule(name, ours, theirs, found) -> merged value``; appends to ``found``.
+Rule = Callable[[str, Any, Any, list[Divergence]], Any]
+
+
 def _union(
     ours: Iterable[T],
     theirs: Iterable[T],
     key: Callable[[T], Hashable],
     name: str,
     found: list[Divergence],
+    *,
+    combine: Callable[[str, T, T, list[Divergence]], T] | None = None,
 ) -> tuple[T, ...]:
+    """Ours first, then theirs that we lack, one item per ``key``; an item both sides
+    hold differently is ``combine``d, or (without ``combine``) ours, reported."""
     merged: dict[Hashable, T] = {}
     for item in ours:
         merged.setdefault(key(item), item)
@@ -72,65 +90,38 @@ def _union(
         if mine is None:
             merged[k] = item
         elif mine != item:
-            found.append(Divergence(f"{name}[{k}]", mine, item))
+            if combine is None:
+                found.append(Divergence(f"{name}[{k}]", mine, item))
+            else:
+                merged[k] = combine(f"{name}[{k}]", mine, item, found)
     return tuple(merged.values())
 
 
-def _strings(ours: Iterable[str], theirs: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys((*ours, *theirs)))
+def _values(ours: Iterable[T], theirs: Iterable[T]) -> tuple[T, ...]:
+    """Ordered union by value: ours, then theirs that are not already there."""
+    items = (*ours, *theirs)
+    try:
+        return tuple(dict.fromkeys(items))
+    except TypeError:  # unhashable items (records holding a dict): by equality
+        kept: list[T] = []
+        for item in items:
+            if item not in kept:
+                kept.append(item)
+        return tuple(kept)
 
 
-def _files(
-    ours: Iterable[FileChange], theirs: Iterable[FileChange], found: list[Divergence]
-) -> tuple[FileChange, ...]:
-    merged: dict[str, FileChange] = {f.path: f for f in ours}
-    for item in theirs:
-        mine = merged.get(item.path)
-        if mine is None or mine == item:
-            merged[item.path] = mine or item
-            continue
-        if mine.changes != item.changes and item.changes is not None:
-            found.append(
-                Divergence(f"files_modified[{item.path}].changes", mine.changes, item.changes)
-            )
-        operations = _strings(mine.operations, item.operations)
-        merged[item.path] = attrs.evolve(mine, operations=operations)
-    return tuple(merged.values())
+def _by_id(name: str, ours: Any, theirs: Any, found: list[Divergence]) -> Any:
+    return _union(ours, theirs, lambda item: item.id, name, found)
 
 
-def merge_work(ours: WorkState, theirs: WorkState) -> tuple[WorkState, tuple[Divergence, ...]]:
-    """Union every list field of two work states by identity; report differing items."""
-    found: list[Divergence] = []
+def _by_value(name: str, ours: Any, theirs: Any, found: list[Divergence]) -> Any:
+    return _values(ours, theirs)
 
-    def task_id(t: Task) -> Hashable:
-        return t.id
 
-    completed = _union(
-        ours.completed_tasks, theirs.completed_tasks, task_id, "completed_tasks", found
-    )
-    done = {t.id for t in completed}
-    active = _union(
-        (t for t in ours.active_tasks if t.id not in done),
-        (t for t in theirs.active_tasks if t.id not in done),
-        task_id,
-        "active_tasks",
-        found,
-    )
-    work = WorkState(
-        active_tasks=active,
-        completed_tasks=completed,
-        open_questions=_strings(ours.open_questions, theirs.open_questions),
-        blockers=_strings(ours.blockers, theirs.blockers),
-        files_modified=_files(ours.files_modified, theirs.files_modified, found),
-        decisions=_union(ours.decisions, theirs.decisions, lambda d: d.id, "decisions", found),
-        discoveries=Discoveries(
-            _strings(ours.discoveries.patterns_found, theirs.discoveries.patterns_found),
-            _strings(ours.discoveries.insights_gained, theirs.discoveries.insights_gained),
-        ),
-        recent_changes=_strings(ours.recent_changes, theirs.recent_changes)[-RECENT_KEEP:],
-        errors=tuple(dict.fromkeys((*ours.errors, *theirs.errors))),
-    )
-    return work, tuple(found)
+def _scalar(name: str, ours: Any, theirs: Any, found: list[Divergence]) -> Any:
+    if theirs is not None and ours != theirs:
+        found.append(Divergence(name, ours, theirs))
+    return ours
 
 
 def _merge_map(
@@ -146,6 +137,87 @@ def _merge_map(
         merged[key] = value
     # our keys first, in our order, then theirs
     return {**{k: merged[k] for k in ours}, **{k: v for k, v in merged.items() if k not in ours}}
+
+
+def merge_record(name: str, ours: R, theirs: R, found: list[Divergence]) -> R:
+    """Two records of one attrs class merged field by field, each by its type's rule
+    (``name`` prefixes the divergences' field names; empty for the top level)."""
+    cls: type[Any] = type(ours)
+    values: dict[str, Any] = {}
+    for field, init_name, rule in _plan(cls):
+        path = f"{name}.{field}" if name else field
+        values[init_name] = rule(path, getattr(ours, field), getattr(theirs, field), found)
+    merged: R = cls(**values)
+    return merged
+
+
+def _rule_for(hint: Any) -> Rule:
+    """The merge rule a field's type gives (see the module's docstring)."""
+    origin = typing.get_origin(hint)
+    if attrs.has(hint):
+        return merge_record
+    if origin is tuple:
+        args = typing.get_args(hint)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is not None and attrs.has(item) and hasattr(item, "id"):
+            return _by_id
+        return _by_value
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        return _merge_map
+    return _scalar
+
+
+#: ``(field name, init argument, rule)`` per init field, per record class.
+_PLANS: dict[type, tuple[tuple[str, str, Rule], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, str, Rule], ...]:
+    """Every init field of ``cls`` with its rule: :data:`FIELD_RULES` for the work
+    state's named fields, else the rule the field's type gives."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        named = FIELD_RULES if issubclass(cls, WorkState) else {}
+        plan = tuple(
+            (f.name, f.alias or f.name, named.get(f.name) or _rule_for(hints[f.name]))
+            for f in attrs.fields(cls)
+            if f.init
+        )
+        _PLANS[cls] = plan
+    return plan
+
+
+# -- the fields whose rule says more than their type ------------------------------------
+
+
+def _files(name: str, ours: Any, theirs: Any, found: list[Divergence]) -> Any:
+    """One file per path; a file both sides changed: operations unioned, our count kept."""
+    return _union(ours, theirs, lambda f: f.path, name, found, combine=merge_record)
+
+
+def _recent(name: str, ours: Any, theirs: Any, found: list[Divergence]) -> Any:
+    return _values(ours, theirs)[-RECENT_KEEP:]
+
+
+#: WorkState fields merged by a rule of their own (active tasks: see :func:`merge_work`).
+FIELD_RULES: dict[str, Rule] = {
+    "files_modified": _files,
+    "recent_changes": _recent,
+}
+
+
+def merge_work(ours: WorkState, theirs: WorkState) -> tuple[WorkState, tuple[Divergence, ...]]:
+    """Merge every field of two work states (of the same class) by its rule; report
+    the items and values the two sides hold differently."""
+    done = {t.id for t in (*ours.completed_tasks, *theirs.completed_tasks)}
+    if done:  # a task completed on either side is no longer active
+        ours, theirs = (
+            attrs.evolve(w, active_tasks=tuple(t for t in w.active_tasks if t.id not in done))
+            for w in (ours, theirs)
+        )
+    found: list[Divergence] = []
+    work = merge_record("", ours, theirs, found)
+    return work, tuple(found)
 
 
 def merge_state(

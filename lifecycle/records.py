@@ -1,4 +1,5 @@
-"""The records a session stores, modelled on the seed's YAML (frozen attrs classes).
+"""The records a session stores (frozen attrs classes), with the fields of the
+records in SuperClaude's Session Lifecycle Pattern and SuperSpec's session manager.
 
 Every stored record carries ``schema_version``; :mod:`lifecycle.codec` turns them
 into JSON and back and upcasts older versions. Records are values: change one
@@ -14,8 +15,16 @@ from typing import Any
 
 import attrs
 
+from lifecycle import keys
+
+#: The schema version of every record kind that has not changed since it was first
+#: stored. A kind whose schema changed says so in its ``schema_version`` default (and
+#: registers an upcaster in :mod:`lifecycle.codec`); :data:`codec.CURRENT` reads them.
 SCHEMA_VERSION = 1
-#: How many checkpoint refs a session record keeps (seed: session metadata < 10 KB).
+#: Checkpoint v2: ``RecoveryInfo`` lost ``dependencies_check`` and
+#: ``estimated_restore_time_ms``, which nothing computed (always "all_clear" and 0).
+CHECKPOINT_SCHEMA_VERSION = 2
+#: How many checkpoint refs a session record keeps (session metadata stays under 10 KB).
 RECENT_CHECKPOINTS = 20
 
 JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool, None
@@ -23,7 +32,7 @@ JSONValue = Any  # a value orjson can encode: dict, list, str, int, float, bool,
 
 def utc(value: datetime | str) -> datetime:
     """Normalize to an aware UTC datetime; a naive one is taken as local time (as
-    ``datetime.now()`` in the seed's examples gives)."""
+    ``datetime.now()`` gives)."""
     if type(value) is datetime and value.tzinfo is UTC:
         return value  # already normalized: every record built from another passes one
     if isinstance(value, str):
@@ -68,8 +77,8 @@ class LearningType(StrEnum):
 
     @property
     def prefix(self) -> str:
-        """The memory-key folder for this type (seed: "Learning Types")."""
-        return f"learning/{self.value}s/"
+        """The memory-key folder for this type (``learning/patterns/``, ...)."""
+        return f"{keys.LEARNING_PREFIX}{self.value}s/"
 
 
 class TaskStatus(StrEnum):
@@ -92,7 +101,7 @@ class Task:
     description: str = ""
     status: TaskStatus = attrs.field(default=TaskStatus.PENDING, converter=TaskStatus)
     priority: Priority = attrs.field(default=Priority.MEDIUM, converter=Priority)
-    progress: str | None = None  # seed: "50%"
+    progress: str | None = None  # e.g. "50%"
     started_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
     completed_at: datetime | None = attrs.field(default=None, converter=_opt_utc)
     duration_minutes: float | None = None
@@ -127,7 +136,7 @@ class Discoveries:
 
 @attrs.frozen
 class ErrorContext:
-    """What went wrong and how it was recovered (seed: error recovery triggers)."""
+    """What went wrong and how it was recovered (what the error trigger checkpoints)."""
 
     error: str
     recovery_steps: tuple[str, ...] = attrs.field(default=(), converter=_strs)
@@ -162,17 +171,17 @@ class ContextSnapshot:
 
 @attrs.frozen
 class RecoveryInfo:
+    """How to continue from a checkpoint: the command that restores it."""
+
     restore_command: str = ""
-    dependencies_check: str = "all_clear"
-    estimated_restore_time_ms: float = 0.0
 
 
 @attrs.frozen
 class Checkpoint:
-    """A durable snapshot of a session (seed: ``checkpoints/{timestamp}``).
+    """A durable snapshot of a session (``checkpoints/{timestamp}``).
 
     Users may build one with just ``id``, ``timestamp``, ``phase``, ``progress``
-    and ``context`` (the superspec API); the manager fills in the rest.
+    and ``context`` (as with SuperSpec's session manager); the manager fills in the rest.
     """
 
     id: str = attrs.field(validator=attrs.validators.min_len(1))
@@ -187,18 +196,18 @@ class Checkpoint:
     key: str = ""
     parent_id: str | None = None
     operation: str | None = None
-    #: The id a caller passed in (superspec's ``Checkpoint(id=...)``); the manager
+    #: The id a caller passed in (``Checkpoint(id="cp-20260125-120000")``); the manager
     #: assigns ``id`` itself so that ids are unique and sort by creation order.
     label: str | None = None
     state: WorkState = WorkState()
     context_snapshot: ContextSnapshot = ContextSnapshot()
     recovery_info: RecoveryInfo = RecoveryInfo()
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = CHECKPOINT_SCHEMA_VERSION
 
 
 @attrs.frozen
 class CheckpointRef:
-    """A session record's entry for one of its checkpoints (seed: ``checkpoints:`` list)."""
+    """A session record's entry for one of its checkpoints (its ``checkpoints`` list)."""
 
     id: str
     key: str
@@ -243,7 +252,7 @@ class Work:
 
 @attrs.frozen
 class SessionRecord:
-    """One session (seed: ``session/{timestamp}``; ``session/current`` points at it)."""
+    """One session (``session/{timestamp}``; ``session/current`` points at it)."""
 
     id: str
     project: str
@@ -305,9 +314,9 @@ class SessionSummary:
 
 @attrs.frozen
 class LiveContext:
-    """``session/context``: an open session's complete live state (superspec's "Complete
-    PM Agent state"), so that the next process (a CLI command, a Claude Code hook)
-    continues the same session, unsaved work included."""
+    """``session/context``: an open session's complete live state, so that the next
+    process (a CLI command, a Claude Code hook) continues the same session, unsaved
+    work included."""
 
     session: SessionRecord
     state: str

@@ -1,6 +1,6 @@
 """The Session Report: what a user (or Claude Code) is shown about a session.
 
-The first lines are the seed's format::
+The first lines are the Session Report of SuperClaude's Session Lifecycle Pattern::
 
     Session restored:
       Phase: Phase 1: Foundation
@@ -36,7 +36,7 @@ log = get_logger(__name__)
 
 _DONE = ("tasks_completed", "completed", "done")
 _TOTAL = ("tasks_total", "total")
-LAST = "session/last"
+LAST = keys.LAST
 #: The Claude Code context limit (additionalContext: 10,000 characters).
 DEFAULT_LIMIT = 10_000
 MAX_ITEMS = 10
@@ -286,7 +286,7 @@ def _head(view: SessionSnapshot) -> list[str]:
 def resumption_summary(
     view: SessionSnapshot, limit_chars: int = DEFAULT_LIMIT, *, max_items: int = MAX_ITEMS
 ) -> str:
-    """The resumption summary (the seed's report, then the previous session's work, open
+    """The resumption summary (the Session Report, then the previous session's work, open
     tasks and questions, blockers, decisions with rationale), at most ``limit_chars``."""
     resumption = load_resumption(view)
     return _limit([*_head(view), *_body(view, resumption, max_items)], limit_chars)

@@ -1,6 +1,7 @@
 """Retention: archive old sessions, prune very old ones, keep what matters.
 
-Rules (seed: "Archived sessions (>30 days)", "Automatic pruning: Sessions >90 days"):
+Rules (from SuperClaude's Session Lifecycle Pattern: "Archived sessions (>30 days)",
+"Automatic pruning: Sessions >90 days"):
 
 - a session record older than ``archive_after`` (30 days) moves from
   ``session/{ts}`` to ``session/history/{ts}``;
@@ -40,7 +41,6 @@ PRUNE_AFTER_DAYS = 90
 #: Operations per store batch: large enough to amortize a transaction (or a folder
 #: fsync), small enough that one batch is quick and a failure redoes little.
 BATCH_SIZE = 200
-CURRENT = "session/current"
 
 #: ``progress(done, total)`` after each batch.
 Progress = Callable[[int, int], None]
@@ -143,8 +143,8 @@ def _read_id(store: ProjectStore, key: str, warnings: list[str]) -> str | None:
 
 def _current_session_key(store: ProjectStore) -> str | None:
     try:
-        entry = store.get(CURRENT)
-        return None if entry is None else codec.decode(Pointer, entry.value, key=CURRENT).key
+        entry = store.get(keys.CURRENT)
+        return None if entry is None else codec.decode(Pointer, entry.value, key=keys.CURRENT).key
     except (CorruptRecord, InvalidRecord, StoreError):
         return None
 
@@ -157,13 +157,13 @@ def plan(store: ProjectStore, now: datetime, policy: Policy = Policy()) -> Plan:
     current = _current_session_key(store)
     archive: list[str] = []
     prune_sessions: list[str] = []
-    for key in store.list_keys("session/"):
+    for key in store.list_keys(keys.SESSION_PREFIX):
         at = _ts_of(key)
         if at is None or key == current:
             continue  # session/current, session/last, session/context; the live session
         if at < prune_before:
             prune_sessions.append(key)
-        elif at < archive_before and not key.startswith("session/history/"):
+        elif at < archive_before and not key.startswith(keys.SESSION_HISTORY_PREFIX):
             archive.append(key)
     by_ts = checkpoint_keys_by_ts(store)
     old = sorted(k for ts, k in by_ts.items() if keys.parse_ts(ts) < prune_before)
@@ -201,7 +201,7 @@ def apply(
             entry = store.get(key)
             if entry is None:
                 continue
-            target = "session/history/" + key.rsplit("/", 1)[1]
+            target = keys.SESSION_HISTORY_PREFIX + key.rsplit("/", 1)[1]
             ops += [Put(target, entry.value), Delete(key, expected_version=entry.version)]
         if ops:
             store.batch(ops)

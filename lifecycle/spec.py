@@ -24,7 +24,7 @@ from lifecycle.errors import LifecycleError
 
 
 class SessionState(StrEnum):
-    """The five states of a work session (seed: "Session States")."""
+    """The five states of a work session (SuperClaude's Session Lifecycle Pattern)."""
 
     INITIALIZING = "INITIALIZING"  # created; context not yet loaded
     ACTIVE = "ACTIVE"  # working; some work is not yet durable

@@ -63,7 +63,7 @@ T = TypeVar("T")
 DECISIONS_LOG = "project_state/decisions_log"
 PATTERNS = "project_state/patterns_discovered"
 CONTEXT_ENHANCED = "project_state/context_enhanced"
-#: Caps that keep each record small (seed: "Summary size: <5KB per day typical");
+#: Caps that keep each record small ("Summary size: <5KB per day typical");
 #: older entries live on in the session records and daily summaries.
 MAX_DECISIONS = 500
 MAX_PATTERNS = 500
@@ -328,7 +328,7 @@ def context_stats(
     # would cost one read per checkpoint at every session end.
     own = record.checkpoint_bytes + len(codec.encode(record)) + len(codec.encode(summary))
     framework = sum(written.sizes.values())
-    framework += _stored_size(store, "checkpoints/latest") + _stored_size(store, "session/current")
+    framework += _stored_size(store, keys.LATEST) + _stored_size(store, keys.CURRENT)
     user = sum(_stored_size(store, key) for key in record.learnings)
     return ContextStats(
         session_data_size=own,

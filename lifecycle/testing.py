@@ -5,9 +5,10 @@ Three parts, all importable by users (``pip install 'lifecycle[testing]'``):
 - **Strategies** for events (:func:`events`, :func:`activities`), records
   (:func:`tasks`, :func:`decisions`, :func:`work_states`, :func:`checkpoints`,
   :func:`learnings`, ...) and store faults (:func:`fault_schedules`). Records
-  are built with ``st.builds`` on the real attrs classes, with bounds that keep
-  them valid and storable (aware UTC times, 64-bit ints, finite floats, text
-  without surrogates).
+  are built by :func:`records_of`: ``st.builds`` on the real attrs classes, each
+  field drawn from a strategy its type gives (so a field added to a record is
+  generated), with bounds that keep them valid and storable (aware UTC times,
+  64-bit ints, finite floats, text without surrogates).
 - **Store wrappers**: :class:`ForwardingStore` forwards every call of the Store
   protocol to the store it wraps (subclass it to watch or change some);
   :class:`FaultyStore` fails the calls its faults name (by operation, key prefix,
@@ -16,8 +17,8 @@ Three parts, all importable by users (``pip install 'lifecycle[testing]'``):
   a :class:`FaultSchedule` (or a random rate). And :class:`SimulatedClock`.
 - :class:`LifecycleRules`, a ``RuleBasedStateMachine`` that fires random
   events (legal or not) at a real :class:`~lifecycle.session.SessionManager`
-  under store faults and checks design.md's lifecycle rules 1 to 8 after every
-  step.
+  under store faults and checks the eight lifecycle rules (docs/testing.md) after
+  every step.
 
 Subclass :class:`LifecycleRules` to check your own setup::
 
@@ -40,12 +41,15 @@ docs/testing.md has a complete example (run by the test suite).
 
 from __future__ import annotations
 
+import enum
 import functools
 import itertools
 import random
 import string
 import threading
 import time
+import types
+import typing
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -62,7 +66,6 @@ from lifecycle.records import (
     Checkpoint,
     CheckpointType,
     Decision,
-    Discoveries,
     ErrorContext,
     FileChange,
     JSONValue,
@@ -115,6 +118,7 @@ __all__ = [
     "learnings",
     "operations",
     "paths",
+    "records_of",
     "task_ids",
     "tasks",
     "texts",
@@ -159,6 +163,8 @@ def priorities() -> st.SearchStrategy[str]:
     return st.sampled_from([p.value for p in Priority])
 
 
+R = TypeVar("R")
+
 _JSON_SCALARS = (
     st.none()
     | st.booleans()
@@ -168,16 +174,20 @@ _JSON_SCALARS = (
 )
 
 
-def json_dicts(max_leaves: int = 10) -> st.SearchStrategy[dict[str, JSONValue]]:
-    """JSON objects (progress, context): nested lists and objects of JSON scalars."""
-    values = st.recursive(
+def json_values(max_leaves: int = 10) -> st.SearchStrategy[JSONValue]:
+    """JSON values: scalars, and nested lists and objects of them."""
+    return st.recursive(
         _JSON_SCALARS,
         lambda inner: (
             st.lists(inner, max_size=4) | st.dictionaries(texts(max_size=10), inner, max_size=4)
         ),
         max_leaves=max_leaves,
     )
-    return st.dictionaries(texts(max_size=15), values, max_size=5)
+
+
+def json_dicts(max_leaves: int = 10) -> st.SearchStrategy[dict[str, JSONValue]]:
+    """JSON objects (progress, context): nested lists and objects of JSON scalars."""
+    return st.dictionaries(texts(max_size=15), json_values(max_leaves), max_size=5)
 
 
 _NAME_CHARS = string.ascii_lowercase + string.digits + "-"
@@ -195,17 +205,82 @@ def _names(max_size: int = 30) -> st.SearchStrategy[str]:
 # -- strategies: records -----------------------------------------------------------------
 
 
+def records_of(
+    cls: type[R], *, max_items: int = 4, **fields: st.SearchStrategy[Any]
+) -> st.SearchStrategy[R]:
+    """Records of the attrs class ``cls``: ``st.builds`` with a strategy per init field,
+    ``fields[name]`` where given, else the one the field's type gives:
+
+    ``str`` text (at least as long as a ``min_len`` validator asks; non-empty inside
+    a tuple), ``bool``, ``int`` (64-bit), ``float`` (finite), ``datetime``
+    (:func:`timestamps`), an enum (its members), ``X | None``, ``tuple[X, ...]`` (up
+    to ``max_items``), ``dict[str, X]``, JSON values (``Any``), and a nested record
+    (the package's strategy for it, such as :func:`tasks`, else :func:`records_of`).
+    ``schema_version`` keeps its default. A field of another type is a ``TypeError``
+    naming it: pass a strategy for it.
+    """
+    hints = typing.get_type_hints(cls)
+    record_fields = attrs.fields(typing.cast(Any, cls))
+    known = {f.name for f in record_fields}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
+    kwargs: dict[str, st.SearchStrategy[Any]] = {}
+    for field in record_fields:
+        if not field.init or (field.name == "schema_version" and field.name not in fields):
+            continue
+        strategy = fields.get(field.name)
+        if strategy is None:
+            min_size = getattr(field.validator, "min_length", 0)
+            where = f"{cls.__name__}.{field.name}"
+            strategy = _for_type(hints[field.name], where, max_items, min_size)
+        kwargs[field.alias or field.name] = strategy
+    return st.builds(cls, **kwargs)
+
+
+def _for_type(hint: Any, where: str, max_items: int, min_size: int = 0) -> st.SearchStrategy[Any]:
+    """The strategy :func:`records_of` draws a field of type ``hint`` from."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return json_values()
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        inner = st.one_of(*(_for_type(a, where, max_items, min_size) for a in options))
+        return st.none() | inner if len(options) < len(args) else inner
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _for_type(args[0], where, max_items, max(min_size, 1))
+        return st.lists(item, max_size=max_items).map(tuple)
+    if origin is dict and args and args[0] is str:
+        if args[1] is Any:
+            return json_dicts()
+        value = _for_type(args[1], where, max_items)
+        return st.dictionaries(texts(max_size=15), value, max_size=max_items)
+    if isinstance(hint, type):
+        if attrs.has(hint):
+            strategy = _RECORD_STRATEGIES.get(hint)
+            return strategy() if strategy is not None else records_of(hint, max_items=max_items)
+        if issubclass(hint, enum.Enum):
+            return st.sampled_from(hint)
+        if hint is str:
+            return texts(min_size=min_size, max_size=max(40, min_size))
+        if hint is bool:
+            return st.booleans()
+        if hint is int:
+            return st.integers(min_value=-(2**63), max_value=2**63 - 1)
+        if hint is float:
+            return st.floats(allow_nan=False, allow_infinity=False)
+        if hint is datetime:
+            return timestamps()
+    raise TypeError(f"no strategy for {where} of type {hint!r}: pass one to records_of")
+
+
 def tasks(ids: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Task]:
     """Task records in any status and priority."""
-    return st.builds(
+    return records_of(
         Task,
         id=ids if ids is not None else task_ids(),
-        description=texts(),
-        status=st.sampled_from(TaskStatus),
-        priority=st.sampled_from(Priority),
         progress=st.none() | st.integers(0, 100).map(lambda p: f"{p}%"),
-        started_at=st.none() | timestamps(),
-        completed_at=st.none() | timestamps(),
         duration_minutes=st.none() | st.floats(0, 10_000, allow_nan=False),
     )
 
@@ -228,7 +303,7 @@ def paths() -> st.SearchStrategy[str]:
 
 
 def file_changes() -> st.SearchStrategy[FileChange]:
-    return st.builds(
+    return records_of(
         FileChange,
         path=paths(),
         operations=st.lists(st.sampled_from(["create", "edit", "delete", "rename"]), max_size=3),
@@ -237,17 +312,11 @@ def file_changes() -> st.SearchStrategy[FileChange]:
 
 
 def decisions() -> st.SearchStrategy[Decision]:
-    return st.builds(
-        Decision,
-        timestamp=timestamps(),
-        decision=texts(min_size=1),
-        rationale=texts(),
-        impact=texts(max_size=20),
-    )
+    return records_of(Decision, impact=texts(max_size=20))
 
 
 def error_contexts() -> st.SearchStrategy[ErrorContext]:
-    return st.builds(
+    return records_of(
         ErrorContext,
         error=texts(min_size=1, max_size=80),
         recovery_steps=st.lists(texts(min_size=1), max_size=3),
@@ -255,24 +324,18 @@ def error_contexts() -> st.SearchStrategy[ErrorContext]:
     )
 
 
+#: The strategies records_of uses for these records wherever they appear in another.
+_RECORD_STRATEGIES: dict[type, Callable[[], st.SearchStrategy[Any]]] = {
+    Task: tasks,
+    FileChange: file_changes,
+    Decision: decisions,
+    ErrorContext: error_contexts,
+}
+
+
 def work_states(max_items: int = 4) -> st.SearchStrategy[WorkState]:
     """A session's work state: what a checkpoint stores and a restore brings back."""
-    return st.builds(
-        WorkState,
-        active_tasks=st.lists(tasks(), max_size=max_items).map(tuple),
-        completed_tasks=st.lists(tasks(), max_size=max_items).map(tuple),
-        open_questions=st.lists(texts(min_size=1), max_size=max_items),
-        blockers=st.lists(texts(min_size=1), max_size=max_items),
-        files_modified=st.lists(file_changes(), max_size=max_items).map(tuple),
-        decisions=st.lists(decisions(), max_size=max_items).map(tuple),
-        discoveries=st.builds(
-            Discoveries,
-            patterns_found=st.lists(texts(min_size=1), max_size=max_items),
-            insights_gained=st.lists(texts(min_size=1), max_size=max_items),
-        ),
-        recent_changes=st.lists(texts(min_size=1), max_size=max_items),
-        errors=st.lists(error_contexts(), max_size=max_items).map(tuple),
-    )
+    return records_of(WorkState, max_items=max_items)
 
 
 @st.composite
@@ -289,33 +352,37 @@ def checkpoints(draw: st.DrawFn, project: str = "demo") -> Checkpoint:
         "risk": CheckpointType.RISK,
         "recovery": CheckpointType.RECOVERY,
     }[kind]
-    return Checkpoint(
-        id=f"cp-{keys.format_ts(at)}",
-        timestamp=at,
-        phase=draw(texts(max_size=30)),
-        progress=draw(json_dicts()),
-        context=draw(json_dicts()),
-        session_id=f"session-{keys.format_ts(at)}",
-        project=project,
-        type=cp_type,
-        trigger=draw(st.sampled_from(["user-requested", "30-minute-interval", "task-complete"])),
-        key=keys.checkpoint_key(kind, at, task_id=task, operation=operation),
-        operation=operation,
-        state=draw(work_states()),
+    earlier = timestamps(max_value=at).map(lambda t: f"cp-{keys.format_ts(t)}")
+    return draw(
+        records_of(
+            Checkpoint,
+            id=st.just(f"cp-{keys.format_ts(at)}"),
+            timestamp=st.just(at),
+            phase=texts(max_size=30),
+            progress=json_dicts(),
+            context=json_dicts(),
+            session_id=st.just(f"session-{keys.format_ts(at)}"),
+            project=st.just(project),
+            type=st.just(cp_type),
+            trigger=st.sampled_from(["user-requested", "30-minute-interval", "task-complete"]),
+            key=st.just(keys.checkpoint_key(kind, at, task_id=task, operation=operation)),
+            parent_id=st.none() | earlier,
+            operation=st.just(operation),
+            state=work_states(),
+        )
     )
 
 
 def learnings() -> st.SearchStrategy[Learning]:
     """Learnings with valid keys: ``learning/{type}s/{name}`` matches the type."""
-    return st.builds(
-        lambda t, name, content, at, tags: Learning(
-            type=t, key=t.prefix + name, content=content, timestamp=at, tags=tags
-        ),
-        st.sampled_from(LearningType),
-        _names(),
-        texts(min_size=1, max_size=200),
-        timestamps(),
-        st.lists(_names(max_size=12), max_size=3),
+    return st.tuples(st.sampled_from(LearningType), _names()).flatmap(
+        lambda kind_name: records_of(
+            Learning,
+            type=st.just(kind_name[0]),
+            key=st.just(kind_name[0].prefix + kind_name[1]),
+            content=texts(min_size=1, max_size=200),
+            tags=st.lists(_names(max_size=12), max_size=3),
+        )
     )
 
 
@@ -827,8 +894,8 @@ EVENT_ARGUMENTS: dict[str, Callable[[], Arguments]] = {
 
 
 class LifecycleRules(RuleBasedStateMachine):
-    """Random event sequences against a real manager, under store faults; design.md's
-    lifecycle rules 1 to 8 as invariants.
+    """Random event sequences against a real manager, under store faults; the eight
+    lifecycle rules (docs/testing.md) as invariants.
 
     Override :meth:`make_store` (your store), :meth:`make_manager` (your triggers,
     hooks and settings) and add ``@invariant()`` methods (your rules). To drop one of
@@ -899,7 +966,7 @@ class LifecycleRules(RuleBasedStateMachine):
         self.store.schedule = data.draw(self.faults(), label="faults")
 
     @initialize(history=st.integers(0, 2))
-    def seed_history(self, history: int) -> None:
+    def earlier_history(self, history: int) -> None:
         if not history:
             return
         earlier = self.make_manager(self.real, self.clock)
@@ -914,8 +981,9 @@ class LifecycleRules(RuleBasedStateMachine):
     # -- events ----------------------------------------------------------------------------
 
     def _checkpoint_keys(self, snapshot: dict[str, tuple[bytes, int]]) -> set[str]:
-        prefix = f"{self.project}/checkpoints/"
-        return {k for k in snapshot if k.startswith(prefix) and k != prefix + "latest"}
+        prefix = f"{self.project}/{keys.CHECKPOINTS_PREFIX}"
+        latest = f"{self.project}/{keys.LATEST}"
+        return {k for k in snapshot if k.startswith(prefix) and k != latest}
 
     def _fire(
         self,
@@ -1163,7 +1231,7 @@ class LifecycleRules(RuleBasedStateMachine):
         ids = self.written_ids
         assert len(ids) == len(set(ids))
         assert ids == sorted(ids)
-        entry = self.real.get(f"{self.project}/checkpoints/latest")
+        entry = self.real.get(f"{self.project}/{keys.LATEST}")
         if ids:
             assert entry is not None
             pointer = codec.decode(Pointer, entry.value)

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
-from lifecycle import codec, keys
+from lifecycle import codec, keys, testing
 from lifecycle.errors import StoreUnavailable
 from lifecycle.records import Checkpoint, CheckpointType, Learning, WorkState
 from lifecycle.session import SessionManager
@@ -76,6 +77,64 @@ def test_every_record_strategy_builds_records_the_codec_round_trips(
     # Parts of a checkpoint are stored inside its work state.
     work = record if name == "work_state" else WorkState(**{fields[name]: (record,)})
     assert codec.converter.loads(codec.converter.dumps(work), WorkState) == work
+
+
+@attrs.frozen
+class Reviewer:
+    id: str = attrs.field(validator=attrs.validators.min_len(1))
+    when: datetime | None = None
+
+
+@attrs.frozen
+class WorkStateWithMore(WorkState):
+    """WorkState with new fields (as if added to records.py)."""
+
+    notes: tuple[str, ...] = ()
+    reviewers: tuple[Reviewer, ...] = ()
+    owner: str | None = None
+    budget: dict[str, int] = attrs.field(factory=dict)
+
+
+FIND_ONE = settings(database=None, max_examples=2000, phases=[Phase.generate])
+
+
+def test_a_field_added_to_the_work_state_is_generated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(testing, "WorkState", WorkStateWithMore)
+    found = find(
+        testing.work_states(),
+        lambda w: bool(w.notes and w.reviewers and w.owner and w.budget and w.active_tasks),
+        settings=FIND_ONE,
+    )
+    assert type(found) is WorkStateWithMore
+    assert all(note for note in found.notes)  # items of a tuple are non-empty text
+    assert all(r.id for r in found.reviewers)  # a min_len validator is respected
+
+
+def _default(field: Any) -> Any:
+    default = field.default
+    return default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+
+
+def test_every_field_of_a_generated_work_state_varies() -> None:
+    for field in attrs.fields(WorkState):
+        if field.name != "schema_version":
+            default = _default(field)
+            find(
+                work_states(),
+                lambda w, n=field.name, d=default: getattr(w, n) != d,
+                settings=FIND_ONE,
+            )
+
+
+def test_records_of_names_a_field_it_cannot_generate_and_refuses_unknown_fields() -> None:
+    @attrs.frozen
+    class Odd:
+        when: complex = 0j
+
+    with pytest.raises(TypeError, match=r"no strategy for .*Odd\.when of type <class 'complex'>"):
+        testing.records_of(Odd)
+    with pytest.raises(TypeError, match="WorkState has no field nope"):
+        testing.records_of(WorkState, nope=st.just(1))
 
 
 @given(checkpoints())

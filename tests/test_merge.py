@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.merge import merge_state, merge_work
-from lifecycle.records import Decision, FileChange, Task, WorkState
+from lifecycle.merge import FIELD_RULES, merge_state, merge_work
+from lifecycle.records import Decision, Discoveries, ErrorContext, FileChange, Task, WorkState
 
 AT = datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
 
@@ -104,4 +105,101 @@ def test_scalar_divergences_are_reported_and_ours_are_kept() -> None:
         "phase: kept 'Phase 2', other writer had 'Phase 1'",
         "progress.done: kept 2, other writer had 1",
         "context.task: kept 'T2', other writer had 'T1'",
+    ]
+
+
+# -- fields come from the record class: a new WorkState field is merged --------------------
+
+
+@attrs.frozen
+class Reviewer:
+    id: str
+    verdict: str = ""
+
+
+@attrs.frozen
+class Budget:
+    spent_on: tuple[str, ...] = ()
+    owner: str | None = None
+
+
+@attrs.frozen
+class WorkStateWithMore(WorkState):
+    """WorkState with one new field of each kind of type (as if added to records.py)."""
+
+    notes: tuple[str, ...] = ()
+    reviewers: tuple[Reviewer, ...] = ()
+    budget: Budget = Budget()
+    limits: dict[str, int] = attrs.field(factory=dict)
+    owner: str | None = None
+
+
+def test_fields_added_to_the_work_state_are_merged_by_the_rule_of_their_type() -> None:
+    ours = WorkStateWithMore(
+        active_tasks=(Task("T1"),),
+        notes=("n1", "n2"),
+        reviewers=(Reviewer("r1", "ok"), Reviewer("r2", "ok")),
+        budget=Budget(("ci",), owner="ann"),
+        limits={"files": 5, "minutes": 30},
+        owner="ann",
+    )
+    theirs = WorkStateWithMore(
+        active_tasks=(Task("T2"),),
+        notes=("n2", "n3"),
+        reviewers=(Reviewer("r2", "changes"), Reviewer("r3", "ok")),
+        budget=Budget(("ci", "gpu"), owner="bob"),
+        limits={"files": 7, "tokens": 100},
+        owner="bob",
+    )
+    merged, found = merge_work(ours, theirs)
+    assert type(merged) is WorkStateWithMore
+    assert [t.id for t in merged.active_tasks] == ["T1", "T2"]
+    assert merged.notes == ("n1", "n2", "n3")  # ordered union
+    assert merged.reviewers == (Reviewer("r1", "ok"), Reviewer("r2", "ok"), Reviewer("r3", "ok"))
+    assert merged.budget == Budget(("ci", "gpu"), owner="ann")  # field by field
+    assert merged.limits == {"files": 5, "minutes": 30, "tokens": 100}  # key by key
+    assert merged.owner == "ann"  # ours
+    assert [(d.field, d.ours, d.theirs) for d in found] == [
+        ("reviewers[r2]", Reviewer("r2", "ok"), Reviewer("r2", "changes")),
+        ("budget.owner", "ann", "bob"),
+        ("limits.files", 5, 7),
+        ("owner", "ann", "bob"),
+    ]
+
+
+def test_a_new_field_the_other_side_left_unset_is_kept_and_not_reported() -> None:
+    ours = WorkStateWithMore(owner="ann")
+    merged, found = merge_work(ours, WorkStateWithMore())
+    assert (merged.owner, found) == ("ann", ())
+
+
+def test_every_work_state_field_survives_a_merge_with_the_other_sides_items() -> None:
+    full = WorkState(
+        active_tasks=(Task("T1"),),
+        completed_tasks=(Task("T2", status="completed"),),
+        open_questions=("q",),
+        blockers=("b",),
+        files_modified=(FileChange("a.py", ("edit",)),),
+        decisions=(Decision(AT, "d"),),
+        discoveries=Discoveries(("p",), ("i",)),
+        recent_changes=("edit a.py",),
+        errors=(ErrorContext("boom"),),
+    )
+    default = WorkState()
+    assert all(getattr(full, f.name) != getattr(default, f.name) for f in attrs.fields(WorkState))
+    assert merge_work(default, full) == (full, ())
+    assert merge_work(full, default) == (full, ())
+
+
+def test_the_named_field_rules_name_work_state_fields() -> None:
+    assert set(FIELD_RULES) <= {f.name for f in attrs.fields(WorkState)}
+
+
+def test_a_file_both_sides_changed_unions_operations_and_keeps_our_count() -> None:
+    ours = WorkState(files_modified=(FileChange("a.py", ("edit",), 3),))
+    theirs = WorkState(files_modified=(FileChange("a.py", ("create", "edit"), 5),))
+    merged, found = merge_work(ours, theirs)
+    assert merged.files_modified == (FileChange("a.py", ("edit", "create"), 3),)
+    assert [d.describe() for d in found] == [
+        "files_modified[a.py].changes: kept 3, other writer had 5"
     ]

@@ -1,6 +1,7 @@
 """``lifecycle session start|end``, ``checkpoint save``, ``learn``, ``status``, ``report``.
 
-These are the seed's hook scripts as commands, with its flags as written::
+These are the hook scripts of SuperSpec's session manager as commands, with their
+flags as written::
 
     lifecycle session start --command impl --change-id CHANGE_ID
     lifecycle session end --command impl --success --phase "Phase 1"

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from lifecycle import keys
 from lifecycle.integrations import outputs
 from lifecycle.integrations.live import LiveSession, live_session
 
@@ -38,8 +39,13 @@ LearningKind = Literal["pattern", "solution", "anti-pattern", "insight"]
 Priority = Literal["low", "medium", "high"]
 #: Listed by list_memories when no prefix is given: what a reader wants, without the
 #: many checkpoints and journal entries.
-MEMORY_PREFIXES = ("memories/", "learning/", "summaries/", "project_state/")
-#: The largest memory write_memory accepts (the seed's checkpoint maximum).
+MEMORY_PREFIXES = (
+    keys.MEMORIES_PREFIX,
+    keys.LEARNING_PREFIX,
+    keys.SUMMARIES_PREFIX,
+    keys.PROJECT_STATE_PREFIX,
+)
+#: The largest memory write_memory accepts (the 200 KB checkpoint maximum).
 MAX_MEMORY_CHARS = 200_000
 
 
@@ -155,18 +161,16 @@ class MemoryDeleteOut(BaseModel):
 
 def memory_key(name: str) -> str:
     """The key a memory name means: a key of the grammar, or ``memories/{name}``."""
-    from lifecycle import keys
-
     if not isinstance(name, str) or not name.strip():
         from lifecycle.errors import InvalidKey
 
-        raise InvalidKey(str(name), "a memory name cannot be empty", "memories/notes")
+        raise InvalidKey(str(name), "a memory name cannot be empty", keys.MEMORIES_PREFIX + "notes")
     name = name.strip()
     if keys.is_valid(name):
         return name
     if "/" not in name:
         plain = name[:-3] if name.endswith(".md") else name  # Serena's file-style names
-        candidate = f"memories/{keys.slug(plain)}"
+        candidate = keys.MEMORIES_PREFIX + keys.slug(plain)
         if keys.slug(plain) == plain and keys.is_valid(candidate):
             return candidate
     return keys.validate(name)  # raises InvalidKey with the nearest valid key
@@ -348,7 +352,7 @@ def build_server(store: Any, project: str) -> Any:
         from lifecycle.errors import LifecycleError
         from lifecycle.records import Learning, LearningType
 
-        prefix = "learning/" if type is None else LearningType(type).prefix
+        prefix = keys.LEARNING_PREFIX if type is None else LearningType(type).prefix
         with step(save=False) as live:
             items = []
             for entry in live.manager.store.scan(prefix):
@@ -379,7 +383,7 @@ def build_server(store: Any, project: str) -> Any:
             if entry is None:
                 from lifecycle.errors import LifecycleError
 
-                found = live.manager.store.list_keys("memories/")
+                found = live.manager.store.list_keys(keys.MEMORIES_PREFIX)
                 hint = f"; known: {', '.join(found[:10])}" if found else ""
                 raise LifecycleError(f"no memory {key!r}{hint}")
             return MemoryOut(memory_name=memory_name, key=key, content=_memory_text(key, entry))
@@ -397,21 +401,21 @@ def build_server(store: Any, project: str) -> Any:
                     f"memory {key!r} is {len(content)} characters, over the "
                     f"{MAX_MEMORY_CHARS}-character limit; split it"
                 )
-            if key.startswith("learning/"):
+            if key.startswith(keys.LEARNING_PREFIX):
                 kind = key.split("/")[1][:-1]  # patterns -> pattern
                 result = live.manager.capture_learning(type=kind, key=key, content=content)
                 if not result.success:
                     from lifecycle.errors import StoreError
 
                     raise StoreError(f"memory {key!r} not written: {result.error}")
-            elif key.startswith("memories/"):
+            elif key.startswith(keys.MEMORIES_PREFIX):
                 live.manager.store.put(key, content.encode("utf-8"))
             else:
                 raise InvalidKey(
                     key,
                     "only memories/... and learning/... keys are written with write_memory; "
                     "the session writes its own records",
-                    f"memories/{key.replace('/', '-')}",
+                    keys.MEMORIES_PREFIX + key.replace("/", "-"),
                 )
             return MemoryWriteOut(key=key, success=True, chars=len(content))
 
@@ -436,7 +440,7 @@ def build_server(store: Any, project: str) -> Any:
 
         with step() as live:
             key = memory_key(memory_name)
-            if not key.startswith(("memories/", "learning/")):
+            if not key.startswith((keys.MEMORIES_PREFIX, keys.LEARNING_PREFIX)):
                 raise InvalidKey(
                     key, "only memories/... and learning/... keys can be deleted this way"
                 )
@@ -446,9 +450,9 @@ def build_server(store: Any, project: str) -> Any:
 
 
 def _memory_text(key: str, entry: Any) -> str:
-    if key.startswith("memories/"):
+    if key.startswith(keys.MEMORIES_PREFIX):
         return bytes(entry.value).decode("utf-8", errors="replace")
-    if key.startswith("learning/"):
+    if key.startswith(keys.LEARNING_PREFIX):
         from lifecycle import codec
         from lifecycle.records import Learning
 

@@ -1,10 +1,11 @@
-"""The manager's answers as plain JSON-safe dicts, in the seed's Input/Output format.
+"""The manager's answers as plain JSON-safe dicts, in the Input/Output format of
+SuperSpec's session manager.
 
 The command line, the Claude Code hook and the MCP server all answer with
 these: ``session_id``, ``is_fresh_session``, ``restored_state`` for a start;
 ``checkpoint_id``, ``timestamp`` for a checkpoint; ``success``, ``learning_key``
 for a learning. Timestamps are RFC 3339 in UTC with a ``Z``
-(``2026-01-25T12:00:00Z``), as in the seed.
+(``2026-01-25T12:00:00Z``).
 """
 
 from __future__ import annotations
@@ -190,15 +191,15 @@ def status_text(data: dict[str, Any]) -> str:
 
 def closed_status(manager: SessionManager) -> dict[str, Any]:
     """What there is to see when no session is open: the last summary, the latest checkpoint."""
-    from lifecycle import codec
+    from lifecycle import codec, keys
     from lifecycle.errors import CheckpointNotFound, LifecycleError
     from lifecycle.records import SessionSummary
 
     last = None
-    entry = manager.store.get("session/last")
+    entry = manager.store.get(keys.LAST)
     if entry is not None:
         try:
-            last = plain(codec.decode(SessionSummary, entry.value, key="session/last"))
+            last = plain(codec.decode(SessionSummary, entry.value, key=keys.LAST))
             last.pop("kind", None)
         except LifecycleError:
             last = None

@@ -31,7 +31,7 @@ from lifecycle.triggers.base import CheckpointCall
 
 log = get_logger("lifecycle")
 
-LATEST = keys.LATEST if hasattr(keys, "LATEST") else "checkpoints/latest"
+LATEST = keys.LATEST
 #: Soft and hard checkpoint size limits ("<50KB typical, <200KB maximum").
 WARN_BYTES = 50_000
 MAX_BYTES = 200_000
@@ -74,7 +74,7 @@ class Checkpoints:
     def listing(self) -> list[tuple[datetime, str]]:
         """(timestamp, key) of every checkpoint, oldest first (names only, no reads)."""
         found = []
-        for key in self.store.list_keys("checkpoints/"):
+        for key in self.store.list_keys(keys.CHECKPOINTS_PREFIX):
             parsed = keys.parse_checkpoint_key(key)
             if parsed is not None:
                 found.append((parsed[1], key))
@@ -118,7 +118,7 @@ class Checkpoints:
                     return cp, pointer_entry.version
                 warnings.append(f"latest checkpoint {pointer.key} is missing or corrupt")
         except (CorruptRecord, InvalidRecord) as exc:
-            warnings.append(f"checkpoints/latest is unreadable ({exc})")
+            warnings.append(f"{LATEST} is unreadable ({exc})")
         version = None if pointer_entry is None else pointer_entry.version
         for _, key in reversed(self.listing()):
             cp = self.read_key(key, warnings)
@@ -202,7 +202,7 @@ class Checkpoints:
                 call = rekey(call, at)
                 continue
             return Committed(cp, len(body), versions[1])
-        raise StoreError("could not move checkpoints/latest: too many concurrent writers")
+        raise StoreError(f"could not move {LATEST}: too many concurrent writers")
 
 
 def rekey(call: CheckpointCall, at: datetime) -> CheckpointCall:

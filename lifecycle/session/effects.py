@@ -40,7 +40,7 @@ from lifecycle.triggers.time import ActiveTime, reset
 
 log = get_logger("lifecycle")
 
-CURRENT = "session/current"
+CURRENT = keys.CURRENT
 
 
 @attrs.frozen

@@ -14,8 +14,8 @@ from lifecycle.stores import Delete, Op, ProjectStore, Put
 
 log = get_logger("lifecycle")
 
-CONTEXT = "session/context"
-LAST = "session/last"
+CONTEXT = keys.CONTEXT
+LAST = keys.LAST
 #: Session metadata budget ("session metadata < 10 KB").
 SESSION_WARN_BYTES = 10_000
 

@@ -53,4 +53,4 @@ class Learnings:
             log.info("learning.retried", key=learning.key)
 
     def count(self) -> int:
-        return len(self.store.list_keys("learning/"))
+        return len(self.store.list_keys(keys.LEARNING_PREFIX))

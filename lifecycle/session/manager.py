@@ -538,7 +538,7 @@ class SessionManager:
                 state = SessionState(live.state)
             except (CorruptRecord, InvalidRecord, ValueError) as exc:
                 log.warning("attach.unreadable", error=str(exc))
-                self._warnings.append(f"session/context is unreadable ({exc})")
+                self._warnings.append(f"{finish.CONTEXT} is unreadable ({exc})")
                 return False
             if state in TABLE.final or live.session.end_time is not None:
                 return False

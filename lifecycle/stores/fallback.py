@@ -1,10 +1,10 @@
 """``fallback://?primary=URL&local=DIR``: a primary store backed by a local file store.
 
-For a primary that can go away (a Serena server, a database across the network)
-the seed asks to "queue locally, retry on next operation" and, when the primary
-is unavailable, to "use cached local state". Build the URL with
-:func:`fallback_url`, which percent-encodes the primary's URL (a literal ``+``,
-``&`` or ``?`` in it must be encoded)::
+For a primary that can go away (a Serena server, a database across the network),
+SuperClaude's Session Lifecycle Pattern asks to "queue locally, retry on next
+operation" and, when the primary is unavailable, to "use cached local state".
+Build the URL with :func:`fallback_url`, which percent-encodes the primary's URL
+(a literal ``+``, ``&`` or ``?`` in it must be encoded)::
 
     fallback_url("serena+stdio://...", ".lifecycle")
     # 'fallback://?primary=serena%2Bstdio%3A%2F%2F...&local=.lifecycle'

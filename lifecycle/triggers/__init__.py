@@ -1,4 +1,4 @@
-"""The automatic checkpoint triggers (seed: "Automatic Checkpoint Triggers").
+"""The automatic checkpoint triggers (time, task, risk, error recovery).
 
 Four pure evaluators, consulted in :data:`PRECEDENCE` order; the first call wins:
 

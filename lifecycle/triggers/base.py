@@ -52,7 +52,7 @@ class CheckpointCall:
     """An evaluator's verdict: write a checkpoint of ``type`` under ``key``."""
 
     type: CheckpointType
-    trigger: str  # seed: "30-minute-interval", "user-requested", "task-complete", ...
+    trigger: str  # "30-minute-interval", "user-requested", "task-complete", ...
     key: str
     reason: str
     operation: str | None = None

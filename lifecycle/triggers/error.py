@@ -1,4 +1,4 @@
-"""The error trigger: checkpoint after recovering from an error (seed: "Error Recovery Triggers").
+"""The error trigger: checkpoint after recovering from an error.
 
 The checkpoint preserves the error context and the recovery steps; the reason
 names the error so that the checkpoint list reads as a history of what went

@@ -1,8 +1,8 @@
-"""The risk trigger: checkpoint before a high-risk operation (seed: "Risk-Based Triggers").
+"""The risk trigger: checkpoint before a high-risk operation.
 
-The seed's examples are major refactoring (more than 50 files), deletion,
-architecture changes and security-sensitive changes. An :class:`Operation` is
-high-risk when any of these holds:
+SuperClaude's Session Lifecycle Pattern names major refactoring (more than 50
+files), deletion, architecture changes and security-sensitive changes. An
+:class:`Operation` is high-risk when any of these holds:
 
 - its shell ``command`` matches a :class:`CommandPattern` (``rm -rf``,
   ``git push --force``, ``DROP TABLE``, ``terraform destroy``, ...);
@@ -15,7 +15,7 @@ high-risk when any of these holds:
 Decisions about false positives (a false positive costs one cheap checkpoint;
 a false negative lets a risky operation run without one, so doubt goes to risk):
 
-- Any ``rm`` of a file is a deletion (seed: "Deletion operations"), not only
+- Any ``rm`` of a file is a deletion, not only
   ``rm -r``; ``rm -r``/``-rf`` has its own, more specific pattern.
 - Text that is only printed or searched is not run: a simple command whose
   program is in ``inert_programs`` (``echo``, ``printf``, ``grep``, ``rg``,
@@ -555,7 +555,7 @@ class RiskSettings:
     """What counts as high-risk. Extend the defaults rather than replace them, e.g.
     ``RiskSettings(commands=(*DEFAULT_COMMAND_PATTERNS, CommandPattern(...)))``."""
 
-    #: An operation touching more than this many files is a bulk change (seed: "> 50 files").
+    #: An operation touching more than this many files is a bulk change.
     max_files: int = attrs.field(default=50, validator=_non_negative)
     commands: tuple[CommandPattern, ...] = attrs.field(
         default=DEFAULT_COMMAND_PATTERNS, converter=_command_patterns

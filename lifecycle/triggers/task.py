@@ -1,4 +1,4 @@
-"""The task trigger: checkpoint when a major task completes (seed: "Task-Based Triggers").
+"""The task trigger: checkpoint when a major task completes.
 
 Every ``task_completed`` event is evaluated. A task whose priority is in
 ``force_priorities`` (default: ``high``) always gets a checkpoint; any other

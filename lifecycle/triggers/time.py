@@ -1,4 +1,4 @@
-"""The time trigger: a checkpoint every 30 minutes of active work (seed: "Time-Based Triggers").
+"""The time trigger: a checkpoint every 30 minutes of active work.
 
 Active time is counted by :func:`advance`, which the session calls on every
 legal event *before* it asks the evaluators, and zeroed by :func:`reset` after
@@ -72,7 +72,7 @@ def reset(account: ActiveTime, now: datetime) -> ActiveTime:
 
 
 def interval_name(interval: timedelta) -> str:
-    """``30-minute-interval`` (the seed's trigger name) for the default interval."""
+    """``30-minute-interval`` (the trigger's name in checkpoints) for the default interval."""
     seconds = interval.total_seconds()
     if seconds % 60 == 0:
         return f"{int(seconds // 60)}-minute-interval"
