@@ -251,7 +251,14 @@ def _register_tools(sub: Any, add_common: Callable[[argparse.ArgumentParser], No
     diagram.add_argument(
         "--check", action="store_true", help="exit 1 if diagrams/ drifted from the table"
     )
-    diagram.add_argument("--write", action="store_true", help="regenerate diagrams/")
+    diagram.add_argument(
+        "--view",
+        choices=("detail", "overview"),
+        default="detail",
+        help="detail: every row's guards and effect (default); overview: event names "
+        "per pair of states",
+    )
+    diagram.add_argument("-w", "--write", action="store_true", help="regenerate diagrams/")
     diagram.add_argument(
         "--dir", default="diagrams", help="the diagrams folder (default: diagrams)"
     )
@@ -280,7 +287,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         for path in diagrams.write(Path(args.dir)):
             sys.stdout.write(f"wrote {path}\n")
         return 0
-    out = diagrams.render(args.format)
+    out = diagrams.render(args.format, view=args.view)
     if args.output:
         Path(args.output).write_bytes(out if isinstance(out, bytes) else out.encode())
     elif isinstance(out, bytes):
