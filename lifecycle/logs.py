@@ -81,11 +81,11 @@ def configure(
     """Show lifecycle's lines at ``level`` and above on ``stream`` (default: stderr).
 
     For the command line and scripts that want its output. ``level`` defaults to
-    ``$LIFECYCLE_LOG``, else ``warning``; ``verbose`` (the count of ``-v``) can
-    only show more: 1 is info, 2 debug. A name that is not a level raises
-    :class:`InvalidSettings` and changes nothing. Calling it again replaces the
-    earlier handler. ``cache=False`` keeps structlog from caching loggers, for
-    tests that use ``structlog.testing.capture_logs``.
+    ``$LIFECYCLE_LOG`` (or the older ``$LIFECYCLE_LOG_LEVEL``), else ``warning``;
+    ``verbose`` (the count of ``-v``) can only show more: 1 is info, 2 debug. A
+    name that is not a level raises :class:`InvalidSettings` and changes nothing.
+    Calling it again replaces the earlier handler. ``cache=False`` keeps structlog
+    from caching loggers, for tests that use ``structlog.testing.capture_logs``.
     """
     global _pending
     if level is None:
