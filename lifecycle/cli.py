@@ -28,7 +28,21 @@ COMMANDS: dict[str, Handler] = {}
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line on stderr and exit status 2."""
+    """argparse, with usage errors as one line on stderr and exit status 2.
+
+    Every command and subcommand takes ``-v``/``--verbose``, before or after
+    its name: the log on stderr (see :func:`main`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=argparse.SUPPRESS,
+            help="log to stderr: -v info, -vv debug (default: warnings, or $LIFECYCLE_LOG)",
+        )
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -237,7 +251,14 @@ def _register_tools(sub: Any, add_common: Callable[[argparse.ArgumentParser], No
     diagram.add_argument(
         "--check", action="store_true", help="exit 1 if diagrams/ drifted from the table"
     )
-    diagram.add_argument("--write", action="store_true", help="regenerate diagrams/")
+    diagram.add_argument(
+        "--view",
+        choices=("detail", "overview"),
+        default="detail",
+        help="detail: every row's guards and effect (default); overview: event names "
+        "per pair of states",
+    )
+    diagram.add_argument("-w", "--write", action="store_true", help="regenerate diagrams/")
     diagram.add_argument(
         "--dir", default="diagrams", help="the diagrams folder (default: diagrams)"
     )
@@ -266,7 +287,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         for path in diagrams.write(Path(args.dir)):
             sys.stdout.write(f"wrote {path}\n")
         return 0
-    out = diagrams.render(args.format)
+    out = diagrams.render(args.format, view=args.view)
     if args.output:
         Path(args.output).write_bytes(out if isinstance(out, bytes) else out.encode())
     elif isinstance(out, bytes):
@@ -293,6 +314,27 @@ _REGISTRARS.append(_register_tools)
 # -- entry point ------------------------------------------------------------------------
 
 
+def _configure_logs(args: argparse.Namespace) -> None:
+    """The log on stderr: warnings, or the level of ``-v`` (info), ``-vv`` (debug) or
+    ``$LIFECYCLE_LOG`` (debug, info, warning, error, critical, off), whichever shows more.
+
+    stdout carries only the command's output (JSON for ``hook claude`` and ``mcp``).
+    A ``$LIFECYCLE_LOG`` that is not a level is a usage error (exit 2), except for
+    ``hook claude``, which must exit 0: it says so on stderr and logs warnings.
+    """
+    from lifecycle.errors import InvalidSettings
+    from lifecycle.logs import ENV_VAR, configure
+
+    verbose = getattr(args, "verbose", 0)
+    try:
+        configure(verbose=verbose)
+    except InvalidSettings as exc:
+        if (args.command, getattr(args, "action", None)) != ("hook", "claude"):
+            raise InvalidSettings(f"${ENV_VAR}: {exc}") from None
+        sys.stderr.write(f"lifecycle: warning: ${ENV_VAR}: {exc}; logging warnings\n")
+        configure("warning", verbose=verbose)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["hook"] and "rich" not in sys.modules:
@@ -303,9 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
-        from lifecycle.logs import configure
-
-        configure()
+        _configure_logs(args)
         return handler(args)
     except KeyboardInterrupt:
         sys.stderr.write("lifecycle: interrupted\n")

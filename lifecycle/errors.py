@@ -170,13 +170,17 @@ class UnknownDiagramFormat(LifecycleError, ValueError):
 
     exit_code = 2
 
-    def __init__(self, fmt: str, known: Iterable[str]) -> None:
+    def __init__(self, fmt: str, known: Iterable[str], *, kind: str = "format") -> None:
         self.fmt = fmt
         self.known = tuple(known)
-        super().__init__(f"unknown diagram format {fmt!r}; use one of: {', '.join(self.known)}")
+        super().__init__(f"unknown diagram {kind} {fmt!r}; use one of: {', '.join(self.known)}")
 
 
 class DiagramToolMissing(LifecycleError):
     """A diagram format that needs Graphviz, asked for where Graphviz is not installed."""
 
     exit_code = 2
+
+
+class MalformedDiagram(LifecycleError):
+    """A drawn SVG that is not well-formed XML (browsers would refuse to show it)."""

@@ -7,6 +7,7 @@ at the end of the run.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,22 @@ class FakeClock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
+
+
+@pytest.fixture(autouse=True)
+def lifecycle_log_lines() -> Iterator[None]:
+    """Every lifecycle line reaches structlog, so that ``capture_logs`` sees it.
+
+    The library is silent unless the application configures logging (its
+    loggers stop at WARNING, below a NullHandler); tests are the application
+    here. Whatever a test configured (``lifecycle.logs.configure``) is undone.
+    """
+    logger = logging.getLogger("lifecycle")
+    level, handlers = logger.level, list(logger.handlers)
+    logger.setLevel(logging.DEBUG)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
 
 
 @pytest.fixture

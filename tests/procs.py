@@ -12,7 +12,14 @@ from typing import Any
 ROOT = str(Path(__file__).resolve().parent.parent)
 TIMEOUT = 60
 #: Variables that would make a run depend on the developer's environment.
-_CLEARED = ("LIFECYCLE_STORE", "LIFECYCLE_PROJECT", "CLAUDE_PROJECT_DIR", "LIFECYCLE_DEBUG")
+_CLEARED = (
+    "LIFECYCLE_STORE",
+    "LIFECYCLE_PROJECT",
+    "CLAUDE_PROJECT_DIR",
+    "LIFECYCLE_DEBUG",
+    "LIFECYCLE_LOG",
+    "LIFECYCLE_LOG_LEVEL",
+)
 
 
 def environment(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -7,20 +7,37 @@ import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import attrs
 import pytest
 
 from lifecycle import coverage, diagrams
-from lifecycle.diagrams import check, coverage_diagram, edges, render, svg_stamp, write
-from lifecycle.errors import CorruptRecord, DiagramToolMissing, UnknownDiagramFormat
+from lifecycle.diagrams import (
+    check,
+    check_well_formed,
+    coverage_diagram,
+    edges,
+    pairs,
+    render,
+    svg_stamp,
+    write,
+    xml_comment,
+)
+from lifecycle.errors import (
+    CorruptRecord,
+    DiagramToolMissing,
+    MalformedDiagram,
+    UnknownDiagramFormat,
+)
 from lifecycle.spec import (
     TABLE,
     WORK_EVENTS,
     Effect,
     Event,
     Guard,
+    Row,
     SessionState,
     Spec,
     validate,
@@ -54,6 +71,21 @@ def _changed_table() -> Spec:
     return validate(TABLE.states, TABLE.initial, TABLE.final, rows)
 
 
+def _without_save_from_active() -> Spec:
+    """The real table with no save from ACTIVE at all: one event fewer on an overview pair."""
+    rows = tuple(
+        r for r in TABLE.rows if not (r.event is Event.SAVE and r.source is SessionState.ACTIVE)
+    )
+    return validate(TABLE.states, TABLE.initial, TABLE.final, rows)
+
+
+def _committed_svgs() -> list[Path]:
+    """Every SVG under diagrams/ but the renderer's own folder (its packages and output)."""
+    return sorted(
+        p for p in COMMITTED.rglob("*.svg") if "render" not in p.relative_to(COMMITTED).parts
+    )
+
+
 def test_committed_diagrams_match_the_table() -> None:
     # Fails when spec.py changed and `python -m lifecycle.diagrams --write` was not run.
     assert check(COMMITTED) == []
@@ -64,9 +96,15 @@ def test_check_names_every_drifted_file(tmp_path: Path) -> None:
     write(tmp_path)
     changed = _changed_table()
     drifted = check(tmp_path, changed)
+    # The overview has no effects on it: dropping one leaves it as it was.
     assert [line.split(":")[0] for line in drifted] == [
         str(tmp_path / "lifecycle.mmd"),
         str(tmp_path / "lifecycle.svg"),
+    ]
+    drifted = check(tmp_path, _without_save_from_active())
+    assert [line.split(":")[0] for line in drifted] == [
+        str(tmp_path / name)
+        for name in ("lifecycle.mmd", "lifecycle.svg", "overview.mmd", "overview.svg")
     ]
 
 
@@ -174,6 +212,8 @@ def test_check_and_write_entry_points(tmp_path: Path) -> None:
     assert missing.stdout.splitlines() == [
         f"drifted: {tmp_path / 'lifecycle.mmd'}: missing",
         f"drifted: {tmp_path / 'lifecycle.svg'}: missing",
+        f"drifted: {tmp_path / 'overview.mmd'}: missing",
+        f"drifted: {tmp_path / 'overview.svg'}: missing",
         "regenerate with: python -m lifecycle.diagrams --write",
     ]
     if shutil.which("dot") is None:
@@ -183,6 +223,125 @@ def test_check_and_write_entry_points(tmp_path: Path) -> None:
     again = _run("-m", "lifecycle.diagrams", "--check", "--dir", str(tmp_path))
     assert again.returncode == 0
     assert (tmp_path / "lifecycle.mmd").read_text() == render("mermaid")
+    assert (tmp_path / "overview.mmd").read_text() == render("mermaid", view="overview")
+
+
+# --- SVGs that open ---------------------------------------------------------------------
+
+
+def test_every_committed_svg_is_well_formed_xml() -> None:
+    found = _committed_svgs()
+    assert [p.name for p in found] == ["lifecycle.svg", "overview.svg"]
+    for path in found:
+        root = ElementTree.parse(path).getroot()  # raises ParseError if not well-formed
+        assert root.tag == "{http://www.w3.org/2000/svg}svg", path
+
+
+def test_the_old_stamp_is_what_made_the_svg_unreadable() -> None:
+    # The stamp before the fix held the command's "--write": illegal in an XML comment.
+    svg = '<?xml version="1.0"?>\n<!-- regenerate with: x --write -->\n<svg/>'
+    with pytest.raises(MalformedDiagram, match="not well-formed XML"):
+        check_well_formed(svg)
+    check_well_formed(svg.replace(" --write", " -w"))
+
+
+def test_xml_comment_refuses_what_xml_forbids() -> None:
+    assert xml_comment("drawn by a -> b") == "<!-- drawn by a -> b -->"
+    for text in ("lifecycle diagram --write", "ends with -"):
+        with pytest.raises(ValueError, match="cannot hold"):
+            xml_comment(text)
+
+
+def test_a_document_that_is_not_an_svg_is_refused() -> None:
+    with pytest.raises(MalformedDiagram, match="root element 'html'"):
+        check_well_formed("<html/>")
+
+
+@needs_dot
+@pytest.mark.parametrize("view", ["detail", "overview"])
+def test_every_svg_render_writes_is_well_formed_with_its_stamp(view: str) -> None:
+    svg = str(render("svg", view=view))
+    root = ElementTree.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert svg_stamp(svg) == diagrams.dot_digest(str(render("dot", view=view)))
+    assert "lifecycle diagram -w)" in svg
+
+
+# --- the overview -----------------------------------------------------------------------
+
+
+def test_overview_pairs_cover_every_row_that_changes_something_once() -> None:
+    found = pairs()
+    assert len({(p.source, p.dest) for p in found}) == len(found)
+    rows = sorted(i for p in found for i in p.rows)
+    assert rows == [i for i, r in enumerate(TABLE.rows) if r.dest is not None]
+    for pair in found:
+        assert pair.events == tuple(dict.fromkeys(TABLE.rows[i].event for i in pair.rows))
+        assert {(TABLE.rows[i].source, TABLE.rows[i].dest) for i in pair.rows} == {
+            (pair.source, pair.dest)
+        }
+
+
+def test_overview_has_one_arrow_per_pair_labelled_with_its_event_names() -> None:
+    text = str(render("mermaid", view="overview"))
+    assert text.startswith('---\ntitle: "lifecycle session: overview"\n---\nstateDiagram-v2\n')
+    arrows = [line.strip() for line in text.splitlines() if " --> " in line]
+    assert arrows[-2:] == ["[*] --> INITIALIZING", "COMPLETED --> [*]"]
+    found = pairs()
+    assert len(arrows) == len(found) + 2
+    labels = dict(arrow.split(": ", 1) for arrow in arrows[:-2])
+    assert labels == {f"{p.source.value} --> {p.dest.value}": "<br>".join(p.lines) for p in found}
+    assert "INITIALIZING --> ACTIVE: load" in arrows
+    # No guard, no effect, no internal marking: those are the detailed diagram's.
+    for word in [g.value for g in Guard] + [e.value for e in Effect] + ["[", "/"]:
+        assert not any(word in label for label in labels.values()), word
+
+
+def test_overview_labels_wrap_between_event_names() -> None:
+    for pair in pairs():
+        assert " ".join(pair.lines) == ", ".join(e.value for e in pair.events)
+        assert all(len(line) <= diagrams.OVERVIEW_WIDTH for line in pair.lines), pair.lines
+
+
+def test_overview_is_drawn_from_any_table() -> None:
+    s = SessionState
+    rows = (
+        Row(Event.LOAD, s.INITIALIZING, s.ACTIVE),
+        Row(Event.SAVE, s.ACTIVE, s.CHECKPOINTED, effect=Effect.WRITE_CHECKPOINT),
+        Row(Event.TICK, s.ACTIVE, s.CHECKPOINTED, ((Guard.CHECKPOINT_DUE, True),)),
+        Row(Event.TICK, s.ACTIVE, None, ((Guard.CHECKPOINT_DUE, False),)),
+        Row(Event.COMPLETE, s.CHECKPOINTED, s.COMPLETED),
+    )
+    small = validate(
+        (s.INITIALIZING, s.ACTIVE, s.CHECKPOINTED, s.COMPLETED),
+        s.INITIALIZING,
+        (s.COMPLETED,),
+        rows,
+    )
+    arrows = [
+        line.strip()
+        for line in str(render("mermaid", small, view="overview")).splitlines()
+        if " --> " in line
+    ]
+    assert arrows == [
+        "INITIALIZING --> ACTIVE: load",
+        "ACTIVE --> CHECKPOINTED: save, tick",
+        "CHECKPOINTED --> COMPLETED: complete",
+        "[*] --> INITIALIZING",
+        "COMPLETED --> [*]",
+    ]
+
+
+def test_an_unknown_view_names_the_known_ones() -> None:
+    with pytest.raises(UnknownDiagramFormat) as err:
+        render("mermaid", view="sideways")  # type: ignore[arg-type]
+    assert str(err.value) == "unknown diagram view 'sideways'; use one of: detail, overview"
+
+
+def test_the_cli_prints_the_overview() -> None:
+    done = _run("-m", "lifecycle", "diagram", "--view", "overview")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == render("mermaid", view="overview")
 
 
 # --- transition coverage ---------------------------------------------------------------
