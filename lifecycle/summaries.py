@@ -60,9 +60,9 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-DECISIONS_LOG = "project_state/decisions_log"
-PATTERNS = "project_state/patterns_discovered"
-CONTEXT_ENHANCED = "project_state/context_enhanced"
+DECISIONS_LOG = keys.DECISIONS_LOG
+PATTERNS = keys.PATTERNS_DISCOVERED
+CONTEXT_ENHANCED = keys.CONTEXT_ENHANCED
 #: Caps that keep each record small ("Summary size: <5KB per day typical");
 #: older entries live on in the session records and daily summaries.
 MAX_DECISIONS = 500

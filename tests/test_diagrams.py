@@ -33,7 +33,6 @@ from lifecycle.errors import (
 )
 from lifecycle.spec import (
     TABLE,
-    WORK_EVENTS,
     Effect,
     Event,
     Guard,
@@ -154,31 +153,45 @@ def test_mermaid_has_one_line_per_pair_of_states_and_every_row_label() -> None:
     assert arrows[-2:] == ["[*] --> INITIALIZING", "COMPLETED --> [*]"]
 
 
-def test_work_events_share_one_label_with_a_legend() -> None:
+def test_events_with_the_same_guards_and_effect_share_one_label() -> None:
     text = str(render("mermaid"))
-    assert text.startswith(
-        '---\ntitle: "lifecycle session (work = task_completed | tick | before_operation | '
-        'error_recovered | record)"\n---\nstateDiagram-v2\n'
-    )
-    assert "  ACTIVE --> CHECKPOINTED: work [checkpoint_due] / write_checkpoint<br>" in text
-    assert "task_completed" not in text.split("---", 2)[2]
+    assert text.startswith('---\ntitle: "lifecycle session"\n---\nstateDiagram-v2\n')
+    assert (
+        "  ACTIVE --> CHECKPOINTED: tick|before_operation|task_completed|error_recovered "
+        "[checkpoint_due, !write_failed] / write_checkpoint<br>"
+    ) in text
 
 
 def test_internal_rows_are_self_loops_marked_internal() -> None:
     text = str(render("mermaid"))
     assert (
-        "  RESUMED --> RESUMED: work [!checkpoint_due, !changes_work] [internal]"
-        "<br>save [!has_unsaved] [internal]\n"
+        "  RESUMED --> RESUMED: tick [internal]<br>before_operation [risk_due, write_failed] "
+        "[internal]<br>before_operation [!risk_due] [internal]<br>record|save [!has_unsaved] "
+        "[internal]\n"
     ) in text
+
+
+def test_the_declared_failure_rows_are_drawn() -> None:
+    text = str(render("mermaid"))
+    failures = {i for i, row in enumerate(TABLE.rows) if row.is_failure}
+    drawn = [e for e in edges() if failures & set(e.rows)]
+    assert {i for e in drawn for i in e.rows} == failures  # never mixed with other rows
+    for edge in drawn:
+        assert ", write_failed]" in edge.label or "[write_failed]" in edge.label
+        assert edge.label in text
+    assert "  CHECKPOINTED --> ACTIVE: " in text
+    assert "save [has_unsaved, write_failed] / record_work" in text
 
 
 def test_edges_group_rows_and_cover_each_row_once() -> None:
     grouped = edges()
     indexes = sorted(i for e in grouped for i in e.rows)
     assert indexes == list(range(len(TABLE.rows)))
-    work = [e for e in grouped if e.events == WORK_EVENTS]
-    assert len(work) == 9  # 3 running states x (write, record, internal)
-    assert len(grouped) == 2 + 9 + 6 + 4  # load, work, save, complete
+    always = [e for e in grouped if set(e.events) == {Event.TASK_COMPLETED, Event.ERROR_RECOVERED}]
+    # 3 running states x (write, failed, record), but from ACTIVE the write and the failed
+    # write are shared with tick and before_operation
+    assert len(always) == 7
+    assert len(grouped) == 50
 
 
 @needs_dot
@@ -188,7 +201,7 @@ def test_svg_and_png_are_rendered_by_graphviz() -> None:
     assert isinstance(svg, str)
     assert svg.startswith('<?xml version="1.0"')
     assert svg_stamp(svg) == diagrams.dot_digest(str(render("dot")))
-    assert "work [checkpoint_due] / write_checkpoint" in svg
+    assert "[checkpoint_due, !write_failed] / write_checkpoint" in svg
     assert isinstance(png, bytes)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -352,43 +365,42 @@ def test_coverage_diagram_dashes_exactly_the_rows_never_fired() -> None:
     (complete_active,) = [
         i
         for i, r in enumerate(TABLE.rows)
-        if r.event is Event.COMPLETE and r.source is SessionState.ACTIVE
+        if r.event is Event.COMPLETE
+        and r.source is SessionState.ACTIVE
+        and (Guard.HAS_UNSAVED, False) in r.when
     ]
     lines = coverage_diagram({start_fresh, complete_active}).splitlines()
     links = [line for line in lines if "-->" in line]
-    # Link 0 is the start arrow; 2 (start_fresh) and 19 (ACTIVE complete) fired.
+    # Link 0 is the start arrow; 2 (start_fresh) and 44 (ACTIVE complete) fired.
     assert links[2] == '  INITIALIZING -->|"load [!restore_available] / start_fresh"| ACTIVE'
-    assert links[19] == '  ACTIVE -->|"complete / finalize"| COMPLETED'
-    assert len(links) == 22
-    assert lines[1] == (
-        'title: "lifecycle session (work = task_completed | tick | before_operation | '
-        'error_recovered | record): 2 of 57 rows fired (dashed red: never fired)"'
-    )
+    assert links[44] == '  ACTIVE -->|"complete [!has_unsaved] / finalize"| COMPLETED'
+    assert len(links) == 51
+    assert lines[1] == 'title: "lifecycle session: 2 of 68 rows fired (dashed red: never fired)"'
+    dashed = [i for i in range(1, 51) if i not in (2, 44)]
     assert lines[-1] == (
-        "  linkStyle 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,20,21 "
-        "stroke:red,stroke-dasharray:5 5,color:red"
+        f"  linkStyle {','.join(map(str, dashed))} stroke:red,stroke-dasharray:5 5,color:red"
     )
 
 
 def test_coverage_diagram_with_every_row_fired_has_no_dashed_edge() -> None:
     text = coverage_diagram(set(range(len(TABLE.rows))))
     assert "linkStyle" not in text
-    assert "57 of 57 rows fired" in text
+    assert f"{len(TABLE.rows)} of {len(TABLE.rows)} rows fired" in text
 
 
 def test_coverage_groups_never_mix_fired_and_unfired_rows() -> None:
     tick = next(
         i
         for i, r in enumerate(TABLE.rows)
-        if r.event is Event.TICK
-        and r.source is SessionState.ACTIVE
-        and r.effect is Effect.WRITE_CHECKPOINT
+        if r.event is Event.TICK and r.source is SessionState.ACTIVE and r.writes
     )
     text = coverage_diagram({tick})
-    assert '  ACTIVE -->|"tick [checkpoint_due] / write_checkpoint"| CHECKPOINTED' in text
     assert (
-        '  ACTIVE -->|"task_completed|before_operation|error_recovered|record '
-        '[checkpoint_due] / write_checkpoint"| CHECKPOINTED'
+        '  ACTIVE -->|"tick [checkpoint_due, !write_failed] / write_checkpoint"| CHECKPOINTED'
+    ) in text
+    assert (
+        '  ACTIVE -->|"before_operation|task_completed|error_recovered '
+        '[checkpoint_due, !write_failed] / write_checkpoint"| CHECKPOINTED'
     ) in text
 
 

@@ -145,7 +145,7 @@ def flush(journal: Journal, store: ProjectStore) -> int:
 
 
 def _prefix(session_id: str) -> str:
-    return f"{keys.JOURNAL_PREFIX}{keys.slug(session_id)}/"
+    return keys.journal_prefix(session_id)
 
 
 def last_seq(store: ProjectStore, session_id: str) -> int:
