@@ -18,34 +18,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any
+
+from lifecycle.commands.base import Parser, emit
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Handler] = {}
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as one line on stderr and exit status 2.
-
-    Every command and subcommand takes ``-v``/``--verbose``, before or after
-    its name: the log on stderr (see :func:`main`).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.add_argument(
-            "-v",
-            "--verbose",
-            action="count",
-            default=argparse.SUPPRESS,
-            help="log to stderr: -v info, -vv debug (default: warnings, or $LIFECYCLE_LOG)",
-        )
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -63,12 +44,12 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="lifecycle",
         description="Run an AI coding agent's work sessions as an explicit state machine.",
     )
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
     demo = sub.add_parser("demo", help="two scripted sessions, the second resuming the first")
@@ -94,39 +75,6 @@ def _version() -> str:
     from lifecycle import __version__
 
     return f"lifecycle {__version__}"
-
-
-def project_name(args: argparse.Namespace) -> str:
-    return str(args.project or os.environ.get("LIFECYCLE_PROJECT") or "default")
-
-
-def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    """Print ``data`` as JSON or YAML, or ``text`` for humans."""
-    fmt = getattr(args, "format", "text")
-    if fmt == "json":
-        import orjson
-
-        sys.stdout.write(
-            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
-        )
-    elif fmt == "yaml":
-        try:
-            import yaml
-        except ModuleNotFoundError:
-            from lifecycle.errors import LifecycleError
-
-            raise LifecycleError(
-                "--format yaml needs PyYAML: pip install 'lifecycle[yaml]'"
-            ) from None
-        import orjson
-
-        plain = orjson.loads(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
-        sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
-    else:
-        sys.stdout.write(text.rstrip("\n") + "\n")
-
-
-# -- demo -------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

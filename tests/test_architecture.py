@@ -37,7 +37,9 @@ def import_graph() -> dict[str, set[str]]:
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text())):
             targets: list[str] = []
-            if isinstance(node, ast.Import):
+            if isinstance(node, ast.Constant) and node.value in modules:
+                targets = [node.value]  # a module named to importlib (commands.MODULES)
+            elif isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
@@ -101,6 +103,7 @@ def test_the_import_graph_sees_function_level_and_relative_imports() -> None:
     graph = import_graph()
     assert "lifecycle.report" in graph["lifecycle.session.manager"]  # imported in report()
     assert "lifecycle.session.results" in graph["lifecycle.report"]  # TYPE_CHECKING
+    assert "lifecycle.commands.agents" in graph["lifecycle.commands"]  # by name, importlib
 
 
 def test_nothing_outside_the_session_reads_a_managers_private_fields() -> None:

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lifecycle.cli import _Parser, emit, project_name
+from lifecycle.commands.base import Parser, emit, project_name
 
 
-class _FailOpenParser(_Parser):
+class _FailOpenParser(Parser):
     """The ``hook claude`` parser: arguments it cannot parse are kept, not fatal."""
 
     def parse_known_args(  # type: ignore[override]
@@ -50,7 +50,7 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
     claude = actions.add_parser(
         "claude", help="handle one Claude Code hook event (JSON on stdin); always exits 0"
     )
-    actions._parser_class = _Parser
+    actions._parser_class = Parser
     claude.add_argument("--store", default=None, help="store URL (default: see docs/cli.md)")
     claude.add_argument("--project", default=None, help="project name")
     claude.set_defaults(handler=cmd_hook_claude)

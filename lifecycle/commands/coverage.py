@@ -33,7 +33,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lifecycle import coverage
-    from lifecycle.cli import emit
+    from lifecycle.commands.base import emit
     from lifecycle.errors import LifecycleError
     from lifecycle.spec import TABLE
 

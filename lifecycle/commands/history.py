@@ -56,14 +56,14 @@ def _days(text: str) -> float:
 
 
 def _project_store(args: argparse.Namespace) -> Any:
-    from lifecycle.cli import project_name
+    from lifecycle.commands.base import project_name
     from lifecycle.stores import ProjectStore, open_store
 
     return ProjectStore(open_store(args.store), project_name(args))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from lifecycle.cli import emit
+    from lifecycle.commands.base import emit
     from lifecycle.history import build_history
 
     store = _project_store(args)
@@ -79,7 +79,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from lifecycle.cli import emit
+    from lifecycle.commands.base import emit
     from lifecycle.errors import InvalidSettings
     from lifecycle.retention import Policy, prune
 

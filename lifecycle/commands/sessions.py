@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from lifecycle.cli import emit, project_name
+from lifecycle.commands.base import emit, project_name
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:

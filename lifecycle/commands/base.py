@@ -1,0 +1,67 @@
+"""What every ``lifecycle`` subcommand shares: the parser class, the project, the output.
+
+Standard library only at the top: building the parser is on every hook's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, NoReturn
+
+__all__ = ["Parser", "emit", "project_name"]
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line on stderr and exit status 2.
+
+    Every command and subcommand takes ``-v``/``--verbose``, before or after
+    its name: the log on stderr (see :func:`main`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=argparse.SUPPRESS,
+            help="log to stderr: -v info, -vv debug (default: warnings, or $LIFECYCLE_LOG)",
+        )
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def project_name(args: argparse.Namespace) -> str:
+    return str(args.project or os.environ.get("LIFECYCLE_PROJECT") or "default")
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    """Print ``data`` as JSON or YAML, or ``text`` for humans."""
+    fmt = getattr(args, "format", "text")
+    if fmt == "json":
+        import orjson
+
+        sys.stdout.write(
+            orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        )
+    elif fmt == "yaml":
+        try:
+            import yaml
+        except ModuleNotFoundError:
+            from lifecycle.errors import LifecycleError
+
+            raise LifecycleError(
+                "--format yaml needs PyYAML: pip install 'lifecycle[yaml]'"
+            ) from None
+        import orjson
+
+        plain = orjson.loads(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
+        sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+# -- demo -------------------------------------------------------------------------------
