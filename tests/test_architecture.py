@@ -37,9 +37,12 @@ def import_graph() -> dict[str, set[str]]:
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text())):
             targets: list[str] = []
-            if isinstance(node, ast.Constant) and node.value in modules:
-                targets = [node.value]  # a module named to importlib (commands.MODULES)
-            elif isinstance(node, ast.Import):
+            if isinstance(node, ast.AnnAssign | ast.Assign) and "MODULES" in ast.unparse(node):
+                # modules named to importlib (commands.MODULES)
+                targets = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant)]
+                graph[name].update(t for t in targets if t in modules)
+                continue
+            if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
