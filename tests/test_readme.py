@@ -30,4 +30,4 @@ def test_readme_embeds_the_generated_diagram() -> None:
         r"<!-- diagram:begin.*?-->\n```mermaid\n(.*?)```\n<!-- diagram:end", text, re.S
     )
     assert embedded is not None
-    assert embedded.group(1) == (ROOT / "diagrams" / "lifecycle.mmd").read_text()
+    assert embedded.group(1) == (ROOT / "diagrams" / "overview.mmd").read_text()
