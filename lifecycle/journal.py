@@ -61,7 +61,7 @@ __all__ = [
     "resume",
 ]
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 
 def flush(manager: SessionManager) -> int:

@@ -29,7 +29,7 @@ from lifecycle.records import Checkpoint, Pointer, WorkState
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 LATEST = keys.LATEST
 #: Soft and hard checkpoint size limits ("<50KB typical, <200KB maximum").

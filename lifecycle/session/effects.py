@@ -38,7 +38,7 @@ from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
 from lifecycle.triggers.time import ActiveTime, reset
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 CURRENT = keys.CURRENT
 

@@ -12,7 +12,7 @@ from lifecycle.logs import get_logger
 from lifecycle.records import Checkpoint, LiveContext, SessionRecord, SessionSummary, Work
 from lifecycle.stores import Delete, Op, ProjectStore, Put
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 CONTEXT = keys.CONTEXT
 LAST = keys.LAST

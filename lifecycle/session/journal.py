@@ -30,7 +30,7 @@ from lifecycle.records import Checkpoint, EventMessage, JournalEntry
 from lifecycle.session import results
 from lifecycle.stores import ProjectStore
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 #: How many results of idempotency keys a manager keeps in memory (the journal keeps all).
 RESULTS_KEPT = 256

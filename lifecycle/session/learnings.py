@@ -12,7 +12,7 @@ from lifecycle.logs import get_logger
 from lifecycle.records import Learning
 from lifecycle.stores import ProjectStore
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 
 def checked(learning: Learning, session_id: str) -> Learning:

@@ -77,7 +77,7 @@ from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
 from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
 
-log = get_logger("lifecycle")
+log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
