@@ -16,7 +16,7 @@ Every event method of :class:`~lifecycle.session.SessionManager` is also a messa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +29,6 @@ from lifecycle.errors import (
     LifecycleError,
     NoSession,
     StoreUnavailable,
-    VersionConflict,
 )
 from lifecycle.events import EVENTS, TABLE_EVENTS, arguments, message
 from lifecycle.logs import get_logger
@@ -43,7 +42,8 @@ from lifecycle.session.journal import (
     last_seq,
     result_of,
 )
-from lifecycle.stores.base import Entry, Op, ProjectStore, Put, Store
+from lifecycle.stores.base import ForwardingStore, Op, ProjectStore, Put, Store, check_version
+from lifecycle.stores.memory import MemoryStore
 
 __all__ = [
     "EVENTS",
@@ -79,35 +79,16 @@ class ReplayClock:
         return self.now
 
 
-class _ReplayStore:
+class _ReplayStore(ForwardingStore):
     """A memory store that, while an event replays, accepts a checkpoint only under the
     key the journal says that event wrote (none: it accepts none). In the original run
     every other checkpoint write of that event failed (a store fault, a moved pointer),
     so failing them here makes the manager take the same retries to the same result."""
 
     def __init__(self) -> None:
-        from lifecycle.stores.memory import MemoryStore  # a memory store of its own
-
-        self.inner = MemoryStore("memory://replay")
-        self.url = self.inner.url
+        super().__init__(MemoryStore("memory://replay"))
         self.guarded = False
         self.allowed: str | None = None
-
-    def list_keys(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> list[str]:
-        return self.inner.list_keys(prefix, reverse=reverse, limit=limit)
-
-    def scan(
-        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        return self.inner.scan(prefix, reverse=reverse, limit=limit)
-
-    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
-        return self.inner.delete(key, expected_version=expected_version)
-
-    def close(self) -> None:
-        self.inner.close()
 
     def _guard(self, ops: Sequence[Op]) -> None:
         if not self.guarded:
@@ -119,11 +100,10 @@ class _ReplayStore:
             if self.allowed is None or not key.endswith("/" + self.allowed):
                 # A moved pointer is what the original saw first, if anything.
                 for other in ops:
-                    if other.expected_version is not None:
-                        found = self.inner.get(other.key)
-                        version = 0 if found is None else found.version
-                        if version != other.expected_version:
-                            raise VersionConflict(other.key, other.expected_version, version)
+                    found = self.inner.get(other.key)
+                    check_version(
+                        other.key, other.expected_version, 0 if found is None else found.version
+                    )
                 raise StoreUnavailable(f"replay: the journaled event did not write {key}")
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
@@ -133,9 +113,6 @@ class _ReplayStore:
     def batch(self, ops: Sequence[Op]) -> list[int]:
         self._guard(ops)
         return self.inner.batch(ops)
-
-    def get(self, key: str) -> Entry | None:
-        return self.inner.get(key)
 
 
 def _written_key(entry: JournalEntry) -> str | None:
