@@ -178,6 +178,10 @@ class Logger:
             bound = self._plain
         getattr(bound, method)(event, **fields)
 
+    def enabled(self, level: int = logging.INFO) -> bool:
+        """Whether a line at ``level`` would be logged (skip building a costly one)."""
+        return self._std.isEnabledFor(level)
+
     def debug(self, event: str, **fields: Any) -> None:
         if self._std.isEnabledFor(logging.DEBUG):
             self._emit("debug", event, fields)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -40,6 +40,35 @@ def utc(value: datetime | str) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     return value.astimezone(UTC)
+
+
+R = TypeVar("R")
+
+
+def revise(record: R, **changes: Any) -> R:
+    """``attrs.evolve`` without running converters again: for values that already are
+    what the record holds (taken from other records, or built by the session in their
+    converted form). The hot path of every event builds a few records; converting
+    their unchanged dicts and tuples again on each is most of its cost. Only for the
+    records here (no ``__attrs_post_init__``, no ``init=False`` fields)."""
+    cls = type(record)
+    names = _FIELD_NAMES.get(cls) or _field_names(cls)
+    if not changes.keys() <= _FIELD_SETS[cls]:
+        raise TypeError(f"{cls.__name__} has no field {sorted(changes.keys() - set(names))}")
+    new: R = object.__new__(cls)
+    for name in names:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(record, name))
+    return new
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_SETS: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls))
+    _FIELD_SETS[cls] = frozenset(names)
+    return names
 
 
 def _opt_utc(value: datetime | str | None) -> datetime | None:

@@ -209,16 +209,20 @@ def _rows() -> tuple[Row, ...]:
         Row(Event.LOAD, S.INITIALIZING, S.ACTIVE, ((_RESTORE, False),), Effect.START_FRESH,
             "fresh session"),
     ]  # fmt: skip
+    # Rows are listed most common first for each event and state: transitions tries
+    # them in order, so the usual case costs one row's guards.
     # Activity that changes nothing: in ACTIVE any trigger may write the unsaved work; in
     # CHECKPOINTED and RESUMED nothing is unsaved, so only a risk checkpoint is written.
     for event in (Event.TICK, Event.BEFORE_OPERATION):
+        rows.append(Row(event, S.ACTIVE, None, not_due, None, "nothing due"))
         rows += _write(event, S.ACTIVE, due, "a trigger fired: write the checkpoint",
                        on_failure=S.ACTIVE)  # fmt: skip
-        rows.append(Row(event, S.ACTIVE, None, not_due, None, "nothing due"))
         for source in (S.CHECKPOINTED, S.RESUMED):
             if event is Event.TICK:
                 rows.append(Row(event, source, None, (), None, "nothing unsaved: nothing due"))
                 continue
+            rows.append(Row(event, source, None, ((_RISK, False),), None,
+                            "not risky, and nothing unsaved"))  # fmt: skip
             rows += _write(
                 event,
                 source,
@@ -226,17 +230,17 @@ def _rows() -> tuple[Row, ...]:
                 "a risky operation: checkpoint before it runs",
                 on_failure=None,
             )
-            rows.append(Row(event, source, None, ((_RISK, False),), None,
-                            "not risky, and nothing unsaved"))  # fmt: skip
     # A completed task or a recovered error always changes the work.
     for event in (Event.TASK_COMPLETED, Event.ERROR_RECOVERED):
         for source in RUNNING:
-            rows += _write(event, source, due, "a trigger fired: write the checkpoint",
-                           on_failure=S.ACTIVE)  # fmt: skip
             rows.append(Row(event, source, S.ACTIVE, not_due, Effect.RECORD_WORK,
                             "no trigger fired: record the work only"))  # fmt: skip
+            rows += _write(event, source, due, "a trigger fired: write the checkpoint",
+                           on_failure=S.ACTIVE)  # fmt: skip
     # A recorded change may change nothing, or undo the unsaved work.
     for source in RUNNING:
+        rows.append(Row(Event.RECORD, source, S.ACTIVE, (*unsaved, *not_due), Effect.RECORD_WORK,
+                        "no trigger fired: record the work only"))  # fmt: skip
         rows += _write(
             Event.RECORD,
             source,
@@ -244,8 +248,6 @@ def _rows() -> tuple[Row, ...]:
             "a trigger fired: write the checkpoint",
             on_failure=S.ACTIVE,
         )
-        rows.append(Row(Event.RECORD, source, S.ACTIVE, (*unsaved, *not_due), Effect.RECORD_WORK,
-                        "no trigger fired: record the work only"))  # fmt: skip
         if source is S.ACTIVE:
             rows += _settle(Event.RECORD, saved)
         else:

@@ -165,8 +165,8 @@ def test_events_with_the_same_guards_and_effect_share_one_label() -> None:
 def test_internal_rows_are_self_loops_marked_internal() -> None:
     text = str(render("mermaid"))
     assert (
-        "  RESUMED --> RESUMED: tick [internal]<br>before_operation [risk_due, write_failed] "
-        "[internal]<br>before_operation [!risk_due] [internal]<br>record|save [!has_unsaved] "
+        "  RESUMED --> RESUMED: tick [internal]<br>before_operation [!risk_due] [internal]<br>"
+        "before_operation [risk_due, write_failed] [internal]<br>record|save [!has_unsaved] "
         "[internal]\n"
     ) in text
 

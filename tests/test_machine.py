@@ -23,50 +23,50 @@ from lifecycle.spec import TABLE, Effect, Event, Guard, Row, SessionState
 GOLDEN = """
 INITIALIZING -> RESUMED: load [restore_available] / restore
 INITIALIZING -> ACTIVE: load [!restore_available] / start_fresh
+ACTIVE -> (internal): tick [!checkpoint_due]
 ACTIVE -> CHECKPOINTED: tick [checkpoint_due, !write_failed] / write_checkpoint
 ACTIVE -> ACTIVE: tick [checkpoint_due, write_failed] / record_work
-ACTIVE -> (internal): tick [!checkpoint_due]
 CHECKPOINTED -> (internal): tick
 RESUMED -> (internal): tick
+ACTIVE -> (internal): before_operation [!checkpoint_due]
 ACTIVE -> CHECKPOINTED: before_operation [checkpoint_due, !write_failed] / write_checkpoint
 ACTIVE -> ACTIVE: before_operation [checkpoint_due, write_failed] / record_work
-ACTIVE -> (internal): before_operation [!checkpoint_due]
+CHECKPOINTED -> (internal): before_operation [!risk_due]
 CHECKPOINTED -> CHECKPOINTED: before_operation [risk_due, !write_failed] / write_checkpoint
 CHECKPOINTED -> (internal): before_operation [risk_due, write_failed]
-CHECKPOINTED -> (internal): before_operation [!risk_due]
+RESUMED -> (internal): before_operation [!risk_due]
 RESUMED -> CHECKPOINTED: before_operation [risk_due, !write_failed] / write_checkpoint
 RESUMED -> (internal): before_operation [risk_due, write_failed]
-RESUMED -> (internal): before_operation [!risk_due]
+ACTIVE -> ACTIVE: task_completed [!checkpoint_due] / record_work
 ACTIVE -> CHECKPOINTED: task_completed [checkpoint_due, !write_failed] / write_checkpoint
 ACTIVE -> ACTIVE: task_completed [checkpoint_due, write_failed] / record_work
-ACTIVE -> ACTIVE: task_completed [!checkpoint_due] / record_work
+CHECKPOINTED -> ACTIVE: task_completed [!checkpoint_due] / record_work
 CHECKPOINTED -> CHECKPOINTED: task_completed [checkpoint_due, !write_failed] / write_checkpoint
 CHECKPOINTED -> ACTIVE: task_completed [checkpoint_due, write_failed] / record_work
-CHECKPOINTED -> ACTIVE: task_completed [!checkpoint_due] / record_work
+RESUMED -> ACTIVE: task_completed [!checkpoint_due] / record_work
 RESUMED -> CHECKPOINTED: task_completed [checkpoint_due, !write_failed] / write_checkpoint
 RESUMED -> ACTIVE: task_completed [checkpoint_due, write_failed] / record_work
-RESUMED -> ACTIVE: task_completed [!checkpoint_due] / record_work
+ACTIVE -> ACTIVE: error_recovered [!checkpoint_due] / record_work
 ACTIVE -> CHECKPOINTED: error_recovered [checkpoint_due, !write_failed] / write_checkpoint
 ACTIVE -> ACTIVE: error_recovered [checkpoint_due, write_failed] / record_work
-ACTIVE -> ACTIVE: error_recovered [!checkpoint_due] / record_work
+CHECKPOINTED -> ACTIVE: error_recovered [!checkpoint_due] / record_work
 CHECKPOINTED -> CHECKPOINTED: error_recovered [checkpoint_due, !write_failed] / write_checkpoint
 CHECKPOINTED -> ACTIVE: error_recovered [checkpoint_due, write_failed] / record_work
-CHECKPOINTED -> ACTIVE: error_recovered [!checkpoint_due] / record_work
+RESUMED -> ACTIVE: error_recovered [!checkpoint_due] / record_work
 RESUMED -> CHECKPOINTED: error_recovered [checkpoint_due, !write_failed] / write_checkpoint
 RESUMED -> ACTIVE: error_recovered [checkpoint_due, write_failed] / record_work
-RESUMED -> ACTIVE: error_recovered [!checkpoint_due] / record_work
+ACTIVE -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
 ACTIVE -> CHECKPOINTED: record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint
 ACTIVE -> ACTIVE: record [has_unsaved, checkpoint_due, write_failed] / record_work
-ACTIVE -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
 ACTIVE -> RESUMED: record [!has_unsaved, saved_is_restored] / record_work
 ACTIVE -> CHECKPOINTED: record [!has_unsaved, !saved_is_restored] / record_work
+CHECKPOINTED -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
 CHECKPOINTED -> CHECKPOINTED: record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint
 CHECKPOINTED -> ACTIVE: record [has_unsaved, checkpoint_due, write_failed] / record_work
-CHECKPOINTED -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
 CHECKPOINTED -> (internal): record [!has_unsaved]
+RESUMED -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
 RESUMED -> CHECKPOINTED: record [has_unsaved, checkpoint_due, !write_failed] / write_checkpoint
 RESUMED -> ACTIVE: record [has_unsaved, checkpoint_due, write_failed] / record_work
-RESUMED -> ACTIVE: record [has_unsaved, !checkpoint_due] / record_work
 RESUMED -> (internal): record [!has_unsaved]
 ACTIVE -> CHECKPOINTED: save [has_unsaved, !write_failed] / write_checkpoint
 ACTIVE -> ACTIVE: save [has_unsaved, write_failed] / record_work

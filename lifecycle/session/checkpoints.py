@@ -25,7 +25,7 @@ from lifecycle.errors import (
     VersionConflict,
 )
 from lifecycle.logs import get_logger
-from lifecycle.records import Checkpoint, Pointer, WorkState
+from lifecycle.records import Checkpoint, Pointer, WorkState, revise
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
 
@@ -228,8 +228,8 @@ def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
         size = len(body) - 1
         size += len(str(size + len(str(size))))  # the digits are part of the size
         body = body[:at] + b'"size_bytes":' + str(size).encode() + body[at + len(marker) :]
-        snapshot = attrs.evolve(cp.context_snapshot, size_bytes=size)
-        cp = attrs.evolve(cp, context_snapshot=snapshot)
+        snapshot = revise(cp.context_snapshot, size_bytes=size)
+        cp = revise(cp, context_snapshot=snapshot)
     size = len(body)
     if size > MAX_BYTES:
         raise too_large(cp, size)

@@ -27,6 +27,7 @@ from lifecycle.records import (
     RecoveryInfo,
     SessionRecord,
     SessionSummary,
+    revise,
 )
 from lifecycle.session import finish
 from lifecycle.session.checkpoints import LATEST, Checkpoints, MergeFrom, WriteFailed
@@ -95,7 +96,7 @@ class EventEffects:
     def live(self) -> LiveContext | None:
         """The session's next live record, with every change so far."""
         if self._pending and self._live is not None:
-            self._live = attrs.evolve(self._live, **self._pending)
+            self._live = revise(self._live, **self._pending)
             self._pending = {}
         return self._live
 
@@ -158,17 +159,6 @@ class EventEffects:
 
     # work ---------------------------------------------------------------------------------
 
-    def _with(self, live: LiveContext, after: Snapshot, event: Event) -> LiveContext:
-        tasks = live.tasks_since_checkpoint + (1 if event is Event.TASK_COMPLETED else 0)
-        return attrs.evolve(
-            live,
-            phase=after.phase,
-            progress=after.progress,
-            context=after.context,
-            work=after.work,
-            tasks_since_checkpoint=tasks,
-        )
-
     def record(self, step: Step) -> None:
         base = self._live
         assert base is not None
@@ -200,10 +190,10 @@ class EventEffects:
             )  # fmt: skip
             raise EffectFailed(exc) from exc
         cp = done.checkpoint
-        live = self._with(live, step.after, step.activity.event)
+        after = step.after
         ref = CheckpointRef(cp.id, cp.key, cp.timestamp, cp.type, cp.trigger)
         session = live.session
-        session = attrs.evolve(
+        session = revise(
             session,
             checkpoints=(*session.checkpoints[-(RECENT_CHECKPOINTS - 1) :], ref),
             checkpoint_count=session.checkpoint_count + 1,
@@ -211,9 +201,12 @@ class EventEffects:
         )
         account = reset(_account(live), cp.timestamp)
         auto = keys.parse_checkpoint_key(cp.key)
-        self.live = attrs.evolve(
-            live,
+        self.update(
             session=session,
+            phase=after.phase,
+            progress=after.progress,
+            context=after.context,
+            work=after.work,
             saved_checkpoint_id=cp.id,
             tasks_since_checkpoint=0,
             active_seconds=account.active_seconds,

@@ -149,6 +149,7 @@ class SessionManager:
         self._live: LiveContext | None = None
         self._state = TABLE.initial
         self._saved: Checkpoint | None = None  # the last durable checkpoint
+        self._saved_at: Snapshot | None = None  # what it holds, for has_unsaved
         self._restored: Checkpoint | None = None  # the checkpoint this session restored
         self._floor: datetime | None = None  # the clock floor before a session exists
         self._warnings: list[str] = []
@@ -325,19 +326,16 @@ class SessionManager:
     ) -> CheckpointResult:
         """Manual checkpoint. A no-op (status UNCHANGED, the last checkpoint's id) when
         nothing changed since the last one; a new phase, progress or context is a change."""
-        edit = Edit()
         if checkpoint is not None:
-            edit = Edit(
-                phase=checkpoint.phase,
-                progress=dict(checkpoint.progress),
-                context=dict(checkpoint.context),
-                label=checkpoint.id,
-            )
-        edit = attrs.evolve(
-            edit,
-            phase=edit.phase if phase is None else phase,
-            progress=edit.progress if progress is None else dict(progress),
-            context=edit.context if context is None else dict(context),
+            base_phase, base_progress = checkpoint.phase, dict(checkpoint.progress)
+            base_context, label = dict(checkpoint.context), checkpoint.id
+        else:
+            base_phase, base_progress, base_context, label = None, None, None, None
+        edit = Edit(
+            phase=base_phase if phase is None else phase,
+            progress=base_progress if progress is None else dict(progress),
+            context=base_context if context is None else dict(context),
+            label=label,
         )
         effects = self._begin_event(Event.SAVE)
         at = self._now(peek=True)
@@ -554,6 +552,7 @@ class SessionManager:
             self._live = attrs.evolve(live, saved_checkpoint_id=None if saved is None else saved.id)
             self._state = state
             self._saved = saved
+            self._saved_at = None if saved is None else Snapshot.of(saved)
             restored = live.restored_from
             self._restored = saved if saved is not None and saved.id == restored else None
             self._warnings = warnings
@@ -738,7 +737,7 @@ class SessionManager:
         return Snapshot(live.phase, live.progress, live.context, live.work)
 
     def _saved_snapshot(self) -> Snapshot | None:
-        return None if self._saved is None else Snapshot.of(self._saved)
+        return self._saved_at
 
     def _begin_event(self, event: Event, *, success: bool | None = None) -> EventEffects:
         """Check the event is legal, retry queued learnings, and start its effects."""
@@ -790,7 +789,7 @@ class SessionManager:
         return Step(
             activity,
             self._snapshot(),
-            None if saved is None else Snapshot.of(saved),
+            self._saved_at,
             effects if effects is not None else self._effects(),
             edit=edit,
             evaluate=None if call is not None else evaluate,
@@ -814,25 +813,31 @@ class SessionManager:
         nothing, not even the clock floor or the active time."""
         with self._lock:
             source = self.state
-            started = time.perf_counter()
+            logs_on = log.enabled()
+            started = time.perf_counter() if logs_on else 0.0
             row, state = fire(source, event, step)
             self._live = effects.commit(state.value, step.at)
             self._state = state
+            if effects.saved is not self._saved:
+                self._saved_at = None if effects.saved is None else Snapshot.of(effects.saved)
             self._saved, self._restored = effects.saved, effects.restored
             if effects.merged is not None:
                 self._last_merge = effects.merged
-            self._warnings.extend(step.warnings)
-            del self._warnings[:-WARNINGS_KEPT]
-            log.info(
-                "transition",
-                session_id=self.session_id,
-                source=source.value,
-                dest=state.value,
-                trigger=event.value,
-                reason=(effects.written.trigger if effects.written else row.note),
-                checkpoint_id=effects.written.checkpoint_id if effects.written else None,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
+            if step.warnings:
+                self._warnings.extend(step.warnings)
+                del self._warnings[:-WARNINGS_KEPT]
+            if logs_on:
+                written = effects.written
+                log.info(
+                    "transition",
+                    session_id=self.session_id,
+                    source=source.value,
+                    dest=state.value,
+                    trigger=event.value,
+                    reason=(written.trigger if written else row.note),
+                    checkpoint_id=written.checkpoint_id if written else None,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
             return row
 
     def _learned(self, key: str) -> None:
