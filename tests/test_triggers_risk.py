@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from trigger_view import View
 
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import format_ts, is_valid, parse_checkpoint_key
 from lifecycle.records import CheckpointType
 from lifecycle.spec import Event
-from lifecycle.triggers import Activity, Operation
+from lifecycle.triggers import Activity, Operation, SessionFacts
 from lifecycle.triggers.risk import (
     DEFAULT_COMMAND_PATTERNS,
     DEFAULT_PATH_PATTERNS,
@@ -29,6 +28,7 @@ from lifecycle.triggers.risk import (
 )
 
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
+FACTS = SessionFacts()
 
 
 def slugs(operation: Operation) -> list[str]:
@@ -687,7 +687,7 @@ def test_kinds_are_configurable() -> None:
 
 
 def test_risky_command_yields_a_risk_call_named_for_the_pattern() -> None:
-    call = RiskTrigger().evaluate(before(Operation(command="rm -rf build")), View(), NOW)
+    call = RiskTrigger().evaluate(before(Operation(command="rm -rf build")), FACTS, NOW)
     assert call is not None
     assert call.type is CheckpointType.RISK
     assert call.trigger == "risk:deletion"
@@ -701,7 +701,7 @@ def test_risky_command_yields_a_risk_call_named_for_the_pattern() -> None:
 
 def test_bulk_operation_key_names_the_file_count() -> None:
     op = Operation(name="rename Foo to Bar", files_count=63)
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert (call.trigger, call.key, call.operation) == (
         "risk:bulk",
@@ -712,7 +712,7 @@ def test_bulk_operation_key_names_the_file_count() -> None:
 
 def test_path_only_operation_is_described_by_its_paths() -> None:
     op = Operation(paths=("src/auth/login.py",))
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert (call.trigger, call.key, call.operation) == (
         "risk:security",
@@ -727,24 +727,24 @@ def test_reason_lists_three_matches_and_counts_the_rest() -> None:
         deletes=True,
         paths=(".env", "Dockerfile", ".github/workflows/ci.yml"),
     )
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert call.reason.endswith("; and 3 more")
     assert call.reason.count("[") == 3
 
 
 def test_safe_operation_yields_no_call() -> None:
-    assert RiskTrigger().evaluate(before(Operation(command="pytest -q")), View(), NOW) is None
+    assert RiskTrigger().evaluate(before(Operation(command="pytest -q")), FACTS, NOW) is None
 
 
 @pytest.mark.parametrize("event", [e for e in Event if e is not Event.BEFORE_OPERATION])
 def test_only_before_operation_is_evaluated(event: Event) -> None:
     activity = Activity(event, NOW, operation=Operation(command="rm -rf /"))
-    assert RiskTrigger().evaluate(activity, View(), NOW) is None
+    assert RiskTrigger().evaluate(activity, FACTS, NOW) is None
 
 
 def test_before_operation_without_an_operation_yields_no_call() -> None:
-    assert RiskTrigger().evaluate(Activity(Event.BEFORE_OPERATION, NOW), View(), NOW) is None
+    assert RiskTrigger().evaluate(Activity(Event.BEFORE_OPERATION, NOW), FACTS, NOW) is None
 
 
 def test_custom_pattern_extends_the_defaults() -> None:
@@ -752,7 +752,7 @@ def test_custom_pattern_extends_the_defaults() -> None:
         "deploy-prod", "production deploy", "architecture", r"\bdeploy\s+prod\b"
     )
     trigger = RiskTrigger(RiskSettings(commands=(*DEFAULT_COMMAND_PATTERNS, deploy)))
-    call = trigger.evaluate(before(Operation(command="make deploy prod")), View(), NOW)
+    call = trigger.evaluate(before(Operation(command="make deploy prod")), FACTS, NOW)
     assert call is not None
     assert call.key == f"checkpoints/risk-deploy-prod-{format_ts(NOW)}"
     assert trigger.classify(Operation(command="rm -rf x"))[0].slug == "rm-rf"
@@ -792,7 +792,7 @@ def test_every_default_command_pattern_yields_a_call_in_any_context(
 ) -> None:
     command, slug = example
     op = Operation(command=prefix + command + suffix)
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert call.type is CheckpointType.RISK
     assert slug in slugs(op)
@@ -817,7 +817,7 @@ def test_every_default_path_pattern_yields_a_call_under_any_folder(
     if windows:
         full = full.replace("/", "\\")
     op = Operation(paths=(full,))
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert slug in slugs(op)
 
@@ -834,7 +834,7 @@ def test_any_operation_is_classified_and_a_call_follows_exactly_when_risky(
 ) -> None:
     op = Operation(command=command, paths=paths, kind=kind, files_count=files, deletes=deletes)
     matches = classify(op)
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert (call is not None) == bool(matches)
     if deletes or op.touched > 50:
         assert call is not None

@@ -11,10 +11,10 @@ from datetime import datetime
 
 import attrs
 
-from lifecycle.keys import checkpoint_key
+from lifecycle.keys import CheckpointKind, checkpoint_key
 from lifecycle.records import CheckpointType
 from lifecycle.spec import Event
-from lifecycle.triggers.base import Activity, CheckpointCall, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
 #: Reasons are one line in logs and reports; a stack trace as the error is cut here.
 REASON_LIMIT = 500
@@ -38,7 +38,7 @@ class ErrorTrigger:
     name = "error"
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         if activity.event is not Event.ERROR_RECOVERED or not self.settings.enabled:
             return None
@@ -54,7 +54,8 @@ class ErrorTrigger:
         return CheckpointCall(
             type=CheckpointType.RECOVERY,
             trigger="error-recovery",
-            key=checkpoint_key("recovery", now),
+            kind=CheckpointKind.RECOVERY,
+            key=checkpoint_key(CheckpointKind.RECOVERY, now),
             reason=_one_line(reason),
             operation=operation,
         )

@@ -54,10 +54,10 @@ from typing import Any, TypeVar
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import checkpoint_key, slug
+from lifecycle.keys import CheckpointKind, checkpoint_key, slug
 from lifecycle.records import CheckpointType, _strs
 from lifecycle.spec import Event
-from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionFacts
 
 
 class RiskCategory(StrEnum):
@@ -757,7 +757,7 @@ class RiskTrigger:
         return classify(operation, self.settings)
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         operation = activity.operation
         if activity.event is not Event.BEFORE_OPERATION or operation is None:
@@ -773,7 +773,8 @@ class RiskTrigger:
         return CheckpointCall(
             type=CheckpointType.RISK,
             trigger=f"risk:{first.category.value}",
-            key=checkpoint_key("risk", now, operation=first.slug),
+            kind=CheckpointKind.RISK,
+            key=checkpoint_key(CheckpointKind.RISK, now, operation=first.slug),
             reason=reason,
             operation=description,
         )

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import checkpoint_key
+from lifecycle.keys import CheckpointKind, checkpoint_key
 from lifecycle.records import CheckpointType
 from lifecycle.spec import WORK_EVENTS
-from lifecycle.triggers.base import Activity, CheckpointCall, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
 
 def _positive(_: object, attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
@@ -87,21 +87,22 @@ class TimeTrigger:
     name = "time"
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         if activity.event not in WORK_EVENTS:
             return None
         interval = self.settings.interval
-        active = session.active_seconds
+        active = facts.active_seconds
         if active < interval.total_seconds():
             return None
-        last_auto = session.last_auto_checkpoint_at
+        last_auto = facts.last_auto_checkpoint_at
         if last_auto is not None and now - last_auto < interval:
             return None
         return CheckpointCall(
             type=CheckpointType.AUTOMATIC,
             trigger=interval_name(interval),
-            key=checkpoint_key("auto", now),
+            kind=CheckpointKind.AUTO,
+            key=checkpoint_key(CheckpointKind.AUTO, now),
             reason=(
                 f"{active / 60:.1f} minutes of active work since the last checkpoint "
                 f"(interval {interval.total_seconds() / 60:g} minutes)"
