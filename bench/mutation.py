@@ -29,6 +29,7 @@ import sys
 import tomllib
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # mutmut's exit codes (mutmut.stats.status_by_exit_code); anything else is "suspicious".
@@ -62,25 +63,31 @@ def with_mutmut_section(text: str, section: dict[str, object]) -> str:
 
 
 def resolve(
-    parts: list[str], config: dict[str, dict[str, list[str]]], base_tests: list[str]
-) -> tuple[list[str], list[str]]:
-    """The globs to mutate and the tests for ``parts`` (part names or file paths)."""
+    parts: list[str], config: dict[str, dict[str, Any]], base_tests: list[str]
+) -> tuple[list[str], list[str], dict[str, object]]:
+    """The globs to mutate, the tests, and other [tool.mutmut] settings for ``parts``
+    (part names or file paths)."""
     mutate: list[str] = []
     tests: list[str] = []
+    settings: dict[str, object] = {}
     for part in parts:
         if part in config:
-            globs, own = config[part]["mutate"], config[part].get("tests")
+            chosen = config[part]
+            globs = chosen["mutate"]
         elif part.endswith(".py") and (ROOT / part).is_file():
             owners = [
                 c for c in config.values() if any(fnmatch.fnmatch(part, g) for g in c["mutate"])
             ]
-            globs, own = [part], next((c.get("tests") for c in owners), None)
+            chosen = owners[0] if owners else {}
+            globs = [part]
         else:
             known = ", ".join(config) or "none"
             raise SystemExit(f"unknown part {part!r}: a file lifecycle/....py or one of {known}")
+        own = chosen.get("tests")
+        settings |= {k: v for k, v in chosen.items() if k not in ("mutate", "tests")}
         mutate += [g for g in globs if g not in mutate]
         tests += [t for t in (own or base_tests) if t not in tests]
-    return mutate, tests
+    return mutate, tests, settings
 
 
 def workspace(label: str, section: dict[str, object], pyproject: str) -> Path:
@@ -146,9 +153,9 @@ def main() -> int:
     section: dict[str, object] = dict(tool["mutmut"])
     base_tests = list(section.get("pytest_add_cli_args_test_selection", []))  # type: ignore[call-overload]
     if args.parts:
-        mutate, tests = resolve(
-            args.parts, tool.get("lifecycle", {}).get("mutation", {}), base_tests
-        )
+        parts = tool.get("lifecycle", {}).get("mutation", {})
+        mutate, tests, settings = resolve(args.parts, parts, base_tests)
+        section |= settings
         section["only_mutate"] = mutate
         label = "+".join(
             p.removeprefix("lifecycle/").removesuffix(".py").replace("/", ".") for p in args.parts
@@ -156,8 +163,12 @@ def main() -> int:
     else:
         mutate, tests, label = list(section["only_mutate"]), base_tests, "all"  # type: ignore[call-overload]
     section["pytest_add_cli_args_test_selection"] = args.tests or tests
+    work = ROOT / "build" / "mutation" / label
+    if args.report:
+        report(outcomes(work), mutate)
+        return 0
     work = workspace(label, section, pyproject)
-    if args.fresh and not args.report:
+    if args.fresh:
         shutil.rmtree(work / "mutants", ignore_errors=True)
     names = list(args.mutants or [])
     if args.survivors:
@@ -166,7 +177,7 @@ def main() -> int:
         if not names:
             print("no surviving mutants to re-check")
     mutmut = Path(sys.executable).parent / "mutmut"
-    if not args.report and (names or not args.survivors):
+    if names or not args.survivors:
         print(f"mutmut in {work.relative_to(ROOT)}: {' '.join(mutate)}", flush=True)
         subprocess.run(
             [str(mutmut), "run", "--max-children", str(args.jobs), *names], cwd=work, check=False

@@ -188,3 +188,61 @@ def test_a_call_of_an_unknown_type_raises_invalid_record() -> None:
     with pytest.raises(InvalidRecord) as raised:
         call("hourly")
     assert str(raised.value) == "CheckpointCall.type must be a CheckpointType, got 'hourly'"
+
+
+@pytest.mark.parametrize("kind", list(CheckpointKind))
+def test_a_call_of_a_kind_has_the_type_of_that_kind(kind: CheckpointKind) -> None:
+    made = CheckpointCall.of(kind, trigger="t", key="k", reason="r", operation="op")
+    assert made == CheckpointCall(CHECKPOINT_TYPE[kind], "t", "k", "r", "op", kind=kind)
+    assert (made.type, made.kind) == (CHECKPOINT_TYPE[kind], kind)
+
+
+def test_a_call_of_a_kind_has_no_operation_unless_given() -> None:
+    assert (
+        CheckpointCall.of(CheckpointKind.AUTO, trigger="t", key="k", reason="r").operation is None
+    )
+
+
+def test_a_call_of_a_kind_given_as_a_string_raises_invalid_record() -> None:
+    with pytest.raises(InvalidRecord) as raised:
+        CheckpointCall.of("risk", trigger="t", key="k", reason="r")  # type: ignore[arg-type]
+    assert str(raised.value) == "CheckpointCall.kind must be a CheckpointKind, got 'risk'"
+
+
+# -- the package: lazy risk names, the deferred risk trigger ----------------------------
+
+
+def test_the_risk_names_come_from_the_risk_module_on_first_use() -> None:
+    import lifecycle.triggers as package
+    from lifecycle.triggers import risk
+
+    for name in sorted(package._RISK_NAMES):
+        assert getattr(package, name) is getattr(risk, name)
+
+
+def test_an_unknown_name_of_the_package_raises_attribute_error() -> None:
+    import lifecycle.triggers as package
+
+    with pytest.raises(AttributeError) as raised:
+        package.NoSuchTrigger  # noqa: B018
+    assert str(raised.value) == "module 'lifecycle.triggers' has no attribute 'NoSuchTrigger'"
+
+
+def test_the_deferred_risk_trigger_builds_the_risk_trigger_at_the_first_operation() -> None:
+    from lifecycle.spec import Event
+    from lifecycle.triggers import Activity, DeferredRiskTrigger, Operation, RiskTrigger
+
+    deferred = DeferredRiskTrigger()
+    risky = Operation(command="rm -rf build")
+    assert (
+        deferred.evaluate(Activity(Event.TICK, NOW, operation=risky), SessionFacts(), NOW) is None
+    )
+    assert deferred.evaluate(Activity(Event.BEFORE_OPERATION, NOW), SessionFacts(), NOW) is None
+    assert deferred._trigger is None
+    before = Activity(Event.BEFORE_OPERATION, NOW, operation=risky)
+    call = deferred.evaluate(before, SessionFacts(), NOW)
+    assert call == RiskTrigger().evaluate(before, SessionFacts(), NOW)
+    built = deferred._trigger
+    assert built == RiskTrigger()
+    assert deferred.evaluate(before, SessionFacts(), NOW) == call
+    assert deferred._trigger is built

@@ -51,9 +51,23 @@ def test_recovery_without_steps_names_only_the_error() -> None:
 
 
 def test_recovery_without_context_still_checkpoints() -> None:
-    call = ErrorTrigger().evaluate(recovered(None), SessionFacts(), NOW)
+    assert ErrorTrigger().evaluate(recovered(None), SessionFacts(), NOW) == CheckpointCall.of(
+        CheckpointKind.RECOVERY,
+        trigger="error-recovery",
+        key=f"checkpoints/recovery-{format_ts(NOW)}",
+        reason="recovered from an error (no error context given)",
+        operation=None,
+    )
+
+
+@pytest.mark.parametrize(("length", "clipped"), [(499, False), (500, False), (501, True)])
+def test_a_reason_of_up_to_500_characters_is_kept_whole(length: int, clipped: bool) -> None:
+    error = "x" * (length - len("recovered from error: "))
+    call = ErrorTrigger().evaluate(recovered(ErrorContext(error=error)), SessionFacts(), NOW)
     assert call is not None
-    assert call.reason == "recovered from an error (no error context given)"
+    whole = f"recovered from error: {error}"
+    assert call.reason == (whole[:497] + "..." if clipped else whole)
+    assert len(call.reason) == min(length, 500)
 
 
 def test_a_traceback_becomes_one_clipped_line() -> None:

@@ -84,8 +84,12 @@ def test_completion_without_a_task_counts_but_is_keyed_as_task() -> None:
         is None
     )
     call = trigger.evaluate(done(None), SessionFacts(tasks_completed_since_checkpoint=1), NOW)
-    assert call is not None
-    assert call.key == f"checkpoints/task-task-{format_ts(NOW)}"
+    assert call == CheckpointCall.of(
+        CheckpointKind.TASK,
+        trigger="task-complete",
+        key=f"checkpoints/task-task-{format_ts(NOW)}",
+        reason="a task completed: 1 completions since the last checkpoint",
+    )
 
 
 @pytest.mark.parametrize("event", [e for e in Event if e is not Event.TASK_COMPLETED])

@@ -80,6 +80,18 @@ def test_reset_with_an_earlier_moment_keeps_the_later_last_activity() -> None:
     assert reset(ActiveTime(5.0, START), START - MIN) == ActiveTime(0.0, START)
 
 
+def test_an_event_at_the_moment_of_the_last_one_counts_nothing_and_keeps_the_account() -> None:
+    account = ActiveTime(0.1234567, START)  # not rounded: only advance rounds
+    assert advance(account, START, DEFAULT) is account
+
+
+def test_active_time_is_rounded_to_the_microsecond() -> None:
+    account = ActiveTime(0.00000049, START)
+    assert advance(account, START + timedelta(seconds=1), DEFAULT).active_seconds == 1.0
+    up = ActiveTime(0.00000051, START)
+    assert advance(up, START + timedelta(microseconds=1), DEFAULT).active_seconds == 0.000002
+
+
 # -- the trigger ------------------------------------------------------------------------
 
 
@@ -139,16 +151,28 @@ def test_trigger_is_named_for_the_interval(interval: timedelta, name: str) -> No
 
 
 @pytest.mark.parametrize(
-    "build",
+    ("field", "value"),
     [
-        lambda: TimeSettings(interval=timedelta(0)),
-        lambda: TimeSettings(idle_threshold=timedelta(seconds=-1)),
-        lambda: TimeSettings(interval=1800),
+        ("interval", timedelta(0)),
+        ("idle_threshold", timedelta(seconds=-1)),
+        ("interval", 1800),
     ],
 )
-def test_non_positive_durations_raise_invalid_settings(build: object) -> None:
-    with pytest.raises(InvalidSettings, match="must be a positive timedelta"):
-        build()  # type: ignore[operator]
+def test_non_positive_durations_raise_invalid_settings(field: str, value: object) -> None:
+    with pytest.raises(InvalidSettings) as raised:
+        TimeSettings(**{field: value})  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"{field} must be a positive timedelta, got {value!r}; e.g. timedelta(minutes=30)"
+    )
+
+
+def test_the_smallest_positive_durations_are_accepted() -> None:
+    tiny = timedelta(microseconds=1)
+    assert TimeSettings(interval=tiny, idle_threshold=tiny) == TimeSettings(tiny, tiny)
+
+
+def test_an_interval_of_whole_minutes_with_a_fraction_of_a_second_is_named_in_seconds() -> None:
+    assert interval_name(timedelta(minutes=1, microseconds=500_000)) == "60.5-second-interval"
 
 
 # -- properties (rule 8) ----------------------------------------------------------------

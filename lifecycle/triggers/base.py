@@ -84,9 +84,9 @@ def _check_kind(call: CheckpointCall, _: attrs.Attribute[CheckpointKind], kind: 
 class CheckpointCall:
     """An evaluator's verdict: write a checkpoint of ``type`` under ``key``.
 
-    ``kind`` says which rule asked (it built ``key`` with it); when a caller names
-    only ``type``, it is the one kind of that type (the time trigger's ``AUTO`` for
-    ``AUTOMATIC``)."""
+    ``kind`` says which rule asked (it built ``key`` with it). Evaluators build calls
+    with :meth:`of` (the kind gives the type); a call built from ``type`` alone gets
+    the one kind of that type (the time trigger's ``AUTO`` for ``AUTOMATIC``)."""
 
     type: CheckpointType
     trigger: str  # "30-minute-interval", "user-requested", "task-complete", "risk:deletion", ...
@@ -101,6 +101,21 @@ class CheckpointCall:
         if kind is None:
             raise InvalidRecord(f"CheckpointCall.type must be a CheckpointType, got {self.type!r}")
         return kind
+
+    @classmethod
+    def of(
+        cls,
+        kind: CheckpointKind,
+        *,
+        trigger: str,
+        key: str,
+        reason: str,
+        operation: str | None = None,
+    ) -> CheckpointCall:
+        """A call of ``kind``, whose checkpoint type follows from it (what evaluators use)."""
+        if not isinstance(kind, CheckpointKind):
+            raise InvalidRecord(f"CheckpointCall.kind must be a CheckpointKind, got {kind!r}")
+        return cls(CHECKPOINT_TYPE[kind], trigger, key, reason, operation, kind=kind)
 
 
 def _fail(name: str, value: object, expected: str) -> None:

@@ -12,7 +12,6 @@ from datetime import datetime
 import attrs
 
 from lifecycle.keys import CheckpointKind, checkpoint_key
-from lifecycle.records import CheckpointType
 from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
@@ -51,10 +50,9 @@ class ErrorTrigger:
             if context.recovery_steps:
                 reason += f"; recovery steps: {'; '.join(context.recovery_steps)}"
             operation = context.operation
-        return CheckpointCall(
-            type=CheckpointType.RECOVERY,
+        return CheckpointCall.of(
+            CheckpointKind.RECOVERY,
             trigger="error-recovery",
-            kind=CheckpointKind.RECOVERY,
             key=checkpoint_key(CheckpointKind.RECOVERY, now),
             reason=_one_line(reason),
             operation=operation,

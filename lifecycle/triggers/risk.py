@@ -55,7 +55,7 @@ import attrs
 
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import CheckpointKind, checkpoint_key, slug
-from lifecycle.records import CheckpointType, _strs
+from lifecycle.records import _strs
 from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionFacts
 
@@ -186,7 +186,7 @@ class PathPattern:
 
 
 def _glob(glob: str) -> re.Pattern[str]:
-    if not isinstance(glob, str) or not glob:
+    if not glob:  # a string: PathPattern's converter made every glob one
         raise InvalidSettings(f"a path glob must be a non-empty string, got {glob!r}")
     return _compile(f"(?:^|/){glob_regex(normalize_path(glob))}$", re.IGNORECASE)
 
@@ -631,24 +631,25 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _SUBSTITUTION = ("$(", "`", "<(", ">(")
 
 
-def _program(segment: str) -> tuple[str, str]:
-    """The first word of a simple command after variable assignments, and the first two."""
+def _words(segment: str) -> list[str]:
+    """The words of a simple command after its variable assignments (``A=1 cmd ...``)."""
     try:
-        words = shlex.split(segment, comments=False, posix=True)
+        words = shlex.split(segment)  # POSIX rules; ``#`` inside a word is not a comment
     except ValueError:  # unbalanced quotes: read it as plain words
         words = segment.split()
     while words and _ASSIGNMENT.match(words[0]):
         words.pop(0)
-    return (words[0] if words else "", " ".join(words[:2]))
+    return words
 
 
 def executed_text(command: str, inert_programs: frozenset[str] = DEFAULT_INERT_PROGRAMS) -> str:
     """``command`` with the parts that only print or search text blanked out (see module notes)."""
     out: list[str] = []
     for segment, sep in _split_commands(command):
-        first, first_two = _program(segment)
+        words = _words(segment)
         inert = (
-            (first in inert_programs or first_two in inert_programs)
+            # the program ("echo") or the program and its subcommand ("git commit")
+            any(" ".join(words[:n]) in inert_programs for n in (1, 2))
             and sep not in ("|", "|&")
             and not any(s in segment for s in _SUBSTITUTION)
         )
@@ -722,11 +723,15 @@ def classify(operation: Operation, settings: RiskSettings | None = None) -> list
     return found
 
 
+_SEPARATOR = re.compile(r"[;&|\n]")
+
+
 def _enclosing_command(text: str, m: re.Match[str]) -> str:
-    """The simple command(s) a match lies in, for showing to a person."""
-    start = max(text.rfind(c, 0, m.start()) for c in ";&|\n") + 1
-    ends = [i for c in ";&|\n" if (i := text.find(c, m.end())) != -1]
-    return text[start : min(ends, default=len(text))]
+    """The simple command(s) a match lies in, for showing to a person: the match and the
+    text around it up to the nearest command separator on either side."""
+    before = _SEPARATOR.split(text[: m.start()])[-1]
+    after = _SEPARATOR.split(text[m.end() :])[0]
+    return before + m.group() + after
 
 
 def _describe(operation: Operation) -> str:
@@ -770,10 +775,9 @@ class RiskTrigger:
         reason = f"before {description}: " + "; ".join(m.reason for m in matches[:_REASONS_SHOWN])
         if len(matches) > _REASONS_SHOWN:
             reason += f"; and {len(matches) - _REASONS_SHOWN} more"
-        return CheckpointCall(
-            type=CheckpointType.RISK,
+        return CheckpointCall.of(
+            CheckpointKind.RISK,
             trigger=f"risk:{first.category.value}",
-            kind=CheckpointKind.RISK,
             key=checkpoint_key(CheckpointKind.RISK, now, operation=first.slug),
             reason=reason,
             operation=description,

@@ -18,7 +18,6 @@ import attrs
 
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import CheckpointKind, checkpoint_key
-from lifecycle.records import CheckpointType
 from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
@@ -71,10 +70,9 @@ class TaskTrigger:
             if n is None or count < n:
                 return None
             reason = f"{label} completed: {count} completions since the last checkpoint"
-        return CheckpointCall(
-            type=CheckpointType.AUTOMATIC,
+        return CheckpointCall.of(
+            CheckpointKind.TASK,
             trigger="task-complete",
-            kind=CheckpointKind.TASK,
             key=checkpoint_key(CheckpointKind.TASK, now, task_id=task_id),
             reason=reason,
         )
