@@ -190,23 +190,51 @@ def test_a_call_of_an_unknown_type_raises_invalid_record() -> None:
     assert str(raised.value) == "CheckpointCall.type must be a CheckpointType, got 'hourly'"
 
 
+_KEYS = {
+    CheckpointKind.MANUAL: "checkpoints/20250131T143000.000000Z",
+    CheckpointKind.AUTO: "checkpoints/auto-20250131T143000.000000Z",
+    CheckpointKind.TASK: "checkpoints/task-T-1-20250131T143000.000000Z",
+    CheckpointKind.RISK: "checkpoints/risk-T-1-20250131T143000.000000Z",
+    CheckpointKind.RECOVERY: "checkpoints/recovery-20250131T143000.000000Z",
+}
+
+
 @pytest.mark.parametrize("kind", list(CheckpointKind))
-def test_a_call_of_a_kind_has_the_type_of_that_kind(kind: CheckpointKind) -> None:
-    made = CheckpointCall.of(kind, trigger="t", key="k", reason="r", operation="op")
-    assert made == CheckpointCall(CHECKPOINT_TYPE[kind], "t", "k", "r", "op", kind=kind)
-    assert (made.type, made.kind) == (CHECKPOINT_TYPE[kind], kind)
+def test_a_call_of_a_kind_has_the_type_and_the_key_of_that_kind(kind: CheckpointKind) -> None:
+    made = CheckpointCall.of(kind, NOW, trigger="t", reason="r", key_name="T 1", operation="op")
+    assert made == CheckpointCall(
+        CHECKPOINT_TYPE[kind], "t", _KEYS[kind], "r", "op", kind=kind, key_name="T 1"
+    )
 
 
-def test_a_call_of_a_kind_has_no_operation_unless_given() -> None:
-    assert (
-        CheckpointCall.of(CheckpointKind.AUTO, trigger="t", key="k", reason="r").operation is None
+def test_a_call_of_a_kind_has_no_operation_and_no_key_name_unless_given() -> None:
+    made = CheckpointCall.of(CheckpointKind.TASK, NOW, trigger="t", reason="r")
+    assert (made.operation, made.key_name, made.key) == (
+        None,
+        None,
+        "checkpoints/task-task-20250131T143000.000000Z",
     )
 
 
 def test_a_call_of_a_kind_given_as_a_string_raises_invalid_record() -> None:
     with pytest.raises(InvalidRecord) as raised:
-        CheckpointCall.of("risk", trigger="t", key="k", reason="r")  # type: ignore[arg-type]
+        CheckpointCall.of("risk", NOW, trigger="t", reason="r")  # type: ignore[arg-type]
     assert str(raised.value) == "CheckpointCall.kind must be a CheckpointKind, got 'risk'"
+
+
+@pytest.mark.parametrize("kind", list(CheckpointKind))
+def test_a_call_at_another_moment_gets_the_key_of_its_kind_for_that_moment(
+    kind: CheckpointKind,
+) -> None:
+    made = CheckpointCall.of(kind, NOW, trigger="t", reason="r", key_name="T 1", operation="op")
+    later = NOW + timedelta(microseconds=1)
+    moved = made.at(later)
+    assert moved == attrs.evolve(made, key=_KEYS[kind].replace(".000000Z", ".000001Z"))
+
+
+def test_a_call_built_from_its_type_is_keyed_again_by_its_kind_alone() -> None:
+    old = CheckpointCall(CheckpointType.RISK, "risk:ci", "checkpoints/risk-ci-change-x", "r")
+    assert old.at(NOW).key == "checkpoints/risk-operation-20250131T143000.000000Z"
 
 
 # -- the package: lazy risk names, the deferred risk trigger ----------------------------

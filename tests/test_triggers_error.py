@@ -51,12 +51,13 @@ def test_recovery_without_steps_names_only_the_error() -> None:
 
 
 def test_recovery_without_context_still_checkpoints() -> None:
-    assert ErrorTrigger().evaluate(recovered(None), SessionFacts(), NOW) == CheckpointCall.of(
-        CheckpointKind.RECOVERY,
+    assert ErrorTrigger().evaluate(recovered(None), SessionFacts(), NOW) == CheckpointCall(
+        type=CheckpointType.RECOVERY,
         trigger="error-recovery",
         key=f"checkpoints/recovery-{format_ts(NOW)}",
         reason="recovered from an error (no error context given)",
         operation=None,
+        kind=CheckpointKind.RECOVERY,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -762,21 +763,60 @@ def test_default_settings_are_the_module_defaults() -> None:
     assert RiskTrigger().settings == DEFAULT_SETTINGS
 
 
+def _regex_error(regex: str, flags: int = 0) -> str:
+    try:
+        re.compile(regex, flags)
+    except re.error as err:
+        return str(err)
+    raise AssertionError(f"{regex!r} compiles")
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: CommandPattern("bad", "x", "deletion", "(unclosed"), "not a valid regex"),
-        (lambda: CommandPattern("bad slug!", "x", "deletion", "x"), "key-safe name"),
-        (lambda: CommandPattern("ok", "x", "dangerous", "x"), "unknown risk category"),
-        (lambda: PathPattern("ok", "x", "ci", ()), "has no globs"),
-        (lambda: PathPattern("ok", "x", "ci", ("[z-a]",)), "not a valid regex"),
-        (lambda: RiskSettings(max_files=-1), "max_files must be an integer >= 0"),
-        (lambda: RiskSettings(commands=("rm",)), "expected CommandPattern items"),
+        (
+            lambda: CommandPattern("bad", "x", "deletion", "(unclosed"),
+            f"risk pattern '(unclosed' is not a valid regex: {_regex_error('(unclosed')}",
+        ),
+        (
+            lambda: CommandPattern("bad", "x", "deletion", None),
+            "risk pattern None is not a valid regex: "
+            "first argument must be string or compiled pattern",
+        ),
+        (
+            lambda: CommandPattern("ok", "x", "dangerous", "x"),
+            "unknown risk category 'dangerous'; known: deletion, architecture, security, ci, bulk",
+        ),
+        (
+            lambda: PathPattern("ok", "x", "ci", ()),
+            "path pattern 'ok' has no globs; give at least one",
+        ),
+        (
+            lambda: PathPattern("ok", "x", "ci", ("[z-a]",)),
+            "risk pattern '(?:^|/)[z-a]$' is not a valid regex: "
+            + _regex_error("(?:^|/)[z-a]$", re.IGNORECASE),
+        ),
+        (lambda: RiskSettings(max_files=-1), "max_files must be an integer >= 0, got -1"),
+        (lambda: RiskSettings(max_files=True), "max_files must be an integer >= 0, got True"),
+        (lambda: RiskSettings(max_files="3"), "max_files must be an integer >= 0, got '3'"),
+        (lambda: RiskSettings(commands=("rm",)), "expected CommandPattern items, got 'rm'"),
+        (lambda: RiskSettings(paths=(".env",)), "expected PathPattern items, got '.env'"),
+        (
+            lambda: RiskSettings(kinds={"x": "worse"}),
+            "unknown risk category 'worse'; known: deletion, architecture, security, ci, bulk",
+        ),
     ],
 )
 def test_bad_settings_raise_invalid_settings(build: object, message: str) -> None:
-    with pytest.raises(InvalidSettings, match=message):
+    with pytest.raises(InvalidSettings) as raised:
         build()  # type: ignore[operator]
+    assert str(raised.value) == message
+
+
+def test_zero_max_files_makes_any_file_a_bulk_change() -> None:
+    settings = RiskSettings(max_files=0)
+    assert [m.slug for m in classify(Operation(files_count=1), settings)] == ["bulk-1-files"]
+    assert classify(Operation(files_count=0), settings) == []
 
 
 # -- properties (rule 7: a risky operation never proceeds without a checkpoint) ---------

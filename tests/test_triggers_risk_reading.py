@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import attrs
 import pytest
 
 from lifecycle.errors import InvalidSettings
@@ -15,6 +16,7 @@ from lifecycle.triggers import Operation
 from lifecycle.triggers.risk import (
     CommandPattern,
     PathPattern,
+    RiskCategory,
     RiskSettings,
     RiskTrigger,
     _split_commands,
@@ -22,6 +24,7 @@ from lifecycle.triggers.risk import (
     classify,
     executed_text,
     glob_regex,
+    normalize_path,
 )
 
 # -- splitting a command into simple commands -------------------------------------------
@@ -82,6 +85,31 @@ def test_a_comment_on_the_last_line_ends_the_command() -> None:
 
 def test_a_hash_inside_a_word_is_not_a_comment() -> None:
     assert _split_commands("echo a#b; rm x") == [("echo a#b", ";"), (" rm x", "")]
+
+
+@pytest.mark.parametrize(
+    ("command", "parts"),
+    [
+        ("a;#x\nb", [("a", ";"), ("", "\n"), ("b", "")]),
+        ("a |&#x\nb", [("a ", "|&"), ("", "\n"), ("b", "")]),
+        ("a &&#x", [("a ", "&&"), ("", "")]),
+        ("a&#x", [("a", "&"), ("", "")]),
+        ("a\t#x", [("a\t", "")]),
+    ],
+)
+def test_a_hash_after_a_space_or_a_separator_starts_a_comment(
+    command: str, parts: list[tuple[str, str]]
+) -> None:
+    assert _split_commands(command) == parts
+
+
+@pytest.mark.parametrize("command", ["echo \\;#x; rm y", "echo \\|#x; rm y", "ls 2>&#x; rm y"])
+def test_a_hash_after_an_escaped_separator_or_a_redirection_is_text(command: str) -> None:
+    assert _split_commands(command) == [(command.removesuffix("; rm y"), ";"), (" rm y", "")]
+
+
+def test_an_ampersand_after_a_redirection_ampersand_separates() -> None:
+    assert _split_commands("ls <&&") == [("ls <&", "&"), ("", "")]
 
 
 @pytest.mark.parametrize("command", ["ls 2>&1", "ls <&3", "ls &> out", "ls &>> out"])
@@ -237,3 +265,92 @@ def test_regexes_in_settings_are_compiled_once_per_pattern() -> None:
     pattern = CommandPattern("x", "x", "deletion", r"x+")
     assert pattern.search("axxb") is not None
     assert isinstance(pattern._compiled, re.Pattern)
+
+
+# -- paths ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "normal"),
+    [
+        ("a\\b\\c.py", "a/b/c.py"),
+        ("a/b/", "a/b"),
+        ("a/b//", "a/b"),
+        ("./a", "a"),
+        ("././a", "a"),
+        ("a/./b", "a/./b"),
+        (".env", ".env"),
+        ("../a", "../a"),
+    ],
+)
+def test_a_path_is_read_with_forward_slashes_and_without_leading_dot_folders(
+    path: str, normal: str
+) -> None:
+    assert normalize_path(path) == normal
+
+
+def test_an_excluded_path_does_not_match_even_when_a_glob_does() -> None:
+    pattern = PathPattern("a", "a", "security", ("**/*auth*",), exclude=("**/author*",))
+    assert pattern.match("src/authors.txt") is None
+    assert pattern.match("src/oauth.txt") == "**/*auth*"
+
+
+def test_a_path_matches_the_first_glob_that_matches_it() -> None:
+    pattern = PathPattern("a", "a", "ci", ("*.yml", "ci.*", "*"))
+    assert pattern.match("ci.yml") == "*.yml"
+    assert pattern.match("ci.txt") == "ci.*"
+    assert pattern.match("x") == "*"
+
+
+# -- how an operation is described ------------------------------------------------------
+
+
+def _described(operation: Operation) -> str:
+    (match,) = [m for m in classify(operation) if m.slug == "delete"]
+    return match.subject
+
+
+@pytest.mark.parametrize(
+    ("operation", "description"),
+    [
+        (Operation(name="n", command="rmdir x", paths=("a",)), "rmdir x"),
+        (Operation(name="drop the cache", paths=("a",), files_count=9), "drop the cache"),
+        (Operation(paths=("a", "b", "c")), "change a, b, c"),
+        (Operation(paths=("a", "b", "c", "d")), "change a, b, c and 1 more"),
+        (Operation(paths=("a", "b", "c", "d", "e")), "change a, b, c and 2 more"),
+        (Operation(files_count=7), "change 7 files"),
+        (Operation(files_count=0), "change 0 files"),
+        (Operation(kind="cleanup"), "cleanup"),
+        (Operation(), "operation"),
+    ],
+)
+def test_an_operation_is_described_by_its_command_name_paths_count_or_kind(
+    operation: Operation, description: str
+) -> None:
+    assert _described(attrs.evolve(operation, deletes=True)) == description
+
+
+@pytest.mark.parametrize(("length", "clipped"), [(199, False), (200, False), (201, True)])
+def test_a_subject_of_up_to_200_characters_is_kept_whole(length: int, clipped: bool) -> None:
+    name = "n" * length
+    subject = _described(Operation(name=name, deletes=True))
+    assert subject == (name[:197] + "..." if clipped else name)
+
+
+def test_a_subject_is_one_line() -> None:
+    assert _described(Operation(name="drop\n  the\tcache", deletes=True)) == "drop the cache"
+
+
+# -- declared kinds ---------------------------------------------------------------------
+
+
+def test_declared_kinds_are_read_trimmed_lowercase_and_hyphenated() -> None:
+    settings = RiskSettings(kinds=[(" Big_Refactor  Now ", "bulk")])
+    assert settings.kinds == (("big-refactor-now", RiskCategory.BULK),)
+    assert settings.kind_category("  BIG refactor_now") is RiskCategory.BULK
+    assert settings.kind_category("big refactor") is None
+
+
+def test_declared_kinds_are_kept_sorted() -> None:
+    settings = RiskSettings(kinds={"b": "ci", "a": "bulk"})
+    assert settings.kinds == (("a", RiskCategory.BULK), ("b", RiskCategory.CI))

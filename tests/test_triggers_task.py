@@ -38,6 +38,7 @@ def test_high_priority_completion_yields_a_task_checkpoint() -> None:
         key=f"checkpoints/task-T006-{format_ts(NOW)}",
         reason="task T006 with priority high completed",
         kind=CheckpointKind.TASK,
+        key_name="T006",
     )
 
 
@@ -84,11 +85,13 @@ def test_completion_without_a_task_counts_but_is_keyed_as_task() -> None:
         is None
     )
     call = trigger.evaluate(done(None), SessionFacts(tasks_completed_since_checkpoint=1), NOW)
-    assert call == CheckpointCall.of(
-        CheckpointKind.TASK,
+    assert call == CheckpointCall(
+        type=CheckpointType.AUTOMATIC,
         trigger="task-complete",
         key=f"checkpoints/task-task-{format_ts(NOW)}",
         reason="a task completed: 1 completions since the last checkpoint",
+        kind=CheckpointKind.TASK,
+        key_name=None,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import attrs
 
 from lifecycle.errors import InvalidRecord
-from lifecycle.keys import CheckpointKind
+from lifecycle.keys import CheckpointKind, checkpoint_key
 from lifecycle.records import CheckpointType, ErrorContext, Task, _strs
 from lifecycle.spec import Event, SessionState
 
@@ -84,9 +84,12 @@ def _check_kind(call: CheckpointCall, _: attrs.Attribute[CheckpointKind], kind: 
 class CheckpointCall:
     """An evaluator's verdict: write a checkpoint of ``type`` under ``key``.
 
-    ``kind`` says which rule asked (it built ``key`` with it). Evaluators build calls
-    with :meth:`of` (the kind gives the type); a call built from ``type`` alone gets
-    the one kind of that type (the time trigger's ``AUTO`` for ``AUTOMATIC``)."""
+    ``kind`` says which rule asked. Evaluators build calls with :meth:`of`, which takes
+    the type from the kind and builds the key from the kind, the moment and
+    ``key_name`` (the task id or the operation's slug), so that :meth:`at` can build
+    the key again for another moment without reading the old key. A call built from
+    ``type`` alone gets the one kind of that type (the time trigger's ``AUTO`` for
+    ``AUTOMATIC``) and no ``key_name``."""
 
     type: CheckpointType
     trigger: str  # "30-minute-interval", "user-requested", "task-complete", "risk:deletion", ...
@@ -94,6 +97,8 @@ class CheckpointCall:
     reason: str
     operation: str | None = None
     kind: CheckpointKind = attrs.field(kw_only=True, validator=_check_kind)
+    #: The task id (task calls) or operation slug (risk calls) that ``key`` names.
+    key_name: str | None = attrs.field(default=None, kw_only=True)
 
     @kind.default
     def _kind_of_type(self) -> CheckpointKind:
@@ -106,16 +111,27 @@ class CheckpointCall:
     def of(
         cls,
         kind: CheckpointKind,
+        moment: datetime,
         *,
         trigger: str,
-        key: str,
         reason: str,
+        key_name: str | None = None,
         operation: str | None = None,
     ) -> CheckpointCall:
-        """A call of ``kind``, whose checkpoint type follows from it (what evaluators use)."""
+        """A call of ``kind`` at ``moment``: the type follows from the kind, and the key
+        from the kind, the moment and ``key_name`` (:func:`~lifecycle.keys.checkpoint_key`)."""
         if not isinstance(kind, CheckpointKind):
             raise InvalidRecord(f"CheckpointCall.kind must be a CheckpointKind, got {kind!r}")
-        return cls(CHECKPOINT_TYPE[kind], trigger, key, reason, operation, kind=kind)
+        key = checkpoint_key(kind, moment, task_id=key_name, operation=key_name)
+        return cls(
+            CHECKPOINT_TYPE[kind], trigger, key, reason, operation, kind=kind, key_name=key_name
+        )
+
+    def at(self, moment: datetime) -> CheckpointCall:
+        """This call under its kind's key for ``moment`` (say, a timestamp after another
+        writer's checkpoint); built from ``kind`` and ``key_name``, never from ``key``."""
+        key = checkpoint_key(self.kind, moment, task_id=self.key_name, operation=self.key_name)
+        return attrs.evolve(self, key=key)
 
 
 def _fail(name: str, value: object, expected: str) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import attrs
 
-from lifecycle.keys import CheckpointKind, checkpoint_key
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
@@ -52,8 +52,8 @@ class ErrorTrigger:
             operation = context.operation
         return CheckpointCall.of(
             CheckpointKind.RECOVERY,
+            now,
             trigger="error-recovery",
-            key=checkpoint_key(CheckpointKind.RECOVERY, now),
             reason=_one_line(reason),
             operation=operation,
         )

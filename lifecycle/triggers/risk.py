@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import CheckpointKind, checkpoint_key, slug
+from lifecycle.keys import CheckpointKind, slug
 from lifecycle.records import _strs
 from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionFacts
@@ -109,39 +109,26 @@ class CommandPattern:
         return self._compiled.search(command)
 
 
+#: One piece of a glob: a wildcard, a ``[...]`` class (its first character may be ``]``),
+#: a ``{a,b}`` group (up to the first ``}``), or any other single character.
+_GLOB_PART = re.compile(
+    r"\*\*/|/\*\*\Z|\*\*|\*|\?|\[(?P<chars>.[^\]]*)\]|\{(?P<choices>[^}]*)\}|.", re.DOTALL
+)
+_GLOB_WILDCARDS = {"**/": "(?:[^/]*/)*", "/**": "(?:/.*)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
 def glob_regex(glob: str) -> str:
     """A glob as a regex body: ``**`` any folders, ``*``/``?`` within a name, ``{a,b}``."""
     out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        if glob.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-            continue
-        if glob.startswith("/**", i) and i + 3 == n:
-            out.append("(?:/.*)?")
-            i += 3
-            continue
-        if glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[" and (end := glob.find("]", i + 2)) != -1:
-            body = glob[i + 1 : end].replace("\\", "\\\\")
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end
-        elif c == "{" and (end := glob.find("}", i)) != -1:
-            alternatives = glob[i + 1 : end].split(",")
-            out.append("(?:" + "|".join(glob_regex(a) for a in alternatives) + ")")
-            i = end
+    for part in _GLOB_PART.finditer(glob):
+        chars, choices = part.group("chars", "choices")
+        if chars is not None:
+            chars = chars.replace("\\", "\\\\")
+            out.append("[" + ("^" + chars[1:] if chars.startswith("!") else chars) + "]")
+        elif choices is not None:
+            out.append("(?:" + "|".join(glob_regex(c) for c in choices.split(",")) + ")")
         else:
-            out.append(re.escape(c))
-        i += 1
+            out.append(_GLOB_WILDCARDS.get(part.group()) or re.escape(part.group()))
     return "".join(out)
 
 
@@ -580,49 +567,34 @@ class RiskSettings:
 # -- reading a shell command ------------------------------------------------------------
 
 
+#: One piece of a shell command, first match wins: a quoted string (to the end of the
+#: command if it is not closed; in double quotes a backslash escapes the next character);
+#: a backslash and the character it escapes; a comment, from a ``#`` that starts a word
+#: (after a space, a separator or nothing) to the end of its line; a separator (an ``&``
+#: right after ``<`` or ``>`` or right before ``>`` is a redirection, not a separator);
+#: any other single character.
+_SHELL_PART = re.compile(
+    r"""(?:"(?:\\.|\\\Z|[^"\\])*"?|'[^']*'?)"""
+    r"|\\."
+    r"|(?P<comment>(?<![^\s;&|])(?<!\\[;&|])(?<![<>]&)#[^\n]*)"
+    r"|(?P<separator>\|\||\|&|\||;|\n|(?<![<>])&(?:&|(?!>)))"
+    r"|.",
+    re.DOTALL,
+)
+
+
 def _split_commands(command: str) -> list[tuple[str, str]]:
     """Simple commands and the separator after each (``;``, ``&&``, ``|``, ...); comments
     dropped; quotes and backslash escapes respected."""
     parts: list[tuple[str, str]] = []
     buf: list[str] = []
-    quote: str | None = None
-    i, n = 0, len(command)
-    while i < n:
-        c = command[i]
-        nxt = command[i + 1] if i + 1 < n else ""
-        if quote is not None:
-            buf.append(c)
-            if c == "\\" and quote == '"' and nxt:
-                buf.append(nxt)
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c == "\\" and nxt:
-            buf += (c, nxt)
-            i += 1
-        elif c in "'\"":
-            quote = c
-            buf.append(c)
-        elif c == "#" and (not buf or buf[-1].isspace()):
-            end = command.find("\n", i)
-            i = n if end == -1 else end
-            continue
-        elif c in ";\n":
-            parts.append(("".join(buf), c))
+    for part in _SHELL_PART.finditer(command):
+        separator = part.group("separator")
+        if separator is not None:
+            parts.append(("".join(buf), separator))
             buf = []
-        elif c == "|":
-            sep = "||" if nxt == "|" else "|&" if nxt == "&" else "|"
-            parts.append(("".join(buf), sep))
-            buf = []
-            i += len(sep) - 1
-        elif c == "&" and not (buf and buf[-1] in "<>") and nxt != ">":
-            sep = "&&" if nxt == "&" else "&"
-            parts.append(("".join(buf), sep))
-            buf = []
-            i += len(sep) - 1
-        else:
-            buf.append(c)
-        i += 1
+        elif part.group("comment") is None:
+            buf.append(part.group())
     parts.append(("".join(buf), ""))
     return parts
 
@@ -777,9 +749,10 @@ class RiskTrigger:
             reason += f"; and {len(matches) - _REASONS_SHOWN} more"
         return CheckpointCall.of(
             CheckpointKind.RISK,
+            now,
             trigger=f"risk:{first.category.value}",
-            key=checkpoint_key(CheckpointKind.RISK, now, operation=first.slug),
             reason=reason,
+            key_name=first.slug,
             operation=description,
         )
 

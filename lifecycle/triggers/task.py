@@ -17,7 +17,7 @@ from datetime import datetime
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import CheckpointKind, checkpoint_key
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import Event
 from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
@@ -72,7 +72,8 @@ class TaskTrigger:
             reason = f"{label} completed: {count} completions since the last checkpoint"
         return CheckpointCall.of(
             CheckpointKind.TASK,
+            now,
             trigger="task-complete",
-            key=checkpoint_key(CheckpointKind.TASK, now, task_id=task_id),
             reason=reason,
+            key_name=task_id,
         )

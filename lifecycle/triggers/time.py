@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import CheckpointKind, checkpoint_key
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import WORK_EVENTS
 from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
@@ -100,8 +100,8 @@ class TimeTrigger:
             return None
         return CheckpointCall.of(
             CheckpointKind.AUTO,
+            now,
             trigger=interval_name(interval),
-            key=checkpoint_key(CheckpointKind.AUTO, now),
             reason=(
                 f"{active / 60:.1f} minutes of active work since the last checkpoint "
                 f"(interval {interval.total_seconds() / 60:g} minutes)"
