@@ -21,6 +21,7 @@ from lifecycle.triggers.risk import (
     CommandPattern,
     PathPattern,
     RiskCategory,
+    RiskMatch,
     RiskSettings,
     RiskTrigger,
     classify,
@@ -647,12 +648,87 @@ def test_max_files_is_configurable() -> None:
 
 
 def test_deletes_flag_is_a_deletion() -> None:
-    (match,) = classify(Operation(name="remove legacy module", deletes=True))
-    assert (match.category, match.slug, match.subject) == (
-        RiskCategory.DELETION,
-        "delete",
-        "remove legacy module",
+    assert classify(Operation(name="remove legacy module", deletes=True)) == [
+        RiskMatch(
+            RiskCategory.DELETION,
+            "delete",
+            "operation deletes files",
+            "deletes=True",
+            "remove legacy module",
+        )
+    ]
+
+
+def test_a_bulk_match_names_the_limit_and_the_count() -> None:
+    assert classify(Operation(files_count=51)) == [
+        RiskMatch(
+            RiskCategory.BULK, "bulk-51-files", "more than 50 files", "touched > 50", "51 files"
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("paths", "subject"),
+    [
+        (("src/auth/a.py",), "src/auth/a.py"),
+        (("src/auth/a.py", "README.md", "src/auth/b.py"), "src/auth/a.py (and 1 more)"),
+    ],
+)
+def test_a_path_match_names_the_first_path_and_counts_the_others(
+    paths: tuple[str, ...], subject: str
+) -> None:
+    assert classify(Operation(paths=paths)) == [
+        RiskMatch(
+            RiskCategory.SECURITY,
+            "auth-change",
+            "authentication code",
+            "**/{auth,authn,authz}/**",
+            subject,
+        )
+    ]
+
+
+def test_a_declared_kind_match_names_the_kind() -> None:
+    assert classify(Operation(kind="Architecture")) == [
+        RiskMatch(
+            RiskCategory.ARCHITECTURE,
+            "architecture-change",
+            "declared architecture operation",
+            "kind=Architecture",
+            "Architecture",
+        )
+    ]
+
+
+def test_a_command_match_names_the_pattern_and_its_regex() -> None:
+    (match, _) = classify(Operation(command="rm -rf build"))
+    rm_rf = next(p for p in DEFAULT_COMMAND_PATTERNS if p.slug == "rm-rf")
+    assert match == RiskMatch(
+        RiskCategory.DELETION, "rm-rf", rm_rf.name, rm_rf.regex, "rm -rf build"
     )
+
+
+def test_a_match_of_no_command_text_shows_the_whole_command() -> None:
+    anything = CommandPattern("any", "any command", "deletion", r"^")
+    settings = RiskSettings(commands=(anything,))
+    assert classify(Operation(command="echo hi"), settings) == [
+        RiskMatch(RiskCategory.DELETION, "any", "any command", "^", "echo hi")
+    ]
+
+
+def test_the_settings_say_which_programs_are_inert() -> None:
+    settings = RiskSettings(inert_programs=frozenset())
+    assert [m.slug for m in classify(Operation(command="echo rm -rf x"), settings)] == [
+        "rm-rf",
+        "rm",
+    ]
+    assert classify(Operation(command="echo rm -rf x")) == []
+
+
+@pytest.mark.parametrize("pipe", ["|", "|&"])
+def test_an_inert_program_piped_into_another_is_run_text(pipe: str) -> None:
+    command = f"echo rm -rf x {pipe} sh"
+    assert executed_text(command) == command
 
 
 @pytest.mark.parametrize(
@@ -719,6 +795,16 @@ def test_path_only_operation_is_described_by_its_paths() -> None:
         "risk:security",
         f"checkpoints/risk-auth-change-{format_ts(NOW)}",
         "change src/auth/login.py",
+    )
+
+
+def test_reason_lists_three_matches_and_no_count_when_there_are_three() -> None:
+    op = Operation(name="purge", deletes=True, files_count=60, kind="ci")
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
+    assert call is not None
+    assert call.reason == (
+        "before purge: operation deletes files [deletion]: purge; "
+        "more than 50 files [bulk]: 60 files; declared ci operation [ci]: ci"
     )
 
 

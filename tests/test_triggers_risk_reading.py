@@ -281,6 +281,7 @@ def test_regexes_in_settings_are_compiled_once_per_pattern() -> None:
         ("a/./b", "a/./b"),
         (".env", ".env"),
         ("../a", "../a"),
+        ("src/X", "src/X"),
     ],
 )
 def test_a_path_is_read_with_forward_slashes_and_without_leading_dot_folders(

@@ -148,14 +148,17 @@ class PathPattern:
     category: RiskCategory = attrs.field(converter=_category)
     globs: tuple[str, ...] = attrs.field(converter=_strs)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=_strs)
-    _matchers: tuple[re.Pattern[str], ...] = attrs.field(init=False, repr=False, eq=False)
+    #: Each glob and its compiled regex.
+    _matchers: tuple[tuple[str, re.Pattern[str]], ...] = attrs.field(
+        init=False, repr=False, eq=False
+    )
     _excluders: tuple[re.Pattern[str], ...] = attrs.field(init=False, repr=False, eq=False)
 
     @_matchers.default
-    def _compile_globs(self) -> tuple[re.Pattern[str], ...]:
+    def _compile_globs(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
         if not self.globs:
             raise InvalidSettings(f"path pattern {self.slug!r} has no globs; give at least one")
-        return tuple(_glob(g) for g in self.globs)
+        return tuple((g, _glob(g)) for g in self.globs)
 
     @_excluders.default
     def _compile_excludes(self) -> tuple[re.Pattern[str], ...]:
@@ -166,10 +169,7 @@ class PathPattern:
         path = normalize_path(path)
         if any(x.search(path) for x in self._excluders):
             return None
-        for glob, matcher in zip(self.globs, self._matchers, strict=True):
-            if matcher.search(path):
-                return glob
-        return None
+        return next((glob for glob, matcher in self._matchers if matcher.search(path)), None)
 
 
 def _glob(glob: str) -> re.Pattern[str]:
