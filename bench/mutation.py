@@ -127,7 +127,7 @@ def report(found: dict[str, dict[str, str]], mutate: list[str]) -> None:
         counts = Counter(mutants.values())
         killed = sum(n for status, n in counts.items() if status in KILLED)
         total_killed, total = total_killed + killed, total + len(mutants)
-        rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in KILLED)
+        rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "killed")
         print(
             f"{name:36} {killed:5d}/{len(mutants):<5d} {100 * killed / len(mutants):6.1f}%  {rest}"
         )
