@@ -25,14 +25,14 @@ def test_session_view_is_the_old_name_of_session_facts() -> None:
     assert SessionView is SessionFacts
 
 
-def test_the_default_facts_are_an_unsaved_session_without_checkpoints() -> None:
+def test_the_default_facts_are_a_session_just_created() -> None:
     assert attrs.asdict(SessionFacts(), recurse=False) == {
-        "state": SessionState.ACTIVE,
+        "state": SessionState.INITIALIZING,
         "active_seconds": 0.0,
         "last_checkpoint_at": None,
         "last_auto_checkpoint_at": None,
         "tasks_completed_since_checkpoint": 0,
-        "has_unsaved": True,
+        "has_unsaved": False,
     }
 
 
@@ -54,7 +54,7 @@ def test_facts_keep_every_value_given() -> None:
         last_checkpoint_at=NOW,
         last_auto_checkpoint_at=NOW - timedelta(hours=1),
         tasks_completed_since_checkpoint=3,
-        has_unsaved=False,
+        has_unsaved=True,
     )
     assert (
         facts.state,
@@ -63,7 +63,7 @@ def test_facts_keep_every_value_given() -> None:
         facts.last_auto_checkpoint_at,
         facts.tasks_completed_since_checkpoint,
         facts.has_unsaved,
-    ) == (SessionState.RESUMED, 12.5, NOW, NOW - timedelta(hours=1), 3, False)
+    ) == (SessionState.RESUMED, 12.5, NOW, NOW - timedelta(hours=1), 3, True)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_facts_keep_every_value_given() -> None:
         ("tasks_completed_since_checkpoint", 1),
         ("last_checkpoint_at", NOW.astimezone(timezone(timedelta(hours=2)))),
         ("last_auto_checkpoint_at", NOW),
-        ("has_unsaved", False),
+        ("has_unsaved", True),
         ("state", SessionState.COMPLETED),
     ],
 )

@@ -20,7 +20,7 @@ import attrs
 from lifecycle.errors import InvalidRecord
 from lifecycle.keys import CheckpointKind, checkpoint_key
 from lifecycle.records import CheckpointType, ErrorContext, Task, _strs
-from lifecycle.spec import Event, SessionState
+from lifecycle.spec import INITIAL, Event, SessionState
 
 
 @attrs.frozen
@@ -174,11 +174,12 @@ class SessionFacts:
     session after it has counted the event (its active time, its task completion) and
     before it asks the evaluators. No methods, no I/O, no manager.
 
-    The defaults describe a session with unsaved work and no checkpoint yet; a session
-    gives every field. A bad value raises :class:`~lifecycle.errors.InvalidRecord`.
+    The defaults describe a session just created (``INITIAL``: nothing done, nothing
+    saved); a session gives every field. A bad value raises
+    :class:`~lifecycle.errors.InvalidRecord`.
     """
 
-    state: SessionState = attrs.field(default=SessionState.ACTIVE, validator=_check_state)
+    state: SessionState = attrs.field(default=INITIAL, validator=_check_state)
     #: Active work time since the last durable checkpoint (idle gaps excluded).
     active_seconds: float = attrs.field(default=0.0, validator=_check_seconds)
     #: When the last durable checkpoint of any kind was written; None before the first.
@@ -190,7 +191,7 @@ class SessionFacts:
     #: (the task trigger's ``every_n_completions``).
     tasks_completed_since_checkpoint: int = attrs.field(default=0, validator=_check_count)
     #: The work state differs from the last durable checkpoint (what ACTIVE means).
-    has_unsaved: bool = attrs.field(default=True, validator=_check_flag)
+    has_unsaved: bool = attrs.field(default=False, validator=_check_flag)
 
 
 #: The old name of :class:`SessionFacts` (a Protocol the session manager satisfied).
