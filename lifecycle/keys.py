@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from lifecycle.errors import InvalidKey
 
@@ -49,7 +50,24 @@ NAMESPACES = (
     "journal",
     "memories",
 )
-CHECKPOINT_KINDS = ("manual", "auto", "task", "risk", "recovery")
+
+
+class CheckpointKind(StrEnum):
+    """Which rule asked for a checkpoint; it names the checkpoint's key.
+
+    Carried from the trigger (``CheckpointCall.kind``) to :func:`checkpoint_key`, so
+    nothing has to read the kind back out of a key. A ``StrEnum``: each member equals
+    its old string (``CheckpointKind.AUTO == "auto"``).
+    """
+
+    MANUAL = "manual"  # checkpoints/{ts}: create_checkpoint(), the session's final one
+    AUTO = "auto"  # checkpoints/auto-{ts}: the time trigger
+    TASK = "task"  # checkpoints/task-{task-id}-{ts}: the task trigger
+    RISK = "risk"  # checkpoints/risk-{operation}-{ts}: the risk trigger
+    RECOVERY = "recovery"  # checkpoints/recovery-{ts}: the error trigger
+
+
+CHECKPOINT_KINDS: tuple[str, ...] = tuple(kind.value for kind in CheckpointKind)
 
 # -- fixed keys and namespace prefixes (the one place they are spelled) -----------------
 
@@ -217,26 +235,41 @@ def session_history_key(started: datetime) -> str:
     return f"{SESSION_HISTORY_PREFIX}{format_ts(started)}"
 
 
+def checkpoint_kind(kind: CheckpointKind | str) -> CheckpointKind:
+    """``kind`` as a :class:`CheckpointKind`; its old string name is accepted too."""
+    try:
+        return CheckpointKind(kind)
+    except ValueError:
+        known = ", ".join(CHECKPOINT_KINDS)
+        raise InvalidKey(str(kind), f"unknown checkpoint kind (known: {known})") from None
+
+
 def checkpoint_key(
-    kind: str, moment: datetime, *, task_id: str | None = None, operation: str | None = None
+    kind: CheckpointKind | str,
+    moment: datetime,
+    *,
+    task_id: str | None = None,
+    operation: str | None = None,
 ) -> str:
-    """The key for a checkpoint of ``kind`` (manual, auto, task, risk, recovery)."""
+    """The key for a checkpoint of ``kind`` (a :class:`CheckpointKind`, or its name)."""
+    kind = checkpoint_kind(kind)
     ts = format_ts(moment)
-    if kind == "manual":
+    if kind is CheckpointKind.MANUAL:
         key = f"checkpoints/{ts}"
-    elif kind in ("auto", "recovery"):
-        key = f"checkpoints/{kind}-{ts}"
-    elif kind == "task":
+    elif kind is CheckpointKind.TASK:
         key = f"checkpoints/task-{slug(task_id or '') or 'task'}-{ts}"
-    elif kind == "risk":
+    elif kind is CheckpointKind.RISK:
         key = f"checkpoints/risk-{slug(operation or '') or 'operation'}-{ts}"
-    else:
-        raise InvalidKey(kind, f"unknown checkpoint kind (known: {', '.join(CHECKPOINT_KINDS)})")
+    else:  # AUTO, RECOVERY
+        key = f"checkpoints/{kind.value}-{ts}"
     return validate(key)
 
 
-def parse_checkpoint_key(key: str) -> tuple[str, datetime, str | None] | None:
-    """``(kind, moment, task id or operation)`` for a checkpoint key, else None."""
+def parse_checkpoint_key(key: str) -> tuple[CheckpointKind, datetime, str | None] | None:
+    """``(kind, moment, task id or operation)`` for a checkpoint key, else None.
+
+    For listing and reading stored checkpoints; a checkpoint being written carries its
+    kind from the trigger (``CheckpointCall.kind``)."""
     m = _CHECKPOINT.fullmatch(key)
     if m is None:
         return None
@@ -245,7 +278,7 @@ def parse_checkpoint_key(key: str) -> tuple[str, datetime, str | None] | None:
         moment = parse_ts(ts)
     except ValueError:  # the grammar's shape with an impossible date: not a checkpoint
         return None
-    return (simple or named or "manual", moment, name)
+    return (CheckpointKind(simple or named or "manual"), moment, name)
 
 
 def learning_key(folder_or_type: str, name: str) -> str:

@@ -111,8 +111,26 @@ def test_checkpoint_keys_follow_the_seed(kind: str, extra: dict, expected: str) 
 
 
 def test_unknown_checkpoint_kind_is_refused() -> None:
-    with pytest.raises(InvalidKey, match="unknown checkpoint kind"):
+    with pytest.raises(InvalidKey) as raised:
         keys.checkpoint_key("hourly", MOMENT)
+    assert str(raised.value) == (
+        "invalid key 'hourly': unknown checkpoint kind (known: manual, auto, task, risk, recovery)"
+    )
+
+
+@pytest.mark.parametrize("kind", list(keys.CheckpointKind))
+def test_checkpoint_key_takes_the_kind_or_its_old_string_name(kind: keys.CheckpointKind) -> None:
+    extra = {"task_id": "T1", "operation": "rm-rf"}
+    assert keys.checkpoint_key(kind, MOMENT, **extra) == keys.checkpoint_key(
+        kind.value, MOMENT, **extra
+    )
+
+
+@pytest.mark.parametrize("kind", list(keys.CheckpointKind))
+def test_a_parsed_checkpoint_key_gives_its_kind_as_the_enum(kind: keys.CheckpointKind) -> None:
+    parsed = keys.parse_checkpoint_key(keys.checkpoint_key(kind, MOMENT, task_id="T1"))
+    assert parsed is not None
+    assert parsed[0] is kind
 
 
 def test_learning_key_accepts_type_or_folder() -> None:

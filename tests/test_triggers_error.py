@@ -4,23 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import attrs
 import pytest
 
 from lifecycle.keys import format_ts
 from lifecycle.records import CheckpointType, ErrorContext
-from lifecycle.spec import Event, SessionState
-from lifecycle.triggers import Activity, CheckpointCall, ErrorSettings, ErrorTrigger
+from lifecycle.spec import Event
+from lifecycle.triggers import (
+    Activity,
+    CheckpointCall,
+    CheckpointKind,
+    ErrorSettings,
+    ErrorTrigger,
+    SessionFacts,
+)
 
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
-
-
-@attrs.define
-class View:
-    state: SessionState = SessionState.ACTIVE
-    active_seconds: float = 0.0
-    last_checkpoint_at: datetime | None = None
-    last_auto_checkpoint_at: datetime | None = None
 
 
 def recovered(error: ErrorContext | None) -> Activity:
@@ -33,7 +31,7 @@ def test_recovery_yields_a_recovery_checkpoint_with_the_error_and_steps() -> Non
         recovery_steps=("pip install pyjwt", "rerun tests"),
         operation="pytest -q",
     )
-    assert ErrorTrigger().evaluate(recovered(error), View(), NOW) == CheckpointCall(
+    assert ErrorTrigger().evaluate(recovered(error), SessionFacts(), NOW) == CheckpointCall(
         type=CheckpointType.RECOVERY,
         trigger="error-recovery",
         key=f"checkpoints/recovery-{format_ts(NOW)}",
@@ -42,24 +40,40 @@ def test_recovery_yields_a_recovery_checkpoint_with_the_error_and_steps() -> Non
             "recovery steps: pip install pyjwt; rerun tests"
         ),
         operation="pytest -q",
+        kind=CheckpointKind.RECOVERY,
     )
 
 
 def test_recovery_without_steps_names_only_the_error() -> None:
-    call = ErrorTrigger().evaluate(recovered(ErrorContext(error="timeout")), View(), NOW)
+    call = ErrorTrigger().evaluate(recovered(ErrorContext(error="timeout")), SessionFacts(), NOW)
     assert call is not None
     assert (call.reason, call.operation) == ("recovered from error: timeout", None)
 
 
 def test_recovery_without_context_still_checkpoints() -> None:
-    call = ErrorTrigger().evaluate(recovered(None), View(), NOW)
+    assert ErrorTrigger().evaluate(recovered(None), SessionFacts(), NOW) == CheckpointCall(
+        type=CheckpointType.RECOVERY,
+        trigger="error-recovery",
+        key=f"checkpoints/recovery-{format_ts(NOW)}",
+        reason="recovered from an error (no error context given)",
+        operation=None,
+        kind=CheckpointKind.RECOVERY,
+    )
+
+
+@pytest.mark.parametrize(("length", "clipped"), [(499, False), (500, False), (501, True)])
+def test_a_reason_of_up_to_500_characters_is_kept_whole(length: int, clipped: bool) -> None:
+    error = "x" * (length - len("recovered from error: "))
+    call = ErrorTrigger().evaluate(recovered(ErrorContext(error=error)), SessionFacts(), NOW)
     assert call is not None
-    assert call.reason == "recovered from an error (no error context given)"
+    whole = f"recovered from error: {error}"
+    assert call.reason == (whole[:497] + "..." if clipped else whole)
+    assert len(call.reason) == min(length, 500)
 
 
 def test_a_traceback_becomes_one_clipped_line() -> None:
     trace = "Traceback (most recent call last):\n" + "  File x.py, line 1\n" * 100
-    call = ErrorTrigger().evaluate(recovered(ErrorContext(error=trace)), View(), NOW)
+    call = ErrorTrigger().evaluate(recovered(ErrorContext(error=trace)), SessionFacts(), NOW)
     assert call is not None
     assert "\n" not in call.reason
     assert len(call.reason) == 500
@@ -68,7 +82,7 @@ def test_a_traceback_becomes_one_clipped_line() -> None:
 
 def test_disabled_error_trigger_never_calls() -> None:
     trigger = ErrorTrigger(ErrorSettings(enabled=False))
-    assert trigger.evaluate(recovered(ErrorContext(error="x")), View(), NOW) is None
+    assert trigger.evaluate(recovered(ErrorContext(error="x")), SessionFacts(), NOW) is None
 
 
 def test_enabled_must_be_a_bool() -> None:
@@ -79,4 +93,4 @@ def test_enabled_must_be_a_bool() -> None:
 @pytest.mark.parametrize("event", [e for e in Event if e is not Event.ERROR_RECOVERED])
 def test_only_error_recoveries_are_evaluated(event: Event) -> None:
     activity = Activity(event, NOW, error=ErrorContext(error="x"))
-    assert ErrorTrigger().evaluate(activity, View(), NOW) is None
+    assert ErrorTrigger().evaluate(activity, SessionFacts(), NOW) is None

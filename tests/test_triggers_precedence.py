@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from trigger_view import View
 
 from lifecycle.records import ErrorContext, Task
 from lifecycle.spec import Event
@@ -14,6 +13,7 @@ from lifecycle.triggers import (
     Activity,
     Operation,
     RiskSettings,
+    SessionFacts,
     TimeSettings,
     default_evaluators,
     evaluate_all,
@@ -22,7 +22,8 @@ from lifecycle.triggers import (
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
 
 
-TIME_DUE = View(active_seconds=3600.0)
+FACTS = SessionFacts()
+TIME_DUE = SessionFacts(active_seconds=3600.0)
 AUTO = "30-minute-interval"
 
 
@@ -62,7 +63,7 @@ def test_the_first_evaluator_that_calls_wins_over_a_due_time_checkpoint(
 
 
 def test_no_call_when_nothing_is_due() -> None:
-    assert evaluate_all(default_evaluators(), Activity(Event.TICK, NOW), View(), NOW) is None
+    assert evaluate_all(default_evaluators(), Activity(Event.TICK, NOW), FACTS, NOW) is None
 
 
 def test_no_evaluators_never_call() -> None:
@@ -73,12 +74,12 @@ def test_default_evaluators_use_the_settings_given() -> None:
     evaluators = default_evaluators(
         time=TimeSettings(interval=timedelta(minutes=10)), risk=RiskSettings(max_files=1)
     )
-    view = View(active_seconds=600.0)
+    view = SessionFacts(active_seconds=600.0)
     tick = evaluate_all(evaluators, Activity(Event.TICK, NOW), view, NOW)
     assert tick is not None
     assert tick.trigger == "10-minute-interval"
     op = Operation(paths=("a.txt", "b.txt"))
     before = Activity(Event.BEFORE_OPERATION, NOW, operation=op)
-    call = evaluate_all(evaluators, before, View(), NOW)
+    call = evaluate_all(evaluators, before, FACTS, NOW)
     assert call is not None
     assert call.trigger == "risk:bulk"

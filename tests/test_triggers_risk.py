@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from trigger_view import View
 
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import format_ts, is_valid, parse_checkpoint_key
 from lifecycle.records import CheckpointType
 from lifecycle.spec import Event
-from lifecycle.triggers import Activity, Operation
+from lifecycle.triggers import Activity, Operation, SessionFacts
 from lifecycle.triggers.risk import (
     DEFAULT_COMMAND_PATTERNS,
     DEFAULT_PATH_PATTERNS,
@@ -21,6 +21,7 @@ from lifecycle.triggers.risk import (
     CommandPattern,
     PathPattern,
     RiskCategory,
+    RiskMatch,
     RiskSettings,
     RiskTrigger,
     classify,
@@ -29,6 +30,7 @@ from lifecycle.triggers.risk import (
 )
 
 NOW = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
+FACTS = SessionFacts()
 
 
 def slugs(operation: Operation) -> list[str]:
@@ -646,12 +648,87 @@ def test_max_files_is_configurable() -> None:
 
 
 def test_deletes_flag_is_a_deletion() -> None:
-    (match,) = classify(Operation(name="remove legacy module", deletes=True))
-    assert (match.category, match.slug, match.subject) == (
-        RiskCategory.DELETION,
-        "delete",
-        "remove legacy module",
+    assert classify(Operation(name="remove legacy module", deletes=True)) == [
+        RiskMatch(
+            RiskCategory.DELETION,
+            "delete",
+            "operation deletes files",
+            "deletes=True",
+            "remove legacy module",
+        )
+    ]
+
+
+def test_a_bulk_match_names_the_limit_and_the_count() -> None:
+    assert classify(Operation(files_count=51)) == [
+        RiskMatch(
+            RiskCategory.BULK, "bulk-51-files", "more than 50 files", "touched > 50", "51 files"
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("paths", "subject"),
+    [
+        (("src/auth/a.py",), "src/auth/a.py"),
+        (("src/auth/a.py", "README.md", "src/auth/b.py"), "src/auth/a.py (and 1 more)"),
+    ],
+)
+def test_a_path_match_names_the_first_path_and_counts_the_others(
+    paths: tuple[str, ...], subject: str
+) -> None:
+    assert classify(Operation(paths=paths)) == [
+        RiskMatch(
+            RiskCategory.SECURITY,
+            "auth-change",
+            "authentication code",
+            "**/{auth,authn,authz}/**",
+            subject,
+        )
+    ]
+
+
+def test_a_declared_kind_match_names_the_kind() -> None:
+    assert classify(Operation(kind="Architecture")) == [
+        RiskMatch(
+            RiskCategory.ARCHITECTURE,
+            "architecture-change",
+            "declared architecture operation",
+            "kind=Architecture",
+            "Architecture",
+        )
+    ]
+
+
+def test_a_command_match_names_the_pattern_and_its_regex() -> None:
+    (match, _) = classify(Operation(command="rm -rf build"))
+    rm_rf = next(p for p in DEFAULT_COMMAND_PATTERNS if p.slug == "rm-rf")
+    assert match == RiskMatch(
+        RiskCategory.DELETION, "rm-rf", rm_rf.name, rm_rf.regex, "rm -rf build"
     )
+
+
+def test_a_match_of_no_command_text_shows_the_whole_command() -> None:
+    anything = CommandPattern("any", "any command", "deletion", r"^")
+    settings = RiskSettings(commands=(anything,))
+    assert classify(Operation(command="echo hi"), settings) == [
+        RiskMatch(RiskCategory.DELETION, "any", "any command", "^", "echo hi")
+    ]
+
+
+def test_the_settings_say_which_programs_are_inert() -> None:
+    settings = RiskSettings(inert_programs=frozenset())
+    assert [m.slug for m in classify(Operation(command="echo rm -rf x"), settings)] == [
+        "rm-rf",
+        "rm",
+    ]
+    assert classify(Operation(command="echo rm -rf x")) == []
+
+
+@pytest.mark.parametrize("pipe", ["|", "|&"])
+def test_an_inert_program_piped_into_another_is_run_text(pipe: str) -> None:
+    command = f"echo rm -rf x {pipe} sh"
+    assert executed_text(command) == command
 
 
 @pytest.mark.parametrize(
@@ -687,7 +764,7 @@ def test_kinds_are_configurable() -> None:
 
 
 def test_risky_command_yields_a_risk_call_named_for_the_pattern() -> None:
-    call = RiskTrigger().evaluate(before(Operation(command="rm -rf build")), View(), NOW)
+    call = RiskTrigger().evaluate(before(Operation(command="rm -rf build")), FACTS, NOW)
     assert call is not None
     assert call.type is CheckpointType.RISK
     assert call.trigger == "risk:deletion"
@@ -701,7 +778,7 @@ def test_risky_command_yields_a_risk_call_named_for_the_pattern() -> None:
 
 def test_bulk_operation_key_names_the_file_count() -> None:
     op = Operation(name="rename Foo to Bar", files_count=63)
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert (call.trigger, call.key, call.operation) == (
         "risk:bulk",
@@ -712,12 +789,22 @@ def test_bulk_operation_key_names_the_file_count() -> None:
 
 def test_path_only_operation_is_described_by_its_paths() -> None:
     op = Operation(paths=("src/auth/login.py",))
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert (call.trigger, call.key, call.operation) == (
         "risk:security",
         f"checkpoints/risk-auth-change-{format_ts(NOW)}",
         "change src/auth/login.py",
+    )
+
+
+def test_reason_lists_three_matches_and_no_count_when_there_are_three() -> None:
+    op = Operation(name="purge", deletes=True, files_count=60, kind="ci")
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
+    assert call is not None
+    assert call.reason == (
+        "before purge: operation deletes files [deletion]: purge; "
+        "more than 50 files [bulk]: 60 files; declared ci operation [ci]: ci"
     )
 
 
@@ -727,24 +814,24 @@ def test_reason_lists_three_matches_and_counts_the_rest() -> None:
         deletes=True,
         paths=(".env", "Dockerfile", ".github/workflows/ci.yml"),
     )
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert call.reason.endswith("; and 3 more")
     assert call.reason.count("[") == 3
 
 
 def test_safe_operation_yields_no_call() -> None:
-    assert RiskTrigger().evaluate(before(Operation(command="pytest -q")), View(), NOW) is None
+    assert RiskTrigger().evaluate(before(Operation(command="pytest -q")), FACTS, NOW) is None
 
 
 @pytest.mark.parametrize("event", [e for e in Event if e is not Event.BEFORE_OPERATION])
 def test_only_before_operation_is_evaluated(event: Event) -> None:
     activity = Activity(event, NOW, operation=Operation(command="rm -rf /"))
-    assert RiskTrigger().evaluate(activity, View(), NOW) is None
+    assert RiskTrigger().evaluate(activity, FACTS, NOW) is None
 
 
 def test_before_operation_without_an_operation_yields_no_call() -> None:
-    assert RiskTrigger().evaluate(Activity(Event.BEFORE_OPERATION, NOW), View(), NOW) is None
+    assert RiskTrigger().evaluate(Activity(Event.BEFORE_OPERATION, NOW), FACTS, NOW) is None
 
 
 def test_custom_pattern_extends_the_defaults() -> None:
@@ -752,7 +839,7 @@ def test_custom_pattern_extends_the_defaults() -> None:
         "deploy-prod", "production deploy", "architecture", r"\bdeploy\s+prod\b"
     )
     trigger = RiskTrigger(RiskSettings(commands=(*DEFAULT_COMMAND_PATTERNS, deploy)))
-    call = trigger.evaluate(before(Operation(command="make deploy prod")), View(), NOW)
+    call = trigger.evaluate(before(Operation(command="make deploy prod")), FACTS, NOW)
     assert call is not None
     assert call.key == f"checkpoints/risk-deploy-prod-{format_ts(NOW)}"
     assert trigger.classify(Operation(command="rm -rf x"))[0].slug == "rm-rf"
@@ -762,21 +849,60 @@ def test_default_settings_are_the_module_defaults() -> None:
     assert RiskTrigger().settings == DEFAULT_SETTINGS
 
 
+def _regex_error(regex: str, flags: int = 0) -> str:
+    try:
+        re.compile(regex, flags)
+    except re.error as err:
+        return str(err)
+    raise AssertionError(f"{regex!r} compiles")
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: CommandPattern("bad", "x", "deletion", "(unclosed"), "not a valid regex"),
-        (lambda: CommandPattern("bad slug!", "x", "deletion", "x"), "key-safe name"),
-        (lambda: CommandPattern("ok", "x", "dangerous", "x"), "unknown risk category"),
-        (lambda: PathPattern("ok", "x", "ci", ()), "has no globs"),
-        (lambda: PathPattern("ok", "x", "ci", ("[z-a]",)), "not a valid regex"),
-        (lambda: RiskSettings(max_files=-1), "max_files must be an integer >= 0"),
-        (lambda: RiskSettings(commands=("rm",)), "expected CommandPattern items"),
+        (
+            lambda: CommandPattern("bad", "x", "deletion", "(unclosed"),
+            f"risk pattern '(unclosed' is not a valid regex: {_regex_error('(unclosed')}",
+        ),
+        (
+            lambda: CommandPattern("bad", "x", "deletion", None),
+            "risk pattern None is not a valid regex: "
+            "first argument must be string or compiled pattern",
+        ),
+        (
+            lambda: CommandPattern("ok", "x", "dangerous", "x"),
+            "unknown risk category 'dangerous'; known: deletion, architecture, security, ci, bulk",
+        ),
+        (
+            lambda: PathPattern("ok", "x", "ci", ()),
+            "path pattern 'ok' has no globs; give at least one",
+        ),
+        (
+            lambda: PathPattern("ok", "x", "ci", ("[z-a]",)),
+            "risk pattern '(?:^|/)[z-a]$' is not a valid regex: "
+            + _regex_error("(?:^|/)[z-a]$", re.IGNORECASE),
+        ),
+        (lambda: RiskSettings(max_files=-1), "max_files must be an integer >= 0, got -1"),
+        (lambda: RiskSettings(max_files=True), "max_files must be an integer >= 0, got True"),
+        (lambda: RiskSettings(max_files="3"), "max_files must be an integer >= 0, got '3'"),
+        (lambda: RiskSettings(commands=("rm",)), "expected CommandPattern items, got 'rm'"),
+        (lambda: RiskSettings(paths=(".env",)), "expected PathPattern items, got '.env'"),
+        (
+            lambda: RiskSettings(kinds={"x": "worse"}),
+            "unknown risk category 'worse'; known: deletion, architecture, security, ci, bulk",
+        ),
     ],
 )
 def test_bad_settings_raise_invalid_settings(build: object, message: str) -> None:
-    with pytest.raises(InvalidSettings, match=message):
+    with pytest.raises(InvalidSettings) as raised:
         build()  # type: ignore[operator]
+    assert str(raised.value) == message
+
+
+def test_zero_max_files_makes_any_file_a_bulk_change() -> None:
+    settings = RiskSettings(max_files=0)
+    assert [m.slug for m in classify(Operation(files_count=1), settings)] == ["bulk-1-files"]
+    assert classify(Operation(files_count=0), settings) == []
 
 
 # -- properties (rule 7: a risky operation never proceeds without a checkpoint) ---------
@@ -792,7 +918,7 @@ def test_every_default_command_pattern_yields_a_call_in_any_context(
 ) -> None:
     command, slug = example
     op = Operation(command=prefix + command + suffix)
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert call.type is CheckpointType.RISK
     assert slug in slugs(op)
@@ -817,7 +943,7 @@ def test_every_default_path_pattern_yields_a_call_under_any_folder(
     if windows:
         full = full.replace("/", "\\")
     op = Operation(paths=(full,))
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert call is not None
     assert slug in slugs(op)
 
@@ -834,7 +960,7 @@ def test_any_operation_is_classified_and_a_call_follows_exactly_when_risky(
 ) -> None:
     op = Operation(command=command, paths=paths, kind=kind, files_count=files, deletes=deletes)
     matches = classify(op)
-    call = RiskTrigger().evaluate(before(op), View(), NOW)
+    call = RiskTrigger().evaluate(before(op), FACTS, NOW)
     assert (call is not None) == bool(matches)
     if deletes or op.touched > 50:
         assert call is not None

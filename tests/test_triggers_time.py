@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 from lifecycle.errors import InvalidSettings
 from lifecycle.keys import format_ts
 from lifecycle.records import CheckpointType, Priority, Task
-from lifecycle.spec import WORK_EVENTS, Event, SessionState
+from lifecycle.spec import WORK_EVENTS, Event
 from lifecycle.triggers import (
     ActiveTime,
     Activity,
     CheckpointCall,
+    CheckpointKind,
     Evaluator,
     Operation,
+    SessionFacts,
     TimeSettings,
     TimeTrigger,
     advance,
@@ -33,15 +35,6 @@ from lifecycle.triggers.time import interval_name
 START = datetime(2025, 1, 31, 14, 30, tzinfo=UTC)
 DEFAULT = TimeSettings()
 MIN = timedelta(minutes=1)
-
-
-@attrs.define
-class View:
-    state: SessionState = SessionState.ACTIVE
-    active_seconds: float = 0.0
-    last_checkpoint_at: datetime | None = None
-    last_auto_checkpoint_at: datetime | None = None
-    tasks_completed_since_checkpoint: int = 0
 
 
 def tick(at: datetime) -> Activity:
@@ -87,49 +80,62 @@ def test_reset_with_an_earlier_moment_keeps_the_later_last_activity() -> None:
     assert reset(ActiveTime(5.0, START), START - MIN) == ActiveTime(0.0, START)
 
 
+def test_an_event_at_the_moment_of_the_last_one_counts_nothing_and_keeps_the_account() -> None:
+    account = ActiveTime(0.1234567, START)  # not rounded: only advance rounds
+    assert advance(account, START, DEFAULT) is account
+
+
+def test_active_time_is_rounded_to_the_microsecond() -> None:
+    account = ActiveTime(0.00000049, START)
+    assert advance(account, START + timedelta(seconds=1), DEFAULT).active_seconds == 1.0
+    up = ActiveTime(0.00000051, START)
+    assert advance(up, START + timedelta(microseconds=1), DEFAULT).active_seconds == 0.000002
+
+
 # -- the trigger ------------------------------------------------------------------------
 
 
 def test_fires_after_an_interval_of_active_work() -> None:
-    call = TimeTrigger().evaluate(tick(START), View(active_seconds=1800.0), START)
+    call = TimeTrigger().evaluate(tick(START), SessionFacts(active_seconds=1800.0), START)
     assert call == CheckpointCall(
         type=CheckpointType.AUTOMATIC,
         trigger="30-minute-interval",
         key=f"checkpoints/auto-{format_ts(START)}",
         reason="30.0 minutes of active work since the last checkpoint (interval 30 minutes)",
+        kind=CheckpointKind.AUTO,
     )
 
 
 def test_does_not_fire_before_an_interval_of_active_work() -> None:
-    view = View(active_seconds=1799.999999)
+    view = SessionFacts(active_seconds=1799.999999)
     assert TimeTrigger().evaluate(tick(START), view, START) is None
 
 
 def test_does_not_fire_within_an_interval_of_the_last_automatic_checkpoint() -> None:
-    view = View(active_seconds=7200.0, last_auto_checkpoint_at=START - 29 * MIN)
+    view = SessionFacts(active_seconds=7200.0, last_auto_checkpoint_at=START - 29 * MIN)
     assert TimeTrigger().evaluate(tick(START), view, START) is None
 
 
 def test_fires_one_interval_after_the_last_automatic_checkpoint() -> None:
-    view = View(active_seconds=1800.0, last_auto_checkpoint_at=START - 30 * MIN)
+    view = SessionFacts(active_seconds=1800.0, last_auto_checkpoint_at=START - 30 * MIN)
     assert TimeTrigger().evaluate(tick(START), view, START) is not None
 
 
 def test_a_clock_behind_the_last_automatic_checkpoint_does_not_fire() -> None:
-    view = View(active_seconds=7200.0, last_auto_checkpoint_at=START + MIN)
+    view = SessionFacts(active_seconds=7200.0, last_auto_checkpoint_at=START + MIN)
     assert TimeTrigger().evaluate(tick(START), view, START) is None
 
 
 @pytest.mark.parametrize("event", WORK_EVENTS)
 def test_every_work_event_is_evaluated(event: Event) -> None:
     activity = Activity(event, START)
-    assert TimeTrigger().evaluate(activity, View(active_seconds=1800.0), START) is not None
+    assert TimeTrigger().evaluate(activity, SessionFacts(active_seconds=1800.0), START) is not None
 
 
 @pytest.mark.parametrize("event", [e for e in Event if e not in WORK_EVENTS])
 def test_session_events_are_not_evaluated(event: Event) -> None:
     activity = Activity(event, START)
-    assert TimeTrigger().evaluate(activity, View(active_seconds=1e9), START) is None
+    assert TimeTrigger().evaluate(activity, SessionFacts(active_seconds=1e9), START) is None
 
 
 @pytest.mark.parametrize(
@@ -145,16 +151,28 @@ def test_trigger_is_named_for_the_interval(interval: timedelta, name: str) -> No
 
 
 @pytest.mark.parametrize(
-    "build",
+    ("field", "value"),
     [
-        lambda: TimeSettings(interval=timedelta(0)),
-        lambda: TimeSettings(idle_threshold=timedelta(seconds=-1)),
-        lambda: TimeSettings(interval=1800),
+        ("interval", timedelta(0)),
+        ("idle_threshold", timedelta(seconds=-1)),
+        ("interval", 1800),
     ],
 )
-def test_non_positive_durations_raise_invalid_settings(build: object) -> None:
-    with pytest.raises(InvalidSettings, match="must be a positive timedelta"):
-        build()  # type: ignore[operator]
+def test_non_positive_durations_raise_invalid_settings(field: str, value: object) -> None:
+    with pytest.raises(InvalidSettings) as raised:
+        TimeSettings(**{field: value})  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"{field} must be a positive timedelta, got {value!r}; e.g. timedelta(minutes=30)"
+    )
+
+
+def test_the_smallest_positive_durations_are_accepted() -> None:
+    tiny = timedelta(microseconds=1)
+    assert TimeSettings(interval=tiny, idle_threshold=tiny) == TimeSettings(tiny, tiny)
+
+
+def test_an_interval_of_whole_minutes_with_a_fraction_of_a_second_is_named_in_seconds() -> None:
+    assert interval_name(timedelta(minutes=1, microseconds=500_000)) == "60.5-second-interval"
 
 
 # -- properties (rule 8) ----------------------------------------------------------------
@@ -188,7 +206,7 @@ class Session:
     evaluators: tuple[Evaluator, ...]
     now: datetime = START
     account: ActiveTime = attrs.Factory(ActiveTime)
-    view: View = attrs.Factory(View)
+    facts: SessionFacts = attrs.Factory(SessionFacts)
     checkpoints: list[tuple[datetime, CheckpointCall]] = attrs.Factory(list)
     # Reference model: active work since the last checkpoint, and its largest gap.
     ref_active: timedelta = timedelta(0)
@@ -205,10 +223,14 @@ class Session:
             self.ref_active += gap
             self.ref_largest_gap = max(self.ref_largest_gap, gap)
         self.account = advance(self.account, self.now, self.settings)
-        self.view.active_seconds = self.account.active_seconds
-        if activity is not None and activity.event is Event.TASK_COMPLETED:
-            self.view.tasks_completed_since_checkpoint += 1
-        call = evaluate_all(self.evaluators, activity or tick(self.now), self.view, self.now)
+        completed = activity is not None and activity.event is Event.TASK_COMPLETED
+        self.facts = attrs.evolve(
+            self.facts,
+            active_seconds=self.account.active_seconds,
+            tasks_completed_since_checkpoint=self.facts.tasks_completed_since_checkpoint
+            + completed,
+        )
+        call = evaluate_all(self.evaluators, activity or tick(self.now), self.facts, self.now)
         assert math.isclose(
             self.account.active_seconds, self.ref_active.total_seconds(), abs_tol=1e-6
         )
@@ -217,17 +239,20 @@ class Session:
         if call is not None:
             self.checkpoints.append((self.now, call))
             self.account = reset(self.account, self.now)
-            self.view.last_checkpoint_at = self.now
-            self.view.tasks_completed_since_checkpoint = 0
-            if call.key.startswith("checkpoints/auto-"):
-                self.view.last_auto_checkpoint_at = self.now
+            auto = call.kind is CheckpointKind.AUTO
+            self.facts = attrs.evolve(
+                self.facts,
+                last_checkpoint_at=self.now,
+                tasks_completed_since_checkpoint=0,
+                last_auto_checkpoint_at=self.now if auto else self.facts.last_auto_checkpoint_at,
+            )
             self.ref_active = timedelta(0)
             self.ref_largest_gap = timedelta(0)
             self.last_checkpoint = self.now
         return call
 
     def auto_times(self) -> list[datetime]:
-        return [t for t, c in self.checkpoints if c.key.startswith("checkpoints/auto-")]
+        return [t for t, c in self.checkpoints if c.kind is CheckpointKind.AUTO]
 
 
 def _assert_auto_checkpoints_an_interval_apart(session: Session) -> None:

@@ -19,8 +19,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import Event
-from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation, SessionView
+from lifecycle.triggers.base import (
+    Activity,
+    CheckpointCall,
+    Evaluator,
+    Operation,
+    SessionFacts,
+    SessionView,
+)
 from lifecycle.triggers.error import ErrorSettings, ErrorTrigger
 from lifecycle.triggers.task import TaskSettings, TaskTrigger
 from lifecycle.triggers.time import ActiveTime, TimeSettings, TimeTrigger, advance, reset
@@ -61,7 +69,7 @@ class DeferredRiskTrigger:
         self._trigger: Evaluator | None = None
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         if activity.event is not Event.BEFORE_OPERATION or activity.operation is None:
             return None
@@ -69,7 +77,7 @@ class DeferredRiskTrigger:
             from lifecycle.triggers.risk import RiskTrigger
 
             self._trigger = RiskTrigger()
-        return self._trigger.evaluate(activity, session, now)
+        return self._trigger.evaluate(activity, facts, now)
 
 
 #: The order in which the machine's ``checkpoint_due`` guard consults the evaluators.
@@ -99,11 +107,11 @@ def default_evaluators(
 
 
 def evaluate_all(
-    evaluators: Iterable[Evaluator], activity: Activity, session: SessionView, now: datetime
+    evaluators: Iterable[Evaluator], activity: Activity, facts: SessionFacts, now: datetime
 ) -> CheckpointCall | None:
     """The first evaluator's call, in the order given; None when none calls for a checkpoint."""
     for evaluator in evaluators:
-        call = evaluator.evaluate(activity, session, now)
+        call = evaluator.evaluate(activity, facts, now)
         if call is not None:
             return call
     return None
@@ -114,6 +122,7 @@ __all__ = [
     "ActiveTime",
     "Activity",
     "CheckpointCall",
+    "CheckpointKind",
     "CommandPattern",
     "ErrorSettings",
     "ErrorTrigger",
@@ -124,6 +133,7 @@ __all__ = [
     "RiskMatch",
     "RiskSettings",
     "RiskTrigger",
+    "SessionFacts",
     "SessionView",
     "TaskSettings",
     "TaskTrigger",

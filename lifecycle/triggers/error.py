@@ -11,10 +11,9 @@ from datetime import datetime
 
 import attrs
 
-from lifecycle.keys import checkpoint_key
-from lifecycle.records import CheckpointType
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import Event
-from lifecycle.triggers.base import Activity, CheckpointCall, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
 #: Reasons are one line in logs and reports; a stack trace as the error is cut here.
 REASON_LIMIT = 500
@@ -38,7 +37,7 @@ class ErrorTrigger:
     name = "error"
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         if activity.event is not Event.ERROR_RECOVERED or not self.settings.enabled:
             return None
@@ -51,10 +50,10 @@ class ErrorTrigger:
             if context.recovery_steps:
                 reason += f"; recovery steps: {'; '.join(context.recovery_steps)}"
             operation = context.operation
-        return CheckpointCall(
-            type=CheckpointType.RECOVERY,
+        return CheckpointCall.of(
+            CheckpointKind.RECOVERY,
+            now,
             trigger="error-recovery",
-            key=checkpoint_key("recovery", now),
             reason=_one_line(reason),
             operation=operation,
         )

@@ -54,10 +54,10 @@ from typing import Any, TypeVar
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import checkpoint_key, slug
-from lifecycle.records import CheckpointType, _strs
+from lifecycle.keys import CheckpointKind, slug
+from lifecycle.records import _strs
 from lifecycle.spec import Event
-from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionFacts
 
 
 class RiskCategory(StrEnum):
@@ -109,39 +109,26 @@ class CommandPattern:
         return self._compiled.search(command)
 
 
+#: One piece of a glob: a wildcard, a ``[...]`` class (its first character may be ``]``),
+#: a ``{a,b}`` group (up to the first ``}``), or any other single character.
+_GLOB_PART = re.compile(
+    r"\*\*/|/\*\*\Z|\*\*|\*|\?|\[(?P<chars>.[^\]]*)\]|\{(?P<choices>[^}]*)\}|.", re.DOTALL
+)
+_GLOB_WILDCARDS = {"**/": "(?:[^/]*/)*", "/**": "(?:/.*)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
 def glob_regex(glob: str) -> str:
     """A glob as a regex body: ``**`` any folders, ``*``/``?`` within a name, ``{a,b}``."""
     out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        if glob.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-            continue
-        if glob.startswith("/**", i) and i + 3 == n:
-            out.append("(?:/.*)?")
-            i += 3
-            continue
-        if glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[" and (end := glob.find("]", i + 2)) != -1:
-            body = glob[i + 1 : end].replace("\\", "\\\\")
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-            i = end
-        elif c == "{" and (end := glob.find("}", i)) != -1:
-            alternatives = glob[i + 1 : end].split(",")
-            out.append("(?:" + "|".join(glob_regex(a) for a in alternatives) + ")")
-            i = end
+    for part in _GLOB_PART.finditer(glob):
+        chars, choices = part.group("chars", "choices")
+        if chars is not None:
+            chars = chars.replace("\\", "\\\\")
+            out.append("[" + ("^" + chars[1:] if chars.startswith("!") else chars) + "]")
+        elif choices is not None:
+            out.append("(?:" + "|".join(glob_regex(c) for c in choices.split(",")) + ")")
         else:
-            out.append(re.escape(c))
-        i += 1
+            out.append(_GLOB_WILDCARDS.get(part.group()) or re.escape(part.group()))
     return "".join(out)
 
 
@@ -161,14 +148,17 @@ class PathPattern:
     category: RiskCategory = attrs.field(converter=_category)
     globs: tuple[str, ...] = attrs.field(converter=_strs)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=_strs)
-    _matchers: tuple[re.Pattern[str], ...] = attrs.field(init=False, repr=False, eq=False)
+    #: Each glob and its compiled regex.
+    _matchers: tuple[tuple[str, re.Pattern[str]], ...] = attrs.field(
+        init=False, repr=False, eq=False
+    )
     _excluders: tuple[re.Pattern[str], ...] = attrs.field(init=False, repr=False, eq=False)
 
     @_matchers.default
-    def _compile_globs(self) -> tuple[re.Pattern[str], ...]:
+    def _compile_globs(self) -> tuple[tuple[str, re.Pattern[str]], ...]:
         if not self.globs:
             raise InvalidSettings(f"path pattern {self.slug!r} has no globs; give at least one")
-        return tuple(_glob(g) for g in self.globs)
+        return tuple((g, _glob(g)) for g in self.globs)
 
     @_excluders.default
     def _compile_excludes(self) -> tuple[re.Pattern[str], ...]:
@@ -179,14 +169,11 @@ class PathPattern:
         path = normalize_path(path)
         if any(x.search(path) for x in self._excluders):
             return None
-        for glob, matcher in zip(self.globs, self._matchers, strict=True):
-            if matcher.search(path):
-                return glob
-        return None
+        return next((glob for glob, matcher in self._matchers if matcher.search(path)), None)
 
 
 def _glob(glob: str) -> re.Pattern[str]:
-    if not isinstance(glob, str) or not glob:
+    if not glob:  # a string: PathPattern's converter made every glob one
         raise InvalidSettings(f"a path glob must be a non-empty string, got {glob!r}")
     return _compile(f"(?:^|/){glob_regex(normalize_path(glob))}$", re.IGNORECASE)
 
@@ -580,49 +567,34 @@ class RiskSettings:
 # -- reading a shell command ------------------------------------------------------------
 
 
+#: One piece of a shell command, first match wins: a quoted string (to the end of the
+#: command if it is not closed; in double quotes a backslash escapes the next character);
+#: a backslash and the character it escapes; a comment, from a ``#`` that starts a word
+#: (after a space, a separator or nothing) to the end of its line; a separator (an ``&``
+#: right after ``<`` or ``>`` or right before ``>`` is a redirection, not a separator);
+#: any other single character.
+_SHELL_PART = re.compile(
+    r"""(?:"(?:\\.|\\\Z|[^"\\])*"?|'[^']*'?)"""
+    r"|\\."
+    r"|(?P<comment>(?<![^\s;&|])(?<!\\[;&|])(?<![<>]&)#[^\n]*)"
+    r"|(?P<separator>\|\||\|&|\||;|\n|(?<![<>])&(?:&|(?!>)))"
+    r"|.",
+    re.DOTALL,
+)
+
+
 def _split_commands(command: str) -> list[tuple[str, str]]:
     """Simple commands and the separator after each (``;``, ``&&``, ``|``, ...); comments
     dropped; quotes and backslash escapes respected."""
     parts: list[tuple[str, str]] = []
     buf: list[str] = []
-    quote: str | None = None
-    i, n = 0, len(command)
-    while i < n:
-        c = command[i]
-        nxt = command[i + 1] if i + 1 < n else ""
-        if quote is not None:
-            buf.append(c)
-            if c == "\\" and quote == '"' and nxt:
-                buf.append(nxt)
-                i += 1
-            elif c == quote:
-                quote = None
-        elif c == "\\" and nxt:
-            buf += (c, nxt)
-            i += 1
-        elif c in "'\"":
-            quote = c
-            buf.append(c)
-        elif c == "#" and (not buf or buf[-1].isspace()):
-            end = command.find("\n", i)
-            i = n if end == -1 else end
-            continue
-        elif c in ";\n":
-            parts.append(("".join(buf), c))
+    for part in _SHELL_PART.finditer(command):
+        separator = part.group("separator")
+        if separator is not None:
+            parts.append(("".join(buf), separator))
             buf = []
-        elif c == "|":
-            sep = "||" if nxt == "|" else "|&" if nxt == "&" else "|"
-            parts.append(("".join(buf), sep))
-            buf = []
-            i += len(sep) - 1
-        elif c == "&" and not (buf and buf[-1] in "<>") and nxt != ">":
-            sep = "&&" if nxt == "&" else "&"
-            parts.append(("".join(buf), sep))
-            buf = []
-            i += len(sep) - 1
-        else:
-            buf.append(c)
-        i += 1
+        elif part.group("comment") is None:
+            buf.append(part.group())
     parts.append(("".join(buf), ""))
     return parts
 
@@ -631,24 +603,25 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _SUBSTITUTION = ("$(", "`", "<(", ">(")
 
 
-def _program(segment: str) -> tuple[str, str]:
-    """The first word of a simple command after variable assignments, and the first two."""
+def _words(segment: str) -> list[str]:
+    """The words of a simple command after its variable assignments (``A=1 cmd ...``)."""
     try:
-        words = shlex.split(segment, comments=False, posix=True)
+        words = shlex.split(segment)  # POSIX rules; ``#`` inside a word is not a comment
     except ValueError:  # unbalanced quotes: read it as plain words
         words = segment.split()
     while words and _ASSIGNMENT.match(words[0]):
         words.pop(0)
-    return (words[0] if words else "", " ".join(words[:2]))
+    return words
 
 
 def executed_text(command: str, inert_programs: frozenset[str] = DEFAULT_INERT_PROGRAMS) -> str:
     """``command`` with the parts that only print or search text blanked out (see module notes)."""
     out: list[str] = []
     for segment, sep in _split_commands(command):
-        first, first_two = _program(segment)
+        words = _words(segment)
         inert = (
-            (first in inert_programs or first_two in inert_programs)
+            # the program ("echo") or the program and its subcommand ("git commit")
+            any(" ".join(words[:n]) in inert_programs for n in (1, 2))
             and sep not in ("|", "|&")
             and not any(s in segment for s in _SUBSTITUTION)
         )
@@ -722,11 +695,15 @@ def classify(operation: Operation, settings: RiskSettings | None = None) -> list
     return found
 
 
+_SEPARATOR = re.compile(r"[;&|\n]")
+
+
 def _enclosing_command(text: str, m: re.Match[str]) -> str:
-    """The simple command(s) a match lies in, for showing to a person."""
-    start = max(text.rfind(c, 0, m.start()) for c in ";&|\n") + 1
-    ends = [i for c in ";&|\n" if (i := text.find(c, m.end())) != -1]
-    return text[start : min(ends, default=len(text))]
+    """The simple command(s) a match lies in, for showing to a person: the match and the
+    text around it up to the nearest command separator on either side."""
+    before = _SEPARATOR.split(text[: m.start()])[-1]
+    after = _SEPARATOR.split(text[m.end() :])[0]
+    return before + m.group() + after
 
 
 def _describe(operation: Operation) -> str:
@@ -757,7 +734,7 @@ class RiskTrigger:
         return classify(operation, self.settings)
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         operation = activity.operation
         if activity.event is not Event.BEFORE_OPERATION or operation is None:
@@ -770,11 +747,12 @@ class RiskTrigger:
         reason = f"before {description}: " + "; ".join(m.reason for m in matches[:_REASONS_SHOWN])
         if len(matches) > _REASONS_SHOWN:
             reason += f"; and {len(matches) - _REASONS_SHOWN} more"
-        return CheckpointCall(
-            type=CheckpointType.RISK,
+        return CheckpointCall.of(
+            CheckpointKind.RISK,
+            now,
             trigger=f"risk:{first.category.value}",
-            key=checkpoint_key("risk", now, operation=first.slug),
             reason=reason,
+            key_name=first.slug,
             operation=description,
         )
 

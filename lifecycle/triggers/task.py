@@ -5,10 +5,9 @@ Every ``task_completed`` event is evaluated. A task whose priority is in
 task gets one only when ``every_n_completions`` is set and the session has
 completed that many tasks since its last checkpoint.
 
-The count comes from the session view's optional attribute
-``tasks_completed_since_checkpoint``: completions since the last checkpoint,
-*including* the one being evaluated (the session counts the event before it
-asks, as it does for active time). A view without it disables the every-n rule.
+The count is ``SessionFacts.tasks_completed_since_checkpoint``: completions
+since the last checkpoint, *including* the one being evaluated (the session
+counts the event before it asks, as it does for active time).
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ from datetime import datetime
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import checkpoint_key
-from lifecycle.records import CheckpointType
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import Event
-from lifecycle.triggers.base import Activity, CheckpointCall, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
 
 def _priorities(value: object) -> frozenset[str]:
@@ -57,7 +55,7 @@ class TaskTrigger:
     name = "task"
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         if activity.event is not Event.TASK_COMPLETED:
             return None
@@ -68,13 +66,14 @@ class TaskTrigger:
             reason = f"{label} with priority {task.priority.value} completed"
         else:
             n = self.settings.every_n_completions
-            count = getattr(session, "tasks_completed_since_checkpoint", None)
-            if n is None or not isinstance(count, int) or count < n:
+            count = facts.tasks_completed_since_checkpoint
+            if n is None or count < n:
                 return None
             reason = f"{label} completed: {count} completions since the last checkpoint"
-        return CheckpointCall(
-            type=CheckpointType.AUTOMATIC,
+        return CheckpointCall.of(
+            CheckpointKind.TASK,
+            now,
             trigger="task-complete",
-            key=checkpoint_key("task", now, task_id=task_id),
             reason=reason,
+            key_name=task_id,
         )

@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 import attrs
 
 from lifecycle.errors import InvalidSettings
-from lifecycle.keys import checkpoint_key
-from lifecycle.records import CheckpointType
+from lifecycle.keys import CheckpointKind
 from lifecycle.spec import WORK_EVENTS
-from lifecycle.triggers.base import Activity, CheckpointCall, SessionView
+from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
 
 
 def _positive(_: object, attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
@@ -68,14 +67,15 @@ def advance(account: ActiveTime, now: datetime, settings: TimeSettings) -> Activ
 def reset(account: ActiveTime, now: datetime) -> ActiveTime:
     """The account after a checkpoint at ``now``: no active time since it."""
     last = account.last_activity_at
-    return ActiveTime(0.0, now if last is None or now > last else last)
+    return ActiveTime(0.0, now if last is None else max(now, last))
 
 
 def interval_name(interval: timedelta) -> str:
     """``30-minute-interval`` (the trigger's name in checkpoints) for the default interval."""
     seconds = interval.total_seconds()
-    if seconds % 60 == 0:
-        return f"{int(seconds // 60)}-minute-interval"
+    minutes = seconds / 60
+    if minutes.is_integer():
+        return f"{int(minutes)}-minute-interval"
     return f"{seconds:g}-second-interval"
 
 
@@ -87,21 +87,21 @@ class TimeTrigger:
     name = "time"
 
     def evaluate(
-        self, activity: Activity, session: SessionView, now: datetime
+        self, activity: Activity, facts: SessionFacts, now: datetime
     ) -> CheckpointCall | None:
         if activity.event not in WORK_EVENTS:
             return None
         interval = self.settings.interval
-        active = session.active_seconds
+        active = facts.active_seconds
         if active < interval.total_seconds():
             return None
-        last_auto = session.last_auto_checkpoint_at
+        last_auto = facts.last_auto_checkpoint_at
         if last_auto is not None and now - last_auto < interval:
             return None
-        return CheckpointCall(
-            type=CheckpointType.AUTOMATIC,
+        return CheckpointCall.of(
+            CheckpointKind.AUTO,
+            now,
             trigger=interval_name(interval),
-            key=checkpoint_key("auto", now),
             reason=(
                 f"{active / 60:.1f} minutes of active work since the last checkpoint "
                 f"(interval {interval.total_seconds() / 60:g} minutes)"
