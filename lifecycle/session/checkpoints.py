@@ -199,23 +199,10 @@ class Checkpoints:
                         theirs = self.read_key(other.key) if merge_from is not None else None
                         if merge_from is not None and theirs is not None:
                             merge_from(theirs)
-                call = rekey(call, at)
+                call = call.at(at)  # the same kind of checkpoint, keyed for the later moment
                 continue
             return Committed(cp, len(body), versions[1])
         raise StoreError(f"could not move {LATEST}: too many concurrent writers")
-
-
-def rekey(call: CheckpointCall, at: datetime) -> CheckpointCall:
-    """The same call under a key for the later moment ``at``."""
-    parsed = keys.parse_checkpoint_key(call.key)
-    kind, name = ("manual", None) if parsed is None else (parsed[0], parsed[2])
-    key = keys.checkpoint_key(
-        kind,
-        at,
-        task_id=name if kind == "task" else None,
-        operation=name if kind == "risk" else None,
-    )
-    return attrs.evolve(call, key=key)
 
 
 def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:

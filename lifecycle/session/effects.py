@@ -14,6 +14,7 @@ import attrs
 
 from lifecycle import codec, keys
 from lifecycle.errors import StoreError, VersionConflict
+from lifecycle.keys import CheckpointKind
 from lifecycle.logs import get_logger
 from lifecycle.machine import EffectFailed
 from lifecycle.merge import Merged, merge_state
@@ -200,7 +201,6 @@ class EventEffects:
             checkpoint_bytes=session.checkpoint_bytes + done.size,
         )
         account = reset(_account(live), cp.timestamp)
-        auto = keys.parse_checkpoint_key(cp.key)
         self.update(
             session=session,
             phase=after.phase,
@@ -212,8 +212,7 @@ class EventEffects:
             active_seconds=account.active_seconds,
             last_activity_at=account.last_activity_at,
             last_auto_checkpoint_at=(
-                cp.timestamp if auto is not None and auto[0] == "auto"
-                else live.last_auto_checkpoint_at
+                cp.timestamp if call.kind is CheckpointKind.AUTO else live.last_auto_checkpoint_at
             ),
             last_moment=max(live.last_moment or cp.timestamp, cp.timestamp),
             latest_version=done.latest_version,

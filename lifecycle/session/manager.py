@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from lifecycle import codec, keys
+from lifecycle import codec
 from lifecycle.errors import (
     CheckpointNotFound,
     CorruptRecord,
@@ -35,12 +35,12 @@ from lifecycle.errors import (
     StoreError,
 )
 from lifecycle.events import EVENTS, arguments, build, event
+from lifecycle.keys import CheckpointKind
 from lifecycle.logs import get_logger
 from lifecycle.machine import fire
 from lifecycle.merge import Merged
 from lifecycle.records import (
     Checkpoint,
-    CheckpointType,
     Decision,
     ErrorContext,
     EventMessage,
@@ -74,7 +74,7 @@ from lifecycle.session.step import Change, Edit, Snapshot, Step
 from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row, SessionState
 from lifecycle.stores import ProjectStore, Store, open_store
 from lifecycle.triggers import evaluate_all
-from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
+from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation, SessionFacts
 from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
 
 log = get_logger(__name__)
@@ -86,17 +86,6 @@ WARNINGS_KEPT = 50
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-@attrs.frozen
-class _Facts:
-    """What the trigger evaluators see of the session: a frozen snapshot, no methods."""
-
-    state: SessionState
-    active_seconds: float
-    last_checkpoint_at: datetime | None
-    last_auto_checkpoint_at: datetime | None
-    tasks_completed_since_checkpoint: int
 
 
 class SessionManager:
@@ -339,11 +328,8 @@ class SessionManager:
         )
         effects = self._begin_event(Event.SAVE)
         at = self._now(peek=True)
-        call = CheckpointCall(
-            type=CheckpointType.MANUAL,
-            trigger="user-requested",
-            key=keys.checkpoint_key("manual", at),
-            reason="manual checkpoint",
+        call = CheckpointCall.of(
+            CheckpointKind.MANUAL, at, trigger="user-requested", reason="manual checkpoint"
         )
         step = self._step(Activity(Event.SAVE, at), edit, effects, call=call)
         self._dispatch(Event.SAVE, step, effects)
@@ -399,11 +385,8 @@ class SessionManager:
         """Complete: final checkpoint (if anything is unsaved), session record, summary."""
         effects = self._begin_event(Event.COMPLETE, success=success)
         at = self._now(peek=True)
-        call = CheckpointCall(
-            type=CheckpointType.MANUAL,
-            trigger="session-end",
-            key=keys.checkpoint_key("manual", at),
-            reason="final checkpoint",
+        call = CheckpointCall.of(
+            CheckpointKind.MANUAL, at, trigger="session-end", reason="final checkpoint"
         )
         step = self._step(Activity(Event.COMPLETE, at), Edit(phase=phase), effects, call=call)
         self._dispatch(Event.COMPLETE, step, effects)
@@ -781,8 +764,15 @@ class SessionManager:
             tasks += 1  # the completion being evaluated counts
         state, last_at, evaluators = self.state, self.last_checkpoint_at, self._evaluators
 
-        def evaluate(a: Activity) -> CheckpointCall | None:
-            facts = _Facts(state, float(active), last_at, last_auto, tasks)
+        def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:
+            facts = SessionFacts(
+                state=state,
+                active_seconds=float(active),
+                last_checkpoint_at=last_at,
+                last_auto_checkpoint_at=last_auto,
+                tasks_completed_since_checkpoint=tasks,
+                has_unsaved=unsaved,
+            )
             return evaluate_all(evaluators, a, facts, a.at)
 
         saved = self._saved

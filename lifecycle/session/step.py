@@ -74,7 +74,8 @@ class Effects(Protocol):
     def finalize(self, step: Step, *, checkpoint: bool) -> None: ...
 
 
-Evaluate = Callable[[Activity], CheckpointCall | None]
+#: The trigger evaluators for this event: the activity, and whether work is unsaved after it.
+Evaluate = Callable[[Activity, bool], CheckpointCall | None]
 
 
 class Step:
@@ -147,7 +148,7 @@ class Step:
     def triggered(self) -> CheckpointCall | None:
         """The call that makes a checkpoint due: a manual one, else the evaluators'."""
         if self.call is None and self.evaluate is not None:
-            self.call = self.evaluate(self.activity)
+            self.call = self.evaluate(self.activity, self.guard(Guard.HAS_UNSAVED))
             self.evaluate = None  # asked once per event
         return self.call
 
