@@ -22,6 +22,11 @@ _EXPORTS: dict[str, str] = {
     "Clearance": "lifecycle.session",
     "EndResult": "lifecycle.session",
     "LifecycleHooks": "lifecycle.session",
+    "CheckpointStatus": "lifecycle.session",
+    "ConflictPolicy": "lifecycle.session",
+    "SessionSnapshot": "lifecycle.session",
+    "SessionFacts": "lifecycle.triggers.base",
+    "CheckpointKind": "lifecycle.keys",
     "SessionState": "lifecycle.spec",
     "Event": "lifecycle.spec",
     "Checkpoint": "lifecycle.records",
@@ -44,9 +49,12 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AsyncSessionManager",
     "Checkpoint",
+    "CheckpointKind",
     "CheckpointResult",
+    "CheckpointStatus",
     "CheckpointType",
     "Clearance",
+    "ConflictPolicy",
     "CorruptRecord",
     "EndResult",
     "Event",
@@ -62,7 +70,9 @@ __all__ = [
     "Operation",
     "Outcome",
     "Priority",
+    "SessionFacts",
     "SessionManager",
+    "SessionSnapshot",
     "SessionState",
     "StartResult",
     "StoreError",
@@ -92,19 +102,23 @@ if TYPE_CHECKING:
         Task,
         TaskStatus,
     )
+    from lifecycle.keys import CheckpointKind
     from lifecycle.session import (
         CheckpointResult,
+        CheckpointStatus,
         Clearance,
+        ConflictPolicy,
         EndResult,
         LearningResult,
         LifecycleHooks,
         Outcome,
         SessionManager,
+        SessionSnapshot,
         StartResult,
     )
     from lifecycle.spec import Event, SessionState
     from lifecycle.stores import open_store
-    from lifecycle.triggers.base import Operation
+    from lifecycle.triggers.base import Operation, SessionFacts
 
 
 def __getattr__(name: str) -> Any:

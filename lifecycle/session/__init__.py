@@ -26,6 +26,7 @@ from lifecycle.session.results import (
     EndResult,
     LearningResult,
     Outcome,
+    SessionSnapshot,
     StartResult,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "LifecycleHooks",
     "Outcome",
     "SessionManager",
+    "SessionSnapshot",
     "StartResult",
     "system_clock",
 ]
