@@ -92,6 +92,7 @@ if TYPE_CHECKING:
         LifecycleError,
         StoreError,
     )
+    from lifecycle.keys import CheckpointKind
     from lifecycle.records import (
         Checkpoint,
         CheckpointType,
@@ -102,7 +103,6 @@ if TYPE_CHECKING:
         Task,
         TaskStatus,
     )
-    from lifecycle.keys import CheckpointKind
     from lifecycle.session import (
         CheckpointResult,
         CheckpointStatus,
