@@ -52,6 +52,7 @@ from lifecycle.records import (
     SessionRecord,
     TaskStatus,
     WorkState,
+    revise,
 )
 from lifecycle.session import finish, work
 from lifecycle.session import journal as journaling
@@ -80,6 +81,8 @@ from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
 log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
+#: The facts record the step copies with the event's facts (see ``_step``).
+_FACTS = SessionFacts()
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
 WARNINGS_KEPT = 50
 
@@ -765,7 +768,9 @@ class SessionManager:
         state, last_at, evaluators = self.state, self.last_checkpoint_at, self._evaluators
 
         def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:
-            facts = SessionFacts(
+            # The facts come from the live record, already checked: no validators again.
+            facts = revise(
+                _FACTS,
                 state=state,
                 active_seconds=float(active),
                 last_checkpoint_at=last_at,
