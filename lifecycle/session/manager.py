@@ -728,7 +728,8 @@ class SessionManager:
     def _begin_event(self, event: Event, *, success: bool | None = None) -> EventEffects:
         """Check the event is legal, retry queued learnings, and start its effects."""
         self._legal(event)
-        self._learnings.retry(self._learned)
+        if self._learnings.pending:
+            self._learnings.retry(self._learned)
         return self._effects(success=success)
 
     def _effects(self, *, success: bool | None = None) -> EventEffects:
