@@ -78,7 +78,7 @@ from lifecycle.records import (
     WorkState,
 )
 from lifecycle.session import Clearance, Outcome, SessionManager
-from lifecycle.spec import TABLE, WORK_EVENTS, Event, SessionState
+from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, WORK_EVENTS, Event, SessionState
 from lifecycle.stores import open_store
 from lifecycle.stores.base import Delete, Entry, ForwardingStore, Op, Put, Store
 from lifecycle.triggers import (
@@ -1050,9 +1050,10 @@ class LifecycleRules(RuleBasedStateMachine):
         self._account_time(self.step)
 
     def _account_time(self, step: Step) -> None:
-        """Rule 8's reference: every legal event but load counts the gap since the last
-        one as work when it is at most the idle threshold; a checkpoint zeroes it."""
-        if not step.legal or step.event is Event.LOAD:
+        """Rule 8's reference: every legal event of ``spec.ACTIVE_TIME_EVENTS`` counts the
+        gap since the last one as work when it is at most the idle threshold; a
+        checkpoint zeroes it."""
+        if not step.legal or step.event not in ACTIVE_TIME_EVENTS:
             return
         last = self.model_last
         if last is not None and last < step.at <= last + self.time_settings.idle_threshold:

@@ -83,7 +83,6 @@ class Step:
 
     __slots__ = (
         "_after",
-        "_call",
         "_outcome",
         "activity",
         "before",
@@ -125,7 +124,6 @@ class Step:
         self.failure: EffectFailed | None = None
         self.warnings: list[str] = []
         self._after: Snapshot | None = None
-        self._call: CheckpointCall | None = None
         self._outcome: dict[Guard, bool] = {}
 
     @property
