@@ -9,7 +9,6 @@ with :func:`attrs.evolve`, never in place.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -53,37 +52,24 @@ def revise(record: R, **changes: Any) -> R:
     their unchanged dicts and tuples again on each is most of its cost. Only for the
     records here (no ``__attrs_post_init__``, no ``init=False`` fields)."""
     cls = type(record)
-    make = _REVISERS.get(cls) or _reviser(cls)
-    new: R = make(record, changes)
+    names = _FIELDS.get(cls) or _fields_of(cls)
+    if not changes.keys() <= _KNOWN[cls]:
+        raise TypeError(f"{cls.__name__} has no field {sorted(changes.keys() - _KNOWN[cls])}")
+    new: R = object.__new__(cls)
+    get = changes.get
+    for name in names:
+        object.__setattr__(new, name, get(name, getattr(record, name)))
     return new
 
 
-_REVISERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_KNOWN: dict[type, frozenset[str]] = {}
 
 
-def _reviser(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
-    """The copier of ``cls`` records, one line per field: generated once per class, as
-    attrs generates ``__init__`` (a loop over the fields costs twice as much)."""
-    names = tuple(f.name for f in attrs.fields(cls))
-    lines = [
-        "def revise(record, changes):",
-        "    if not changes.keys() <= known:",
-        "        raise TypeError(f'{cls.__name__} has no field {sorted(changes.keys() - known)}')",
-        "    new = new_record(cls)",
-        "    get = changes.get",
-        *(f"    set_field(new, {name!r}, get({name!r}, record.{name}))" for name in names),
-        "    return new",
-    ]
-    scope: dict[str, Any] = {
-        "cls": cls,
-        "known": frozenset(names),
-        "new_record": object.__new__,
-        "set_field": object.__setattr__,
-    }
-    exec(compile("\n".join(lines), f"<revise {cls.__qualname__}>", "exec"), scope)  # noqa: S102
-    function: Callable[[Any, dict[str, Any]], Any] = scope["revise"]
-    _REVISERS[cls] = function
-    return function
+def _fields_of(cls: type) -> tuple[str, ...]:
+    names = _FIELDS[cls] = tuple(f.name for f in attrs.fields(cls))
+    _KNOWN[cls] = frozenset(names)
+    return names
 
 
 def _opt_utc(value: datetime | str | None) -> datetime | None:
