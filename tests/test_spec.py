@@ -173,3 +173,22 @@ def test_the_table_is_the_only_place_state_pairs_are_written() -> None:
             if pattern.search(line):
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_overlapping_rows_with_no_guards_are_reported_as_no_guards() -> None:
+    rows = [*TABLE.rows, Row(Event.TICK, S.CHECKPOINTED, None, (), None)]
+    with pytest.raises(SpecError) as info:
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+    assert str(info.value) == "rows overlap for tick in CHECKPOINTED when no guards: tick; tick"
+
+
+def test_a_state_the_table_does_not_declare_has_no_legal_events() -> None:
+    small = validate(
+        (S.INITIALIZING, S.COMPLETED),
+        INITIAL,
+        FINAL,
+        [Row(Event.COMPLETE, S.INITIALIZING, S.COMPLETED, (), Effect.FINALIZE)],
+    )
+    assert small.legal_events(S.INITIALIZING) == frozenset({Event.COMPLETE})
+    for state in (S.ACTIVE, S.CHECKPOINTED, S.RESUMED):
+        assert small.legal_events(state) == frozenset()

@@ -83,7 +83,6 @@ class Step:
 
     __slots__ = (
         "_after",
-        "_call",
         "_outcome",
         "activity",
         "before",
@@ -125,7 +124,6 @@ class Step:
         self.failure: EffectFailed | None = None
         self.warnings: list[str] = []
         self._after: Snapshot | None = None
-        self._call: CheckpointCall | None = None
         self._outcome: dict[Guard, bool] = {}
 
     @property
@@ -173,7 +171,7 @@ class Step:
         if guard is Guard.RISK_DUE:
             call = self.triggered()
             return call is not None and call.type is CheckpointType.RISK
-        raise LifecycleError(f"no fact for guard {guard}")  # pragma: no cover
+        raise LifecycleError(f"no fact for guard {guard}")  # a Guard added without a fact
 
     # do -----------------------------------------------------------------------------------
 
@@ -195,5 +193,5 @@ class Step:
             self.effects.finalize(self, checkpoint=False)
         elif effect is Effect.CHECKPOINT_AND_FINALIZE:
             self.effects.finalize(self, checkpoint=True)
-        else:  # pragma: no cover - every Effect has a branch
+        else:  # an Effect added without a handler
             raise LifecycleError(f"no handler for effect {effect}")
