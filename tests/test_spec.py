@@ -192,3 +192,23 @@ def test_a_state_the_table_does_not_declare_has_no_legal_events() -> None:
     assert small.legal_events(S.INITIALIZING) == frozenset({Event.COMPLETE})
     for state in (S.ACTIVE, S.CHECKPOINTED, S.RESUMED):
         assert small.legal_events(state) == frozenset()
+
+
+def test_the_events_that_always_or_never_change_the_work_are_declared_exactly() -> None:
+    """A completed task or a recovered error always changes the work; a tick or an
+    operation about to run never does; a record may or may not."""
+    assert {Event.TASK_COMPLETED, Event.ERROR_RECOVERED} == spec.ALWAYS_CHANGE
+    assert {Event.TICK, Event.BEFORE_OPERATION} == spec.NEVER_CHANGE
+    maybe = set(WORK_EVENTS) - spec.ALWAYS_CHANGE - spec.NEVER_CHANGE
+    assert maybe == {Event.RECORD}
+
+
+def test_the_rows_that_write_are_the_checkpoint_and_final_checkpoint_rows() -> None:
+    assert {Effect.WRITE_CHECKPOINT, Effect.CHECKPOINT_AND_FINALIZE} == spec.WRITING_EFFECTS
+    for row in TABLE.rows:
+        assert row.writes is (row.effect in (Effect.WRITE_CHECKPOINT,
+                                             Effect.CHECKPOINT_AND_FINALIZE))  # fmt: skip
+    assert {r.source for r in TABLE.rows if r.effect is Effect.CHECKPOINT_AND_FINALIZE} == {
+        S.INITIALIZING,
+        *RUNNING,
+    }
