@@ -74,9 +74,8 @@ def _before(row: Row, index: int) -> Callable[[Any], None]:
     return fire
 
 
-@functools.cache
-def build(spec: Spec = TABLE) -> Any:
-    """The shared ``transitions.Machine`` for ``spec`` (built on first use)."""
+def _build(spec: Spec = TABLE) -> Any:
+    """A new ``transitions.Machine`` for ``spec``: one transition per row, in order."""
     from transitions import Machine
 
     machine = Machine(
@@ -99,6 +98,11 @@ def build(spec: Spec = TABLE) -> Any:
             before=[_before(row, index)],
         )
     return machine
+
+
+#: The shared machine for a table, built on first use. (Cached by wrapping, not with a
+#: decorator: mutmut does not mutate decorated functions, and ``_build`` is the machine.)
+build = functools.cache(_build)
 
 
 def fire(

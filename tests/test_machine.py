@@ -12,6 +12,7 @@ import itertools
 from typing import Any
 
 import pytest
+from transitions import MachineError
 
 from lifecycle import coverage, machine, spec
 from lifecycle.errors import IllegalTransition, LifecycleError
@@ -231,13 +232,19 @@ class ScriptedDecider:
 
 
 @pytest.fixture(scope="module")
-def fresh() -> spec.Spec:
-    """The table with its rows in reverse order: an equal table the machine cache has
-    not seen, so that ``machine.build`` runs again."""
+def reversed_table() -> spec.Spec:
+    """The table with its rows in reverse order: one the machine cache has not seen."""
     rows = tuple(reversed(TABLE.rows))
-    table = spec.validate(TABLE.states, TABLE.initial, TABLE.final, rows)
+    return spec.validate(TABLE.states, TABLE.initial, TABLE.final, rows)
+
+
+@pytest.fixture
+def fresh(reversed_table: spec.Spec) -> spec.Spec:
+    """The reversed table, with the machine cache emptied before each test, so that every
+    test that fires an event builds its machine again (``machine.build`` runs in the test:
+    mutation testing sees which tests build the machine, and runs them all)."""
     machine.build.cache_clear()
-    return table
+    return reversed_table
 
 
 def _cases() -> list[tuple[Event, SessionState, dict[Guard, bool]]]:
@@ -315,6 +322,27 @@ def test_the_built_machine_has_no_auto_transitions_and_one_trigger_per_event(
     assert built.initial == "INITIALIZING"
     assert set(built.states) == {s.value for s in SessionState}
     assert machine.build(fresh) is built  # built once per table
+
+
+def test_the_built_machine_adopts_no_model(fresh: spec.Spec) -> None:
+    """Events are fired on a throwaway Driver; the machine is nobody's model, not even its
+    own (transitions' default), so it gains no trigger methods or state of its own."""
+    built = machine.build(fresh)
+    assert built.models == []
+    assert not hasattr(built, "state")
+    assert not hasattr(built, "load")
+
+
+def test_the_built_machine_itself_refuses_an_event_with_no_row_in_the_state(
+    fresh: spec.Spec,
+) -> None:
+    """fire() checks legality first, and the machine refuses too: an event with no row in
+    the driver's state raises, it is not silently ignored."""
+    built = machine.build(fresh)
+    decider = ScriptedDecider({})
+    with pytest.raises(MachineError, match="Can't trigger event load from state ACTIVE!"):
+        built.events["load"].trigger(Driver(SessionState.ACTIVE), decider=decider, fired=[])
+    assert decider.asked == decider.done == []
 
 
 # -- rows the default manager reaches only in particular situations ---------------------------
@@ -514,3 +542,25 @@ def test_fire_on_an_unvalidated_incomplete_table_says_so_and_keeps_the_state() -
         fire(SessionState.ACTIVE, Event.TICK, decider, broken)
     assert str(info.value) == "no row fired for tick in ACTIVE: the table is incomplete"
     assert decider.done == []
+
+
+def test_an_effect_failure_carries_its_cause_and_says_what_the_cause_says() -> None:
+    cause = OSError("disk full")
+    failure = EffectFailed(cause)
+    assert failure.cause is cause
+    assert str(failure) == "disk full"
+    assert isinstance(failure, LifecycleError)
+
+
+def test_an_event_in_a_state_the_table_does_not_declare_is_illegal_with_no_legal_events() -> None:
+    small = _table(_complete_from(SessionState.INITIALIZING),
+                   states=(SessionState.INITIALIZING, SessionState.COMPLETED))  # fmt: skip
+    decider = ScriptedDecider({})
+    with pytest.raises(IllegalTransition) as info:
+        fire(SessionState.ACTIVE, Event.COMPLETE, decider, small)
+    assert (info.value.state, info.value.event, info.value.legal_events) == (
+        "ACTIVE",
+        "complete",
+        (),
+    )
+    assert decider.asked == []

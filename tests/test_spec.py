@@ -173,3 +173,42 @@ def test_the_table_is_the_only_place_state_pairs_are_written() -> None:
             if pattern.search(line):
                 offenders.append(f"{path.name}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_overlapping_rows_with_no_guards_are_reported_as_no_guards() -> None:
+    rows = [*TABLE.rows, Row(Event.TICK, S.CHECKPOINTED, None, (), None)]
+    with pytest.raises(SpecError) as info:
+        validate(tuple(SessionState), INITIAL, FINAL, rows)
+    assert str(info.value) == "rows overlap for tick in CHECKPOINTED when no guards: tick; tick"
+
+
+def test_a_state_the_table_does_not_declare_has_no_legal_events() -> None:
+    small = validate(
+        (S.INITIALIZING, S.COMPLETED),
+        INITIAL,
+        FINAL,
+        [Row(Event.COMPLETE, S.INITIALIZING, S.COMPLETED, (), Effect.FINALIZE)],
+    )
+    assert small.legal_events(S.INITIALIZING) == frozenset({Event.COMPLETE})
+    for state in (S.ACTIVE, S.CHECKPOINTED, S.RESUMED):
+        assert small.legal_events(state) == frozenset()
+
+
+def test_the_events_that_always_or_never_change_the_work_are_declared_exactly() -> None:
+    """A completed task or a recovered error always changes the work; a tick or an
+    operation about to run never does; a record may or may not."""
+    assert {Event.TASK_COMPLETED, Event.ERROR_RECOVERED} == spec.ALWAYS_CHANGE
+    assert {Event.TICK, Event.BEFORE_OPERATION} == spec.NEVER_CHANGE
+    maybe = set(WORK_EVENTS) - spec.ALWAYS_CHANGE - spec.NEVER_CHANGE
+    assert maybe == {Event.RECORD}
+
+
+def test_the_rows_that_write_are_the_checkpoint_and_final_checkpoint_rows() -> None:
+    assert {Effect.WRITE_CHECKPOINT, Effect.CHECKPOINT_AND_FINALIZE} == spec.WRITING_EFFECTS
+    for row in TABLE.rows:
+        assert row.writes is (row.effect in (Effect.WRITE_CHECKPOINT,
+                                             Effect.CHECKPOINT_AND_FINALIZE))  # fmt: skip
+    assert {r.source for r in TABLE.rows if r.effect is Effect.CHECKPOINT_AND_FINALIZE} == {
+        S.INITIALIZING,
+        *RUNNING,
+    }

@@ -171,7 +171,7 @@ class Step:
         if guard is Guard.RISK_DUE:
             call = self.triggered()
             return call is not None and call.type is CheckpointType.RISK
-        raise LifecycleError(f"no fact for guard {guard}")  # pragma: no cover
+        raise LifecycleError(f"no fact for guard {guard}")  # a Guard added without a fact
 
     # do -----------------------------------------------------------------------------------
 
@@ -193,5 +193,5 @@ class Step:
             self.effects.finalize(self, checkpoint=False)
         elif effect is Effect.CHECKPOINT_AND_FINALIZE:
             self.effects.finalize(self, checkpoint=True)
-        else:  # pragma: no cover - every Effect has a branch
+        else:  # an Effect added without a handler
             raise LifecycleError(f"no handler for effect {effect}")
