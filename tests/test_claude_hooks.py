@@ -395,6 +395,19 @@ def test_uninstall_removes_only_ours(tmp_path) -> None:
     assert run_json(["hook", "uninstall"], cwd=tmp_path)["removed"] == 0
 
 
+def test_install_into_settings_without_hooks_adds_ours_and_keeps_the_rest(tmp_path) -> None:
+    path = tmp_path / ".claude" / "settings.json"
+    path.parent.mkdir()
+    permissions = {"permissions": {"allow": ["Bash(ls)"]}}
+    path.write_text(json.dumps(permissions))
+    data = run_json(["hook", "install"], cwd=tmp_path)
+    assert data["changed"] is True
+    settings = json.loads(path.read_text())
+    assert settings["permissions"] == permissions["permissions"]
+    assert "SessionStart" in settings["hooks"]
+    assert run_json(["hook", "install"], cwd=tmp_path)["changed"] is False
+
+
 def test_install_into_a_project_without_settings_creates_them(tmp_path) -> None:
     run_json(["hook", "install"], cwd=tmp_path)
     settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())

@@ -88,7 +88,7 @@ def without_ours(settings: dict[str, Any]) -> tuple[dict[str, Any], int]:
     empty), and how many were removed. Everything else is kept as it was, in order."""
     hooks = settings.get("hooks")
     if not isinstance(hooks, dict):
-        return settings, 0
+        return dict(settings), 0  # a copy: the caller may change it
     removed = 0
     kept_hooks: dict[str, Any] = {}
     for event, groups in hooks.items():
