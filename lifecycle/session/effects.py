@@ -8,7 +8,7 @@ when the event returns, so an event that raises changes nothing in memory.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -17,7 +17,6 @@ from lifecycle.errors import StoreError, VersionConflict
 from lifecycle.keys import CheckpointKind
 from lifecycle.logs import get_logger
 from lifecycle.machine import EffectFailed
-from lifecycle.merge import Merged, merge_state
 from lifecycle.records import (
     RECENT_CHECKPOINTS,
     Checkpoint,
@@ -39,6 +38,9 @@ from lifecycle.spec import TABLE, Event
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
 from lifecycle.triggers.time import ActiveTime, reset
+
+if TYPE_CHECKING:
+    from lifecycle.merge import Merged
 
 log = get_logger(__name__)
 
@@ -252,6 +254,8 @@ class EventEffects:
 
     def _merge_into(self, step: Step) -> MergeFrom:
         def merge_from(theirs: Checkpoint) -> None:
+            from lifecycle.merge import merge_state  # only under conflict="merge"
+
             after = step.after
             merged = merge_state(
                 after.phase, after.progress, after.context, after.work,

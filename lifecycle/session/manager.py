@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -38,7 +38,6 @@ from lifecycle.events import EVENTS, arguments, build, event
 from lifecycle.keys import CheckpointKind
 from lifecycle.logs import get_logger
 from lifecycle.machine import fire
-from lifecycle.merge import Merged
 from lifecycle.records import (
     Checkpoint,
     Decision,
@@ -55,7 +54,6 @@ from lifecycle.records import (
     revise,
 )
 from lifecycle.session import finish, work
-from lifecycle.session import journal as journaling
 from lifecycle.session.checkpoints import Checkpoints
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.hooks import LifecycleHooks
@@ -77,6 +75,10 @@ from lifecycle.stores import ProjectStore, Store, open_store
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation, SessionFacts
 from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
+
+if TYPE_CHECKING:
+    from lifecycle.merge import Merged
+    from lifecycle.session import journal as journaling
 
 log = get_logger(__name__)
 
@@ -147,9 +149,11 @@ class SessionManager:
         self._warnings: list[str] = []
         self._last_merge: Merged | None = None
         # journal=True: every applied event goes to journal/{session-id}/{seq}
-        self._journal: journaling.Journal | None = (
-            journaling.Journal(enabled=True) if journal else None
-        )
+        self._journal: journaling.Journal | None = None
+        if journal:
+            from lifecycle.session import journal as journaling
+
+            self._journal = journaling.Journal(enabled=True)
         self._pinned: datetime | None = None  # the moment the event being applied runs at
 
     # -- what callers may read -------------------------------------------------------------
@@ -429,6 +433,8 @@ class SessionManager:
         calls ``complete_task(task_id="T1")`` and returns its result. A message with an
         ``idempotency_key`` this session already applied changes nothing and returns the
         first result again. See :mod:`lifecycle.journal`."""
+        from lifecycle.session import journal as journaling  # messages and their keys
+
         with self._lock:
             journal = self._journal
             if journal is None:
@@ -485,7 +491,11 @@ class SessionManager:
         """Write journal entries a store failure held back; return how many remain."""
         with self._lock:
             journal = self._journal
-            return 0 if journal is None else journaling.flush(journal, self._store)
+            if journal is None:
+                return 0
+            from lifecycle.session import journal as journaling
+
+            return journaling.flush(journal, self._store)
 
     # -- continuing one session across processes -------------------------------------------
 
