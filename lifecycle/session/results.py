@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import attrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from lifecycle import codec
 from lifecycle.records import (
@@ -139,11 +140,14 @@ def _status_of(data: dict[str, Any]) -> CheckpointStatus:
     return CheckpointStatus.FAILED if data.get("error") else CheckpointStatus.UNCHANGED
 
 
+# cattrs' own functions for the class, with the journal's extra ``written`` around them.
+_unstructure_fields = make_dict_unstructure_fn(CheckpointResult, codec.converter)
+_structure_fields = make_dict_structure_fn(CheckpointResult, codec.converter)
+_FIELDS = frozenset(f.name for f in attrs.fields(CheckpointResult))
+
+
 def _unstructure_result(result: CheckpointResult) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        f.name: codec.converter.unstructure(getattr(result, f.name))
-        for f in attrs.fields(CheckpointResult)
-    }
+    data: dict[str, Any] = _unstructure_fields(result)
     data["written"] = result.written  # the field's name in journals and front ends
     return data
 
@@ -151,23 +155,11 @@ def _unstructure_result(result: CheckpointResult) -> dict[str, Any]:
 def _structure_result(data: Any, _: type) -> CheckpointResult:
     if not isinstance(data, dict):
         raise TypeError(f"a checkpoint result is an object, got {type(data).__name__}")
-    fields = {f.name for f in attrs.fields(CheckpointResult)} - {"status"}
-    values = {k: v for k, v in data.items() if k in fields}
-    shaped = codec.converter.structure({**values, "status": _status_of(data).value}, _PlainResult)
-    return CheckpointResult(**attrs.asdict(shaped, recurse=False))
-
-
-@attrs.frozen
-class _PlainResult:
-    """CheckpointResult's fields, structured by cattrs' own rules."""
-
-    checkpoint_id: str | None
-    timestamp: datetime | None
-    key: str | None = None
-    type: CheckpointType | None = None
-    trigger: str | None = None
-    status: CheckpointStatus = CheckpointStatus.WRITTEN
-    error: str | None = None
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    result: CheckpointResult = _structure_fields(
+        {**values, "status": _status_of(data).value}, CheckpointResult
+    )
+    return result
 
 
 codec.converter.register_unstructure_hook(CheckpointResult, _unstructure_result)
