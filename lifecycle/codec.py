@@ -78,19 +78,73 @@ def encode(record: object) -> bytes:
     (about 8 KB even for a 600-byte record), which a store or cache that keeps the
     value would carry for its lifetime. The copy costs ~1 us per 10 KB.
     """
+    raw = dumps(record)
+    if len(raw) > MAX_RECORD_BYTES:
+        raise too_big(record, len(raw))
+    return memoryview(raw).tobytes()
+
+
+#: How many unstructured records :data:`_encoder` keeps (about 1 KB each).
+MEMO_RECORDS = 4096
+
+
+def _memoized(conv: cattrs.Converter, cls: type) -> None:
+    """Unstructure each ``cls`` record once: a session's checkpoints hold the same task,
+    decision and file records (immutable, shared by identity) one checkpoint after
+    another, and unstructuring them again is most of what encoding a checkpoint costs.
+    The memo holds the record itself, so an id is never reused while it is kept."""
+    plain = conv.get_unstructure_hook(cls)
+    memo: dict[int, tuple[object, Any]] = {}
+
+    def unstructure(obj: object) -> Any:
+        hit = memo.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = plain(obj)
+        if len(memo) >= MEMO_RECORDS:
+            memo.clear()
+        memo[id(obj)] = (obj, data)
+        return data
+
+    conv.register_unstructure_hook(cls, unstructure)
+
+
+_encoder: cattrs.Converter | None = None
+
+
+def encoder() -> cattrs.Converter:
+    """The converter that encodes stored records: the same forms as :data:`converter`,
+    with the records a work state repeats memoized. Its dicts are shared between
+    outputs, so they go only to orjson, never to a caller (:func:`to_dict` uses
+    ``converter``). Built at the first encode, not at import (hook start-up)."""
+    global _encoder
+    if _encoder is None:
+        built = converter.copy()
+        for cls in (records.Task, records.Decision, records.FileChange, records.ErrorContext):
+            _memoized(built, cls)
+        _encoder = built
+    return _encoder
+
+
+def dumps(record: object) -> bytes:
+    """orjson's own output for the record (not right-sized: see :func:`encode`), for a
+    caller that makes its own copy; InvalidRecord for what JSON cannot hold."""
     try:
-        raw = memoryview(orjson.dumps(to_dict(record))).tobytes()
+        data: dict[str, Any] = (_encoder or encoder()).unstructure(record)
+        data["kind"] = kind_of(type(record))
+        return orjson.dumps(data)
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
-    if len(raw) > MAX_RECORD_BYTES:
-        raise InvalidRecord(
-            f"{kind_of(type(record))} record is {len(raw)} bytes, over the "
-            f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
-        )
-    return raw
+
+
+def too_big(record: object, size: int) -> InvalidRecord:
+    return InvalidRecord(
+        f"{kind_of(type(record))} record is {size} bytes, over the "
+        f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
+    )
 
 
 def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -208,15 +208,18 @@ class Checkpoints:
 def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
     """The checkpoint with ``context_snapshot.size_bytes`` set to the length of its
     bytes, and those bytes; refused over :data:`MAX_BYTES`, naming the largest fields."""
-    body = codec.encode(cp)
+    raw = codec.dumps(cp)
     marker = b'"size_bytes":0'
-    at = body.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
+    at = raw.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
     if cp.context_snapshot.size_bytes == 0 and at >= 0:
-        size = len(body) - 1
+        size = len(raw) - 1
         size += len(str(size + len(str(size))))  # the digits are part of the size
-        body = body[:at] + b'"size_bytes":' + str(size).encode() + body[at + len(marker) :]
+        view = memoryview(raw)  # one copy of the bytes, right-sized (see codec.encode)
+        body = b"".join((view[:at], b'"size_bytes":%d' % size, view[at + len(marker) :]))
         snapshot = revise(cp.context_snapshot, size_bytes=size)
         cp = revise(cp, context_snapshot=snapshot)
+    else:
+        body = memoryview(raw).tobytes()
     size = len(body)
     if size > MAX_BYTES:
         raise too_large(cp, size)

@@ -144,6 +144,7 @@ class SessionManager:
         self._state = TABLE.initial
         self._saved: Checkpoint | None = None  # the last durable checkpoint
         self._saved_at: Snapshot | None = None  # what it holds, for has_unsaved
+        self._last_after: Snapshot | None = None  # the state the last event computed
         self._restored: Checkpoint | None = None  # the checkpoint this session restored
         self._floor: datetime | None = None  # the clock floor before a session exists
         self._warnings: list[str] = []
@@ -730,6 +731,15 @@ class SessionManager:
         live = self._live
         if live is None:
             return Snapshot("", {}, {}, WorkState())
+        last = self._last_after  # the state the last event left, if the live record holds it
+        if (
+            last is not None
+            and last.work is live.work
+            and last.phase is live.phase
+            and last.progress is live.progress
+            and last.context is live.context
+        ):
+            return last
         return Snapshot(live.phase, live.progress, live.context, live.work)
 
     def _saved_snapshot(self) -> Snapshot | None:
@@ -823,6 +833,7 @@ class SessionManager:
             started = time.perf_counter() if logs_on else 0.0
             row, state = fire(source, event, step)
             self._live = effects.commit(state.value, step.at)
+            self._last_after = step.known_after
             self._state = state
             if effects.saved is not self._saved:
                 self._saved_at = None if effects.saved is None else Snapshot.of(effects.saved)

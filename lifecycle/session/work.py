@@ -20,6 +20,7 @@ from lifecycle.records import (
     Task,
     TaskStatus,
     WorkState,
+    revise,
 )
 
 Change = Callable[[WorkState], WorkState]
@@ -102,18 +103,22 @@ def decide(item: Decision) -> Change:
 
 def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
     def change(work: WorkState) -> WorkState:
-        files = list(work.files_modified)
+        files = work.files_modified
         for i, old in enumerate(files):
             if old.path == path:
                 merged = old.operations + tuple(o for o in ops if o not in old.operations)
                 total = old.changes if changes is None else (old.changes or 0) + changes
-                files[i] = FileChange(path, merged, total)
+                if merged != old.operations or total != old.changes:
+                    files = (*files[:i], FileChange(path, merged, total), *files[i + 1 :])
+                # else the same record and the same tuple: comparing the work with the
+                # last checkpoint's then finds them identical without a field-by-field look
                 break
         else:
-            files.append(FileChange(path, ops, changes))
-        return attrs.evolve(
+            files = (*files, FileChange(path, ops, changes))
+        # The values are records and strings built here: no converters to run again.
+        return revise(
             work,
-            files_modified=tuple(files),
+            files_modified=files,
             recent_changes=recent(work.recent_changes, f"{'/'.join(ops)} {path}"),
         )
 
