@@ -23,7 +23,12 @@ from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-converter = make_converter(forbid_extra_keys=True)
+#: Reads convert each value once: a field with an attrs converter gets the stored value
+#: (the converter parses it), and no cattrs hook converts it before. No detailed
+#: validation on the way in (see ``_why`` for the message when a record does not fit).
+converter = make_converter(
+    forbid_extra_keys=True, prefer_attrib_converters=True, detailed_validation=False
+)
 converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
 
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
@@ -176,12 +181,24 @@ def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
     data = upcast(kind, data)
     try:
         return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            detail = "; ".join(cattrs.transform_error(exc, path=kind))
-        else:
-            detail = str(exc)
+    except Exception as exc:  # whatever stored bytes hold: a bad record, never a crash
+        detail = _why(data, cls) or str(exc)
         raise InvalidRecord(f"record {key or kind!r} does not fit its schema: {detail}") from None
+
+
+def _why(data: dict[str, Any], cls: type) -> str:
+    """Where a record does not fit, field by field. :data:`converter` structures without
+    cattrs' detailed validation (a read converts each value once, with no error lists);
+    a record that fails is structured again by a detailed converter to say why."""
+    detailed = make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
+    detailed.register_structure_hook(datetime, lambda v, _: records.utc(v))
+    try:
+        detailed.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        return "; ".join(cattrs.transform_error(exc, path=kind_of(cls)))
+    except Exception as exc:
+        return str(exc)
+    return ""
 
 
 def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
