@@ -14,9 +14,12 @@ of the work tree as it is now (``git diff-tree``):
 - *skipped*: submodules, which a snapshot records only as a commit id.
 
 Before it writes anything, a real rewind keeps the current state in
-``refs/lifecycle/{project}/undo``: ``rewind --undo`` restores that (and keeps the
-state it replaces in turn). A dry run writes nothing to the repository, not even
-objects: its snapshot of the current state goes to a temporary object folder.
+``refs/lifecycle/{project}/undo`` (and the snapshot it restores in ``undo-target``):
+``rewind --undo`` restores that state, and deletes the files the rewind brought
+back that are still as it wrote them (*undone*); a file changed or created after
+the rewind stays. The undo keeps the state it replaces in turn. A dry run writes
+nothing to the repository, not even objects: its snapshot of the current state goes
+to a temporary object folder.
 It refuses while a merge, rebase, cherry-pick or revert is in progress.
 """
 
@@ -65,6 +68,8 @@ class RewindResult:
     modified: tuple[str, ...] = ()
     created: tuple[str, ...] = ()
     deleted_new: bool = False
+    #: Files the undone rewind had brought back, unchanged since: deleted (``--undo``).
+    undone: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     #: The ref holding the state this rewind replaced (None for a dry run).
@@ -84,6 +89,7 @@ class RewindResult:
             "modified": list(self.modified),
             "created": list(self.created),
             "created_deleted": self.deleted_new,
+            "undone": list(self.undone),
             "blocked": list(self.blocked),
             "skipped": list(self.skipped),
             "undo_ref": self.undo_ref,
@@ -105,9 +111,11 @@ class RewindResult:
         else:
             note = "(created since; --delete-new deletes it)"
             out += [f"  keep      {p}  {note}" for p in self.created]
+        gone = "would delete" if self.dry_run else "deleted"
+        out += [f"  {gone:<9} {p}  (brought back by the rewind undone)" for p in self.undone]
         out += [f"  blocked   {p}  (a file created since is in the way)" for p in self.blocked]
         out += [f"  skipped   {p}  (a submodule)" for p in self.skipped]
-        if not (self.restored or self.modified or self.created):
+        if not (self.restored or self.modified or self.created or self.undone):
             out.append("  nothing differs from the snapshot")
         if self.undo_ref is not None:
             out.append("the state before is kept: `lifecycle rewind --undo` brings it back")
@@ -157,10 +165,12 @@ def rewind(
     repo = snapshots.find_repo(work_tree)
     refuse_in_progress(repo)
     specs = _pathspecs(repo, paths, work_tree)
+    rewound: str | None = None  # with undo: the snapshot the rewind being undone restored
     if undo:
         commit = snapshots.resolve_ref(repo, snapshots.ref_name(project, snapshots.UNDO))
         if commit is None:
             raise RewindRefused(f"nothing to undo: no rewind has run in project {project!r} here")
+        rewound = snapshots.resolve_ref(repo, snapshots.ref_name(project, snapshots.UNDO_TARGET))
         source = snapshots.UNDO
     else:
         if store is None or checkpoint_id is None:
@@ -179,14 +189,19 @@ def rewind(
             snapshots.remove_file(index)
             env = git_env(**snapshots.scratch_objects(repo, objects))
             changes = _diff(repo, tree, commit, specs, env)
-        plan = _plan(repo, changes, delete_new)
+            same = _unchanged_since(repo, rewound, tree, changes, env)
+        plan = _plan(repo, changes, delete_new, same)
         return attrs.evolve(plan, source=source, commit=commit, dry_run=True)
     current = snapshots.take(repo, excludes)
-    changes = _diff(repo, current.tree, commit, specs, git_env())
-    plan = _plan(repo, changes, delete_new)
+    env = git_env()
+    changes = _diff(repo, current.tree, commit, specs, env)
+    plan = _plan(
+        repo, changes, delete_new, _unchanged_since(repo, rewound, current.tree, changes, env)
+    )
     undo_ref = snapshots.ref_name(project, snapshots.UNDO)
     snapshots.set_ref(repo, undo_ref, current.commit)  # before any file changes
-    blocked = _apply(repo, commit, plan, changes)
+    snapshots.set_ref(repo, snapshots.ref_name(project, snapshots.UNDO_TARGET), commit)
+    blocked = _apply(repo, commit, plan)
     return attrs.evolve(
         plan, source=source, commit=commit, dry_run=False, blocked=blocked, undo_ref=undo_ref
     )
@@ -237,7 +252,24 @@ def _diff(repo: Repo, now: str, then: str, specs: list[str], env: dict[str, str]
     return changes
 
 
-def _plan(repo: Repo, changes: Iterable[_Change], delete_new: bool) -> RewindResult:
+def _unchanged_since(
+    repo: Repo, rewound: str | None, now: str, changes: list[_Change], env: dict[str, str]
+) -> set[str]:
+    """Of the files created since the undo state, those still exactly as the rewind
+    being undone wrote them (in ``rewound``, the same blob and mode)."""
+    created = [c.path for c in changes if c.status == "D" and c.mode != GITLINK]
+    if rewound is None or not created:
+        return set()
+    args = ["diff-tree", "-r", "-z", "--no-renames", "--name-only", rewound, now, "--"]
+    specs = [f":(top,literal){p}" for p in created]
+    _, out, _ = git([*args, *specs], repo.top, env=env)
+    differ = {os.fsdecode(p) for p in out.split(b"\0") if p}
+    return {p for p in created if p not in differ}
+
+
+def _plan(
+    repo: Repo, changes: Iterable[_Change], delete_new: bool, undone: set[str]
+) -> RewindResult:
     restored, modified, created, skipped = [], [], [], []
     for c in changes:
         if c.mode == GITLINK:
@@ -248,7 +280,7 @@ def _plan(repo: Repo, changes: Iterable[_Change], delete_new: bool) -> RewindRes
             created.append(c.path)
         else:
             modified.append(c.path)
-    gone = set(created) if delete_new else set()
+    gone = set(created) if delete_new else undone
     blocked = [p for p in (*restored, *modified) if _in_the_way(repo.top, p, gone)]
     return RewindResult(
         source="",
@@ -257,8 +289,9 @@ def _plan(repo: Repo, changes: Iterable[_Change], delete_new: bool) -> RewindRes
         dry_run=True,
         restored=tuple(p for p in restored if p not in blocked),
         modified=tuple(p for p in modified if p not in blocked),
-        created=tuple(created),
+        created=tuple(p for p in created if delete_new or p not in undone),
         deleted_new=delete_new,
+        undone=() if delete_new else tuple(sorted(undone)),
         blocked=tuple(blocked),
         skipped=tuple(skipped),
     )
@@ -273,13 +306,13 @@ def _in_the_way(top: str, path: str, gone: set[str]) -> bool:
         lead = "/".join(parts[:depth])
         try:
             st = os.lstat(os.path.join(top, lead))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return False  # the rest is created as folders
         if not _is_dir(st) and lead not in gone:
             return True
     try:
         st = os.lstat(os.path.join(top, path))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     if _is_dir(st):
         prefix = path + "/"
@@ -295,12 +328,11 @@ def _is_dir(st: os.stat_result) -> bool:
 # -- doing it ---------------------------------------------------------------------------
 
 
-def _apply(repo: Repo, commit: str, plan: RewindResult, changes: list[_Change]) -> tuple[str, ...]:
-    """Delete what was created since (with delete_new), then write the snapshot's files;
-    what is still in the way after the deletions stays blocked."""
-    if plan.deleted_new:
-        for path in plan.created:
-            _delete(repo.top, path)
+def _apply(repo: Repo, commit: str, plan: RewindResult) -> tuple[str, ...]:
+    """Delete what was created since (with delete_new; what an undone rewind wrote),
+    then write the snapshot's files; what is still in the way stays blocked."""
+    for path in (*(plan.created if plan.deleted_new else ()), *plan.undone):
+        _delete(repo.top, path)
     blocked = list(plan.blocked)
     writes = []
     for path in (*plan.restored, *plan.modified):

@@ -39,6 +39,8 @@ GIT_TIMEOUT = 120.0
 REF_ROOT = "refs/lifecycle/"
 #: The ref ``lifecycle rewind`` keeps the state it replaced in (``rewind --undo``).
 UNDO = "undo"
+#: The ref naming the snapshot the last rewind restored: what ``--undo`` takes back.
+UNDO_TARGET = "undo-target"
 #: Under ``$GIT_DIR``: the index the last snapshot left, and its tree and commit.
 STATE_DIR = "lifecycle"
 #: Always left out of a snapshot: the default file store's folder.
