@@ -421,3 +421,10 @@ def session_snapshots(
         store_paths(store),
     )
     return None if chosen.policy is SnapshotPolicy.NEVER else chosen
+
+
+def stale_refs(repo: Repo, project: str, checkpoint_ids: Iterable[str]) -> list[str]:
+    """The project's snapshot refs whose checkpoint is not among ``checkpoint_ids`` (the
+    ones still stored): pruned, or orphaned by a write that lost a race and re-keyed."""
+    keep = set(checkpoint_ids)
+    return sorted(n for n in list_refs(repo, project) if n.startswith("cp-") and n not in keep)

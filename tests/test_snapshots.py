@@ -633,3 +633,56 @@ def test_the_command_line_refuses_in_one_line(repo: GitRepo, tmp_path: Path) -> 
     assert done.returncode == 1
     assert "is not in a git work tree" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# -- retention and history ----------------------------------------------------------------
+
+
+def test_prune_deletes_the_snapshot_refs_of_the_checkpoints_it_prunes(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from lifecycle.retention import Policy, prune
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    old = session(repo, tmp_path, clock=lambda: now - timedelta(days=100))
+    pruned = [risk_checkpoint(old, repo), risk_checkpoint(old, repo, "git clean -fd")]
+    recent = session(repo, tmp_path, clock=lambda: now - timedelta(days=1))
+    kept = risk_checkpoint(recent, repo)
+    where = find_repo(repo.path)
+    commit = list_refs(where, PROJECT)[kept]
+    repo.git("update-ref", f"refs/lifecycle/{PROJECT}/cp-20200101T000000.000000Z", commit)
+    repo.user()
+    # refs whose checkpoint is not stored: the one made by hand, and the one of the first
+    # attempt of `recent`'s checkpoint, which lost the race for the latest pointer to
+    # `old` and was written under a later id
+    orphans = set(list_refs(where, PROJECT)) - {*pruned, kept}
+    assert "cp-20200101T000000.000000Z" in orphans
+    with repo.untouched():
+        dry = prune(recent.store, now, Policy(), dry_run=True, work_tree=repo.path)
+    assert dry.snapshot_refs == tuple(sorted({*orphans, *pruned}))
+    assert set(list_refs(where, PROJECT)) == {*pruned, kept, *orphans}
+    with repo.untouched():
+        done = prune(recent.store, now, Policy(), work_tree=repo.path)
+    assert done.snapshot_refs == dry.snapshot_refs
+    assert list_refs(where, PROJECT) == {kept: commit}
+
+
+def test_history_marks_the_checkpoints_that_have_a_snapshot(repo: GitRepo, tmp_path: Path) -> None:
+    from lifecycle.history import build_history
+
+    m = session(repo, tmp_path)
+    with repo.untouched():
+        manual = m.create_checkpoint(phase="by hand")
+    risky = risk_checkpoint(m, repo)
+    tree = build_history(m.store)
+    marked = {n["id"]: n["snapshot"] for n in tree.as_dict()["checkpoints"]}
+    assert marked == {
+        manual.checkpoint_id: None,
+        risky: list_refs(find_repo(repo.path), PROJECT)[risky],
+    }
+    lines = list(tree.lines())
+    assert [line for line in lines if "[snapshot]" in line] == [
+        line for line in lines if line.startswith(risky)
+    ]
