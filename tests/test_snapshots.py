@@ -564,10 +564,12 @@ def test_a_checkpoint_without_a_snapshot_or_unknown_is_a_clear_error(
 # -- the command line ---------------------------------------------------------------------
 
 
-def cli(repo: GitRepo, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    repo: GitRepo, tmp_path: Path, *args: str, project: str = PROJECT
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIFECYCLE_STORE": f"file://{tmp_path / 'store'}"}
     return subprocess.run(
-        [sys.executable, "-m", "lifecycle", *args, "--project", PROJECT],
+        [sys.executable, "-m", "lifecycle", *args, "--project", project],
         cwd=repo.path,
         env=env,
         capture_output=True,
@@ -686,3 +688,64 @@ def test_history_marks_the_checkpoints_that_have_a_snapshot(repo: GitRepo, tmp_p
     assert [line for line in lines if "[snapshot]" in line] == [
         line for line in lines if line.startswith(risky)
     ]
+
+
+# -- Claude Code ----------------------------------------------------------------------------
+
+
+def hook(repo: GitRepo, tmp_path: Path, event: dict[str, Any]) -> dict[str, Any] | None:
+    env = {**os.environ, "CLAUDE_PROJECT_DIR": str(repo.path)}
+    env.pop("LIFECYCLE_SNAPSHOT", None)  # the default: risk checkpoints snapshot
+    env["LIFECYCLE_STORE"] = f"file://{tmp_path / 'store'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "lifecycle", "hook", "claude"],
+        input=json.dumps({"cwd": str(repo.path / "src"), **event}),
+        capture_output=True,
+        text=True,
+        cwd=repo.path / "src",
+        env=env,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    answer: dict[str, Any] | None = json.loads(done.stdout) if done.stdout.strip() else None
+    return answer
+
+
+def test_the_risky_pre_tool_use_hook_snapshots_before_it_answers_and_the_next_session_says_how_to_rewind(  # noqa: E501
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    repo.write("src/wip.py", "work in progress\n")
+    repo.user()
+    files = repo.files()
+    start = {"session_id": "c1", "hook_event_name": "SessionStart", "source": "startup"}
+    with repo.untouched():
+        hook(repo, tmp_path, start)
+        answer = hook(
+            repo,
+            tmp_path,
+            {
+                "session_id": "c1",
+                "hook_event_name": "PreToolUse",
+                "tool_name": "Bash",
+                "tool_input": {"command": "rm -rf src"},
+            },
+        )
+    assert answer is None
+    (cp_id, commit), *others = list_refs(find_repo(repo.path), "default").items()
+    assert others == []
+    files_then = repo.git("ls-tree", "-r", "--name-only", commit).split()
+    assert "src/wip.py" in files_then
+    shutil.rmtree(repo.path / "src")
+    (repo.path / "src").mkdir()  # the hook's cwd
+    repo.user()
+    with repo.untouched():
+        context = hook(repo, tmp_path, {**start, "session_id": "c2"})
+    assert context is not None
+    text = context["hookSpecificOutput"]["additionalContext"]
+    assert f"files can be restored with `lifecycle rewind {cp_id}` (taken before `rm -rf src`)" in (
+        text
+    )
+    with repo.untouched(status=False):
+        done = cli(repo, tmp_path, "rewind", cp_id, project="default")
+    assert done.returncode == 0, done.stderr
+    assert repo.files() == files
