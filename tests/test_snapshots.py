@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitrepo import TIMEOUT, GitRepo, make_repo
 
 from lifecycle import SessionManager, open_store
 from lifecycle.errors import CheckpointNotFound, InvalidSettings
 from lifecycle.rewind import RewindRefused, RewindResult, rewind
 from lifecycle.snapshots import find_repo, list_refs, take
-from tests.gitrepo import TIMEOUT, GitRepo, make_repo
 
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 PROJECT = "p"
 
 
@@ -749,3 +748,53 @@ def test_the_risky_pre_tool_use_hook_snapshots_before_it_answers_and_the_next_se
         done = cli(repo, tmp_path, "rewind", cp_id, project="default")
     assert done.returncode == 0, done.stderr
     assert repo.files() == files
+
+
+# -- MCP ------------------------------------------------------------------------------------
+
+
+def test_the_mcp_rewind_tool_lists_with_dry_run_then_restores(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    pytest.importorskip("mcp")
+    import anyio
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    m = session(repo, tmp_path)
+    cp_id = risk_checkpoint(m, repo)
+    m.store.close()
+    files = repo.files()
+    shutil.rmtree(repo.path / "src")
+    repo.user()
+    answers: dict[str, Any] = {}
+
+    async def main() -> None:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "lifecycle", "mcp", "--store", f"file://{tmp_path / 'store'}"],
+            env={**os.environ, "LIFECYCLE_PROJECT": PROJECT},
+            cwd=str(repo.path),
+        )
+        with anyio.fail_after(TIMEOUT):
+            async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+                await s.initialize()
+                tool = next(t for t in (await s.list_tools()).tools if t.name == "rewind")
+                answers["annotations"] = tool.annotations
+                for name, args in (
+                    ("dry", {"checkpoint_id": cp_id, "dry_run": True}),
+                    ("done", {"checkpoint_id": cp_id}),
+                    ("bad", {"checkpoint_id": "cp-20200101T000000.000000Z"}),
+                ):
+                    result = await s.call_tool("rewind", args)
+                    answers[name] = result
+
+    with repo.untouched(status=False):
+        anyio.run(main)
+    assert answers["annotations"].destructive_hint is True
+    dry, done, bad = answers["dry"], answers["done"], answers["bad"]
+    assert dry.structured_content["dry_run"] is True
+    assert dry.structured_content["restored"] == ["src/app.py", "src/lib/util.py"]
+    assert done.structured_content["undo_ref"] == f"refs/lifecycle/{PROJECT}/undo"
+    assert repo.files() == files
+    assert bad.is_error
+    assert "no valid checkpoint with id" in bad.content[0].text
