@@ -192,14 +192,13 @@ def rewind(
             same = _unchanged_since(repo, rewound, tree, changes, env)
         plan = _plan(repo, changes, delete_new, same)
         return attrs.evolve(plan, source=source, commit=commit, dry_run=True)
-    current = snapshots.take(repo, excludes)
+    undo_ref = snapshots.ref_name(project, snapshots.UNDO)
+    current = snapshots.take(repo, excludes, undo_ref)  # the state before: kept first
     env = git_env()
     changes = _diff(repo, current.tree, commit, specs, env)
     plan = _plan(
         repo, changes, delete_new, _unchanged_since(repo, rewound, current.tree, changes, env)
     )
-    undo_ref = snapshots.ref_name(project, snapshots.UNDO)
-    snapshots.set_ref(repo, undo_ref, current.commit)  # before any file changes
     snapshots.set_ref(repo, snapshots.ref_name(project, snapshots.UNDO_TARGET), commit)
     blocked = _apply(repo, commit, plan)
     return attrs.evolve(

@@ -21,7 +21,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,26 +192,40 @@ def write_tree(
     path; the caller removes or keeps it). With ``objects``, new objects go to that
     folder (the repository's own are read through it): nothing is written to the
     repository."""
+    temp, _ = _add_all(repo, excludes, objects)
+    try:
+        _, out, _ = git(["write-tree"], repo.top, env=_index_env(repo, temp, objects))
+        return out.decode().strip(), temp
+    except BaseException:
+        remove_file(temp)
+        raise
+
+
+def _index_env(repo: Repo, index: str, objects: str | None = None) -> dict[str, str]:
+    return git_env(GIT_INDEX_FILE=index, **scratch_objects(repo, objects))
+
+
+def _add_all(repo: Repo, excludes: Sequence[str], objects: str | None) -> tuple[str, bool]:
+    """``git add -A`` into a temporary index seeded from the kept one (or the user's):
+    (its path, whether any entry changed from the seed)."""
     state = repo.state
     os.makedirs(state, exist_ok=True)
     temp = os.path.join(state, f"index.{os.getpid()}.{secrets.token_hex(6)}")
-    kept = kept_index(repo, excludes)
     try:
-        for seed in (kept, repo.index):
+        for seed in (kept_index(repo, excludes), repo.index):
             try:
                 shutil.copy2(seed, temp)  # copy2: the seed's mtime keeps git's racy check exact
                 break
             except FileNotFoundError:
                 continue  # no snapshot yet; an empty repository has no index at all
-        env = git_env(GIT_INDEX_FILE=temp, **scratch_objects(repo, objects))
         specs = [f":(exclude,top,literal){p}" for p in excludes]
-        add = ["-c", "core.untrackedCache=true", "-c", "advice.addIgnoredFile=false"]
-        code, _, err = git([*add, "add", "-A", "--", ".", *specs], repo.top, env=env, ok=(0, 1))
+        add = ["-c", "core.untrackedCache=true", "-c", "advice.addIgnoredFile=false", "add"]
+        env = _index_env(repo, temp, objects)
+        code, out, err = git([*add, "-A", "-v", "--", ".", *specs], repo.top, env=env, ok=(0, 1))
         if code == 1 and not _only_excludes_ignored(err, excludes):
             first = next((line for line in err.splitlines() if line.strip()), "no message")
             raise GitFailed(f"git add failed (exit 1): {first}")
-        _, out, _ = git(["write-tree"], repo.top, env=env)
-        return out.decode().strip(), temp
+        return temp, bool(out.strip())  # -v names every path it added or removed
     except BaseException:
         remove_file(temp)
         raise
@@ -243,25 +257,88 @@ def _only_excludes_ignored(err: str, excludes: Sequence[str]) -> bool:
     return all(line.rstrip("/") in excludes for line in lines[1:])
 
 
-def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES) -> Taken:
-    """Snapshot the work tree: a commit of its tree (the previous snapshot's commit
-    when the tree is the same). The temporary index becomes the next one's seed."""
-    tree, temp = write_tree(repo, excludes)
+def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES, ref: str | None = None) -> Taken:
+    """Snapshot the work tree: a commit of its tree, and ``ref`` pointing at it. When no
+    file changed since the previous snapshot (``git add`` changed nothing in the index
+    it left), its tree and commit are reused without another git process; the
+    temporary index becomes the next snapshot's seed. Snapshots of one work tree take
+    turns (a lock in ``$GIT_DIR/lifecycle``), so the kept index and its tree agree."""
+    kept = kept_index(repo, excludes)
+    with _locked(repo):
+        previous = _read_last(kept + ".last") if os.path.exists(kept) else None
+        temp, changed = _add_all(repo, excludes, None)
+        try:
+            taken = None
+            if previous is not None and not changed:
+                taken = Taken(previous[0], previous[1], unchanged=True)
+                if not _point(repo, ref, taken.commit):
+                    taken = None  # its commit is gone (a pruned ref and git gc): write it again
+            if taken is None:
+                taken = _commit(repo, temp, previous)
+                if ref is not None:
+                    set_ref(repo, ref, taken.commit)
+            _write_atomic(kept + ".last", f"{taken.tree} {taken.commit}\n".encode())
+            os.replace(temp, kept)
+            return taken
+        finally:
+            remove_file(temp)
+
+
+def _commit(repo: Repo, index: str, previous: tuple[str, str] | None) -> Taken:
+    _, out, _ = git(["write-tree"], repo.top, env=_index_env(repo, index))
+    tree = out.decode().strip()
+    if previous is not None and previous[0] == tree and _exists(repo, previous[1]):
+        return Taken(tree, previous[1], unchanged=True)
+    message = b"lifecycle: snapshot of the work tree\n"
+    _, out, _ = git(["commit-tree", tree], repo.top, env=git_env(**IDENTITY), stdin=message)
+    return Taken(tree, out.decode().strip(), unchanged=False)
+
+
+def _point(repo: Repo, ref: str | None, commit: str) -> bool:
+    """Point ``ref`` at ``commit`` (without a ref: check that it exists); False when the
+    commit is no longer in the object store."""
+    if ref is None:
+        return _exists(repo, commit)
     try:
-        last = os.path.join(repo.state, "last")
-        previous = _read_last(last)
-        if previous is not None and previous[0] == tree and _exists(repo, previous[1]):
-            commit, unchanged = previous[1], True
-        else:
-            env = git_env(**IDENTITY)
-            message = b"lifecycle: snapshot of the work tree\n"
-            _, out, _ = git(["commit-tree", tree], repo.top, env=env, stdin=message)
-            commit, unchanged = out.decode().strip(), False
-            _write_atomic(last, f"{tree} {commit}\n".encode())
-        os.replace(temp, kept_index(repo, excludes))
-        return Taken(tree, commit, unchanged)
+        set_ref(repo, ref, commit)
+    except GitFailed as exc:
+        if "nonexistent object" in str(exc) or not _exists(repo, commit):
+            return False
+        raise
+    return True
+
+
+@contextlib.contextmanager
+def _locked(repo: Repo, timeout: float = GIT_TIMEOUT) -> Iterator[None]:
+    """An exclusive ``flock`` on ``$GIT_DIR/lifecycle/lock`` (none where there is no
+    fcntl: then two snapshots at once may each write the same objects, harmlessly)."""
+    try:
+        import fcntl
+    except ModuleNotFoundError:  # pragma: no cover - not POSIX
+        yield
+        return
+    import time
+
+    os.makedirs(repo.state, exist_ok=True)
+    fd = os.open(os.path.join(repo.state, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise GitFailed(
+                        f"another snapshot of {repo.top} has run for {timeout:g} s"
+                    ) from None
+                time.sleep(0.002)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        remove_file(temp)
+        os.close(fd)
 
 
 def _read_last(path: str) -> tuple[str, str] | None:
@@ -383,9 +460,8 @@ class Snapshots:
 
         try:
             repo = self.repo()
-            taken = take(repo, excluded(repo, self.store_paths))
             ref = ref_name(project, checkpoint_id)
-            set_ref(repo, ref, taken.commit)
+            taken = take(repo, excluded(repo, self.store_paths), ref)
         except NoWorkTree as exc:
             return WorkTreeSnapshot(skipped=str(exc))
         except (GitFailed, OSError) as exc:

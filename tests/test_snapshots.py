@@ -798,3 +798,21 @@ def test_the_mcp_rewind_tool_lists_with_dry_run_then_restores(
     assert repo.files() == files
     assert bad.is_error
     assert "no valid checkpoint with id" in bad.content[0].text
+
+
+def test_a_snapshot_whose_commit_was_collected_by_git_gc_is_written_again(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    m = session(repo, tmp_path)
+    first = m.read_checkpoint(risk_checkpoint(m, repo)).snapshot
+    assert first is not None
+    repo.git("update-ref", "-d", str(first.ref))  # as prune does
+    repo.git("gc", "-q", "--prune=now")
+    repo.user()
+    assert repo.git("cat-file", "-t", str(first.commit), check=False) == ""
+    cp_id = risk_checkpoint(m, repo)
+    again = m.read_checkpoint(cp_id).snapshot
+    assert again is not None
+    assert not again.unchanged
+    assert repo.git("cat-file", "-t", str(again.commit)).strip() == "commit"
+    assert repo.git("rev-parse", str(again.ref)).strip() == again.commit
