@@ -96,7 +96,7 @@ def main() -> None:
             if snap.commit is None:
                 raise SystemExit(f"no snapshot: {snap.skipped}")
 
-        snapshot()  # the first one seeds the kept index from the user's index
+        snapshot()  # the first one starts from the user's index; the rest from the kept one
         changed, unchanged, status, stash = [], [], [], []
         cpu: dict[str, list[float]] = {k: [] for k in ("changed", "unchanged", "status", "stash")}
         for r in range(runs):

@@ -207,14 +207,14 @@ def _index_env(repo: Repo, index: str, objects: str | None = None) -> dict[str, 
 
 def _add_all(repo: Repo, excludes: Sequence[str], objects: str | None) -> tuple[str, bool]:
     """``git add -A`` into a temporary index seeded from the kept one (or the user's):
-    (its path, whether any entry changed from the seed)."""
+    (its path, whether any entry changed from the one it started from)."""
     state = repo.state
     os.makedirs(state, exist_ok=True)
     temp = os.path.join(state, f"index.{os.getpid()}.{secrets.token_hex(6)}")
     try:
-        for seed in (kept_index(repo, excludes), repo.index):
+        for start in (kept_index(repo, excludes), repo.index):
             try:
-                shutil.copy2(seed, temp)  # copy2: the seed's mtime keeps git's racy check exact
+                shutil.copy2(start, temp)  # copy2: its mtime keeps git's racy check exact
                 break
             except FileNotFoundError:
                 continue  # no snapshot yet; an empty repository has no index at all
@@ -261,7 +261,7 @@ def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES, ref: str | None
     """Snapshot the work tree: a commit of its tree, and ``ref`` pointing at it. When no
     file changed since the previous snapshot (``git add`` changed nothing in the index
     it left), its tree and commit are reused without another git process; the
-    temporary index becomes the next snapshot's seed. Snapshots of one work tree take
+    temporary index is where the next snapshot starts. Snapshots of one work tree take
     turns (a lock in ``$GIT_DIR/lifecycle``), so the kept index and its tree agree."""
     kept = kept_index(repo, excludes)
     with _locked(repo):

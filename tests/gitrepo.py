@@ -143,5 +143,9 @@ def make_repo(path: Path, *, commit: bool = True) -> GitRepo:
         repo.write("README.md", "# project\n")
         repo.write(".gitignore", "*.log\n/build/\n")
         repo.commit_all("initial")
+        # a stash entry and a second branch, so that leaving them alone is checked for real
+        repo.write("README.md", "# stashed edit\n")
+        repo.git("stash", "push", "-q", "-m", "the user's stash")
+        repo.git("branch", "feature")
     repo.user()
     return repo
