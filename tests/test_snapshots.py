@@ -816,3 +816,40 @@ def test_a_snapshot_whose_commit_was_collected_by_git_gc_is_written_again(
     assert not again.unchanged
     assert repo.git("cat-file", "-t", str(again.commit)).strip() == "commit"
     assert repo.git("rev-parse", str(again.ref)).strip() == again.commit
+
+
+def test_a_submodule_is_recorded_as_its_commit_skipped_by_rewind_and_snapshots_on_its_own(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    library = make_repo(tmp_path / "library")
+    repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(library.path), "lib")
+    repo.commit_all("add the submodule")
+    sub = GitRepo(repo.path / "lib")
+    assert (sub.path / ".git").is_file()
+    repo.user()
+    m = session(repo, tmp_path)
+    cp_id = risk_checkpoint(m, repo)
+    snap = m.read_checkpoint(cp_id).snapshot
+    assert snap is not None
+    assert repo.git("ls-tree", str(snap.commit), "lib").split()[:2] == ["160000", "commit"]
+    sub.git("config", "user.name", "Test User")
+    sub.git("config", "user.email", "user@example.com")
+    sub.write("new.txt", "work in the submodule\n")
+    sub.commit_all("submodule work")
+    sub_head = sub.git("rev-parse", "HEAD")
+    (repo.path / "README.md").unlink()
+    repo.user()
+    result = rewind_to(m, repo, cp_id)
+    assert (result.restored, result.skipped) == (("README.md",), ("lib",))
+    assert sub.git("rev-parse", "HEAD") == sub_head  # the submodule is not moved back
+    # inside the submodule's own work tree, a session snapshots that repository
+    sub.user()
+    inner = SessionManager(
+        store=open_store("memory://"), project=PROJECT, work_tree=sub.path, snapshot="risk"
+    )
+    inner.start_session(restore=False)
+    inner_id = risk_checkpoint(inner, sub)
+    inner_snap = inner.read_checkpoint(inner_id).snapshot
+    assert inner_snap is not None
+    assert "new.txt" in sub.git("ls-tree", "--name-only", str(inner_snap.commit)).split()
+    sub.assert_unchanged()
