@@ -162,7 +162,7 @@ def ref_name(project: str, name: str) -> str:
 
 @attrs.frozen
 class Taken:
-    """A snapshot written to the object store (not yet referenced)."""
+    """A snapshot in the object store (referenced from the ref ``take`` was given)."""
 
     tree: str
     commit: str
@@ -427,7 +427,8 @@ class Snapshots:
         self._repo: Repo | str | None = None  # found once per manager: the repo, or why not
 
     def repo(self) -> Repo:
-        """The work tree's repository (looked up once); NoWorkTree when there is none."""
+        """The work tree's repository, looked up once per manager (a hook or a command is
+        one process; a long-lived one keeps the answer); NoWorkTree when there is none."""
         found = self._repo
         if found is None:
             try:
