@@ -221,12 +221,13 @@ def _store_paths(store: ProjectStore | None) -> tuple[str, ...]:
 
 
 def _pathspecs(repo: Repo, paths: Sequence[str], work_tree: Any) -> list[str]:
-    """``paths`` (relative to the current folder) as pathspecs from the top."""
-    base = os.getcwd() if work_tree is None else os.fspath(work_tree)
+    """``paths`` (relative to ``work_tree``, default the current folder) as pathspecs from
+    the top. A path's own last part is not resolved: ``--paths link`` means the link."""
+    base = os.path.realpath(os.getcwd() if work_tree is None else os.fspath(work_tree))
     top = os.path.realpath(repo.top)
     specs = []
     for p in paths:
-        full = os.path.realpath(os.path.join(base, p))
+        full = os.path.normpath(os.path.join(base, p))
         rel = os.path.relpath(full, top)
         if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
             raise RewindRefused(f"--paths {p!r} is outside the work tree {repo.top}")

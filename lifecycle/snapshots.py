@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
@@ -210,7 +209,7 @@ def _add_all(repo: Repo, excludes: Sequence[str], objects: str | None) -> tuple[
     (its path, whether any entry changed from the one it started from)."""
     state = repo.state
     os.makedirs(state, exist_ok=True)
-    temp = os.path.join(state, f"index.{os.getpid()}.{secrets.token_hex(6)}")
+    temp = os.path.join(state, f"index.{os.getpid()}.{os.urandom(6).hex()}")
     try:
         for start in (kept_index(repo, excludes), repo.index):
             try:
@@ -356,7 +355,7 @@ def _exists(repo: Repo, commit: str) -> bool:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    temp = f"{path}.{os.getpid()}.{secrets.token_hex(6)}"
+    temp = f"{path}.{os.getpid()}.{os.urandom(6).hex()}"
     try:
         with open(temp, "wb") as f:
             f.write(data)

@@ -26,7 +26,11 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
         "--dry-run", action="store_true", help="print what would change; change nothing"
     )
     rewind.add_argument(
-        "--paths", nargs="+", default=[], metavar="P", help="only these files or folders"
+        "--paths",
+        nargs="+",
+        default=[],
+        metavar="P",
+        help="only these files or folders (relative to here, or to --work-tree)",
     )
     rewind.add_argument(
         "--delete-new",
