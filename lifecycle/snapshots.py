@@ -32,8 +32,11 @@ from lifecycle.errors import LifecycleError
 if TYPE_CHECKING:
     from lifecycle.records import Checkpoint, WorkTreeSnapshot
 
-#: The longest a git command may run (hashing a large new file is the slow case).
-GIT_TIMEOUT = 120.0
+#: The longest a git command may run (hashing large new files is the slow case): inside
+#: the 60 s Claude Code gives a hook by default.
+GIT_TIMEOUT = 50.0
+#: The longest a snapshot waits for another snapshot of the same work tree.
+LOCK_TIMEOUT = 20.0
 #: Under ``refs/``: ``refs/lifecycle/{project}/{checkpoint id}``.
 REF_ROOT = "refs/lifecycle/"
 #: The ref ``lifecycle rewind`` keeps the state it replaced in (``rewind --undo``).
@@ -308,7 +311,7 @@ def _point(repo: Repo, ref: str | None, commit: str) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(repo: Repo, timeout: float = GIT_TIMEOUT) -> Iterator[None]:
+def _locked(repo: Repo, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """An exclusive ``flock`` on ``$GIT_DIR/lifecycle/lock`` (none where there is no
     fcntl: then two snapshots at once may each write the same objects, harmlessly)."""
     try:
