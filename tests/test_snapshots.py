@@ -853,3 +853,20 @@ def test_a_submodule_is_recorded_as_its_commit_skipped_by_rewind_and_snapshots_o
     assert inner_snap is not None
     assert "new.txt" in sub.git("ls-tree", "--name-only", str(inner_snap.commit)).split()
     sub.assert_unchanged()
+
+
+def test_a_snapshot_that_fails_leaves_the_checkpoint_written_saying_why(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    (repo.git_dir / "lifecycle").write_text("not a folder: where the temporary index would go\n")
+    repo.user()
+    m = session(repo, tmp_path)
+    with repo.untouched():
+        clearance = m.before_operation("rm -rf src")
+    assert clearance.proceed
+    assert clearance.checkpoint is not None
+    snap = m.read_checkpoint(clearance.checkpoint.checkpoint_id).snapshot
+    assert snap is not None
+    assert snap.commit is None
+    assert snap.skipped.startswith("the snapshot failed: ")
+    assert list_refs(find_repo(repo.path), PROJECT) == {}
