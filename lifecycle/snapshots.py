@@ -267,7 +267,7 @@ def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES, ref: str | None
     turns (a lock in ``$GIT_DIR/lifecycle``), so the kept index and its tree agree."""
     kept = kept_index(repo, excludes)
     with _locked(repo):
-        previous = _read_last(kept + ".last") if os.path.exists(kept) else None
+        previous = _read_last(kept + ".last", _fingerprint(kept))
         temp, changed = _add_all(repo, excludes, None)
         try:
             taken = None
@@ -279,7 +279,11 @@ def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES, ref: str | None
                 taken = _commit(repo, temp, previous)
                 if ref is not None:
                     set_ref(repo, ref, taken.commit)
-            _write_atomic(kept + ".last", f"{taken.tree} {taken.commit}\n".encode())
+            # the tree and commit of this very index file: a crash between the two
+            # lines below leaves a pair that does not match, and the next snapshot
+            # writes its tree again instead of trusting it
+            last = f"{taken.tree} {taken.commit} {_fingerprint(temp)}\n"
+            _write_atomic(kept + ".last", last.encode())
             os.replace(temp, kept)
             return taken
         finally:
@@ -343,12 +347,26 @@ def _locked(repo: Repo, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         os.close(fd)
 
 
-def _read_last(path: str) -> tuple[str, str] | None:
+def _read_last(path: str, index: str | None) -> tuple[str, str] | None:
+    """The (tree, commit) the kept index holds, if ``path`` was written for that very
+    file (``index``: its fingerprint)."""
+    if index is None:
+        return None
     try:
         words = Path(path).read_text().split()
     except (OSError, UnicodeDecodeError):
         return None
-    return (words[0], words[1]) if len(words) == 2 else None
+    return (words[0], words[1]) if len(words) == 3 and words[2] == index else None
+
+
+def _fingerprint(path: str) -> str | None:
+    """Which file ``path`` is: inode, size and modification time (``os.replace`` keeps
+    all three, and git writes an index as a new file)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return f"{st.st_ino}.{st.st_size}.{st.st_mtime_ns}"
 
 
 def _exists(repo: Repo, commit: str) -> bool:

@@ -870,3 +870,32 @@ def test_a_snapshot_that_fails_leaves_the_checkpoint_written_saying_why(
     assert snap.commit is None
     assert snap.skipped.startswith("the snapshot failed: ")
     assert list_refs(find_repo(repo.path), PROJECT) == {}
+
+
+def test_the_previous_tree_is_reused_only_with_the_index_it_was_written_for(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    """A crash between keeping the index and recording its tree must not make a later
+    snapshot reuse a tree that is not the work tree's."""
+    where = find_repo(repo.path)
+    with repo.untouched():
+        first = take(where)
+    kept = next(
+        p
+        for p in (repo.git_dir / "lifecycle").iterdir()
+        if p.name.startswith("index-") and not p.name.endswith(".last")
+    )
+    old_index = kept.read_bytes()
+    repo.write("README.md", "# changed\n")
+    repo.user()
+    with repo.untouched():
+        second = take(where)
+    assert second.tree != first.tree
+    # the crash: the index of the first snapshot is back, the record names the second
+    os.unlink(kept)
+    kept.write_bytes(old_index)
+    repo.write("README.md", "# project\n")
+    repo.user()
+    with repo.untouched():
+        third = take(where)
+    assert third.tree == first.tree
