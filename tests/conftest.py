@@ -32,7 +32,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # The suite runs inside this project's own git repository: a session snapshots the
 # work tree (refs/lifecycle/...) only where a test asks for it (tests/test_snapshots.py).
-os.environ.setdefault("LIFECYCLE_SNAPSHOT", "never")
+os.environ["LIFECYCLE_SNAPSHOT"] = "never"
 
 
 class FakeClock:
