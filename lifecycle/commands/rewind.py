@@ -18,7 +18,13 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
         "it replaces is kept, and `lifecycle rewind --undo` brings it back.",
     )
     add_common(rewind)
-    rewind.add_argument("checkpoint_id", nargs="?", metavar="CHECKPOINT_ID")
+    rewind.add_argument(
+        "checkpoint_id",
+        nargs="?",
+        metavar="CHECKPOINT_ID",
+        help="the checkpoint whose snapshot to restore (`lifecycle history` marks them "
+        "[snapshot]); before --paths",
+    )
     rewind.add_argument(
         "--undo", action="store_true", help="restore the state the last rewind replaced"
     )
