@@ -475,6 +475,16 @@ class Snapshots:
 
         return revise(checkpoint, snapshot=self.snapshot(checkpoint.project, checkpoint.id))
 
+    def discard(self, checkpoint: Checkpoint) -> None:
+        """Delete the snapshot ref of a checkpoint that was not written (it lost the race
+        for the latest pointer and is written again under a later id). Best effort: an
+        orphan left here is deleted by ``lifecycle prune``."""
+        snap = checkpoint.snapshot
+        if snap is None or snap.ref is None or not isinstance(self._repo, Repo):
+            return
+        with contextlib.suppress(GitFailed, NoWorkTree, OSError):
+            git(["update-ref", "-d", snap.ref], self._repo.top)
+
     def snapshot(self, project: str, checkpoint_id: str) -> WorkTreeSnapshot:
         from lifecycle.logs import get_logger
         from lifecycle.records import WorkTreeSnapshot

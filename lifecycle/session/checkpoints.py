@@ -191,6 +191,8 @@ class Checkpoints:
                 torn = True  # a CAS cannot compare against a torn pointer
                 continue
             except VersionConflict:
+                if self.snapshots is not None:  # re-keyed: the snapshot ref of this id goes
+                    self.snapshots.discard(cp)
                 try:
                     entry = self.store.get(LATEST)
                 except CorruptRecord:
