@@ -227,3 +227,10 @@ def _checkpoint_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
             if k not in ("dependencies_check", "estimated_restore_time_ms")
         }
     return data
+
+
+@upcaster("checkpoint", 2)
+def _checkpoint_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 adds ``snapshot`` (the work tree's git snapshot); a v2 checkpoint took none."""
+    data.setdefault("snapshot", None)
+    return data

@@ -24,7 +24,8 @@ from lifecycle import keys
 SCHEMA_VERSION = 1
 #: Checkpoint v2: ``RecoveryInfo`` lost ``dependencies_check`` and
 #: ``estimated_restore_time_ms``, which nothing computed (always "all_clear" and 0).
-CHECKPOINT_SCHEMA_VERSION = 2
+#: Checkpoint v3: ``snapshot``, the git snapshot of the work tree it took (None before).
+CHECKPOINT_SCHEMA_VERSION = 3
 #: How many checkpoint refs a session record keeps (session metadata stays under 10 KB).
 RECENT_CHECKPOINTS = 20
 
@@ -215,6 +216,19 @@ class RecoveryInfo:
 
 
 @attrs.frozen
+class WorkTreeSnapshot:
+    """The snapshot of the work tree a checkpoint took (:mod:`lifecycle.snapshots`): a
+    commit in the project's git repository, referenced from ``ref``; or, when there is
+    none, why (``skipped``: not a git work tree, git missing, git failed)."""
+
+    commit: str | None = None
+    ref: str | None = None
+    #: The tree was the previous snapshot's: its commit is reused, no object was added.
+    unchanged: bool = False
+    skipped: str = ""
+
+
+@attrs.frozen
 class Checkpoint:
     """A durable snapshot of a session (``checkpoints/{timestamp}``).
 
@@ -240,6 +254,8 @@ class Checkpoint:
     state: WorkState = WorkState()
     context_snapshot: ContextSnapshot = ContextSnapshot()
     recovery_info: RecoveryInfo = RecoveryInfo()
+    #: None: no snapshot was due (``SessionManager(snapshot=...)``).
+    snapshot: WorkTreeSnapshot | None = None
     schema_version: int = CHECKPOINT_SCHEMA_VERSION
 
 

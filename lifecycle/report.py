@@ -27,7 +27,15 @@ import attrs
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
-from lifecycle.records import Learning, SessionSummary, Task
+from lifecycle.records import (
+    Checkpoint,
+    CheckpointRef,
+    CheckpointType,
+    Learning,
+    SessionRecord,
+    SessionSummary,
+    Task,
+)
 
 if TYPE_CHECKING:
     from lifecycle.session.results import SessionSnapshot
@@ -80,6 +88,9 @@ class Resumption:
     previous: PreviousSession | None
     learnings: tuple[Learning, ...]
     warnings: tuple[str, ...]
+    #: The newest risk checkpoint with a snapshot of the work tree: what
+    #: ``lifecycle rewind ID`` restores the files from.
+    rewind_from: Checkpoint | None = None
 
 
 def _session_start(session_id: str) -> datetime | None:
@@ -144,7 +155,41 @@ def load_resumption(view: SessionSnapshot, *, max_learnings: int = MAX_LEARNINGS
             except (CorruptRecord, InvalidRecord, InvalidKey, StoreError) as exc:
                 warnings.append(f"learning {key} is unreadable: {exc}")
                 log.warning("resume.learning_unreadable", key=key, error=str(exc))
-    return Resumption(previous, tuple(learnings), tuple(warnings))
+    return Resumption(previous, tuple(learnings), tuple(warnings), _rewind_from(view))
+
+
+def _rewind_from(view: SessionSnapshot) -> Checkpoint | None:
+    """The newest risk checkpoint of this session, or else of the session the restored
+    checkpoint came from, if it has a snapshot: a few reads, never a listing."""
+    refs = list(view.session.checkpoints) if view.session is not None else []
+    restored = view.restored_from
+    if restored is not None and not any(r.type is CheckpointType.RISK for r in refs):
+        refs = [CheckpointRef(restored.id, restored.key, restored.timestamp, restored.type, "")]
+        began = _session_start(restored.session_id)
+        for key in () if began is None else _session_keys(began):
+            try:
+                entry = view.store.get(key)
+                if entry is not None:
+                    refs = [*codec.decode(SessionRecord, entry.value, key=key).checkpoints, *refs]
+                    break
+            except (CorruptRecord, InvalidRecord, InvalidKey, StoreError):
+                break
+    for ref in sorted(refs, key=lambda r: r.timestamp, reverse=True):
+        if ref.type is not CheckpointType.RISK:
+            continue
+        try:
+            entry = view.store.get(ref.key)
+            cp = None if entry is None else codec.decode(Checkpoint, entry.value, key=ref.key)
+        except (CorruptRecord, InvalidRecord, InvalidKey, StoreError):
+            cp = None
+        if cp is not None and cp.snapshot is not None and cp.snapshot.commit is not None:
+            return cp
+        return None  # the newest risk checkpoint is the one a deletion would be undone from
+    return None
+
+
+def _session_keys(began: datetime) -> tuple[str, str]:
+    return keys.session_key(began), keys.session_history_key(began)
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -262,6 +307,13 @@ def _body(view: SessionSnapshot, resumption: Resumption, max_items: int) -> list
             lines.extend(
                 f"    - {item}" if not item.startswith("... ") else f"    {item}" for item in items
             )
+    undo = resumption.rewind_from
+    if undo is not None:
+        before = f" (taken before `{_clip(undo.operation, 80)}`)" if undo.operation else ""
+        lines.append(
+            f"  Undo: files can be restored with `lifecycle rewind {undo.id}`{before}; "
+            "`--dry-run` shows what would change"
+        )
     for warning in (*view.warnings, *resumption.warnings):
         lines.append(f"  Warning: {warning}")
     return lines

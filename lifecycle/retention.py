@@ -9,7 +9,9 @@ Rules (from SuperClaude's Session Lifecycle Pattern: "Archived sessions (>30 day
 - a checkpoint older than ``prune_after`` is deleted (so a pruned session's
   checkpoints go with it), except the latest checkpoint and its ancestors (its
   parent chain), which always stay;
-- learnings, summaries, project state and ``session/current``'s session stay.
+- learnings, summaries, project state and ``session/current``'s session stay;
+- with a ``work_tree``, the git snapshot refs of the checkpoints that are gone
+  (``refs/lifecycle/{project}/{id}``) are deleted too, so ``git gc`` can reclaim them.
 
 Ages come from the timestamps in the key names, so planning reads nothing but
 the latest checkpoint's parent chain. :func:`plan` says what would change and
@@ -21,6 +23,7 @@ same batch, so a crash never loses one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -96,6 +99,8 @@ class Result:
     archived: int
     pruned_sessions: int
     pruned_checkpoints: int
+    #: The snapshot refs deleted (a dry run: that would be), by checkpoint id.
+    snapshot_refs: tuple[str, ...] = ()
 
 
 def _ts_of(key: str) -> datetime | None:
@@ -233,9 +238,26 @@ def prune(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
+    work_tree: str | os.PathLike[str] | None = None,
 ) -> Result:
-    """Plan and (unless ``dry_run``) apply retention at ``now``."""
+    """Plan and (unless ``dry_run``) apply retention at ``now``; with ``work_tree``, also
+    delete the snapshot refs of the checkpoints that are gone from that repository."""
     the_plan = plan(store, now, policy)
     if dry_run:
-        return Result(the_plan, 0, 0, 0)
-    return apply(store, the_plan, batch_size=batch_size, progress=progress)
+        result = Result(the_plan, 0, 0, 0)
+    else:
+        result = apply(store, the_plan, batch_size=batch_size, progress=progress)
+    if work_tree is None:
+        return result
+    from lifecycle import snapshots
+
+    try:
+        repo = snapshots.find_repo(work_tree)
+    except snapshots.NoWorkTree:
+        return result
+    gone = set(the_plan.prune_checkpoints) if dry_run else set()
+    ids = [f"cp-{ts}" for ts, key in checkpoint_keys_by_ts(store).items() if key not in gone]
+    stale = snapshots.stale_refs(repo, store.project, ids)
+    if not dry_run:
+        snapshots.delete_refs(repo, store.project, stale)
+    return attrs.evolve(result, snapshot_refs=tuple(stale))

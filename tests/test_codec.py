@@ -37,7 +37,7 @@ def test_a_checkpoint_round_trips_exactly() -> None:
 
 def test_every_stored_record_carries_its_kind_and_schema_version() -> None:
     data = orjson.loads(codec.encode(sample_checkpoint()))
-    assert (data["kind"], data["schema_version"]) == ("checkpoint", 2)  # v2: RecoveryInfo
+    assert (data["kind"], data["schema_version"]) == ("checkpoint", 3)  # v3: snapshot
     assert data["state"]["active_tasks"][0]["progress"] == "50%"
     assert data["recovery_info"]["restore_command"] == ""
 

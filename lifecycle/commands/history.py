@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -104,6 +105,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             Policy.days(args.archive_after, args.prune_after),
             dry_run=args.dry_run,
             progress=progress if show else None,
+            work_tree=os.getcwd(),  # the snapshot refs of pruned checkpoints go with them
         )
     finally:
         store.close()
@@ -115,10 +117,18 @@ def cmd_prune(args: argparse.Namespace) -> int:
         f"{len(p.prune_checkpoints)} checkpoint(s)",
         f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest and its ancestors",
     ]
+    if result.snapshot_refs:
+        lines.append(
+            f"{verb} delete {len(result.snapshot_refs)} snapshot ref(s) of pruned checkpoints"
+        )
     if args.dry_run:
         lines += [f"  archive {k}" for k in p.archive]
         lines += [f"  prune {k}" for k in (*p.prune_sessions, *p.prune_checkpoints)]
     lines += [f"warning: {w}" for w in p.warnings]
-    data = {"dry_run": bool(args.dry_run), **p.as_dict()}
+    data = {
+        "dry_run": bool(args.dry_run),
+        **p.as_dict(),
+        "snapshot_refs": list(result.snapshot_refs),
+    }
     emit(args, data, "\n".join(lines))
     return 0

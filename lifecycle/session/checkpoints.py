@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -28,6 +29,9 @@ from lifecycle.logs import get_logger
 from lifecycle.records import Checkpoint, Pointer, WorkState, revise
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
+
+if TYPE_CHECKING:
+    from lifecycle.snapshots import Snapshots
 
 log = get_logger(__name__)
 
@@ -66,8 +70,10 @@ MergeFrom = Callable[[Checkpoint], None]
 class Checkpoints:
     """The project's checkpoints: the latest valid, by id, by key; and the writer."""
 
-    def __init__(self, store: ProjectStore) -> None:
+    def __init__(self, store: ProjectStore, snapshots: Snapshots | None = None) -> None:
         self.store = store
+        #: Takes the work tree's git snapshot a checkpoint is due (None: never).
+        self.snapshots = snapshots
 
     # reading ---------------------------------------------------------------------------
 
@@ -166,7 +172,10 @@ class Checkpoints:
         creation order across processes (last write wins, or merge)."""
         torn = False  # the stored pointer is unreadable: overwrite it, no compare
         for _ in range(RACE_ATTEMPTS):
-            cp, body = encode_sized(build(call, at))
+            cp = build(call, at)
+            if self.snapshots is not None:  # the work tree's snapshot, before the record names it
+                cp = self.snapshots.attach(cp)
+            cp, body = encode_sized(cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
             expected: int | None = None if torn else (latest_version or 0)
             try:
@@ -182,6 +191,8 @@ class Checkpoints:
                 torn = True  # a CAS cannot compare against a torn pointer
                 continue
             except VersionConflict:
+                if self.snapshots is not None:  # re-keyed: the snapshot ref of this id goes
+                    self.snapshots.discard(cp)
                 try:
                     entry = self.store.get(LATEST)
                 except CorruptRecord:

@@ -15,6 +15,7 @@ Precise meaning of the states, checked by the tests:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -100,6 +101,9 @@ class SessionManager:
     ``file://.lifecycle``); ``clock`` returns an aware UTC datetime. ``conflict``
     says what a checkpoint does when another writer moved ``checkpoints/latest``
     first: ``"last-write-wins"`` (default) or ``"merge"`` (:mod:`lifecycle.merge`).
+    ``snapshot`` says which checkpoints also snapshot the git work tree ``work_tree``
+    (default: the current folder): ``"risk"`` (default, or ``$LIFECYCLE_SNAPSHOT``),
+    ``"all"`` or ``"never"`` (:mod:`lifecycle.snapshots`).
     """
 
     def __init__(
@@ -114,6 +118,8 @@ class SessionManager:
         strict: bool = False,
         conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,
         journal: bool = False,
+        snapshot: str | None = None,
+        work_tree: str | os.PathLike[str] | None = None,
     ) -> None:
         from lifecycle.triggers import default_evaluators
 
@@ -135,7 +141,9 @@ class SessionManager:
         self._hooks = tuple(hooks)
         self._strict = strict
         self._lock = threading.RLock()
-        self._checkpoints = Checkpoints(self._store)
+        from lifecycle.snapshots import session_snapshots
+
+        self._checkpoints = Checkpoints(self._store, session_snapshots(snapshot, work_tree, raw))
         self._learnings = Learnings(self._store)
         self._env = Env(self._store, self._checkpoints, self._learnings, policy)
         self._conflict = policy
