@@ -84,16 +84,29 @@ def test_a_real_client_runs_a_whole_session(tmp_path: Path) -> None:
             "capture_learning",
             {"type": "solution", "key": "learning/solutions/jwt-expiry-fix", "content": "7 days"},
         )
-        assert learned == {"success": True, "learning_key": "learning/solutions/jwt-expiry-fix"}
+        assert learned == {
+            "success": True,
+            "learning_key": "learning/solutions/jwt-expiry-fix",
+            "overwritten": False,
+        }
         listed = await ok(s, "list_learnings", {})
         assert [(i["key"], i["content"]) for i in listed["learnings"]] == [
             ("learning/solutions/jwt-expiry-fix", "7 days")
         ]
 
         wrote = await ok(s, "write_memory", {"memory_name": "conventions", "content": "# Style"})
-        assert wrote == {"key": "memories/conventions", "success": True, "chars": 7}
+        assert wrote == {
+            "memory_name": "conventions",
+            "key": "memories/conventions",
+            "success": True,
+            "chars": 7,
+            "overwritten": False,
+        }
         names = await ok(s, "list_memories", {})
-        assert names["memories"] == ["memories/conventions", "learning/solutions/jwt-expiry-fix"]
+        assert names == {
+            "memories": ["learning/solutions/jwt-expiry-fix", "conventions"],
+            "next_cursor": None,
+        }
         read = await ok(s, "read_memory", {"memory_name": "conventions"})
         assert read["content"] == "# Style"
         solution = await ok(s, "read_memory", {"memory_name": "learning/solutions/jwt-expiry-fix"})
@@ -139,17 +152,21 @@ def test_every_tool_publishes_an_output_schema(tmp_path: Path) -> None:
 
 def test_errors_are_tool_errors_with_the_one_line_message(tmp_path: Path) -> None:
     async def mistakes(s: ClientSession) -> None:
-        bad_key = await error(s, "read_memory", {"memory_name": "learnings/pattern/x"})
+        bad_key = await error(s, "read_memory", {"memory_name": "learning/pattern/x"})
         assert bad_key.endswith("did you mean 'learning/patterns/x'?")
         assert "\n" not in bad_key
         no_session = await error(s, "session_save", {"phase": "x"})
         assert no_session.endswith("no open session to checkpoint; call session_load first")
         missing = await error(s, "read_memory", {"memory_name": "nothing-here"})
-        assert missing.endswith("no memory 'memories/nothing-here'")
+        assert missing == "no memory 'nothing-here' (memories/nothing-here)"
         record = await error(s, "write_memory", {"memory_name": "session/last", "content": "x"})
-        assert "only memories/... and learning/... keys are written" in record
+        assert "only memories and learning/... keys are written" in record
         deleted = await ok(s, "delete_memory", {"memory_name": "never-written"})
-        assert deleted == {"key": "memories/never-written", "deleted": False}
+        assert deleted == {
+            "memory_name": "never-written",
+            "key": "memories/never-written",
+            "deleted": False,
+        }
 
     with_server(f"file://{tmp_path / '.lifecycle'}", mistakes)
 
@@ -173,13 +190,17 @@ def test_a_bad_store_url_stops_the_server_with_one_line(tmp_path: Path) -> None:
         ("memories/team/style", "memories/team/style"),
         ("learning/insights/x", "learning/insights/x"),
         ("session/last", "session/last"),
+        ("auth/login/logic", "memories/auth/login/logic"),
+        ("learnings/pattern/x", "memories/learnings/pattern/x"),
+        ("Project Overview", "memories/x--Project_20Overview-"),
+        ("mem:core", "memories/core"),
     ],
 )
 def test_a_memory_name_is_a_key_or_a_bare_name_under_memories(name: str, key: str) -> None:
     assert memory_key(name) == key
 
 
-def test_a_memory_name_outside_the_grammar_is_an_invalid_key_with_a_suggestion() -> None:
+def test_a_key_outside_the_grammar_in_a_namespace_is_an_invalid_key_with_a_suggestion() -> None:
     with pytest.raises(InvalidKey) as caught:
-        memory_key("learnings/pattern/x")
+        memory_key("learning/pattern/x")
     assert caught.value.suggestion == "learning/patterns/x"
