@@ -43,6 +43,8 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 import attrs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
 from lifecycle import keys
 from lifecycle.errors import LifecycleError, quoted
@@ -97,7 +99,7 @@ class ToolSpec:
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "inputSchema": self.arguments.model_json_schema(),
+            "inputSchema": self.arguments.model_json_schema(schema_generator=ArgumentSchema),
             "outputSchema": self.output.model_json_schema(),
             "annotations": {
                 "title": self.title,
@@ -111,6 +113,21 @@ class ToolSpec:
 
 TOOLS: dict[str, ToolSpec] = {}
 _STRICT = ConfigDict(strict=True, extra="forbid")
+
+
+class ArgumentSchema(GenerateJsonSchema):
+    """Input schemas: an optional argument is one that can be left out, not one that takes
+    null (``X | None = None`` publishes as ``X``, not required, no default), so clients
+    that fill arguments from the schema's ``type`` (the Inspector) see the real type."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        generated = super().default_schema(schema)
+        if generated.get("default", 0) is None:
+            del generated["default"]
+        return generated
 
 
 def tool(
@@ -179,7 +196,8 @@ def validation_message(tool_name: str, exc: ValidationError) -> str:
             parts.append(f"missing argument {where!r}")
         else:
             got = quoted(error.get("input"), 60)
-            parts.append(f"argument {where!r}: {error['msg'].lower()}, got {got}")
+            message = error["msg"][:1].lower() + error["msg"][1:]
+            parts.append(f"argument {where!r}: {message}, got {got}")
     more = len(exc.errors()) - 3
     tail = f" (and {more} more)" if more > 0 else ""
     return f"{tool_name}: " + "; ".join(parts) + tail
@@ -192,6 +210,9 @@ def call(env: Env, name: str, arguments: object) -> dict[str, Any]:
         raise ToolFailure(f"unknown tool {quoted(name, 60)}; tools: {', '.join(TOOLS)}")
     if not isinstance(arguments, dict):
         raise ToolFailure(f"{name}: arguments must be an object")
+    for argument, value in arguments.items():
+        if value is None and argument in spec.arguments.model_fields:
+            raise ToolFailure(f"{name}: argument {argument!r}: null is not accepted; omit it")
     try:
         parsed = spec.arguments.model_validate(arguments)
     except ValidationError as exc:
@@ -1053,6 +1074,7 @@ def serve(store_url: str | None, project: str) -> None:
 
     keys.validate_project(project)
     versions = sdk_versions()
+    tools_result()  # before the SDK's import starts competing for the interpreter
     store = open_store(store_url)
     env = Env(store, project)
 
