@@ -17,7 +17,7 @@ pytest.importorskip("mcp")
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from lifecycle.errors import InvalidKey
-from lifecycle.integrations.mcp_server import memory_key
+from lifecycle.integrations.mcp_server import TOOLS, memory_key
 
 
 def with_server(store: str, body: Callable[[ClientSession], Awaitable[None]]) -> None:
@@ -204,3 +204,216 @@ def test_a_key_outside_the_grammar_in_a_namespace_is_an_invalid_key_with_a_sugge
     with pytest.raises(InvalidKey) as caught:
         memory_key("learning/pattern/x")
     assert caught.value.suggestion == "learning/patterns/x"
+
+
+# -- the wire: every request answered, the early answers equal the SDK's ----------------------
+
+
+def raw_session(store: str, lines: list[str], want: set[object]) -> list[dict[str, Any]]:
+    """Send ``lines`` to a server process; every answer until all ids in ``want`` came."""
+    import json
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle", "mcp", "--store", store],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment(),
+        cwd=ROOT,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        proc.stdin.write("".join(line + "\n" for line in lines).encode())
+        proc.stdin.flush()
+        answers: list[dict[str, Any]] = []
+        while want - {a.get("id") for a in answers}:
+            line = proc.stdout.readline()
+            assert line, f"the server closed its output; still waiting for {want}"
+            answers.append(json.loads(line))
+        _, err = proc.communicate(timeout=60)
+        assert err.decode() == "", err.decode()
+        return answers
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+
+
+INITIALIZE = (
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+    '"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}'
+)
+INITIALIZED = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+
+
+def test_the_early_answers_are_the_sdks_own(tmp_path: Path) -> None:
+    answers = raw_session(
+        f"file://{tmp_path / '.lifecycle'}",
+        [
+            INITIALIZE,
+            INITIALIZED,
+            '{"jsonrpc":"2.0","id":2,"method":"tools/list"}',
+            '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"session_status"}}',
+            '{"jsonrpc":"2.0","id":4,"method":"tools/list"}',
+        ],
+        {1, 2, 3, 4},
+    )
+    by_id = {a["id"]: a for a in answers}
+    # 2 was answered before the SDK was loaded, 4 by the SDK; the server's stderr is empty,
+    # so the SDK's answer to the replayed initialize equalled the early one
+    assert by_id[2]["result"] == by_id[4]["result"]
+    assert [t["name"] for t in by_id[4]["result"]["tools"]] == list(TOOLS)
+    assert by_id[1]["result"]["protocolVersion"] == "2025-06-18"
+    assert by_id[1]["result"]["capabilities"] == {"tools": {"listChanged": False}}
+    assert by_id[3]["result"]["isError"] is False
+
+
+def test_a_line_that_is_not_json_gets_a_parse_error_with_id_null(tmp_path: Path) -> None:
+    answers = raw_session(
+        f"file://{tmp_path / '.lifecycle'}",
+        [
+            INITIALIZE,
+            INITIALIZED,
+            "not json",
+            '[{"jsonrpc":"2.0","id":5,"method":"ping"}]',
+            '{"jsonrpc":"2.0","id":true,"method":"ping"}',
+            '{"jsonrpc":"2.0","id":6,"method":"ping"}',
+        ],
+        {1, 6},
+    )
+    errors = [a["error"] for a in answers if a.get("id") is None]
+    assert errors == [
+        {
+            "code": -32700,
+            "message": "parse error: not valid JSON text (invalid literal, expected 'null': "
+            "line 1 column 1 (char 0))",
+        },
+        {
+            "code": -32600,
+            "message": "invalid request: a message is a JSON object, not a batch (JSON array)",
+        },
+        {
+            "code": -32600,
+            "message": "invalid request: id must be a string or an integer, not True",
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"a":"x\\ud800y"}}', -32600),
+        ('{"jsonrpc":"2.0","id":7,"method":"ping","params":[]}', -32602),
+        ('{"id":7,"method":"ping"}', -32600),
+        ('{"jsonrpc":"1.0","id":7,"method":"ping"}', -32600),
+        ('{"jsonrpc":"2.0","id":7,"method":5}', -32600),
+        (
+            '{"jsonrpc":"2.0","id":7,"method":"x","params":{"a":' + "[" * 150 + "]" * 150 + "}}",
+            -32602,
+        ),
+    ],
+)
+def test_the_guard_answers_what_the_sdk_would_drop_with_the_request_id(
+    line: str, code: int
+) -> None:
+    from lifecycle.integrations.mcp_stdio import screen
+
+    screened = screen(line)
+    assert screened.message is None
+    assert screened.reply is not None
+    answer = __import__("json").loads(screened.reply)
+    assert (answer["id"], answer["error"]["code"]) == (7, code)
+
+
+def test_the_guard_passes_a_well_formed_message_unchanged() -> None:
+    from lifecycle.integrations.mcp_stdio import screen
+
+    line = '{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"x"}}'
+    assert screen(line).message == {
+        "jsonrpc": "2.0",
+        "id": "a",
+        "method": "tools/call",
+        "params": {"name": "x"},
+    }
+    assert screen(line).reply is None
+
+
+def test_the_early_answers_know_the_sdks_protocol_versions() -> None:
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+    from lifecycle.integrations.mcp_stdio import sdk_versions
+
+    assert sdk_versions() == HANDSHAKE_PROTOCOL_VERSIONS
+
+
+# -- Serena's names ----------------------------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lifecycle.integrations.memory_names import memory_name, memory_ref  # noqa: E402
+
+topic = st.text(
+    st.characters(exclude_characters="/", exclude_categories=("Cs",)), min_size=1, max_size=12
+).filter(lambda t: t not in (".", ".."))
+serena_name = (
+    st.lists(topic, min_size=1, max_size=4)
+    .map("/".join)
+    .filter(lambda n: not n.endswith(".md") and not n.startswith("mem:") and n != "global")
+)
+
+
+@given(serena_name)
+def test_every_serena_name_maps_to_a_valid_key_and_back(name: str) -> None:
+    from lifecycle import keys
+
+    try:
+        ref = memory_ref(name)
+    except InvalidKey as exc:  # a namespace's own key that is not valid: a typo of a record
+        assert name.split("/")[0 if not name.startswith("global/") else 1] in keys.NAMESPACES
+        assert exc.key
+        return
+    assert keys.is_valid(ref.key)
+    assert memory_ref(ref.name) == ref
+    if name.split("/")[0] not in keys.NAMESPACES:
+        assert ref.name == name
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "shared"),
+    [
+        ("auth/login/logic", "memories/auth/login/logic", False),
+        ("global/java/style_guide", "memories/java/style_guide", True),
+        ("Project Overview", "memories/x--Project_20Overview-", False),
+        ("日本語メモ", "memories/x--4dkc5281bncbk91h", False),
+        ("x--foo", "memories/x--x--foo-", False),
+        ("memories/session/x", "memories/session/x", False),
+    ],
+)
+def test_serena_names_map_to_keys(name: str, key: str, shared: bool) -> None:
+    ref = memory_ref(name)
+    assert (ref.key, ref.shared) == (key, shared)
+    assert memory_name(ref.key, shared=shared) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("global", "a bare 'global' is not a memory name; use 'global/{name}'"),
+        ("a//b", "a memory name cannot start or end with '/' or hold '//'"),
+        ("../etc/passwd", "a memory name cannot hold a '.' or '..' topic"),
+        ("", "a memory name cannot be empty"),
+    ],
+)
+def test_names_serena_refuses_are_refused(name: str, reason: str) -> None:
+    with pytest.raises(InvalidKey) as caught:
+        memory_ref(name)
+    assert caught.value.reason == reason
+
+
+def test_an_error_quotes_at_most_200_characters_of_a_name() -> None:
+    with pytest.raises(InvalidKey) as caught:
+        memory_ref("learning/" + "y" * 1_000_000)
+    assert len(str(caught.value)) < 700
