@@ -305,7 +305,7 @@ MemoryName = Annotated[
         max_length=1_000,
         description="A Serena memory name: topics with '/' (auth/login/logic), spaces and "
         "any script allowed, 'global/...' shared by every project, '.md' optional; or a key "
-        "(learning/solutions/x, session/last, summaries/daily/2026-01-31).",
+        f"(learning/solutions/x, {keys.LAST}, summaries/daily/2026-01-31).",
     ),
 ]
 Limit = Annotated[
