@@ -129,6 +129,45 @@ def test_the_inspector_calls_tools_in_separate_server_processes(node: str, tmp_p
     assert read["structuredContent"]["memory_name"] == "global/java/style guide"
 
 
+def test_the_session_report_and_each_learning_are_resources_and_resume_work_a_prompt(
+    node: str, tmp_path: Path
+) -> None:
+    store = f"file://{tmp_path / '.lifecycle'}"
+    sdk(
+        node,
+        "calls",
+        store,
+        [
+            {"tool": "session_load", "arguments": {"command": "impl"}},
+            {"tool": "session_save", "arguments": {"phase": "Phase 2"}},
+            {
+                "tool": "capture_learning",
+                "arguments": {"type": "pattern", "key": "retry", "content": "back off"},
+            },
+        ],
+    )
+    listed = inspector(node, store, "resources/list")
+    assert [r["uri"] for r in listed["resources"]] == [
+        "lifecycle://session/report",
+        "lifecycle://learning/patterns/retry",
+    ]
+    learning = inspector(
+        node, store, "resources/read", "--uri", "lifecycle://learning/patterns/retry"
+    )
+    assert learning["contents"][0]["text"] == "back off"
+    report = inspector(node, store, "resources/read", "--uri", "lifecycle://session/report")
+    assert "Phase: Phase 2" in report["contents"][0]["text"]
+    prompt = inspector(
+        node, store, "prompts/get", "--prompt-name", "resume_work", "--prompt-args", "focus=tests"
+    )
+    text = prompt["messages"][0]["content"]["text"]
+    assert "Phase: Phase 2" in text
+    assert text.endswith(
+        "then carry on with: tests. Record tasks, decisions and files as you "
+        "go; session_save at milestones."
+    )
+
+
 def test_a_workflow_across_two_server_processes_through_the_typescript_sdk(
     node: str, tmp_path: Path
 ) -> None:

@@ -266,7 +266,11 @@ def test_the_early_answers_are_the_sdks_own(tmp_path: Path) -> None:
     assert by_id[2]["result"] == by_id[4]["result"]
     assert [t["name"] for t in by_id[4]["result"]["tools"]] == list(TOOLS)
     assert by_id[1]["result"]["protocolVersion"] == "2025-06-18"
-    assert by_id[1]["result"]["capabilities"] == {"tools": {"listChanged": False}}
+    assert by_id[1]["result"]["capabilities"] == {
+        "prompts": {"listChanged": False},
+        "resources": {"listChanged": False, "subscribe": False},
+        "tools": {"listChanged": False},
+    }
     assert by_id[3]["result"]["isError"] is False
 
 

@@ -176,7 +176,11 @@ def initialize_result(protocol_version: str) -> dict[str, Any]:
 
     return {
         "protocolVersion": protocol_version,
-        "capabilities": {"tools": {"listChanged": False}},
+        "capabilities": {
+            "prompts": {"listChanged": False},
+            "resources": {"listChanged": False, "subscribe": False},
+            "tools": {"listChanged": False},
+        },
         "serverInfo": {"name": "lifecycle", "version": __version__},
         "instructions": INSTRUCTIONS,
     }
@@ -1030,6 +1034,111 @@ def _pick(data: dict[str, Any], model: type[BaseModel] = CheckpointOut) -> dict[
     return {k: v for k, v in data.items() if k in model.model_fields}
 
 
+# -- resources and prompts ------------------------------------------------------------------
+
+#: The Session Report of the open session (with none open, the latest checkpoint's status).
+REPORT_URI = "lifecycle://session/report"
+#: Each learning is a resource: this prefix and its key (``lifecycle://learning/solutions/x``).
+RESOURCE_PREFIX = "lifecycle://"
+#: Learnings listed per resources/list page.
+RESOURCES_PAGE = 100
+RESUME_PROMPT = "resume_work"
+
+
+def _report(env: Env) -> str:
+    with env.step(save=False) as live:
+        m = live.manager
+        return str(m.report()) if live.attached else outputs.status_text(outputs.closed_status(m))
+
+
+def resources_page(env: Env, cursor: str | None) -> dict[str, Any]:
+    """``resources/list``: the Session Report, then the learnings, a page at a time."""
+    resources: list[dict[str, Any]] = []
+    if cursor is None:
+        resources.append(
+            {
+                "uri": REPORT_URI,
+                "name": "session-report",
+                "title": "Session Report",
+                "description": "Where the work stands: phase, progress, tasks, open questions, "
+                "blockers, decisions (as session_load reports it).",
+                "mimeType": "text/plain",
+            }
+        )
+    with env.step(save=False) as live:
+        found = [
+            k for k in live.manager.store.list_keys(keys.LEARNING_PREFIX) if k > (cursor or "")
+        ]
+    page = found[:RESOURCES_PAGE]
+    for key in page:
+        resources.append(
+            {
+                "uri": RESOURCE_PREFIX + key,
+                "name": key,
+                "title": f"Learning {key.split('/', 1)[1]}",
+                "mimeType": "text/markdown",
+            }
+        )
+    result: dict[str, Any] = {"resources": resources}
+    if len(found) > RESOURCES_PAGE:
+        result["nextCursor"] = page[-1]
+    return result
+
+
+def read_resource(env: Env, uri: str) -> dict[str, Any]:
+    """``resources/read``: the report's text, or a learning's content; ToolFailure if none."""
+    if uri == REPORT_URI:
+        return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": _report(env)}]}
+    key = uri.removeprefix(RESOURCE_PREFIX)
+    if not uri.startswith(RESOURCE_PREFIX) or not key.startswith(keys.LEARNING_PREFIX):
+        raise ToolFailure(f"no resource {quoted(uri)}; resources/list names them")
+    try:
+        ref = memory_ref(key)
+        with env.step(save=False) as live:
+            text = _read_text(env, live, ref)
+    except LifecycleError as exc:
+        raise ToolFailure(_one_line(str(exc))) from None
+    return {"contents": [{"uri": uri, "mimeType": "text/markdown", "text": text}]}
+
+
+def prompts_result() -> dict[str, Any]:
+    return {
+        "prompts": [
+            {
+                "name": RESUME_PROMPT,
+                "title": "Resume work",
+                "description": "Pick up where the last session stopped: its Session Report and "
+                "what to do next.",
+                "arguments": [
+                    {
+                        "name": "focus",
+                        "description": "What to work on now, if not the open tasks.",
+                        "required": False,
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def get_prompt(env: Env, name: str, arguments: dict[str, str] | None) -> dict[str, Any]:
+    """``prompts/get`` for :data:`RESUME_PROMPT`; ToolFailure for another name."""
+    if name != RESUME_PROMPT:
+        raise ToolFailure(f"no prompt {quoted(name, 60)}; prompts: {RESUME_PROMPT}")
+    focus = (arguments or {}).get("focus", "")
+    steps = (
+        "Call session_load to continue the session (it restores the latest checkpoint), "
+        "list_memories and read the memories relevant to the work, then carry on"
+        + (f" with: {focus}" if focus else " with the open tasks")
+        + ". Record tasks, decisions and files as you go; session_save at milestones."
+    )
+    text = f"{_report(env)}\n\n{steps}"
+    return {
+        "description": "Resume work from the Session Report",
+        "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+    }
+
+
 # -- the server -----------------------------------------------------------------------------
 
 
@@ -1058,12 +1167,44 @@ def build_server(env: Env) -> Any:
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         return await anyio.to_thread.run_sync(run, params.name, params.arguments or {})
 
+    def answered(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        from mcp.shared.exceptions import MCPError
+
+        with env.lock:
+            try:
+                return work()
+            except ToolFailure as exc:
+                raise MCPError(-32602, str(exc)) from None
+
+    async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
+        cursor = None if params is None else params.cursor
+        data = await anyio.to_thread.run_sync(answered, lambda: resources_page(env, cursor))
+        return types.ListResourcesResult.model_validate(data)
+
+    async def read(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        data = await anyio.to_thread.run_sync(answered, lambda: read_resource(env, params.uri))
+        return types.ReadResourceResult.model_validate(data)
+
+    async def list_prompts(ctx: Any, params: Any) -> types.ListPromptsResult:
+        return types.ListPromptsResult.model_validate(prompts_result())
+
+    async def prompt(ctx: Any, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+        def work() -> dict[str, Any]:
+            return get_prompt(env, params.name, params.arguments)
+
+        data = await anyio.to_thread.run_sync(answered, work)
+        return types.GetPromptResult.model_validate(data)
+
     return Server(
         "lifecycle",
         version=__version__,
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read,
+        on_list_prompts=list_prompts,
+        on_get_prompt=prompt,
     )
 
 
