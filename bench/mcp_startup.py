@@ -10,8 +10,8 @@ A bare JSON-RPC client on the server's pipes (no client library in the way) meas
 - **round trips** in one running server: ``ping`` (the transport floor),
   ``tools/call session_status`` and ``tools/call session_save``, medians of 50.
 
-Beside them: the floor of a Python process that only imports the ``mcp`` SDK's stdio
-transport, and the peer ``@modelcontextprotocol/server-memory`` (node, from
+Beside them: the floor of a bare Python process, one that only imports the ``mcp``
+SDK's stdio transport (what a server that loads the SDK first waits for), and the peer ``@modelcontextprotocol/server-memory`` (node, from
 ``tests/mcp_clients/node_modules`` when installed there).
 """
 
@@ -127,9 +127,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         server = [sys.executable, "-m", "lifecycle", "mcp", "--store", f"file://{folder}/.lifecycle"]
         floor = [sys.executable, "-c", "import mcp.server.stdio"]
+        bare = [sys.executable, "-c", "pass"]
         first_list(server, folder, env)  # compile and cache what the first run would
         lists = [first_list(server, folder, env) for _ in range(runs)]
         floors = [process(floor, folder, env) for _ in range(runs)]
+        bares = [process(bare, folder, env) for _ in range(runs)]
         peer = None
         if PEER.is_dir():
             peer_argv = ["node", str(PEER / "dist" / "index.js")]
@@ -152,7 +154,8 @@ def main() -> None:
     spread = f"(min {ms(min(lists)).strip()}, max {ms(max(lists)).strip()})"
     print(f"first tools/list, {runs} fresh processes")
     print(f"  lifecycle mcp                      {ms(statistics.median(lists))}  {spread}")
-    print(f"  floor: python -c 'import mcp.server.stdio' {ms(statistics.median(floors))}")
+    print(f"  floor: python -c pass                {ms(statistics.median(bares))}")
+    print(f"  python -c 'import mcp.server.stdio'  {ms(statistics.median(floors))}")
     if peer is not None:
         print(f"  peer: @modelcontextprotocol/server-memory {ms(peer)}")
     print("round trips in one server, median of 50")

@@ -421,3 +421,14 @@ def test_an_error_quotes_at_most_200_characters_of_a_name() -> None:
     with pytest.raises(InvalidKey) as caught:
         memory_ref("learning/" + "y" * 1_000_000)
     assert len(str(caught.value)) < 700
+
+
+def test_the_published_tool_list_is_the_tables() -> None:
+    """mcp_tools.json, which the transport answers from before the table is built, is what
+    the table publishes (after changing a tool: python -m lifecycle.integrations.mcp_stdio)."""
+    import orjson
+
+    from lifecycle.integrations.mcp_server import published
+    from lifecycle.integrations.mcp_stdio import PUBLISHED
+
+    assert orjson.loads(PUBLISHED.read_bytes()) == published()

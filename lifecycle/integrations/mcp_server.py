@@ -170,20 +170,20 @@ def tools_result() -> dict[str, Any]:
     return _tools_result
 
 
-def initialize_result(protocol_version: str) -> dict[str, Any]:
-    """The ``initialize`` result (what the SDK's handshake answers for this server)."""
-    from lifecycle import __version__
+CAPABILITIES = {
+    "prompts": {"listChanged": False},
+    "resources": {"listChanged": False, "subscribe": False},
+    "tools": {"listChanged": False},
+}
 
-    return {
-        "protocolVersion": protocol_version,
-        "capabilities": {
-            "prompts": {"listChanged": False},
-            "resources": {"listChanged": False, "subscribe": False},
-            "tools": {"listChanged": False},
-        },
-        "serverInfo": {"name": "lifecycle", "version": __version__},
-        "instructions": INSTRUCTIONS,
-    }
+
+def published() -> dict[str, Any]:
+    """What the server tells a client before any call: its capabilities, instructions and
+    ``tools/list``. Kept in :data:`PUBLISHED` (``mcp_tools.json``) so that the transport
+    answers ``initialize`` and ``tools/list`` without building this table; a test checks
+    that the file is what this returns (``python -m lifecycle.integrations.mcp_stdio``
+    rewrites it)."""
+    return {"capabilities": CAPABILITIES, "instructions": INSTRUCTIONS, **tools_result()}
 
 
 def validation_message(tool_name: str, exc: ValidationError) -> str:
@@ -1208,29 +1208,14 @@ def build_server(env: Env) -> Any:
     )
 
 
-def serve(store_url: str | None, project: str) -> None:
-    """Run the server over stdio until the client closes it."""
-    from lifecycle.integrations.mcp_stdio import EarlyAnswers, sdk_versions, serve_stdio
-    from lifecycle.stores import open_store
+def load(store: Any, project: str) -> tuple[Any, Callable[[str], object]]:
+    """The SDK's server on ``store`` and the SDK's parser of one line (imports ``mcp``)."""
+    import mcp.types as types
 
-    keys.validate_project(project)
-    versions = sdk_versions()
-    tools_result()  # before the SDK's import starts competing for the interpreter
-    store = open_store(store_url)
-    env = Env(store, project)
+    def parse(line: str) -> object:
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False)
 
-    def load() -> tuple[Any, Callable[[str], object]]:
-        import mcp.types as types
-
-        def parse(line: str) -> object:
-            return types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-
-        return build_server(env), parse
-
-    try:
-        serve_stdio(load, EarlyAnswers(initialize_result, tools_result, versions))
-    finally:
-        store.close()
+    return build_server(Env(store, project)), parse
 
 
 def memory_key(name: str) -> str:
@@ -1238,4 +1223,14 @@ def memory_key(name: str) -> str:
     return memory_ref(name).key
 
 
-__all__ = ["TOOLS", "Env", "ToolSpec", "build_server", "call", "memory_key", "serve", "tool"]
+__all__ = [
+    "TOOLS",
+    "Env",
+    "ToolSpec",
+    "build_server",
+    "call",
+    "load",
+    "memory_key",
+    "published",
+    "tool",
+]

@@ -13,12 +13,14 @@ answers what would be dropped: a JSON-RPC error with the request's id, or with i
 Lines that pass go on to the SDK unchanged.
 
 **The first answers before the SDK is imported.** Importing ``mcp`` builds a few
-hundred pydantic models (0.5-1 s), longer than a client should wait for its first
-``tools/list``. So :func:`serve_stdio` imports the SDK in a thread while it answers
-``initialize``, ``ping`` and ``tools/list`` itself, from the same tool table the
-SDK will serve. The first other message hands over: the SDK is given the
-``initialize`` (under an id of ours, its answer checked against the one the client
-got and not sent again), ``notifications/initialized``, then everything else.
+hundred pydantic models, and the tool table its own (0.5-1 s together), longer
+than a client should wait for its first ``tools/list``. So :func:`serve_stdio`
+imports both in a thread while it answers ``initialize``, ``ping`` and
+``tools/list`` itself, from :data:`PUBLISHED` (the table's capabilities,
+instructions and tool list, generated from it and checked by a test). The first
+other message hands over: the SDK is given the ``initialize`` (under an id of
+ours, its answer checked against the one the client got and not sent again),
+``notifications/initialized``, then everything else.
 
 While serving, fd 0 reads the null device and fd 1 writes to stderr, as in the
 SDK's transport, so a stray ``print`` cannot corrupt the wire.
@@ -31,6 +33,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import attrs
@@ -49,6 +52,9 @@ MAX_DEPTH = 100
 #: The id under which the SDK is given the client's ``initialize`` at the hand-over.
 REPLAY_ID = "lifecycle-early-initialize"
 _REPLAY_PREFIX = f'{{"jsonrpc":"2.0","id":"{REPLAY_ID}"'
+#: The tool table's capabilities, instructions and tools/list, as
+#: :func:`lifecycle.integrations.mcp_server.published` makes them.
+PUBLISHED = Path(__file__).with_name("mcp_tools.json")
 
 
 @attrs.frozen
@@ -394,6 +400,39 @@ class GuardedOutput:
             )
 
 
+def serve(store_url: str | None, project: str) -> None:
+    """``lifecycle mcp``: open the store, then serve the tool table over stdio."""
+    from lifecycle import __version__, keys
+    from lifecycle.stores import open_store
+
+    keys.validate_project(project)
+    versions = sdk_versions()
+    table = orjson.loads(PUBLISHED.read_bytes())
+    tools = {"tools": table["tools"]}
+
+    def initialize_result(version: str) -> dict[str, Any]:
+        return {
+            "protocolVersion": version,
+            "capabilities": table["capabilities"],
+            "serverInfo": {"name": "lifecycle", "version": __version__},
+            "instructions": table["instructions"],
+        }
+
+    store = open_store(store_url)
+
+    def load() -> tuple[Any, Callable[[str], object]]:
+        from lifecycle.integrations import mcp_server
+
+        if mcp_server.published() != table:
+            log.warning("mcp.published_stale", file=str(PUBLISHED))
+        return mcp_server.load(store, project)
+
+    try:
+        serve_stdio(load, EarlyAnswers(initialize_result, lambda: tools, versions))
+    finally:
+        store.close()
+
+
 def serve_stdio(
     load: Callable[[], Any],
     early: EarlyAnswers,
@@ -439,6 +478,7 @@ def serve_stdio(
 
 __all__ = [
     "MAX_DEPTH",
+    "PUBLISHED",
     "EarlyAnswers",
     "Screened",
     "Wire",
@@ -446,5 +486,12 @@ __all__ = [
     "screen",
     "screen_for_sdk",
     "sdk_versions",
+    "serve",
     "serve_stdio",
 ]
+
+
+if __name__ == "__main__":  # python -m lifecycle.integrations.mcp_stdio: rewrite PUBLISHED
+    from lifecycle.integrations.mcp_server import published
+
+    PUBLISHED.write_bytes(orjson.dumps(published(), option=orjson.OPT_INDENT_2) + b"\n")
