@@ -34,9 +34,8 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
-import attrs
 import orjson
 
 from lifecycle.errors import quoted
@@ -57,10 +56,10 @@ _REPLAY_PREFIX = f'{{"jsonrpc":"2.0","id":"{REPLAY_ID}"'
 PUBLISHED = Path(__file__).with_name("mcp_tools.json")
 
 
-@attrs.frozen
-class Screened:
+class Screened(NamedTuple):
     """What :func:`screen` made of a line: the message to pass on, or the reply to send
-    instead (neither: nothing to do, e.g. a blank line or a response nobody can read)."""
+    instead (neither: nothing to do, e.g. a blank line or a response nobody can read).
+    A NamedTuple, not attrs: this module is on the start-up path."""
 
     message: dict[str, Any] | None = None
     reply: bytes | None = None
