@@ -20,13 +20,15 @@ from lifecycle.errors import InvalidKey
 from lifecycle.integrations.mcp_server import TOOLS, memory_key
 
 
-def with_server(store: str, body: Callable[[ClientSession], Awaitable[None]]) -> None:
+def with_server(
+    store: str, body: Callable[[ClientSession], Awaitable[None]], project: str = "default"
+) -> None:
     """Start the server, run ``body`` against it, stop it; 60 s at most."""
 
     async def main() -> None:
         params = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "lifecycle", "mcp", "--store", store],
+            args=["-m", "lifecycle", "mcp", "--store", store, "--project", project],
             env=environment(),
             cwd=ROOT,
         )
@@ -432,3 +434,56 @@ def test_the_published_tool_list_is_the_tables() -> None:
     from lifecycle.integrations.mcp_stdio import PUBLISHED
 
     assert orjson.loads(PUBLISHED.read_bytes()) == published()
+
+
+def test_memories_are_edited_renamed_listed_by_topic_and_shared_through_global(
+    tmp_path: Path,
+) -> None:
+    async def memories(s: ClientSession) -> None:
+        await ok(s, "write_memory", {"memory_name": "auth/login/logic", "content": "v1 v1"})
+        await ok(s, "write_memory", {"memory_name": "global/java/style", "content": "tabs"})
+        twice = await error(
+            s, "edit_memory", {"memory_name": "auth/login/logic", "needle": "v1", "repl": "v2"}
+        )
+        assert twice.endswith("make needle unique or pass allow_multiple_occurrences=true"), twice
+        edited = await ok(
+            s,
+            "edit_memory",
+            {
+                "memory_name": "auth/login/logic",
+                "needle": r"v(\d)",
+                "repl": "V",
+                "mode": "regex",
+                "allow_multiple_occurrences": True,
+            },
+        )
+        assert (edited["replacements"], edited["chars"]) == (2, 3)
+        moved = await ok(
+            s, "rename_memory", {"old_name": "auth/login/logic", "new_name": "global/auth/login"}
+        )
+        assert moved == {
+            "old_name": "auth/login/logic",
+            "new_name": "global/auth/login",
+            "key": "memories/auth/login",
+        }
+        assert (await ok(s, "list_memories", {"topic": "auth"}))["memories"] == []
+        shared = await ok(s, "list_memories", {"topic": "global"})
+        assert shared["memories"] == ["global/auth/login", "global/java/style"]
+        read = await ok(s, "read_memory", {"memory_name": "global/auth/login"})
+        assert read["content"] == "V V"
+        page = await ok(s, "list_memories", {"topic": "global", "limit": 1})
+        assert page["memories"] == ["global/auth/login"]
+        rest = await ok(
+            s, "list_memories", {"topic": "global", "limit": 1, "cursor": page["next_cursor"]}
+        )
+        assert rest == {"memories": ["global/java/style"], "next_cursor": None}
+
+    store = f"file://{tmp_path / '.lifecycle'}"
+    with_server(store, memories)
+
+    async def other_project(s: ClientSession) -> None:  # global memories are every project's
+        read = await ok(s, "read_memory", {"memory_name": "global/java/style.md"})
+        assert read["content"] == "tabs"
+        assert (await ok(s, "list_memories", {"topic": "auth"}))["memories"] == []
+
+    with_server(store, other_project, project="other")
