@@ -211,8 +211,9 @@ if (!(mode in modes) || cut === -1) {
   process.exit(2);
 }
 try {
-  console.log(JSON.stringify(await modes[mode]()));
-  process.exit(0);
+  const text = JSON.stringify(await modes[mode]());
+  // exit only once the whole answer is written: a pipe takes it in 64 KiB pieces
+  process.stdout.write(text + "\n", () => process.exit(0));
 } catch (error) {
   console.error(`sdk_client ${mode}: ${error?.stack ?? error}`);
   process.exit(1);
