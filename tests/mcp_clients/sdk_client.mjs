@@ -19,6 +19,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import Ajv from "ajv";
+import Ajv2020 from "ajv/dist/2020.js";
 
 const TIMEOUT_MS = 20000;
 const argv = process.argv.slice(2);
@@ -44,16 +45,48 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString("utf8") || "null");
 }
 
+// What strict clients refuse though a schema validator may not: a bare true/false
+// subschema, a type array ("type": ["null", ...]), a property with no type at all.
+function shapeProblems(schema, where, problems) {
+  if (typeof schema === "boolean") {
+    problems.push(`${where}: a bare ${schema} schema`);
+    return;
+  }
+  if (schema === null || typeof schema !== "object") return;
+  if (Array.isArray(schema.type)) problems.push(`${where}: a type array`);
+  const typed = ["type", "anyOf", "oneOf", "allOf", "enum", "const", "$ref"];
+  for (const [name, sub] of Object.entries(schema.properties ?? {})) {
+    if (typeof sub === "object" && !typed.some((k) => k in sub)) {
+      problems.push(`${where}.${name}: no type`);
+    }
+    shapeProblems(sub, `${where}.${name}`, problems);
+  }
+  for (const key of ["items", "additionalProperties"]) {
+    if (typeof schema[key] === "object") shapeProblems(schema[key], `${where}.${key}`, problems);
+  }
+  for (const key of ["anyOf", "oneOf", "allOf"]) {
+    (schema[key] ?? []).forEach((sub, i) => shapeProblems(sub, `${where}.${key}[${i}]`, problems));
+  }
+  for (const [name, sub] of Object.entries(schema.$defs ?? {})) {
+    shapeProblems(sub, `${where}.$defs.${name}`, problems);
+  }
+}
+
 function strictProblems(tools) {
-  const ajv = new Ajv({ strict: true, allErrors: true });
+  // Ajv in strict mode (unknown keywords, ambiguous types, ... are errors), against the
+  // draft-07 and the 2020-12 meta-schemas (MCP's default dialect)
+  const validators = [new Ajv({ strict: true }), new Ajv2020({ strict: true })];
   const problems = [];
   for (const tool of tools) {
     for (const which of ["inputSchema", "outputSchema"]) {
-      try {
-        ajv.compile(tool[which]);
-      } catch (error) {
-        problems.push(`${tool.name}: ${which}: ${error.message}`);
+      for (const ajv of validators) {
+        try {
+          ajv.compile(tool[which]);
+        } catch (error) {
+          problems.push(`${tool.name}: ${which}: ${error.message}`);
+        }
       }
+      shapeProblems(tool[which], `${tool.name}.${which}`, problems);
     }
     if (!tool.title) problems.push(`${tool.name}: no title`);
     const hints = tool.annotations ?? {};
