@@ -665,6 +665,7 @@ def capture_learning(
         Field(
             min_length=1,
             max_length=200,
+            pattern=rf"^(learning/({'|'.join(keys.LEARNING_FOLDERS)})/{keys.NAME}|[^/]+)$",
             description="learning/{type}s/{name} (e.g. learning/solutions/jwt-expiry), or just "
             "a name (made a key of the type's folder).",
         ),
