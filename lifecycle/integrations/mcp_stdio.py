@@ -332,11 +332,16 @@ def sdk_versions() -> tuple[str, ...]:
         raise LifecycleError("lifecycle mcp needs the mcp package: pip install 'lifecycle[mcp]'")
     path = os.path.join(next(iter(spec.submodule_search_locations)), "version.py")
     loaded = importlib.util.spec_from_file_location("_lifecycle_mcp_versions", path)
-    assert loaded is not None
-    assert loaded.loader is not None
-    module = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(module)
-    return tuple(module.HANDSHAKE_PROTOCOL_VERSIONS)
+    try:
+        assert loaded is not None
+        assert loaded.loader is not None
+        module = importlib.util.module_from_spec(loaded)
+        loaded.loader.exec_module(module)
+        return tuple(module.HANDSHAKE_PROTOCOL_VERSIONS)
+    except (OSError, AssertionError, AttributeError):  # an SDK laid out otherwise: slower
+        from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+        return tuple(HANDSHAKE_PROTOCOL_VERSIONS)
 
 
 # -- the SDK's side ------------------------------------------------------------------------
@@ -406,7 +411,12 @@ def serve(store_url: str | None, project: str) -> None:
 
     keys.validate_project(project)
     versions = sdk_versions()
-    table = orjson.loads(PUBLISHED.read_bytes())
+    try:
+        table = orjson.loads(PUBLISHED.read_bytes())
+    except (OSError, orjson.JSONDecodeError):  # not installed with the package: build it
+        from lifecycle.integrations.mcp_server import published
+
+        table = published()
     tools = {"tools": table["tools"]}
 
     def initialize_result(version: str) -> dict[str, Any]:
