@@ -30,7 +30,7 @@ import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from lifecycle.errors import InvalidKey
+from lifecycle.errors import InvalidKey, quoted
 
 TS = r"\d{8}T\d{6}\.\d{6}Z"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -167,7 +167,7 @@ def _reason(key: str) -> str:
     if ".." in key.split("/") or key.startswith("/") or "\\" in key:
         return "a key cannot name a path outside the store"
     if head not in NAMESPACES:
-        return f"unknown namespace {head!r} (known: {', '.join(NAMESPACES)})"
+        return f"unknown namespace {quoted(head)} (known: {', '.join(NAMESPACES)})"
     return f"not a valid {head} key"
 
 

@@ -331,6 +331,11 @@ class SessionRecord:
     schema_version: int = SCHEMA_VERSION
 
 
+#: The longest learning (characters of ``content``), however it is captured:
+#: ``capture_learning`` and the MCP server's ``write_memory("learning/...")`` alike.
+MAX_LEARNING_CHARS = 200_000
+
+
 @attrs.frozen
 class Learning:
     """Something learned that outlives the session (``learning/{type}s/{name}``)."""

@@ -7,17 +7,23 @@ from collections.abc import Callable
 import attrs
 
 from lifecycle import codec, keys
-from lifecycle.errors import InvalidKey, StoreError
+from lifecycle.errors import InvalidKey, InvalidRecord, StoreError, quoted
 from lifecycle.logs import get_logger
-from lifecycle.records import Learning
+from lifecycle.records import MAX_LEARNING_CHARS, Learning
 from lifecycle.stores import ProjectStore
 
 log = get_logger(__name__)
 
 
 def checked(learning: Learning, session_id: str) -> Learning:
-    """The learning under a valid key of its type's folder, or InvalidKey with a suggestion."""
+    """The learning under a valid key of its type's folder, or InvalidKey with a suggestion;
+    content longer than :data:`MAX_LEARNING_CHARS` is an InvalidRecord."""
     key = learning.key
+    if len(learning.content) > MAX_LEARNING_CHARS:
+        raise InvalidRecord(
+            f"learning {quoted(key)} is {len(learning.content):,} characters, over the "
+            f"{MAX_LEARNING_CHARS:,}-character limit for a learning; split it or keep a reference"
+        )
     prefix = learning.type.prefix
     if "/" not in key:
         key = prefix + keys.slug(key)

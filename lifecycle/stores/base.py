@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
-from lifecycle.errors import InvalidKey, VersionConflict
+from lifecycle.errors import InvalidKey, VersionConflict, quoted
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -77,7 +77,7 @@ def check_storage_key(key: object) -> str:
         if not _SEGMENT.fullmatch(segment) or segment.strip(".") == "":
             raise InvalidKey(
                 key,
-                f"segment {segment!r} must be 1-128 of A-Z a-z 0-9 . _ - "
+                f"segment {quoted(segment)} must be 1-128 of A-Z a-z 0-9 . _ - "
                 "and not start with '.' or '-'",
             )
     return key
