@@ -48,6 +48,20 @@ CURRENT: dict[str, int] = {
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
+def register_kind(kind: str, cls: type) -> None:
+    """Store records of ``cls`` as ``kind``: for an integration that keeps its own records
+    in its own module (:data:`records.RECORD_KINDS` lists the core's). Registering the
+    same pair again does nothing; a kind or class already taken is an InvalidRecord."""
+    taken = _KIND_OF.get(cls)
+    if taken == kind:
+        return
+    if taken is not None or kind in CURRENT:
+        raise InvalidRecord(f"record kind {kind!r} or class {cls.__name__} is already registered")
+    version = _written_version(cls)
+    _KIND_OF[cls] = kind
+    CURRENT[kind] = version
+
+
 def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
     """Register ``fn`` as the migration of ``kind`` records from ``from_version``."""
 
