@@ -13,11 +13,15 @@ from lifecycle.integrations.langgraph.serde import (
     UnsafePayload,
     UnsupportedValue,
 )
+from lifecycle.integrations.langgraph.session import GraphSession, RunResult, tool_operation
 
 __all__ = [
+    "GraphSession",
     "LifecycleSaver",
     "NoPickleSerializer",
     "PruneRefused",
+    "RunResult",
     "UnsafePayload",
     "UnsupportedValue",
+    "tool_operation",
 ]
