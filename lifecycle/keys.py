@@ -17,8 +17,8 @@ Valid keys::
     project_state/{context_enhanced|patterns_discovered|decisions_log}
     journal/{session-id}/{seq}
     memories/{name}[/{name}...]          free-form notes (Serena-style memory names)
-    langgraph/{thread}/{ns}/c/{checkpoint} | langgraph/{thread}/{ns}/w/{checkpoint}/{task}
-                                         LangGraph checkpoints and pending writes
+    langgraph/{thread}/{ns}/{checkpoint}[/{task}]
+                                         LangGraph checkpoints and their pending writes
                                          (lifecycle.integrations.langgraph encodes each part)
 
 ``{ts}`` is :func:`format_ts`: ``20250131T143000.000000Z``; it sorts as text in
@@ -120,8 +120,8 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         rf"project_state/(?:{'|'.join(PROJECT_STATE)})",
         rf"journal/{NAME}/\d{{12}}",
         rf"memories/{NAME}(?:/{NAME}){{0,7}}",
-        rf"langgraph/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}/"
-        rf"(?:c/{LANGGRAPH_SEGMENT}|w/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT})",
+        rf"langgraph/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}"
+        rf"(?:/{LANGGRAPH_SEGMENT})?",
     )
 )
 _CHECKPOINT = re.compile(

@@ -5,10 +5,11 @@ schema versions, prune's refusals, and a real graph run on it."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
-import orjson
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,7 +69,7 @@ def full_key(saver: LifecycleSaver, key: str) -> str:
 @given(st.text(max_size=200))
 def test_every_text_encodes_to_one_key_segment_that_decodes_back_or_is_hashed(text: str) -> None:
     segment = rec.encode_segment(text)
-    key = f"langgraph/{segment}/{segment}/w/{segment}/{segment}"
+    key = f"langgraph/{segment}/{segment}/{segment}/{segment}"
     assert keys.is_valid(key)
     decoded = rec.decode_segment(segment)
     if segment.startswith("_h"):
@@ -113,19 +114,48 @@ def test_records_are_stored_under_the_project_in_the_key_grammar() -> None:
         project, _, rest = key.partition("/")
         assert project == PROJECT and keys.is_valid(rest)
     cid = stored["configurable"]["checkpoint_id"]
-    assert f"{PROJECT}/langgraph/t_2f1/child_3aa/c/{cid}" in found
+    assert set(found) == {
+        f"{PROJECT}/langgraph/t_2f1/child_3aa/{cid}",
+        f"{PROJECT}/langgraph/t_2f1/child_3aa/{cid}/task_3a1",
+    }
 
 
-# -- records: digests, fallback, schema versions -------------------------------------------
+def test_the_latest_checkpoint_is_found_when_an_id_extends_another() -> None:
+    """ "abc-1" sorts between "abc"'s writes and "abc": the newest is still "abc-1"."""
+    saver = LifecycleSaver(MemoryStore(), project=PROJECT)
+    for cid in ("abc", "abc-1"):
+        config = cfg("t")
+        saver.put(config, generate_checkpoint(checkpoint_id=cid), generate_metadata(), {})
+    saver.put_writes(
+        {"configurable": {**cfg("t")["configurable"], "checkpoint_id": "abc"}}, [("ch", 1)], "task"
+    )
+    got = saver.get_tuple(cfg("t"))
+    assert got is not None
+    assert (got.checkpoint["id"], got.pending_writes) == ("abc-1", [])
+    older = saver.get_tuple({"configurable": {**cfg("t")["configurable"], "checkpoint_id": "abc"}})
+    assert older is not None and older.pending_writes == [("task", "ch", 1)]
+    assert [t.checkpoint["id"] for t in saver.list(cfg("t"))] == ["abc-1", "abc"]
+
+
+# -- records: checksums, fallback, schema versions -------------------------------------------
 
 
 def tamper(store: SqliteStore, key: str) -> None:
-    """Change one stored value as a bad write or a hand edit would: valid JSON, wrong data."""
+    """Change one byte of a stored value, as a bad write or a hand edit would."""
     entry = store.get(key)
     assert entry is not None
-    data = orjson.loads(entry.value)
-    data["checkpoint_id" if "parent_checkpoint_id" in data else "task_id"] += "x"
-    store.put(key, orjson.dumps(data))
+    store.put(key, entry.value[:-1] + bytes([entry.value[-1] ^ 1]))
+
+
+def reframe(raw: bytes, change: Callable[[bytes], bytes]) -> bytes:
+    """``raw`` with its JSON header changed by ``change``, under a correct checksum."""
+    sizes, _, rest = raw[len(rec.MAGIC) + 9 :].partition(b" ")
+    head, _, body = rest.partition(b"\n")
+    parts, at = [], 0
+    for size in map(int, sizes.split(b",")):
+        parts.append(body[at : at + size])
+        at += size
+    return rec.frame(change(head), parts)
 
 
 def test_a_corrupt_newest_checkpoint_falls_back_to_the_newest_valid_one(tmp_path: Path) -> None:
@@ -141,7 +171,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_newest_valid_one(tmp_path
     assert got.config["configurable"]["checkpoint_id"] == first["configurable"]["checkpoint_id"]
     events = [line["event"] for line in logs]
     assert events == ["langgraph.checkpoint.corrupt", "langgraph.checkpoint.fallback"]
-    with pytest.raises(CorruptRecord, match="digest does not match"):
+    with pytest.raises(CorruptRecord, match="checksum does not match"):
         saver.get_tuple(second)
     assert [t.metadata["step"] for t in saver.list(generate_config("t"))] == [0]
 
@@ -164,7 +194,9 @@ def test_a_record_from_a_newer_schema_is_refused_not_misread() -> None:
     key = full_key(saver, rec.checkpoint_key("t", "", stored["configurable"]["checkpoint_id"]))
     entry = store.get(key)
     assert entry is not None
-    store.put(key, entry.value.replace(b'"schema_version":1', b'"schema_version":2'))
+    store.put(
+        key, reframe(entry.value, lambda h: h.replace(b'"schema_version":1', b'"schema_version":2'))
+    )
     with pytest.raises(
         SchemaVersionError, match="langgraph_checkpoint record has schema_version 2"
     ):
@@ -195,16 +227,10 @@ def test_a_planted_pickle_payload_is_refused_and_never_unpickled() -> None:
     key = rec.checkpoint_key("t", "", stored["configurable"]["checkpoint_id"])
     entry = store.get(full_key(saver, key))
     assert entry is not None
-    record = rec.decode_checkpoint(entry.value, key)
-    planted = record.__class__(
-        thread_id=record.thread_id,
-        checkpoint_ns=record.checkpoint_ns,
-        checkpoint_id=record.checkpoint_id,
-        parent_checkpoint_id=None,
-        checkpoint=rec.Blob.of(("pickle", pickle.dumps(Bomb()))),
-        metadata=record.metadata,
-    )
-    store.put(full_key(saver, key), rec.encode(planted))  # a valid digest: only the type is bad
+    record, (_, metadata) = rec.decode(rec.GraphCheckpoint, entry.value, key)
+    planted = attrs.evolve(record, checkpoint_type="pickle")
+    # A valid record with a valid checksum: only the payload's type is bad.
+    store.put(full_key(saver, key), rec.encode(planted, [pickle.dumps(Bomb()), metadata]))
     with pytest.raises(UnsafePayload) as caught:
         saver.get_tuple(stored)
     assert str(caught.value) == (

@@ -2,8 +2,12 @@
 
 Keys (under the project, in the key grammar of :mod:`lifecycle.keys`)::
 
-    langgraph/{thread}/{ns}/c/{checkpoint}           one checkpoint, its metadata, its parent
-    langgraph/{thread}/{ns}/w/{checkpoint}/{task}    one task's pending writes to it
+    langgraph/{thread}/{ns}/{checkpoint}           one checkpoint, its metadata, its parent
+    langgraph/{thread}/{ns}/{checkpoint}/{task}    one task's pending writes to it
+
+A checkpoint's writes sort right after it and before the next checkpoint, so a
+reverse scan of a namespace meets the newest checkpoint's writes and then the
+checkpoint itself: the latest checkpoint with its writes is usually one query.
 
 Each part is any text, escaped into a key segment by :func:`encode_segment`: letters,
 digits, ``.`` and ``-`` stay (so a uuid checkpoint id sorts as itself and a reverse
@@ -12,19 +16,20 @@ text is ``_``. A part whose escaped form would be over 90 characters is named by
 hash instead (``_h`` + 32 hex); the record holds the part itself, so every part can be
 read back either way.
 
-Values are LangGraph's typed serde bytes (``(type, bytes)``), base64 in a JSON record
-with a ``schema_version`` (:mod:`lifecycle.codec`) and a ``digest`` over everything
-the record says, checked on every read: a torn or altered record is a
+Values are LangGraph's typed serde bytes, after a JSON header that is a record of
+:mod:`lifecycle.codec` (kind, ``schema_version``, upcasters) and under a crc32 of the
+whole, checked on every read: a torn or altered record is a
 :class:`~lifecycle.errors.CorruptRecord` on any store, not silently wrong state.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import re
+import zlib
+from collections.abc import Sequence
+from typing import TypeVar
 
 import attrs
 
@@ -94,13 +99,11 @@ def namespace_prefix(thread_id: str, checkpoint_ns: str) -> str:
 
 
 def checkpoint_key(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> str:
-    ns = namespace_prefix(thread_id, checkpoint_ns)
-    return f"{ns}{CHECKPOINTS}/{encode_segment(checkpoint_id)}"
+    return namespace_prefix(thread_id, checkpoint_ns) + encode_segment(checkpoint_id)
 
 
 def writes_prefix(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> str:
-    ns = namespace_prefix(thread_id, checkpoint_ns)
-    return f"{ns}{WRITES}/{encode_segment(checkpoint_id)}/"
+    return checkpoint_key(thread_id, checkpoint_ns, checkpoint_id) + "/"
 
 
 def writes_key(thread_id: str, checkpoint_ns: str, checkpoint_id: str, task_id: str) -> str:
@@ -108,126 +111,134 @@ def writes_key(thread_id: str, checkpoint_ns: str, checkpoint_id: str, task_id: 
 
 
 def kind_of_key(key: str) -> str | None:
-    """``"c"`` for a checkpoint key, ``"w"`` for a writes key, None for anything else."""
-    parts = key.split("/")
-    if len(parts) == 5 and parts[3] == CHECKPOINTS:
+    """``"c"`` for a checkpoint key, ``"w"`` for a writes key, None for anything else
+    (keys relative to the project)."""
+    slashes = key.count("/")
+    if slashes == 3:
         return CHECKPOINTS
-    if len(parts) == 6 and parts[3] == WRITES:
+    if slashes == 4:
         return WRITES
     return None
 
 
 # -- records ------------------------------------------------------------------------------
+#
+# A stored value is a frame:
+#     b"LG1 " + crc32 (8 hex) + b" " + sizes + b" " + header + b"\n" + body
+# The header is a JSON record of lifecycle.codec (kind, schema_version, its fields);
+# the body is the serde bytes of each part, one after another, as LangGraph's serde
+# made them (no base64, no second encoding), and sizes their lengths in decimal,
+# comma-separated. The crc covers all after it: a torn or altered value is a
+# CorruptRecord.
 
-
-@attrs.frozen
-class Blob:
-    """A value as LangGraph's serde typed it: ``(type, bytes)``, the bytes in base64."""
-
-    type: str
-    data: str
-
-    @classmethod
-    def of(cls, typed: tuple[str, bytes]) -> Blob:
-        return cls(typed[0], base64.b64encode(typed[1]).decode("ascii"))
-
-    def typed(self, key: str) -> tuple[str, bytes]:
-        try:
-            return self.type, base64.b64decode(self.data, validate=True)
-        except (binascii.Error, ValueError):
-            raise CorruptRecord(key, "a value is not valid base64") from None
-
-
-@attrs.frozen
-class Write:
-    """One pending write: its index in the task's writes (negative for LangGraph's
-    special channels: error, interrupt, resume, scheduled), channel and value."""
-
-    idx: int
-    channel: str
-    value: Blob
-
-
-def _digest(*parts: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        raw = part.encode("utf-8", "surrogatepass")
-        h.update(len(raw).to_bytes(8, "little"))
-        h.update(raw)
-    return h.hexdigest()
+MAGIC = b"LG1 "
+_FRAME_HEAD = len(MAGIC) + 9  # magic, 8 hex digits, a space
 
 
 @attrs.frozen
 class GraphCheckpoint:
-    """One LangGraph checkpoint (``langgraph/{thread}/{ns}/c/{checkpoint}``)."""
+    """One LangGraph checkpoint (``langgraph/{thread}/{ns}/c/{checkpoint}``); its body
+    is the checkpoint's serde bytes, then its metadata's."""
 
     thread_id: str
     checkpoint_ns: str
     checkpoint_id: str
     parent_checkpoint_id: str | None
-    checkpoint: Blob
-    metadata: Blob
-    digest: str = ""
+    checkpoint_type: str
+    metadata_type: str
     schema_version: int = 1
 
-    def expected_digest(self) -> str:
-        return _digest(
-            self.thread_id,
-            self.checkpoint_ns,
-            self.checkpoint_id,
-            "" if self.parent_checkpoint_id is None else "p" + self.parent_checkpoint_id,
-            self.checkpoint.type,
-            self.checkpoint.data,
-            self.metadata.type,
-            self.metadata.data,
-        )
 
-    def sealed(self) -> GraphCheckpoint:
-        return attrs.evolve(self, digest=self.expected_digest())
+@attrs.frozen
+class WriteHead:
+    """One pending write: its index in the task's writes (negative for LangGraph's
+    special channels: error, interrupt, resume, scheduled), channel and serde type."""
+
+    idx: int
+    channel: str
+    type: str
 
 
 @attrs.frozen
 class GraphWrites:
     """One task's pending writes to one checkpoint
-    (``langgraph/{thread}/{ns}/w/{checkpoint}/{task}``), ordered by ``idx``."""
+    (``langgraph/{thread}/{ns}/w/{checkpoint}/{task}``), in ``idx`` order; its body is
+    each write's serde bytes."""
 
     thread_id: str
     checkpoint_ns: str
     checkpoint_id: str
     task_id: str
     task_path: str
-    writes: tuple[Write, ...]
-    digest: str = ""
+    writes: tuple[WriteHead, ...]
     schema_version: int = 1
 
-    def expected_digest(self) -> str:
-        parts = [self.thread_id, self.checkpoint_ns, self.checkpoint_id]
-        parts += [self.task_id, self.task_path]
-        for w in self.writes:
-            parts += [str(w.idx), w.channel, w.value.type, w.value.data]
-        return _digest(*parts)
 
-    def sealed(self) -> GraphWrites:
-        return attrs.evolve(self, digest=self.expected_digest())
+def _write_heads(value: object, _: object) -> tuple[WriteHead, ...]:
+    """cattrs' hook for ``GraphWrites.writes`` (stored as ``[idx, channel, type]``
+    triples): its generic tuple structuring was most of a read's cost."""
+    if not isinstance(value, list):
+        raise TypeError(f"writes must be a list, not {type(value).__name__}")
+    heads = []
+    for item in value:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and type(item[0]) is int
+            and isinstance(item[1], str)
+            and isinstance(item[2], str)
+        ):
+            raise TypeError(f"a write must be [idx, channel, type], not {item!r}")
+        heads.append(WriteHead(*item))
+    return tuple(heads)
 
 
+_HEADS = tuple[WriteHead, ...]
+codec.converter.register_structure_hook_func(lambda t: t == _HEADS, _write_heads)
+codec.converter.register_unstructure_hook_func(
+    lambda t: t == _HEADS, lambda heads: [[h.idx, h.channel, h.type] for h in heads]
+)
 codec.register_kind("langgraph_checkpoint", GraphCheckpoint)
 codec.register_kind("langgraph_writes", GraphWrites)
 
-
-def encode(record: GraphCheckpoint | GraphWrites) -> bytes:
-    return codec.encode(record.sealed())
-
-
-def decode_checkpoint(raw: bytes, key: str) -> GraphCheckpoint:
-    record = codec.decode(GraphCheckpoint, raw, key=key)
-    if record.digest != record.expected_digest():
-        raise CorruptRecord(key, "its digest does not match its content")
-    return record
+Record = GraphCheckpoint | GraphWrites
+R = TypeVar("R", GraphCheckpoint, GraphWrites)
 
 
-def decode_writes(raw: bytes, key: str) -> GraphWrites:
-    record = codec.decode(GraphWrites, raw, key=key)
-    if record.digest != record.expected_digest():
-        raise CorruptRecord(key, "its digest does not match its content")
-    return record
+def frame(header: bytes, parts: Sequence[bytes]) -> bytes:
+    """The stored bytes for a header (JSON, no newline) and the parts of a body."""
+    sizes = ",".join(str(len(p)) for p in parts).encode("ascii")
+    rest = b"".join([sizes, b" ", header, b"\n", *parts])
+    return MAGIC + b"%08x " % zlib.crc32(rest) + rest
+
+
+def encode(record: Record, parts: Sequence[bytes]) -> bytes:
+    """``record`` framed with ``parts`` as its body."""
+    return frame(codec.encode(record), parts)
+
+
+def decode(cls: type[R], raw: bytes, key: str) -> tuple[R, list[bytes]]:
+    """The record and its body's parts; CorruptRecord if the frame or its crc is wrong."""
+    if raw[: len(MAGIC)] != MAGIC or raw[_FRAME_HEAD - 1 : _FRAME_HEAD] != b" ":
+        raise CorruptRecord(key, "not a LangGraph record of lifecycle (no LG1 header)")
+    try:
+        crc = int(raw[len(MAGIC) : _FRAME_HEAD - 1], 16)
+    except ValueError:
+        raise CorruptRecord(key, "its checksum is not hexadecimal") from None
+    if zlib.crc32(memoryview(raw)[_FRAME_HEAD:]) != crc:
+        raise CorruptRecord(key, "its checksum does not match its content")
+    space = raw.find(b" ", _FRAME_HEAD)
+    end = raw.find(b"\n", space)
+    if space < 0 or end < 0:
+        raise CorruptRecord(key, "no end to its header")
+    record = codec.decode(cls, raw[space + 1 : end], key=key)
+    parts, at = [], end + 1
+    sizes = raw[_FRAME_HEAD:space]
+    for size in sizes.split(b",") if sizes else ():
+        if not size.isdigit():
+            raise CorruptRecord(key, "its part sizes are not numbers")
+        parts.append(raw[at : at + int(size)])
+        at += int(size)
+    if at != len(raw):
+        raise CorruptRecord(key, "its parts do not add up to its body")
+    return record, parts

@@ -24,6 +24,7 @@ import copy
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from typing import Any, TypeVar
 
+import attrs
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -47,6 +48,10 @@ from lifecycle.stores.base import Delete, Entry, Op, ProjectStore, Put, Store
 log = get_logger(__name__)
 
 T = TypeVar("T")
+#: A checkpoint read: the entry, its record and its body (checkpoint, metadata bytes).
+Found = tuple[Entry, rec.GraphCheckpoint, list[bytes]]
+#: The entries of a checkpoint's pending writes.
+Writes = list[Entry]
 
 DEFAULT_PROJECT = "langgraph"
 PRUNE_STRATEGIES = ("keep_latest", "delete")
@@ -93,6 +98,10 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         super().__init__(serde=self._serde)
         self.store = ProjectStore(store, project)
         self.project = self.store.project
+        # Reads go to the store itself, under the project's prefix: ProjectStore's copy
+        # of each entry (attrs.evolve) was a tenth of a get_tuple.
+        self._raw = store
+        self._root = self.project + "/"
         self._owns_store = owns_store
         # memory:// does no I/O: the async methods run inline rather than in a thread.
         self._inline = store.url.startswith("memory://")
@@ -131,28 +140,40 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _load(self, blob: rec.Blob, key: str) -> Any:
-        return self._serde.load(blob.typed(key), key)
+    def _scan(
+        self, prefix: str, *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        """``self.store.scan``, each entry keyed under the project as there."""
+        cut = len(self._root)
+        for entry in self._raw.scan(self._root + prefix, reverse=reverse, limit=limit):
+            yield Entry(entry.key[cut:], entry.value, entry.version)
 
-    def _decode_checkpoint(self, entry: Entry) -> rec.GraphCheckpoint:
-        return rec.decode_checkpoint(entry.value, entry.key)
+    def _load(self, type_: str, data: bytes, key: str) -> Any:
+        return self._serde.load((type_, data), key)
 
-    def _pending_writes(self, record: rec.GraphCheckpoint) -> list[PendingWrite]:
-        prefix = rec.writes_prefix(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
+    def _metadata(self, found: Found) -> Any:
+        entry, record, parts = found
+        return self._load(record.metadata_type, parts[1], entry.key)
+
+    def _pending_writes(self, record: rec.GraphCheckpoint, writes: Sequence[Entry]) -> Any:
         tasks = []
-        for entry in self.store.scan(prefix):
-            task = rec.decode_writes(entry.value, entry.key)
+        for entry in writes:
+            task, parts = rec.decode(rec.GraphWrites, entry.value, entry.key)
+            if len(parts) != len(task.writes):
+                raise CorruptRecord(entry.key, "its parts do not match its writes")
             if task.thread_id == record.thread_id and task.checkpoint_ns == record.checkpoint_ns:
-                tasks.append((entry.key, task))
+                tasks.append((entry.key, task, parts))
         # LangGraph's writes_sort_key: (task_path, task_id, idx); each record is in idx order.
-        tasks.sort(key=lambda kt: (kt[1].task_path, kt[1].task_id))
-        return [
-            (task.task_id, w.channel, self._load(w.value, key))
-            for key, task in tasks
-            for w in task.writes
+        tasks.sort(key=lambda ktp: (ktp[1].task_path, ktp[1].task_id))
+        pending: list[PendingWrite] = [
+            (task.task_id, w.channel, self._load(w.type, data, key))
+            for key, task, parts in tasks
+            for w, data in zip(task.writes, parts, strict=True)
         ]
+        return pending
 
-    def _tuple(self, record: rec.GraphCheckpoint, key: str) -> CheckpointTuple:
+    def _tuple(self, found: Found, writes: Sequence[Entry]) -> CheckpointTuple:
+        entry, record, parts = found
         configurable = {
             "thread_id": record.thread_id,
             "checkpoint_ns": record.checkpoint_ns,
@@ -165,55 +186,95 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             }
         return CheckpointTuple(
             config={"configurable": configurable},
-            checkpoint=self._load(record.checkpoint, key),
-            metadata=self._load(record.metadata, key),
+            checkpoint=self._load(record.checkpoint_type, parts[0], entry.key),
+            metadata=self._metadata(found),
             parent_config=parent,
-            pending_writes=self._pending_writes(record),
+            pending_writes=self._pending_writes(record, writes),
         )
 
-    def _valid(self, entries: Iterator[Entry]) -> Iterator[tuple[Entry, rec.GraphCheckpoint]]:
+    def _checkpoint(self, entry: Entry) -> Found:
+        """``entry`` read as a checkpoint record; CorruptRecord (or InvalidRecord) if not."""
+        record, parts = rec.decode(rec.GraphCheckpoint, entry.value, entry.key)
+        if len(parts) != 2:
+            raise CorruptRecord(entry.key, "a checkpoint record has two parts")
+        return entry, record, parts
+
+    def _valid(self, entries: Iterator[Entry]) -> Iterator[Found]:
         """The checkpoint records among ``entries``; a corrupt one is skipped, with a warning."""
         for entry in entries:
             if rec.kind_of_key(entry.key) != rec.CHECKPOINTS:
                 continue
             try:
-                yield entry, self._decode_checkpoint(entry)
+                yield self._checkpoint(entry)
             except (CorruptRecord, InvalidRecord) as exc:
                 log.warning("langgraph.checkpoint.corrupt", key=entry.key, error=str(exc))
 
-    def _newest_first(self, prefix: str, newest: Entry) -> Iterator[Entry]:
-        """``newest``, then (only if it is read further: it was corrupt) the older ones."""
-        yield newest
-        for entry in self.store.scan(prefix, reverse=True):
-            if entry.key < newest.key:
-                yield entry
+    def _read(self, key: str) -> tuple[Entry | None, list[Entry]]:
+        """The checkpoint at ``key`` and its writes' entries, in one scan (its prefix
+        also holds any checkpoint whose id starts with this one's: they are left out)."""
+        return _split(list(self._scan(key)), key)
+
+    def _newest(self, prefix: str) -> tuple[Entry | None, list[Entry]]:
+        """The newest checkpoint under a namespace's ``prefix`` and its writes' entries.
+
+        Keys in reverse order are: the newest checkpoint's writes, then the checkpoint.
+        So the first entry is the newest checkpoint, or the last write of a checkpoint X
+        with the newest checkpoint among the keys starting with X (X itself, unless an
+        id like X-2 sorts between X's writes and X). A peek at two entries is the whole
+        answer for a checkpoint with at most one write; otherwise one more scan."""
+        peek = list(self._scan(prefix, reverse=True, limit=2))
+        if not peek:
+            return None, []
+        first = peek[0].key
+        if rec.kind_of_key(first) == rec.CHECKPOINTS:
+            return peek[0], []
+        owner = first.rpartition("/")[0]
+        if len(peek) == 2 and peek[1].key == owner:
+            return peek[1], [peek[0]]
+        entries = list(self._scan(owner))
+        checkpoints = [e.key for e in entries if rec.kind_of_key(e.key) == rec.CHECKPOINTS]
+        if not checkpoints:
+            return None, []  # writes whose checkpoint is gone
+        return _split(entries, max(checkpoints))
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, ns = _thread(config), _namespace(config)
         checkpoint_id = get_checkpoint_id(config)
         if checkpoint_id:
-            key = rec.checkpoint_key(thread_id, ns, checkpoint_id)
-            entry = self.store.get(key)
+            entry, writes = self._read(rec.checkpoint_key(thread_id, ns, checkpoint_id))
             if entry is None:
                 return None
-            record = self._decode_checkpoint(entry)
-            if (record.thread_id, record.checkpoint_ns) != (thread_id, ns):
+            found = self._checkpoint(entry)
+            if (found[1].thread_id, found[1].checkpoint_ns) != (thread_id, ns):
                 return None  # another part with the same hash (never seen in practice)
-            return self._tuple(record, key)
-        prefix = rec.namespace_prefix(thread_id, ns) + rec.CHECKPOINTS + "/"
-        newest = list(self.store.scan(prefix, reverse=True, limit=1))
-        if not newest:
-            return None
-        for entry, record in self._valid(self._newest_first(prefix, newest[0])):
-            if (record.thread_id, record.checkpoint_ns) == (thread_id, ns):
-                if entry is not newest[0]:
-                    log.warning(
-                        "langgraph.checkpoint.fallback",
-                        thread_id=thread_id,
-                        checkpoint_ns=ns,
-                        checkpoint_id=record.checkpoint_id,
-                    )
-                return self._tuple(record, entry.key)
+            return self._tuple(found, writes)
+        prefix = rec.namespace_prefix(thread_id, ns)
+        entry, writes = self._newest(prefix)
+        if entry is not None:
+            try:
+                found = self._checkpoint(entry)
+                if (found[1].thread_id, found[1].checkpoint_ns) == (thread_id, ns):
+                    return self._tuple(found, writes)
+            except (CorruptRecord, InvalidRecord) as exc:
+                log.warning("langgraph.checkpoint.corrupt", key=entry.key, error=str(exc))
+        # The newest is corrupt (or its writes lost their checkpoint): the newest valid.
+        below = entry.key if entry is not None else None
+        for key in self.store.list_keys(prefix, reverse=True):
+            if rec.kind_of_key(key) != rec.CHECKPOINTS or (below is not None and key >= below):
+                continue
+            older, older_writes = self._read(key)
+            if older is None:
+                continue
+            for found in self._valid(iter([older])):
+                if (found[1].thread_id, found[1].checkpoint_ns) != (thread_id, ns):
+                    continue
+                log.warning(
+                    "langgraph.checkpoint.fallback",
+                    thread_id=thread_id,
+                    checkpoint_ns=ns,
+                    checkpoint_id=found[1].checkpoint_id,
+                )
+                return self._tuple(found, older_writes)
         return None
 
     def list(
@@ -230,20 +291,24 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             ns = config["configurable"].get("checkpoint_ns")
             checkpoint_id = get_checkpoint_id(config)
         before_id = get_checkpoint_id(before) if before is not None else None
+        candidates: Iterator[tuple[Found, list[Entry]]]
         if thread_id is not None and ns is not None:
-            # One namespace: its keys are in checkpoint id order already.
-            prefix = rec.namespace_prefix(thread_id, ns) + rec.CHECKPOINTS + "/"
-            plain = not (filter or before_id or checkpoint_id)
-            found: Iterator[tuple[Entry, rec.GraphCheckpoint]] = self._valid(
-                self.store.scan(prefix, reverse=True, limit=limit if plain else None)
-            )
+            # One namespace: its keys (no values) newest first, then each checkpoint
+            # with its writes as it is reached, so that a limit reads no more.
+            candidates = self._one_namespace(rec.namespace_prefix(thread_id, ns))
         else:
             prefix = rec.ROOT if thread_id is None else rec.thread_prefix(thread_id)
-            every = list(self._valid(self.store.scan(prefix)))
-            every.sort(key=lambda er: er[1].checkpoint_id, reverse=True)
-            found = iter(every)
+            entries = list(self._scan(prefix))
+            writes: dict[str, list[Entry]] = {}
+            for entry in entries:
+                if rec.kind_of_key(entry.key) == rec.WRITES:
+                    writes.setdefault(entry.key.rpartition("/")[0], []).append(entry)
+            every = [(f, writes.get(f[0].key, [])) for f in self._valid(iter(entries))]
+            every.sort(key=lambda fw: fw[0][1].checkpoint_id, reverse=True)
+            candidates = iter(every)
         count = 0
-        for entry, record in found:
+        for found, found_writes in candidates:
+            record = found[1]
             if limit is not None and count >= limit:
                 return
             if thread_id is not None and record.thread_id != thread_id:
@@ -255,11 +320,20 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             if before_id and not record.checkpoint_id < before_id:
                 continue
             if filter:
-                metadata = self._load(record.metadata, entry.key)
+                metadata = self._metadata(found)
                 if not all(metadata.get(k) == v for k, v in filter.items()):
                     continue
-            yield self._tuple(record, entry.key)
+            yield self._tuple(found, found_writes)
             count += 1
+
+    def _one_namespace(self, prefix: str) -> Iterator[tuple[Found, Writes]]:
+        for key in self.store.list_keys(prefix, reverse=True):
+            if rec.kind_of_key(key) != rec.CHECKPOINTS:
+                continue
+            entry, writes = self._read(key)
+            if entry is not None:
+                for found in self._valid(iter([entry])):
+                    yield found, writes
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -271,17 +345,20 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         thread_id, ns = _thread(config), _namespace(config)
+        c_type, c_data = self.serde.dumps_typed(checkpoint)
+        m_type, m_data = self.serde.dumps_typed(
+            get_serializable_checkpoint_metadata(config, metadata)
+        )
         record = rec.GraphCheckpoint(
             thread_id=thread_id,
             checkpoint_ns=ns,
             checkpoint_id=checkpoint["id"],
             parent_checkpoint_id=get_checkpoint_id(config) or None,
-            checkpoint=rec.Blob.of(self.serde.dumps_typed(checkpoint)),
-            metadata=rec.Blob.of(
-                self.serde.dumps_typed(get_serializable_checkpoint_metadata(config, metadata))
-            ),
+            checkpoint_type=c_type,
+            metadata_type=m_type,
         )
-        self.store.put(rec.checkpoint_key(thread_id, ns, checkpoint["id"]), rec.encode(record))
+        key = rec.checkpoint_key(thread_id, ns, checkpoint["id"])
+        self.store.put(key, rec.encode(record, (c_data, m_data)))
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -302,25 +379,24 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         special channel (error, interrupt, resume, scheduled), which replaces."""
         thread_id, ns = _thread(config), _namespace(config)
         checkpoint_id = str(config["configurable"]["checkpoint_id"])
-        new = [
-            rec.Write(
-                WRITES_IDX_MAP.get(channel, idx), channel, rec.Blob.of(self.serde.dumps_typed(v))
-            )
-            for idx, (channel, v) in enumerate(writes)
-        ]
+        new: list[tuple[rec.WriteHead, bytes]] = []
+        for idx, (channel, value) in enumerate(writes):
+            type_, data = self.serde.dumps_typed(value)
+            new.append((rec.WriteHead(WRITES_IDX_MAP.get(channel, idx), channel, type_), data))
         if not new:
             return
         replace = all(channel in WRITES_IDX_MAP for channel, _ in writes)
         key = rec.writes_key(thread_id, ns, checkpoint_id, task_id)
         for attempt in range(WRITE_TRIES):
             entry = self.store.get(key)
-            by_idx: dict[int, rec.Write] = {}
+            by_idx: dict[int, tuple[rec.WriteHead, bytes]] = {}
             if entry is not None:
-                by_idx = {w.idx: w for w in rec.decode_writes(entry.value, key).writes}
+                stored, parts = rec.decode(rec.GraphWrites, entry.value, key)
+                by_idx = {w.idx: (w, p) for w, p in zip(stored.writes, parts, strict=True)}
             before = dict(by_idx)
-            for w in new:
+            for w, data in new:
                 if replace or w.idx not in by_idx:
-                    by_idx[w.idx] = w
+                    by_idx[w.idx] = (w, data)
             if entry is not None and by_idx == before:
                 return  # every write is stored already
             record = rec.GraphWrites(
@@ -329,12 +405,11 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
                 checkpoint_id=checkpoint_id,
                 task_id=task_id,
                 task_path=task_path,
-                writes=tuple(by_idx[i] for i in sorted(by_idx)),
+                writes=tuple(by_idx[i][0] for i in sorted(by_idx)),
             )
+            value = rec.encode(record, [by_idx[i][1] for i in sorted(by_idx)])
             try:
-                self.store.put(
-                    key, rec.encode(record), expected_version=0 if entry is None else entry.version
-                )
+                self.store.put(key, value, expected_version=0 if entry is None else entry.version)
                 return
             except VersionConflict:
                 if attempt == WRITE_TRIES - 1:
@@ -356,10 +431,10 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         if not wanted:
             return
         doomed: list[Op] = []
-        for entry, record in self._valid(self.store.scan(rec.ROOT)):
-            if self._load(record.metadata, entry.key).get("run_id") in wanted:
-                doomed.append(Delete(entry.key))
-                doomed += [Delete(k) for k in self.store.list_keys(_writes_of(record))]
+        for found in self._valid(self._scan(rec.ROOT)):
+            if self._metadata(found).get("run_id") in wanted:
+                doomed.append(Delete(found[0].key))
+                doomed += [Delete(k) for k in self.store.list_keys(_writes_of(found[1]))]
         self._apply(doomed)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
@@ -369,20 +444,20 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         if source == target:
             return
         ops: list[Op] = []
-        for entry in self.store.scan(rec.thread_prefix(source)):
+        for entry in self._scan(rec.thread_prefix(source)):
             kind = rec.kind_of_key(entry.key)
             if kind == rec.CHECKPOINTS:
-                cp = rec.decode_checkpoint(entry.value, entry.key)
+                cp, parts = rec.decode(rec.GraphCheckpoint, entry.value, entry.key)
                 if cp.thread_id != source:
                     continue
                 key = rec.checkpoint_key(target, cp.checkpoint_ns, cp.checkpoint_id)
-                ops.append(Put(key, rec.encode(_moved(cp, target))))
+                ops.append(Put(key, rec.encode(attrs.evolve(cp, thread_id=target), parts)))
             elif kind == rec.WRITES:
-                task = rec.decode_writes(entry.value, entry.key)
+                task, parts = rec.decode(rec.GraphWrites, entry.value, entry.key)
                 if task.thread_id != source:
                     continue
                 key = rec.writes_key(target, task.checkpoint_ns, task.checkpoint_id, task.task_id)
-                ops.append(Put(key, rec.encode(_moved(task, target))))
+                ops.append(Put(key, rec.encode(attrs.evolve(task, thread_id=target), parts)))
         self._apply(ops)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
@@ -405,17 +480,13 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         plans: list[list[Op]] = []
         delta: list[str] = []
         for thread_id in threads:
-            entries = list(self.store.scan(rec.thread_prefix(thread_id)))
-            checkpoints = [
-                (e, r) for e, r in self._valid(iter(entries)) if r.thread_id == thread_id
-            ]
-            if any(
-                k in self._load(r.metadata, e.key) for e, r in checkpoints for k in DELTA_METADATA
-            ):
+            entries = list(self._scan(rec.thread_prefix(thread_id)))
+            checkpoints = [f for f in self._valid(iter(entries)) if f[1].thread_id == thread_id]
+            if any(k in self._metadata(f) for f in checkpoints for k in DELTA_METADATA):
                 delta.append(thread_id)
                 continue
             newest: dict[str, str] = {}
-            for _, r in checkpoints:
+            for _, r, _ in checkpoints:
                 if r.checkpoint_id > newest.get(r.checkpoint_ns, ""):
                     newest[r.checkpoint_ns] = r.checkpoint_id
             keep = {rec.checkpoint_key(thread_id, ns, cid) for ns, cid in newest.items()}
@@ -502,17 +573,15 @@ def _namespace(config: RunnableConfig) -> str:
     return str(config["configurable"].get("checkpoint_ns", ""))
 
 
+def _split(entries: Sequence[Entry], key: str) -> tuple[Entry | None, list[Entry]]:
+    """The entry at ``key`` and the entries of its writes (``key/...``)."""
+    inside = key + "/"
+    found = next((e for e in entries if e.key == key), None)
+    return found, [e for e in entries if e.key.startswith(inside)]
+
+
 def _writes_of(record: rec.GraphCheckpoint) -> str:
     return rec.writes_prefix(record.thread_id, record.checkpoint_ns, record.checkpoint_id)
-
-
-R = TypeVar("R", rec.GraphCheckpoint, rec.GraphWrites)
-
-
-def _moved(record: R, thread_id: str) -> R:
-    import attrs
-
-    return attrs.evolve(record, thread_id=thread_id, digest="")
 
 
 def _take(items: Iterator[T], n: int) -> list[T]:
