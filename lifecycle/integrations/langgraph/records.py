@@ -29,9 +29,10 @@ import hashlib
 import re
 import zlib
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import attrs
+import orjson
 
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord
@@ -202,42 +203,102 @@ codec.register_kind("langgraph_checkpoint", GraphCheckpoint)
 codec.register_kind("langgraph_writes", GraphWrites)
 
 Record = GraphCheckpoint | GraphWrites
-R = TypeVar("R", GraphCheckpoint, GraphWrites)
+R = TypeVar("R", bound=Record)
 
 
-def frame(header: bytes, parts: Sequence[bytes]) -> bytes:
+KINDS: dict[type, str] = {GraphCheckpoint: "langgraph_checkpoint", GraphWrites: "langgraph_writes"}
+_FIELDS = {cls: frozenset(["kind", *attrs.fields_dict(cls)]) for cls in KINDS}
+_TEXT = ("thread_id", "checkpoint_ns", "checkpoint_id")
+
+
+def _header(cls: type[R], raw: bytes, key: str) -> R:
+    """The header record: built directly when it is of the current schema with exactly
+    its fields, each of its type (every read of this code's own records); otherwise
+    through :func:`lifecycle.codec.from_dict`, which upcasts and names what is wrong."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptRecord(key, f"its header is not valid JSON ({exc})") from None
+    if (
+        type(data) is dict
+        and data.keys() == _FIELDS[cls]
+        and data["kind"] == KINDS[cls]
+        and data["schema_version"] == codec.CURRENT[KINDS[cls]]
+        and all(type(data[name]) is str for name in _TEXT)
+    ):
+        if cls is GraphCheckpoint:
+            parent = data["parent_checkpoint_id"]
+            if (
+                (parent is None or type(parent) is str)
+                and type(data["checkpoint_type"]) is str
+                and type(data["metadata_type"]) is str
+            ):
+                return cast(
+                    R,
+                    GraphCheckpoint(
+                        data["thread_id"],
+                        data["checkpoint_ns"],
+                        data["checkpoint_id"],
+                        parent,
+                        data["checkpoint_type"],
+                        data["metadata_type"],
+                    ),
+                )
+        elif type(data["task_id"]) is str and type(data["task_path"]) is str:
+            try:
+                heads = _write_heads(data["writes"], None)
+            except TypeError:
+                pass
+            else:
+                return cast(
+                    R,
+                    GraphWrites(
+                        data["thread_id"],
+                        data["checkpoint_ns"],
+                        data["checkpoint_id"],
+                        data["task_id"],
+                        data["task_path"],
+                        heads,
+                    ),
+                )
+    return codec.from_dict(cls, data, key=key)
+
+
+def frame(header: bytes, parts: Sequence[bytes | memoryview]) -> bytes:
     """The stored bytes for a header (JSON, no newline) and the parts of a body."""
     sizes = ",".join(str(len(p)) for p in parts).encode("ascii")
     rest = b"".join([sizes, b" ", header, b"\n", *parts])
     return MAGIC + b"%08x " % zlib.crc32(rest) + rest
 
 
-def encode(record: Record, parts: Sequence[bytes]) -> bytes:
+def encode(record: Record, parts: Sequence[bytes | memoryview]) -> bytes:
     """``record`` framed with ``parts`` as its body."""
     return frame(codec.encode(record), parts)
 
 
-def decode(cls: type[R], raw: bytes, key: str) -> tuple[R, list[bytes]]:
-    """The record and its body's parts; CorruptRecord if the frame or its crc is wrong."""
+def decode(cls: type[R], raw: bytes, key: str) -> tuple[R, list[memoryview]]:
+    """The record and its body's parts (views of ``raw``, not copies); CorruptRecord if
+    the frame or its crc is wrong."""
     if raw[: len(MAGIC)] != MAGIC or raw[_FRAME_HEAD - 1 : _FRAME_HEAD] != b" ":
         raise CorruptRecord(key, "not a LangGraph record of lifecycle (no LG1 header)")
     try:
         crc = int(raw[len(MAGIC) : _FRAME_HEAD - 1], 16)
     except ValueError:
         raise CorruptRecord(key, "its checksum is not hexadecimal") from None
-    if zlib.crc32(memoryview(raw)[_FRAME_HEAD:]) != crc:
+    view = memoryview(raw)
+    if zlib.crc32(view[_FRAME_HEAD:]) != crc:
         raise CorruptRecord(key, "its checksum does not match its content")
     space = raw.find(b" ", _FRAME_HEAD)
     end = raw.find(b"\n", space)
     if space < 0 or end < 0:
         raise CorruptRecord(key, "no end to its header")
-    record = codec.decode(cls, raw[space + 1 : end], key=key)
+    record = _header(cls, raw[space + 1 : end], key)
     parts, at = [], end + 1
     sizes = raw[_FRAME_HEAD:space]
     for size in sizes.split(b",") if sizes else ():
         if not size.isdigit():
             raise CorruptRecord(key, "its part sizes are not numbers")
-        parts.append(raw[at : at + int(size)])
+        parts.append(view[at : at + int(size)])
         at += int(size)
     if at != len(raw):
         raise CorruptRecord(key, "its parts do not add up to its body")

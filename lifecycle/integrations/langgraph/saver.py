@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -49,7 +49,7 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 #: A checkpoint read: the entry, its record and its body (checkpoint, metadata bytes).
-Found = tuple[Entry, rec.GraphCheckpoint, list[bytes]]
+Found = tuple[Entry, rec.GraphCheckpoint, list[memoryview]]
 #: The entries of a checkpoint's pending writes.
 Writes = list[Entry]
 
@@ -140,15 +140,14 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _scan(
-        self, prefix: str, *, reverse: bool = False, limit: int | None = None
-    ) -> Iterator[Entry]:
-        """``self.store.scan``, each entry keyed under the project as there."""
+    def _scan(self, prefix: str, *, reverse: bool = False, limit: int | None = None) -> Writes:
+        """``self.store.scan``'s entries, keyed under the project as there (a list: every
+        caller reads them all)."""
         cut = len(self._root)
-        for entry in self._raw.scan(self._root + prefix, reverse=reverse, limit=limit):
-            yield Entry(entry.key[cut:], entry.value, entry.version)
+        found = self._raw.scan(self._root + prefix, reverse=reverse, limit=limit)
+        return [Entry(e.key[cut:], e.value, e.version) for e in found]
 
-    def _load(self, type_: str, data: bytes, key: str) -> Any:
+    def _load(self, type_: str, data: bytes | memoryview, key: str) -> Any:
         return self._serde.load((type_, data), key)
 
     def _metadata(self, found: Found) -> Any:
@@ -199,7 +198,7 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             raise CorruptRecord(entry.key, "a checkpoint record has two parts")
         return entry, record, parts
 
-    def _valid(self, entries: Iterator[Entry]) -> Iterator[Found]:
+    def _valid(self, entries: Iterable[Entry]) -> Iterator[Found]:
         """The checkpoint records among ``entries``; a corrupt one is skipped, with a warning."""
         for entry in entries:
             if rec.kind_of_key(entry.key) != rec.CHECKPOINTS:
@@ -218,20 +217,17 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         """The newest checkpoint under a namespace's ``prefix`` and its writes' entries.
 
         Keys in reverse order are: the newest checkpoint's writes, then the checkpoint.
-        So the first entry is the newest checkpoint, or the last write of a checkpoint X
-        with the newest checkpoint among the keys starting with X (X itself, unless an
-        id like X-2 sorts between X's writes and X). A peek at two entries is the whole
-        answer for a checkpoint with at most one write; otherwise one more scan."""
-        peek = list(self._scan(prefix, reverse=True, limit=2))
+        So the first entry is the newest checkpoint (which then has no writes: one
+        query, one row), or the last write of a checkpoint X, with the newest checkpoint
+        among the keys starting with X (X itself, unless an id like X-2 sorts between
+        X's writes and X): one more scan, of those keys."""
+        peek = self._scan(prefix, reverse=True, limit=1)
         if not peek:
             return None, []
         first = peek[0].key
         if rec.kind_of_key(first) == rec.CHECKPOINTS:
             return peek[0], []
-        owner = first.rpartition("/")[0]
-        if len(peek) == 2 and peek[1].key == owner:
-            return peek[1], [peek[0]]
-        entries = list(self._scan(owner))
+        entries = self._scan(first.rpartition("/")[0])
         checkpoints = [e.key for e in entries if rec.kind_of_key(e.key) == rec.CHECKPOINTS]
         if not checkpoints:
             return None, []  # writes whose checkpoint is gone
@@ -298,7 +294,7 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             candidates = self._one_namespace(rec.namespace_prefix(thread_id, ns))
         else:
             prefix = rec.ROOT if thread_id is None else rec.thread_prefix(thread_id)
-            entries = list(self._scan(prefix))
+            entries = self._scan(prefix)
             writes: dict[str, list[Entry]] = {}
             for entry in entries:
                 if rec.kind_of_key(entry.key) == rec.WRITES:
@@ -379,7 +375,7 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         special channel (error, interrupt, resume, scheduled), which replaces."""
         thread_id, ns = _thread(config), _namespace(config)
         checkpoint_id = str(config["configurable"]["checkpoint_id"])
-        new: list[tuple[rec.WriteHead, bytes]] = []
+        new: list[tuple[rec.WriteHead, bytes | memoryview]] = []
         for idx, (channel, value) in enumerate(writes):
             type_, data = self.serde.dumps_typed(value)
             new.append((rec.WriteHead(WRITES_IDX_MAP.get(channel, idx), channel, type_), data))
@@ -389,14 +385,14 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         key = rec.writes_key(thread_id, ns, checkpoint_id, task_id)
         for attempt in range(WRITE_TRIES):
             entry = self.store.get(key)
-            by_idx: dict[int, tuple[rec.WriteHead, bytes]] = {}
+            by_idx: dict[int, tuple[rec.WriteHead, bytes | memoryview]] = {}
             if entry is not None:
                 stored, parts = rec.decode(rec.GraphWrites, entry.value, key)
                 by_idx = {w.idx: (w, p) for w, p in zip(stored.writes, parts, strict=True)}
             before = dict(by_idx)
-            for w, data in new:
+            for w, payload in new:
                 if replace or w.idx not in by_idx:
-                    by_idx[w.idx] = (w, data)
+                    by_idx[w.idx] = (w, payload)
             if entry is not None and by_idx == before:
                 return  # every write is stored already
             record = rec.GraphWrites(
@@ -480,7 +476,7 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         plans: list[list[Op]] = []
         delta: list[str] = []
         for thread_id in threads:
-            entries = list(self._scan(rec.thread_prefix(thread_id)))
+            entries = self._scan(rec.thread_prefix(thread_id))
             checkpoints = [f for f in self._valid(iter(entries)) if f[1].thread_id == thread_id]
             if any(k in self._metadata(f) for f in checkpoints for k in DELTA_METADATA):
                 delta.append(thread_id)

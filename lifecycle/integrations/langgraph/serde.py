@@ -78,7 +78,12 @@ class NoPickleSerializer(SerializerProtocol):
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         return self.load(data)
 
-    def load(self, data: tuple[str, bytes], key: str = "") -> Any:
-        if data[0] not in SAFE_TYPES:
-            raise UnsafePayload(data[0], key)
-        return self.inner.loads_typed(data)
+    def load(self, data: tuple[str, bytes | memoryview], key: str = "") -> Any:
+        """``loads_typed`` of a stored payload; msgpack is read from a view of the record
+        (no copy), the other types from bytes."""
+        type_, raw = data
+        if type_ not in SAFE_TYPES:
+            raise UnsafePayload(type_, key)
+        if type_ != "msgpack" and not isinstance(raw, bytes):
+            raw = bytes(raw)
+        return self.inner.loads_typed((type_, raw))  # type: ignore[arg-type]
