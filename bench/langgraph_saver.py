@@ -80,7 +80,7 @@ class Table:
     def header(self) -> str:
         return (
             f"{'store':<9} {'call':<10} {'LifecycleSaver':>22} {'peer':<14} {'peer time':>22} "
-            f"{'ratio':>7} {'goal':>12}"
+            f"{'ratio':>7} {'goal':>12} {'CPU ratio':>10}"
         )
 
     def line(self, row: tuple[str, str, Stats, str, Stats | None]) -> str:
@@ -91,9 +91,12 @@ class Table:
         ratio = ours.median / peer.median
         met = "met" if ratio <= GOAL else "MISSED"
         theirs = f"{self._us(peer.median)} / {self._us(peer.p99)}"
+        cpu = "-"
+        if ours.cpu_median and peer.cpu_median:
+            cpu = f"{ours.cpu_median / peer.cpu_median:.2f}x"
         return (
             f"{store:<9} {op:<10} {mine:>22} {peer_name:<14} {theirs:>22} {ratio:>6.2f}x "
-            f"{f'{GOAL}x: {met}':>12}"
+            f"{f'{GOAL}x: {met}':>12} {cpu:>10}"
         )
 
 
@@ -108,8 +111,8 @@ def compare(
 ) -> None:
     def pair(a: Callable[[], object], b: Callable[[], object] | None, n: int) -> tuple[Stats, Any]:
         if b is None:
-            return timed_pair(a, a, n, warmup=20)[0], None
-        return timed_pair(a, b, n, warmup=20)
+            return timed_pair(a, a, n, warmup=20, cpu=True)[0], None
+        return timed_pair(a, b, n, warmup=20, cpu=True)
 
     mine, theirs = pair(ours.put, peer.put if peer else None, n_put)
     table.add(store, "put", mine, peer_name, theirs)
@@ -152,7 +155,7 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="tmp-langgraph-", dir=ROOT / "bench" / "results"))
     table = Table()
     print("LifecycleSaver vs LangGraph's savers: same checkpoints (one 10 KB channel value),")
-    print("interleaved; times are median / p99")
+    print("interleaved; times are median / p99 (wall); CPU ratio: this thread's CPU time")
     print(table.header())
     print("-" * len(table.header()))
     try:
