@@ -2,6 +2,9 @@
 
     python examples/langgraph_agent.py [--store URL]
 
+(needs the ``[langgraph]`` extra, and ``[testing]`` for the kit's FaultyStore of run 3;
+``[dev]`` has both.)
+
 The agent (a scripted chat model from langchain_core, so no model or network is
 needed) prepares a release: it reads the changelog, cleans the build folder with
 ``rm -rf`` and then asks a person, with LangGraph's ``interrupt()``, whether to publish.
