@@ -1,5 +1,5 @@
 """LifecycleSaver's own rules, beyond LangGraph's conformance suite: keys in the grammar
-for any thread id, digest-checked records with fallback, no pickle in either direction,
+for any thread id, checksummed records with fallback, no pickle in either direction,
 schema versions, prune's refusals, and a real graph run on it."""
 
 from __future__ import annotations

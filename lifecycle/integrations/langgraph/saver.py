@@ -9,7 +9,7 @@ Every method of ``BaseCheckpointSaver``, sync and async: ``put``, ``put_writes``
 ``prune``. Records and keys are :mod:`.records`'s; values go through LangGraph's
 JSON-plus serde, never pickle (:mod:`.serde`).
 
-What a lifecycle store adds: every record carries a digest checked on read, and the
+What a lifecycle store adds: every record carries a crc32 checked on read, and the
 newest checkpoint of a thread that fails it (a torn write, an edited row) is skipped
 with a ``langgraph.checkpoint.corrupt`` warning in favour of the newest valid one;
 asked for by id, a corrupt checkpoint is a :class:`~lifecycle.errors.CorruptRecord`.
