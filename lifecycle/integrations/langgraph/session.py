@@ -44,7 +44,7 @@ from langgraph.types import Command
 from lifecycle.records import JSONValue
 from lifecycle.session import SessionManager
 from lifecycle.session.results import Clearance, EndResult, StartResult
-from lifecycle.spec import SessionState
+from lifecycle.spec import TABLE, Event
 from lifecycle.triggers.base import Operation
 
 #: Tool-call arguments read as the operation's shell command and its paths.
@@ -221,7 +221,7 @@ class GraphSession:
         return RunResult(values=values, ended=self.end(success=True))
 
     def _fail(self) -> None:
-        if self.started is not None and self.manager.state is not SessionState.COMPLETED:
+        if self.started is not None and Event.COMPLETE in TABLE.legal_events(self.manager.state):
             self.end(success=False)
 
 
