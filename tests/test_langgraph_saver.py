@@ -21,7 +21,7 @@ from langgraph.checkpoint.conformance.test_utils import (
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from structlog.testing import capture_logs
 
-from lifecycle import keys, open_store
+from lifecycle import codec, keys, open_store
 from lifecycle.errors import CorruptRecord, InvalidSettings, SchemaVersionError
 from lifecycle.integrations.langgraph import (
     LifecycleSaver,
@@ -185,6 +185,23 @@ def test_corrupt_pending_writes_are_an_error_not_a_silent_loss(tmp_path: Path) -
     tamper(store, full_key(saver, rec.writes_key("t", "", cid, "task-1")))
     with pytest.raises(CorruptRecord, match="task-1"):
         saver.get_tuple(stored)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        rec.GraphCheckpoint("t", "child:1", "c-2", "c-1", "msgpack", "msgpack"),
+        rec.GraphCheckpoint("t", "", "c-1", None, "msgpack", "null"),
+        rec.GraphWrites(
+            "t", "", "c-1", "task", "~1", (rec.WriteHead(-3, "__interrupt__", "msgpack"),)
+        ),
+    ],
+)
+def test_the_stored_header_is_the_codec_form_of_the_record(record: rec.Record) -> None:
+    raw = rec.encode(record, [b"x"] * (2 if isinstance(record, rec.GraphCheckpoint) else 1))
+    header = raw.split(b"\n", 1)[0].split(b" ", 3)[3]
+    assert header == codec.encode(record)
+    assert rec.decode(type(record), raw, "k")[0] == record == codec.decode(type(record), header)
 
 
 def test_a_record_from_a_newer_schema_is_refused_not_misread() -> None:

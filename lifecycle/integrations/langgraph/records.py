@@ -207,7 +207,8 @@ R = TypeVar("R", bound=Record)
 
 
 KINDS: dict[type, str] = {GraphCheckpoint: "langgraph_checkpoint", GraphWrites: "langgraph_writes"}
-_FIELDS = {cls: frozenset(["kind", *attrs.fields_dict(cls)]) for cls in KINDS}
+_NAMES = {cls: tuple(attrs.fields_dict(cls)) for cls in KINDS}
+_FIELDS = {cls: frozenset(["kind", *_NAMES[cls]]) for cls in KINDS}
 _TEXT = ("thread_id", "checkpoint_ns", "checkpoint_id")
 
 
@@ -272,8 +273,15 @@ def frame(header: bytes, parts: Sequence[bytes | memoryview]) -> bytes:
 
 
 def encode(record: Record, parts: Sequence[bytes | memoryview]) -> bytes:
-    """``record`` framed with ``parts`` as its body."""
-    return frame(codec.encode(record), parts)
+    """``record`` framed with ``parts`` as its body. The header is the record's
+    :mod:`lifecycle.codec` form (``kind`` and its fields), written here directly: its
+    fields are text, None, ints and the write triples, which cattrs' unstructuring only
+    copied."""
+    data = {name: getattr(record, name) for name in _NAMES[type(record)]}
+    if isinstance(record, GraphWrites):
+        data["writes"] = [[h.idx, h.channel, h.type] for h in record.writes]
+    data["kind"] = KINDS[type(record)]
+    return frame(orjson.dumps(data), parts)
 
 
 def decode(cls: type[R], raw: bytes, key: str) -> tuple[R, list[memoryview]]:
