@@ -8,6 +8,7 @@ this code knows is a :class:`SchemaVersionError`, never a guess.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -53,6 +54,20 @@ CURRENT: dict[str, int] = {
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
+def register_kind(kind: str, cls: type) -> None:
+    """Store records of ``cls`` as ``kind``: for an integration that keeps its own records
+    in its own module (:data:`records.RECORD_KINDS` lists the core's). Registering the
+    same pair again does nothing; a kind or class already taken is an InvalidRecord."""
+    taken = _KIND_OF.get(cls)
+    if taken == kind:
+        return
+    if taken is not None or kind in CURRENT:
+        raise InvalidRecord(f"record kind {kind!r} or class {cls.__name__} is already registered")
+    version = _written_version(cls)
+    _KIND_OF[cls] = kind
+    CURRENT[kind] = version
+
+
 def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
     """Register ``fn`` as the migration of ``kind`` records from ``from_version``."""
 
@@ -89,55 +104,63 @@ def encode(record: object) -> bytes:
     return memoryview(raw).tobytes()
 
 
-#: How many unstructured records :data:`_encoder` keeps (about 1 KB each).
+#: How many unstructured task, decision and file records the codec keeps (~1 KB each).
 MEMO_RECORDS = 4096
 
 
-def _memoized(conv: cattrs.Converter, cls: type) -> None:
+def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
     """Unstructure each ``cls`` record once: a session's checkpoints hold the same task,
     decision and file records (immutable, shared by identity) one checkpoint after
-    another, and unstructuring them again is most of what encoding a checkpoint costs.
-    The memo holds the record itself, so an id is never reused while it is kept."""
-    plain = conv.get_unstructure_hook(cls)
-    memo: dict[int, tuple[object, Any]] = {}
+    another, and unstructuring them again was most of what encoding a checkpoint cost.
+    The memo holds the record itself, so an id is never reused while it is kept; every
+    caller gets its own dict (and its own copy of the ``lists`` fields), so one that
+    edits what :func:`to_dict` returned changes nothing for the next; only
+    :func:`dumps`, whose dicts go straight to orjson, shares the memo's. The plain
+    function is generated at the first use, not at import (hook start-up)."""
+    memo: dict[int, tuple[object, dict[str, Any]]] = {}
+    plain: Callable[[Any], dict[str, Any]] | None = None
 
-    def unstructure(obj: object) -> Any:
+    def unstructure(obj: object) -> dict[str, Any]:
+        nonlocal plain
         hit = memo.get(id(obj))
         if hit is not None and hit[0] is obj:
-            return hit[1]
-        data = plain(obj)
-        if len(memo) >= MEMO_RECORDS:
-            memo.clear()
-        memo[id(obj)] = (obj, data)
-        return data
+            data = hit[1]
+        else:
+            if plain is None:
+                plain = converter.gen_unstructure_attrs_fromdict(cls)
+            data = plain(obj)
+            if len(memo) >= MEMO_RECORDS:
+                memo.clear()
+            memo[id(obj)] = (obj, data)
+        if _encoding.active:  # straight to orjson, which only reads it
+            return data
+        out = dict(data)
+        for name in lists:
+            out[name] = list(out[name])
+        return out
 
-    conv.register_unstructure_hook(cls, unstructure)
+    converter.register_unstructure_hook(cls, unstructure)
 
 
-_encoder: cattrs.Converter | None = None
+class _Encoding(threading.local):
+    active = False  # this thread is in dumps()
 
 
-def encoder() -> cattrs.Converter:
-    """The converter that encodes stored records: the same forms as :data:`converter`,
-    with the records a work state repeats memoized. Its dicts are shared between
-    outputs, so they go only to orjson, never to a caller (:func:`to_dict` uses
-    ``converter``). Built at the first encode, not at import (hook start-up)."""
-    global _encoder
-    if _encoder is None:
-        built = converter.copy()
-        for cls in (records.Task, records.Decision, records.FileChange, records.ErrorContext):
-            _memoized(built, cls)
-        _encoder = built
-    return _encoder
+_encoding = _Encoding()
+_memoized(records.Task)
+_memoized(records.Decision)
+_memoized(records.FileChange, lists=("operations",))
 
 
 def dumps(record: object) -> bytes:
     """orjson's own output for the record (not right-sized: see :func:`encode`), for a
     caller that makes its own copy; InvalidRecord for what JSON cannot hold."""
     try:
-        data: dict[str, Any] = (_encoder or encoder()).unstructure(record)
-        data["kind"] = kind_of(type(record))
-        return orjson.dumps(data)
+        _encoding.active = True
+        try:
+            return orjson.dumps(to_dict(record))
+        finally:
+            _encoding.active = False
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "

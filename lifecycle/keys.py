@@ -17,6 +17,9 @@ Valid keys::
     project_state/{context_enhanced|patterns_discovered|decisions_log}
     journal/{session-id}/{seq}
     memories/{name}[/{name}...]          free-form notes (Serena-style memory names)
+    langgraph/{thread}/{ns}/{checkpoint}[/{task}]
+                                         LangGraph checkpoints and their pending writes
+                                         (lifecycle.integrations.langgraph encodes each part)
 
 ``{ts}`` is :func:`format_ts`: ``20250131T143000.000000Z``; it sorts as text in
 time order and holds no ``:``, so it is a safe file name on every OS. A bad key
@@ -34,6 +37,9 @@ from lifecycle.errors import InvalidKey, quoted
 
 TS = r"\d{8}T\d{6}\.\d{6}Z"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+#: A part of a LangGraph key: any text, escaped by lifecycle.integrations.langgraph
+#: (``_`` starts an escape, so it may start the segment too).
+LANGGRAPH_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}"
 _TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TS = re.compile(TS, re.ASCII)
 
@@ -49,6 +55,7 @@ NAMESPACES = (
     "project_state",
     "journal",
     "memories",
+    "langgraph",
 )
 
 
@@ -95,6 +102,7 @@ SUMMARIES_PREFIX = "summaries/"
 PROJECT_STATE_PREFIX = "project_state/"
 JOURNAL_PREFIX = "journal/"
 MEMORIES_PREFIX = "memories/"
+LANGGRAPH_PREFIX = "langgraph/"
 
 # re.ASCII: ``\d`` must not match other scripts' digits (they are not file-name safe).
 _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
@@ -112,6 +120,8 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         rf"project_state/(?:{'|'.join(PROJECT_STATE)})",
         rf"journal/{NAME}/\d{{12}}",
         rf"memories/{NAME}(?:/{NAME}){{0,7}}",
+        rf"langgraph/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}"
+        rf"(?:/{LANGGRAPH_SEGMENT})?",
     )
 )
 _CHECKPOINT = re.compile(

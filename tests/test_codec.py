@@ -184,9 +184,10 @@ def test_a_value_json_cannot_hold_is_an_invalid_record_not_a_type_error() -> Non
 
 
 def test_memoized_records_encode_to_the_same_bytes_and_callers_cannot_change_them() -> None:
-    """The encoder unstructures a task, decision or file record once and shares the
-    result between checkpoints: the bytes are those of the plain converter, on the first
-    encode and on every later one, and a caller editing to_dict's output changes nothing."""
+    """The codec unstructures a task, decision or file record once and reuses the result
+    in later checkpoints: the bytes are the same on the first encode and on every later
+    one, and a caller editing to_dict's output (its dicts, a file's operations list)
+    changes nothing."""
     done = Task(id="T1", description="ship", status="completed", completed_at=NOW)
     decision = records.Decision(timestamp=NOW, decision="use orjson", rationale="fast")
     work = WorkState(completed_tasks=(done,), decisions=(decision, decision))
@@ -200,6 +201,12 @@ def test_memoized_records_encode_to_the_same_bytes_and_callers_cannot_change_the
     data["state"]["completed_tasks"][0]["description"] = "tampered"
     data["state"]["decisions"][0]["decision"] = "tampered"
     assert codec.encode(cp) == plain
+    files = records.revise(
+        cp, state=records.revise(work, files_modified=(records.FileChange("a.py", ("edit",)),))
+    )
+    before = codec.encode(files)
+    codec.to_dict(files)["state"]["files_modified"][0]["operations"].append("tampered")
+    assert codec.encode(files) == before
     later = records.revise(done, description="shipped")  # a new record: not a memo hit
     again = records.revise(cp, state=records.revise(work, completed_tasks=(later,)))
     assert codec.decode(Checkpoint, codec.encode(again)).state.completed_tasks == (later,)
