@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 import orjson
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter
 
 from lifecycle import records
@@ -25,6 +26,12 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 converter = make_converter(forbid_extra_keys=True)
 converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
+# A work state with nothing left out past the caps is stored as it was before the
+# field existed (``omitted`` only appears once something was counted, not kept).
+converter.register_unstructure_hook(
+    records.WorkState,
+    make_dict_unstructure_fn(records.WorkState, converter, omitted=override(omit_if_default=True)),
+)
 
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
 #: (kind, version) -> function turning a version-N dict into a version-N+1 dict.

@@ -224,6 +224,25 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
+#: How each counted field is said ("... and 2,480 more file changes").
+_OMITTED_NOUNS = {
+    "files_modified": "file changes",
+    "completed_tasks": "completed tasks",
+    "decisions": "decisions",
+    "errors": "errors",
+    "patterns_found": "patterns",
+    "insights_gained": "insights",
+}
+
+
+def _omitted(counts: dict[str, int]) -> str:
+    return ", ".join(
+        f"... and {n:,} more {_OMITTED_NOUNS.get(field, field)}"
+        for field, n in sorted(counts.items())
+        if n > 0
+    )
+
+
 def _previous_line(prev: PreviousSession) -> str:
     when = "" if prev.end_time is None else f" {prev.end_time:%Y-%m-%d %H:%M}Z"
     if not prev.ended:
@@ -262,6 +281,9 @@ def _body(view: SessionSnapshot, resumption: Resumption, max_items: int) -> list
             lines.extend(
                 f"    - {item}" if not item.startswith("... ") else f"    {item}" for item in items
             )
+    left_out = _omitted(view.work.omitted)
+    if left_out:
+        lines.append(f"  Not kept (past the caps, see docs/limits.md): {left_out}")
     for warning in (*view.warnings, *resumption.warnings):
         lines.append(f"  Warning: {warning}")
     return lines
