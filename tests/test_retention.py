@@ -1,5 +1,6 @@
 """Retention: archive after 30 days, prune after 90 (configurable); learnings stay; the
-latest checkpoint and its ancestors always stay; --dry-run changes nothing. And a year
+newest checkpoint of each live chain always stays, ancestry protects nothing past the
+age; --dry-run changes nothing. And a year
 of synthetic sessions, summarized and pruned, on the real file store."""
 
 from __future__ import annotations
@@ -63,27 +64,55 @@ def test_old_sessions_are_archived_then_pruned_and_learnings_stay(clock) -> None
     assert (len(live), len(archived)) == (30, 60)
     assert result.archived == 60 and result.pruned_sessions == 30
     assert ps.get("learning/patterns/l0") is not None
-    # the latest checkpoint and its whole parent chain stay; other old checkpoints go
+    # the latest chain stays inside the window; every older checkpoint went
     history = build_history(ps)
     chain = history.ancestors(history.latest_id)
-    assert set(chain) <= set(history.nodes)
-    cutoff = clock() - timedelta(days=90)
-    old = [n for n in history.nodes.values() if n.timestamp < cutoff]
-    assert all(n.id in chain for n in old)
-    assert history.nodes[chain[-1]].parent_id is None  # the chain is whole, back to its root
+    cutoff = t0 + timedelta(days=30)
+    assert [n.id for n in history.nodes.values() if n.timestamp < cutoff] == []
+    assert history.nodes[chain[-1]].parent_id is None  # day 110 started fresh: its root
     assert len(chain) == 10  # days 110..119: day 110 started fresh, the rest resumed
 
 
-def test_the_latest_chain_stays_even_when_every_checkpoint_is_old(clock) -> None:
+def test_only_the_latest_of_an_old_chain_stays_ancestry_protects_nothing_past_the_age(
+    clock,
+) -> None:
     store = open_store("memory://")
     for _ in range(5):
         _day(store, clock, restore=True)
         clock.advance(days=1)
     ps = SessionManager(store=store, project="demo").store
-    before = ps.list_keys("checkpoints/")
+    latest = history_latest(ps)
     result = prune(ps, clock() + timedelta(days=400))
-    assert ps.list_keys("checkpoints/") == before
-    assert len(result.plan.kept_checkpoints) == 5
+    assert list(build_history(ps).nodes) == [latest]
+    assert len(result.plan.kept_checkpoints) == 1
+    assert len(result.plan.prune_checkpoints) == 4
+
+
+def history_latest(ps) -> str:
+    latest = build_history(ps).latest_id
+    assert latest is not None
+    return latest
+
+
+def test_prune_of_a_year_long_chain_keeps_the_window_and_the_open_sessions_checkpoints(
+    clock,
+) -> None:
+    store = open_store("memory://")
+    t0 = clock()
+    for day in range(365):
+        clock.now = t0 + timedelta(days=day)
+        _day(store, clock, restore=True)
+    m = SessionManager(store=store, project="demo", clock=clock)
+    clock.advance(days=100)
+    m.start_session()  # open, restored from the latest: 100 days old by now
+    m.save_context()
+    ps = m.store
+    dry = prune(ps, clock(), dry_run=True)
+    assert len(dry.plan.prune_checkpoints) == 364 and dry.pruned_checkpoints == 0
+    result = prune(ps, clock())
+    left = build_history(ps)
+    assert list(left.nodes) == [m.restored_from.id]
+    assert result.pruned_checkpoints == 364
 
 
 def test_dry_run_lists_what_would_go_and_changes_nothing(clock) -> None:

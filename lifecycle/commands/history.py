@@ -111,13 +111,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
     verb = "would" if args.dry_run else "did"
     lines = [
         f"{verb} archive {len(p.archive)} session(s) to session/history/",
-        f"{verb} prune {len(p.prune_sessions)} session(s) and "
-        f"{len(p.prune_checkpoints)} checkpoint(s)",
-        f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest and its ancestors",
+        f"{verb} prune {len(p.prune_sessions)} session(s), "
+        f"{len(p.prune_checkpoints)} checkpoint(s) and {len(p.prune_journal)} journal entries",
+        f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest, and the open "
+        "session's saved and restored ones",
     ]
     if args.dry_run:
         lines += [f"  archive {k}" for k in p.archive]
-        lines += [f"  prune {k}" for k in (*p.prune_sessions, *p.prune_checkpoints)]
+        lines += [
+            f"  prune {k}" for k in (*p.prune_sessions, *p.prune_checkpoints, *p.prune_journal)
+        ]
     lines += [f"warning: {w}" for w in p.warnings]
     data = {"dry_run": bool(args.dry_run), **p.as_dict()}
     emit(args, data, "\n".join(lines))
