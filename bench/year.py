@@ -48,10 +48,11 @@ from lifecycle.stores import ProjectStore, open_store  # noqa: E402
 PROJECT = "demo"
 SAMPLES = (1, 30, 90, 365, 1_095)
 WINDOW = 5
-WORDS = (
+TEXT = (
     "parse the configuration loader so that cached entries survive a restart and the "
     "migration keeps every index valid while the worker pool drains its queue"
-).split()
+)
+WORDS = TEXT.split()
 
 
 def text(n: int, words: int) -> str:
@@ -99,16 +100,28 @@ def work(m: SessionManager, clock: Clock, n: int) -> None:
     m.update_context({"branch": f"feat/topic-{n % 11}", "pr": n})
 
 
-def store_size(ps: ProjectStore) -> tuple[int, int]:
-    n = size = 0
+def store_size(ps: ProjectStore) -> dict[str, float]:
+    """Keys and KB of values: in all, and of the kept-forever summaries and project state."""
+    n = size = checkpoints = kept_n = kept = 0
     for entry in ps.scan(""):
         n += 1
         size += len(entry.value)
-    return n, size
+        if entry.key.startswith("checkpoints/"):
+            checkpoints += 1
+        if entry.key.startswith(("summaries/", "project_state/", "learning/")):
+            kept_n += 1
+            kept += len(entry.value)
+    return {
+        "store keys": n,
+        "store KB": size / 1000,
+        "  checkpoints stored": checkpoints,
+        "  summaries, project state, learnings KB": kept / 1000,
+    }
 
 
 def run_store(url: str, days: int) -> dict[int, dict[str, float]]:
     raw = open_store(url)
+    ps = ProjectStore(raw, PROJECT)
     clock = Clock()
     figures: dict[int, dict[str, list[float]]] = {}
     total = days * 3
@@ -124,7 +137,6 @@ def run_store(url: str, days: int) -> dict[int, dict[str, float]]:
                 work(m, clock, n)
                 row: dict[str, float] = {}
                 if n in sampled:
-                    ps = m.store
                     cp = m.restored_from
                     row["restored checkpoint bytes"] = (
                         0 if cp is None else len(ps.get(cp.key).value)  # type: ignore[union-attr]
@@ -151,13 +163,11 @@ def run_store(url: str, days: int) -> dict[int, dict[str, float]]:
                     row["end ms"] = end_ms
                     row["history ms"] = ms(lambda: build_history(ps))[0]
                     row["prune ms"] = ms(lambda: prune(ps, clock()))[0]
-                    keys_n, size = store_size(ps)
-                    row["store keys"] = keys_n
-                    row["store KB"] = size / 1000
+                    row.update(store_size(ps))
                     for k, v in row.items():
                         figures.setdefault(n, {}).setdefault(k, []).append(v)  # type: ignore[arg-type]
             # the day's prune (as a cron job would run it), then the night
-            prune(ProjectStore(raw, PROJECT), clock())
+            prune(ps, clock())
             clock.now = clock.now.replace(hour=8) + timedelta(days=1)
     finally:
         raw.close()
@@ -166,9 +176,7 @@ def run_store(url: str, days: int) -> dict[int, dict[str, float]]:
         window = [k for k in range(max(1, s - WINDOW + 1), s + 1)]
         rows = [figures[k] for k in window if k in figures]
         names = list(rows[0]) if rows else []
-        out[s] = {
-            name: statistics.median(v for r in rows for v in r[name]) for name in names
-        }
+        out[s] = {name: statistics.median(v for r in rows for v in r[name]) for name in names}
     return out
 
 
@@ -177,14 +185,14 @@ def table(name: str, out: dict[int, dict[str, float]]) -> str:
     names = list(out[cols[0]])
     base = 30 if 30 in out else cols[0]
     last = cols[-1]
-    head = f"{name:<36}" + "".join(f"{c:>11,}" for c in cols) + f"{f'{last}/{base}':>11}"
+    head = f"{name:<44}" + "".join(f"{c:>11,}" for c in cols) + f"{f'{last}/{base}':>11}"
     lines = [head, "-" * len(head)]
     for metric in names:
         values = [out[c][metric] for c in cols]
-        digits = 2 if metric.endswith("ms") else 0
+        digits = 2 if metric.endswith("ms") else 0 if not metric.endswith("KB") else 1
         cells = "".join(f"{v:>11,.{digits}f}" for v in values)
         ratio = out[last][metric] / out[base][metric] if out[base][metric] else float("nan")
-        lines.append(f"{metric:<36}{cells}{ratio:>10.2f}x")
+        lines.append(f"{metric:<44}{cells}{ratio:>10.2f}x")
     return "\n".join(lines)
 
 

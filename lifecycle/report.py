@@ -27,7 +27,7 @@ import attrs
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
-from lifecycle.records import Learning, SessionSummary, Task
+from lifecycle.records import DecisionsLog, Learning, LoggedDecision, SessionSummary, Task
 
 if TYPE_CHECKING:
     from lifecycle.session.results import SessionSnapshot
@@ -41,6 +41,8 @@ LAST = keys.LAST
 DEFAULT_LIMIT = 10_000
 MAX_ITEMS = 10
 MAX_LEARNINGS = 5
+#: Decisions of earlier sessions shown from ``project_state/decisions_log``.
+MAX_EARLIER_DECISIONS = 5
 LEARNING_CHARS = 200
 
 
@@ -80,6 +82,9 @@ class Resumption:
     previous: PreviousSession | None
     learnings: tuple[Learning, ...]
     warnings: tuple[str, ...]
+    #: Decisions of sessions before the carried window (a resumed session holds only
+    #: the previous session's): the newest from ``project_state/decisions_log``.
+    earlier_decisions: tuple[LoggedDecision, ...] = ()
 
 
 def _session_start(session_id: str) -> datetime | None:
@@ -144,7 +149,25 @@ def load_resumption(view: SessionSnapshot, *, max_learnings: int = MAX_LEARNINGS
             except (CorruptRecord, InvalidRecord, InvalidKey, StoreError) as exc:
                 warnings.append(f"learning {key} is unreadable: {exc}")
                 log.warning("resume.learning_unreadable", key=key, error=str(exc))
-    return Resumption(previous, tuple(learnings), tuple(warnings))
+    earlier: tuple[LoggedDecision, ...] = ()
+    if restored is not None:
+        earlier = _earlier_decisions(view, warnings)
+    return Resumption(previous, tuple(learnings), tuple(warnings), earlier)
+
+
+def _earlier_decisions(view: SessionSnapshot, warnings: list[str]) -> tuple[LoggedDecision, ...]:
+    """The newest logged decisions the session's own work does not hold (one read)."""
+    try:
+        entry = view.store.get(keys.DECISIONS_LOG)
+        if entry is None:
+            return ()
+        log_ = codec.decode(DecisionsLog, entry.value, key=keys.DECISIONS_LOG)
+    except (CorruptRecord, InvalidRecord, StoreError) as exc:
+        warnings.append(f"{keys.DECISIONS_LOG} is unreadable: {exc}")
+        return ()
+    held = {d.id for d in view.work.decisions}
+    older = [e for e in log_.entries if e.id not in held]
+    return tuple(older[-MAX_EARLIER_DECISIONS:])
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -210,6 +233,13 @@ def _sections(
                 max_items,
                 newest=True,
             ),
+        ),
+        (
+            "Earlier decisions (project_state/decisions_log)",
+            [
+                d.decision + (f" (because {d.rationale})" if d.rationale else "")
+                for d in resumption.earlier_decisions
+            ],
         ),
         (
             "Learnings from the previous session",

@@ -179,7 +179,11 @@ def test_a_resumed_session_carries_open_work_and_only_the_previous_sessions_own_
     assert w.files_modified == ()
     assert m.state is SessionState.RESUMED
     assert not m.has_unsaved_work
-    assert "done-2: finished 2" in m.report()  # the report still shows the previous session
+    report = m.report()
+    assert "done-2: finished 2" in report  # the report still shows the previous session
+    # and older history comes from where it lives: the decisions log
+    earlier = report.split("Earlier decisions (project_state/decisions_log):\n")[1]
+    assert earlier.splitlines()[:2] == ["    - decision 0", "    - decision 1"]
 
 
 def test_a_session_resumed_in_another_process_is_still_resumed_and_reads_no_listing() -> None:
