@@ -15,7 +15,7 @@ Valid keys::
     learning/{patterns|solutions|anti-patterns|insights}/{name}
     summaries/daily/{YYYY-MM-DD} | summaries/weekly/{YYYY-Www} | summaries/insights/{topic}
     project_state/{context_enhanced|patterns_discovered|decisions_log}
-    project_state/decisions/{YYYY-MM}    every decision of a month (the log keeps the newest)
+    project_state/decisions/{YYYY-MM-DD} every decision of a day (the log keeps the newest)
     journal/{session-id}/{seq}
     memories/{name}[/{name}...]          free-form notes (Serena-style memory names)
 
@@ -94,7 +94,7 @@ CHECKPOINTS_PREFIX = "checkpoints/"
 LEARNING_PREFIX = "learning/"
 SUMMARIES_PREFIX = "summaries/"
 PROJECT_STATE_PREFIX = "project_state/"
-DECISIONS_MONTH_PREFIX = "project_state/decisions/"
+DECISIONS_DAY_PREFIX = "project_state/decisions/"
 JOURNAL_PREFIX = "journal/"
 MEMORIES_PREFIX = "memories/"
 
@@ -112,7 +112,7 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         r"summaries/weekly/\d{4}-W\d{2}",
         rf"summaries/insights/{NAME}",
         rf"project_state/(?:{'|'.join(PROJECT_STATE)})",
-        r"project_state/decisions/\d{4}-\d{2}",
+        r"project_state/decisions/\d{4}-\d{2}-\d{2}",
         rf"journal/{NAME}/\d{{12}}",
         rf"memories/{NAME}(?:/{NAME}){{0,7}}",
     )
@@ -301,9 +301,9 @@ def weekly_summary_key(day: date) -> str:
     return f"summaries/weekly/{year:04d}-W{week:02d}"
 
 
-def decisions_month_key(day: date) -> str:
-    """``project_state/decisions/{YYYY-MM}``: the month's segment of the decisions log."""
-    return f"{DECISIONS_MONTH_PREFIX}{day.year:04d}-{day.month:02d}"
+def decisions_day_key(day: date) -> str:
+    """``project_state/decisions/{YYYY-MM-DD}``: the day's segment of the decisions log."""
+    return f"{DECISIONS_DAY_PREFIX}{day.isoformat()}"
 
 
 def insight_summary_key(topic: str) -> str:

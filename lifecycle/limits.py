@@ -96,10 +96,10 @@ CHECKPOINT_MAX_BYTES = 200_000
 LIVE_CONTEXT_BYTES = 2 * CHECKPOINT_MAX_BYTES + 50_000
 
 # -- accumulating project records ----------------------------------------------------------
-#: ``project_state/decisions_log`` keeps the newest; every decision stays in its month's
-#: segment ``project_state/decisions/{YYYY-MM}`` (capped too).
-DECISIONS_LOG_ENTRIES = 100
-DECISIONS_PER_MONTH = 2_000
+#: ``project_state/decisions_log`` keeps the newest; every decision stays in its day's
+#: segment ``project_state/decisions/{YYYY-MM-DD}`` (capped too).
+DECISIONS_LOG_ENTRIES = 50
+DECISIONS_PER_DAY = 1_000
 
 
 def text(field: str, value: str, limit: int) -> str:

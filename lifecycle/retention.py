@@ -15,7 +15,10 @@ Rules (from SuperClaude's Session Lifecycle Pattern: "Archived sessions (>30 day
   because it is young, not because of its descendants;
 - a journal (``journal/{session}/...``) of a session older than ``prune_after`` is
   deleted (the open session's stays);
-- learnings, summaries, project state and ``session/current``'s session stay.
+- learnings, summaries, project state and ``session/current``'s session stay;
+  with ``summaries_after`` (off by default), the daily and weekly summaries and the
+  decisions log's daily segments older than it go too, so that the store's whole
+  size is bounded by retention.
 
 Ages come from the timestamps in the key names, so planning reads nothing but two
 pointers and the live record. :func:`plan` says what would change and
@@ -56,17 +59,26 @@ Progress = Callable[[int, int], None]
 class Policy:
     archive_after: timedelta = timedelta(days=ARCHIVE_AFTER_DAYS)
     prune_after: timedelta = timedelta(days=PRUNE_AFTER_DAYS)
+    #: None: summaries and the decisions' daily segments stay forever.
+    summaries_after: timedelta | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.archive_after < timedelta(0) or self.prune_after < timedelta(0):
+        ages = (self.archive_after, self.prune_after, self.summaries_after or timedelta(0))
+        if any(age < timedelta(0) for age in ages):
             raise InvalidSettings(
                 f"retention ages must not be negative (archive after {self.archive_after}, "
-                f"prune after {self.prune_after})"
+                f"prune after {self.prune_after}, summaries after {self.summaries_after})"
             )
 
     @classmethod
-    def days(cls, archive_after: float, prune_after: float) -> Policy:
-        return cls(timedelta(days=archive_after), timedelta(days=prune_after))
+    def days(
+        cls, archive_after: float, prune_after: float, summaries_after: float | None = None
+    ) -> Policy:
+        return cls(
+            timedelta(days=archive_after),
+            timedelta(days=prune_after),
+            None if summaries_after is None else timedelta(days=summaries_after),
+        )
 
 
 @attrs.frozen
@@ -82,6 +94,8 @@ class Plan:
     warnings: tuple[str, ...] = ()
     #: Journal entries of sessions older than the prune age.
     prune_journal: tuple[str, ...] = ()
+    #: Summaries and decision segments older than ``summaries_after``.
+    prune_summaries: tuple[str, ...] = ()
 
     @property
     def operations(self) -> int:
@@ -90,6 +104,7 @@ class Plan:
             + len(self.prune_sessions)
             + len(self.prune_checkpoints)
             + len(self.prune_journal)
+            + len(self.prune_summaries)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,6 +115,7 @@ class Plan:
             "prune_checkpoints": list(self.prune_checkpoints),
             "kept_checkpoints": list(self.kept_checkpoints),
             "prune_journal": list(self.prune_journal),
+            "prune_summaries": list(self.prune_summaries),
             "warnings": list(self.warnings),
         }
 
@@ -179,7 +195,27 @@ def plan(store: ProjectStore, now: datetime, policy: Policy = Policy()) -> Plan:
         kept_checkpoints=tuple(k for k in old if k in kept),
         warnings=tuple(warnings),
         prune_journal=tuple(_old_journal(store, prune_before, current)),
+        prune_summaries=(
+            ()
+            if policy.summaries_after is None
+            else tuple(_old_summaries(store, now - policy.summaries_after))
+        ),
     )
+
+
+def _old_summaries(store: ProjectStore, before: datetime) -> list[str]:
+    """Daily and weekly summaries and daily decision segments of days before ``before``."""
+    found = []
+    day = before.date()
+    for prefix in ("summaries/daily/", keys.DECISIONS_DAY_PREFIX):
+        for key in store.list_keys(prefix):
+            if key.rsplit("/", 1)[1] < day.isoformat():
+                found.append(key)
+    week = keys.weekly_summary_key(day).rsplit("/", 1)[1]
+    for key in store.list_keys("summaries/weekly/"):
+        if key.rsplit("/", 1)[1] < week:  # a week wholly before the day's week
+            found.append(key)
+    return found
 
 
 def _old_journal(store: ProjectStore, before: datetime, current: str | None) -> list[str]:
@@ -232,7 +268,12 @@ def apply(
             progress(done, total)
     deletes: list[Op] = [
         Delete(k)
-        for k in (*the_plan.prune_sessions, *the_plan.prune_checkpoints, *the_plan.prune_journal)
+        for k in (
+            *the_plan.prune_sessions,
+            *the_plan.prune_checkpoints,
+            *the_plan.prune_journal,
+            *the_plan.prune_summaries,
+        )
     ]
     for chunk in _chunks(deletes, batch_size):
         store.batch(chunk)

@@ -5,9 +5,9 @@ When a session completes, :func:`consolidate` folds it into
 - ``summaries/daily/{date}`` (the sessions that ended that UTC day),
 - ``summaries/weekly/{YYYY-Www}`` (that week's totals, per day),
 - ``summaries/insights/{topic}`` (insights gained, by topic),
-- ``project_state/decisions_log`` (the newest decisions) and its month's segment
-  ``project_state/decisions/{YYYY-MM}`` (every decision of that month: the log is
-  append-only by month, so no record grows with the whole history),
+- ``project_state/decisions_log`` (the newest decisions) and the day's segment
+  ``project_state/decisions/{YYYY-MM-DD}`` (every decision of that day: the log is
+  append-only by day, so no record grows with the history),
 - ``project_state/patterns_discovered`` and ``project_state/context_enhanced``
   (what the next session starts from),
 
@@ -68,7 +68,7 @@ CONTEXT_ENHANCED = keys.CONTEXT_ENHANCED
 #: Caps that keep each record small ("Summary size: <5KB per day typical");
 #: older entries live on in the session records and daily summaries.
 MAX_DECISIONS = limits.DECISIONS_LOG_ENTRIES
-MAX_DECISIONS_PER_MONTH = limits.DECISIONS_PER_MONTH
+MAX_DECISIONS_PER_DAY = limits.DECISIONS_PER_DAY
 MAX_PATTERNS = 200
 MAX_INSIGHTS_PER_TOPIC = 100
 MAX_RECENT_LEARNINGS = 20
@@ -287,7 +287,7 @@ def fold_session(
         _Slot(DECISIONS_LOG, DecisionsLog),
         _Slot(PATTERNS, PatternsDiscovered),
         _Slot(CONTEXT_ENHANCED, ContextEnhanced),
-        _Slot(keys.decisions_month_key(day), DecisionsLog),
+        _Slot(keys.decisions_day_key(day), DecisionsLog),
         *(_Slot(keys.insight_summary_key(t), InsightSummary) for t in sorted(by_topic)),
     ]
     for _ in range(_ATTEMPTS):
@@ -301,7 +301,7 @@ def fold_session(
             fold_decisions(slots[2].old, project, record),
             fold_patterns(slots[3].old, project, record, end),
             fold_context(slots[4].old, project, summary, end),
-            fold_decisions(slots[5].old, project, record, MAX_DECISIONS_PER_MONTH),
+            fold_decisions(slots[5].old, project, record, MAX_DECISIONS_PER_DAY),
         ]
         for slot in slots[6:]:
             topic = slot.key.rsplit("/", 1)[1]

@@ -1,6 +1,6 @@
 """State stays bounded across many sessions: 400 restoring sessions keep the restored
 checkpoint and the live record within their caps, and flat; the decisions log is
-append-only by month; the hook's step lists no folder that grows with history."""
+append-only by day; the hook's step lists no folder that grows with history."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_400_restoring_sessions_keep_the_restored_checkpoint_and_live_record_fla
     assert live_sizes[400] <= 1.1 * live_sizes[30]
 
 
-def test_the_decisions_log_keeps_the_newest_and_every_decision_stays_in_its_month() -> None:
+def test_the_decisions_log_keeps_the_newest_and_every_decision_stays_in_its_day() -> None:
     store, clock = MemoryStore(), SimulatedClock()
     for n in range(60):
         m = SessionManager(store=store, project="demo", clock=clock)
@@ -85,11 +85,11 @@ def test_the_decisions_log_keeps_the_newest_and_every_decision_stays_in_its_mont
         m.end_session()
         clock.advance(timedelta(days=1).total_seconds())
     ps = SessionManager(store=store, project="demo").store
-    months = ps.list_keys("project_state/decisions/")
-    assert months == [f"project_state/decisions/2026-0{i}" for i in (1, 2, 3)]
-    segments = [codec.decode(DecisionsLog, ps.get(k).value) for k in months]
-    # from January 25th: 7 days in January, 28 in February, 25 in March
-    assert [len(s.entries) for s in segments] == [21, 84, 75]
+    days = ps.list_keys("project_state/decisions/")
+    assert len(days) == 60
+    assert days[0] == "project_state/decisions/2026-01-25"
+    segments = [codec.decode(DecisionsLog, ps.get(k).value) for k in days]
+    assert [len(s.entries) for s in segments] == [3] * 60
     log = codec.decode(DecisionsLog, ps.get("project_state/decisions_log").value)
     assert len(log.entries) == limits.DECISIONS_LOG_ENTRIES and log.total == 180
     assert log.entries[-1].decision == "decision 59.2"

@@ -236,3 +236,50 @@ def test_a_year_of_sessions_is_summarized_and_pruned(tmp_path, clock, capsys) ->
             f"(archived {result.archived}, pruned {result.pruned_sessions} sessions and "
             f"{result.pruned_checkpoints} checkpoints; {len(remaining)} checkpoints left)"
         )
+
+
+def test_summaries_after_deletes_old_summaries_and_decision_segments_and_nothing_else(
+    clock,
+) -> None:
+    store = open_store("memory://")
+    t0 = clock()
+    for day in range(20):
+        clock.now = t0 + timedelta(days=day)
+        m = SessionManager(store=store, project="demo", clock=clock)
+        m.start_session()
+        m.record_decision(f"decision {day}")
+        m.end_session()
+    ps = SessionManager(store=store, project="demo").store
+    assert len(ps.list_keys("project_state/decisions/")) == 20
+    now = t0 + timedelta(days=20)
+    assert prune(ps, now, dry_run=True).plan.prune_summaries == ()  # off by default
+    cut = (t0 + timedelta(days=10)).date().isoformat()
+    result = prune(ps, now, Policy.days(30, 90, summaries_after=10))
+    gone = result.plan.prune_summaries
+    assert [k for k in gone if k.startswith("summaries/daily/")] == [
+        f"summaries/daily/{(t0 + timedelta(days=d)).date().isoformat()}" for d in range(10)
+    ]
+    assert all(k.rsplit("/", 1)[1] < cut for k in gone if not k.startswith("summaries/weekly/"))
+    assert len(ps.list_keys("summaries/daily/")) == 10
+    assert len(ps.list_keys("project_state/decisions/")) == 10
+    assert ps.get("project_state/decisions_log") is not None  # the newest stay
+
+
+def test_prune_deletes_the_journals_of_sessions_past_the_age_and_keeps_the_open_ones(
+    clock,
+) -> None:
+    store = open_store("memory://")
+    t0 = clock()
+    for day in range(100):
+        clock.now = t0 + timedelta(days=day)
+        m = SessionManager(store=store, project="demo", clock=clock, journal=True)
+        m.start_session()
+        m.add_task("T", "work")
+        m.end_session()
+    ps = SessionManager(store=store, project="demo").store
+    folders = {k.split("/")[1] for k in ps.list_keys("journal/")}
+    assert len(folders) == 100
+    result = prune(ps, t0 + timedelta(days=100))
+    left = {k.split("/")[1] for k in ps.list_keys("journal/")}
+    assert len(left) == 90  # days 10..99: within 90 days
+    assert {k.split("/")[1] for k in result.plan.prune_journal} == folders - left

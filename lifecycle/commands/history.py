@@ -38,6 +38,14 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
         help="delete sessions and their checkpoints older than DAYS (default 90)",
     )
     prune.add_argument(
+        "--summaries-after",
+        type=_days,
+        default=None,
+        metavar="DAYS",
+        help="also delete daily and weekly summaries and daily decision segments older "
+        "than DAYS (default: they stay)",
+    )
+    prune.add_argument(
         "--progress",
         action="store_true",
         help="show progress on stderr even when it is not a terminal",
@@ -101,7 +109,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         result = prune(
             store,
             datetime.now(UTC),
-            Policy.days(args.archive_after, args.prune_after),
+            Policy.days(args.archive_after, args.prune_after, args.summaries_after),
             dry_run=args.dry_run,
             progress=progress if show else None,
         )
@@ -112,14 +120,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
     lines = [
         f"{verb} archive {len(p.archive)} session(s) to session/history/",
         f"{verb} prune {len(p.prune_sessions)} session(s), "
-        f"{len(p.prune_checkpoints)} checkpoint(s) and {len(p.prune_journal)} journal entries",
+        f"{len(p.prune_checkpoints)} checkpoint(s), {len(p.prune_journal)} journal entries "
+        f"and {len(p.prune_summaries)} summaries",
         f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest, and the open "
         "session's saved and restored ones",
     ]
     if args.dry_run:
         lines += [f"  archive {k}" for k in p.archive]
         lines += [
-            f"  prune {k}" for k in (*p.prune_sessions, *p.prune_checkpoints, *p.prune_journal)
+            f"  prune {k}"
+            for k in (*p.prune_sessions, *p.prune_checkpoints, *p.prune_journal, *p.prune_summaries)
         ]
     lines += [f"warning: {w}" for w in p.warnings]
     data = {"dry_run": bool(args.dry_run), **p.as_dict()}
