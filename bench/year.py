@@ -8,7 +8,9 @@ one left open for the next session; 3 decisions with rationale; 10 file changes;
 2 learnings; a question, the previous one resolved; a context value), with text of
 realistic length, on a simulated clock (40 minutes a task, 3 sessions a day). Once a
 day ``prune`` runs with the default ages (archive after 30 days, prune after 90),
-as a cron job would. Learnings are named from a pool of 60 names, as an agent reuses
+as a cron job would, and with ``--summaries-after 90`` (``--summaries-after 0`` here
+keeps the summaries, as ``lifecycle prune`` does by default: they then grow by about
+5 KB a day). Learnings are named from a pool of 60 names, as an agent reuses
 the names of what it learned (``pattern-cache-warmup``), so they update rather than
 accumulate.
 
@@ -42,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from lifecycle import SessionManager  # noqa: E402
 from lifecycle.history import build_history  # noqa: E402
 from lifecycle.integrations.live import live_session  # noqa: E402
-from lifecycle.retention import prune  # noqa: E402
+from lifecycle.retention import Policy, prune  # noqa: E402
 from lifecycle.stores import ProjectStore, open_store  # noqa: E402
 
 PROJECT = "demo"
@@ -126,7 +128,7 @@ def store_size(ps: ProjectStore) -> dict[str, float]:
     }
 
 
-def run_store(url: str, days: int) -> dict[int, dict[str, float]]:
+def run_store(url: str, days: int, policy: Policy) -> dict[int, dict[str, float]]:
     raw = open_store(url)
     ps = ProjectStore(raw, PROJECT)
     clock = Clock()
@@ -165,12 +167,12 @@ def run_store(url: str, days: int) -> dict[int, dict[str, float]]:
                 if n in sampled:
                     timed(row, "end", [end])
                     timed(row, "history", [ms(lambda: build_history(ps))])
-                    timed(row, "prune", [ms(lambda: prune(ps, clock()))])
+                    timed(row, "prune", [ms(lambda: prune(ps, clock(), policy))])
                     row.update(store_size(ps))
                     for k, v in row.items():
                         figures.setdefault(n, {}).setdefault(k, []).append(v)  # type: ignore[arg-type]
             # the day's prune (as a cron job would run it), then the night
-            prune(ps, clock())
+            prune(ps, clock(), policy)
             clock.now = clock.now.replace(hour=8) + timedelta(days=1)
     finally:
         raw.close()
@@ -211,6 +213,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--stores", nargs="+", default=["file", "sqlite"])
     parser.add_argument("--json", type=Path, default=RESULTS / "year.json")
+    parser.add_argument("--summaries-after", type=float, default=90.0, metavar="DAYS")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
@@ -223,7 +226,8 @@ def main() -> int:
                 else f"sqlite:///{scratch / 'store.db'}"
             )
             t = time.perf_counter()
-            out = run_store(url, args.days)
+            policy = Policy.days(30, 90, args.summaries_after or None)
+            out = run_store(url, args.days, policy)
             took = time.perf_counter() - t
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
