@@ -293,3 +293,32 @@ def test_a_live_record_written_after_the_oversize_inputs_decodes_within_its_cap(
     raw = m.store.get("session/context").value
     assert len(raw) <= limits.LIVE_CONTEXT_BYTES
     assert codec.decode(LiveContext, raw).work.omitted == {"files_modified": 10}
+
+
+def test_open_tasks_too_big_to_checkpoint_keep_their_ids_and_lose_long_descriptions() -> None:
+    m = started()
+    for i in range(limits.OPEN_TASKS):
+        m.add_task(f"T{i:03d}", "d" * limits.TASK_DESCRIPTION_CHARS)
+    assert m.create_checkpoint().written
+    tasks = m.work.active_tasks
+    assert [t.id for t in tasks] == [f"T{i:03d}" for i in range(limits.OPEN_TASKS)]
+    assert all(len(t.description) <= 100 for t in tasks)
+    assert any("state.active_tasks (descriptions)" in w for w in m.warnings)
+    assert m.state is SessionState.CHECKPOINTED
+
+
+def test_a_live_record_over_its_cap_is_trimmed_when_saved_and_the_session_goes_on() -> None:
+    store = MemoryStore()
+    m = started(store=store)
+    for i in range(limits.DECISIONS):
+        m.record_decision(f"{i} " + "d" * 1_990, rationale="r" * 2_000, impact="i" * 2_000)
+    for i in range(limits.FILES_MODIFIED):
+        m.record_file_change(f"{i:04d}/" + "p" * 990)
+    m.save_context()  # about 1.1 MB of work, held twice: over the cap
+    raw = m.store.get("session/context").value
+    assert len(raw) <= limits.LIVE_CONTEXT_BYTES
+    assert any("live state was over its limit; trimmed" in w for w in m.warnings)
+    again = manager(store)
+    assert again.attach()
+    assert again.create_checkpoint().written
+    assert again.end_session().session_id == m.session_id

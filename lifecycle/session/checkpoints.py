@@ -25,7 +25,7 @@ from lifecycle.errors import (
     VersionConflict,
 )
 from lifecycle.logs import get_logger
-from lifecycle.records import Checkpoint, Pointer, WorkState, revise
+from lifecycle.records import Checkpoint, LiveContext, Pointer, WorkState, revise
 from lifecycle.session.work import carried, session_began
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
@@ -329,3 +329,15 @@ def _cut(cp: Checkpoint, largest_first: list[str]) -> tuple[Checkpoint, str]:
                 rest = {k: v for k, v in value.items() if k != big}
                 return revise(cp, **{name: rest}), f"{name}.{big}"
     return _bare(cp), "the whole work state but the open tasks' ids"
+
+
+def fit_live(live: LiveContext) -> tuple[LiveContext, tuple[str, ...]]:
+    """The live record with its work, progress and context cut as :func:`fit` cuts a
+    checkpoint's, so that ``session/context`` (which holds the work twice) stays under
+    :data:`limits.LIVE_CONTEXT_BYTES`."""
+    probe = Checkpoint(
+        id="cp-live", timestamp=live.session.start_time, phase=live.phase,
+        progress=live.progress, context=live.context, state=live.work,
+    )  # fmt: skip
+    cp, _, notes = fit(probe)
+    return revise(live, work=cp.state, progress=cp.progress, context=cp.context), notes

@@ -53,7 +53,7 @@ from lifecycle.records import (
     revise,
 )
 from lifecycle.session import finish, work
-from lifecycle.session.checkpoints import Checkpoints, resumed
+from lifecycle.session.checkpoints import Checkpoints, fit_live, resumed
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.hooks import LifecycleHooks
 from lifecycle.session.learnings import Learnings, checked
@@ -516,20 +516,43 @@ class SessionManager:
             live = self._live
             if live is None:
                 raise NoSession("no session to save: call start_session first")
-            journal = self._journal
-            live = attrs.evolve(
-                live,
-                session=finish.record_now(live),
-                state=self._state.value,
-                warnings=tuple(self._warnings[-WARNINGS_KEPT:]),
-                saved_checkpoint_key=None if self._saved is None else self._saved.key or None,
-                journal_seq=(
-                    journal.seq
-                    if journal is not None and journal.session_id == live.session.id
-                    else live.journal_seq
-                ),
-            )
-            self._store.put(finish.CONTEXT, codec.encode(live))
+            body = self._context_body(live)
+            if body is None:
+                # Past the live record's cap (work piled up since the last checkpoint):
+                # trimmed like a checkpoint over the hard limit, never refused.
+                live, notes = fit_live(live)
+                self._live = live
+                warning = "the session's live state was over its limit; trimmed: " + ", ".join(
+                    notes
+                )
+                log.warning("context.trimmed", trimmed=list(notes))
+                self._warnings.append(warning)
+                body = self._context_body(live, check=False)
+            assert body is not None
+            self._store.put(finish.CONTEXT, body)
+
+    def _context_body(self, live: LiveContext, *, check: bool = True) -> bytes | None:
+        """``session/context``'s bytes; None when ``check`` and they pass the cap."""
+        journal = self._journal
+        live = attrs.evolve(
+            live,
+            session=finish.record_now(live),
+            state=self._state.value,
+            warnings=tuple(self._warnings[-WARNINGS_KEPT:]),
+            saved_checkpoint_key=None if self._saved is None else self._saved.key or None,
+            journal_seq=(
+                journal.seq
+                if journal is not None and journal.session_id == live.session.id
+                else live.journal_seq
+            ),
+        )
+        if not check:
+            return codec.encode(live)
+        try:
+            body = codec.encode(live)
+        except InvalidRecord:
+            return None  # over the codec's record limit, or not JSON: trimmed, then told
+        return None if len(body) > limits.LIVE_CONTEXT_BYTES else body
 
     def attach(self) -> bool:
         """Continue the project's open session (``session/context``) in this manager.
