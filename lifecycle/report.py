@@ -235,7 +235,7 @@ def _sections(
             ),
         ),
         (
-            "Earlier decisions (project_state/decisions_log)",
+            f"Earlier decisions ({keys.DECISIONS_LOG})",
             [
                 d.decision + (f" (because {d.rationale})" if d.rationale else "")
                 for d in resumption.earlier_decisions
