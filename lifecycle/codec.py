@@ -24,14 +24,26 @@ from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-converter = make_converter(forbid_extra_keys=True)
-converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
-# A work state with nothing left out past the caps is stored as it was before the
-# field existed (``omitted`` only appears once something was counted, not kept).
-converter.register_unstructure_hook(
-    records.WorkState,
-    make_dict_unstructure_fn(records.WorkState, converter, omitted=override(omit_if_default=True)),
+#: Reads convert each value once: a field with an attrs converter gets the stored value
+#: (the converter parses it), and no cattrs hook converts it before. No detailed
+#: validation on the way in (see ``_why`` for the message when a record does not fit).
+converter = make_converter(
+    forbid_extra_keys=True, prefer_attrib_converters=True, detailed_validation=False
 )
+converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
+
+
+def _omit_empty_omitted(conv: cattrs.Converter) -> None:
+    """A work state with nothing left out past the caps is stored as it was before the
+    field existed (``omitted`` only appears once something was counted, not kept).
+    Built against ``conv``, so its fields use ``conv``'s hooks (the encoder's memo)."""
+    conv.register_unstructure_hook(
+        records.WorkState,
+        make_dict_unstructure_fn(records.WorkState, conv, omitted=override(omit_if_default=True)),
+    )
+
+
+_omit_empty_omitted(converter)
 
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
 #: (kind, version) -> function turning a version-N dict into a version-N+1 dict.
@@ -85,19 +97,74 @@ def encode(record: object) -> bytes:
     (about 8 KB even for a 600-byte record), which a store or cache that keeps the
     value would carry for its lifetime. The copy costs ~1 us per 10 KB.
     """
+    raw = dumps(record)
+    if len(raw) > MAX_RECORD_BYTES:
+        raise too_big(record, len(raw))
+    return memoryview(raw).tobytes()
+
+
+#: How many unstructured records :data:`_encoder` keeps (about 1 KB each).
+MEMO_RECORDS = 4096
+
+
+def _memoized(conv: cattrs.Converter, cls: type) -> None:
+    """Unstructure each ``cls`` record once: a session's checkpoints hold the same task,
+    decision and file records (immutable, shared by identity) one checkpoint after
+    another, and unstructuring them again is most of what encoding a checkpoint costs.
+    The memo holds the record itself, so an id is never reused while it is kept."""
+    plain = conv.get_unstructure_hook(cls)
+    memo: dict[int, tuple[object, Any]] = {}
+
+    def unstructure(obj: object) -> Any:
+        hit = memo.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = plain(obj)
+        if len(memo) >= MEMO_RECORDS:
+            memo.clear()
+        memo[id(obj)] = (obj, data)
+        return data
+
+    conv.register_unstructure_hook(cls, unstructure)
+
+
+_encoder: cattrs.Converter | None = None
+
+
+def encoder() -> cattrs.Converter:
+    """The converter that encodes stored records: the same forms as :data:`converter`,
+    with the records a work state repeats memoized. Its dicts are shared between
+    outputs, so they go only to orjson, never to a caller (:func:`to_dict` uses
+    ``converter``). Built at the first encode, not at import (hook start-up)."""
+    global _encoder
+    if _encoder is None:
+        built = converter.copy()
+        for cls in (records.Task, records.Decision, records.FileChange, records.ErrorContext):
+            _memoized(built, cls)
+        _omit_empty_omitted(built)  # after the memo: its fields use the memoized hooks
+        _encoder = built
+    return _encoder
+
+
+def dumps(record: object) -> bytes:
+    """orjson's own output for the record (not right-sized: see :func:`encode`), for a
+    caller that makes its own copy; InvalidRecord for what JSON cannot hold."""
     try:
-        raw = memoryview(orjson.dumps(to_dict(record))).tobytes()
+        data: dict[str, Any] = (_encoder or encoder()).unstructure(record)
+        data["kind"] = kind_of(type(record))
+        return orjson.dumps(data)
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
-    if len(raw) > MAX_RECORD_BYTES:
-        raise InvalidRecord(
-            f"{kind_of(type(record))} record is {len(raw)} bytes, over the "
-            f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
-        )
-    return raw
+
+
+def too_big(record: object, size: int) -> InvalidRecord:
+    return InvalidRecord(
+        f"{kind_of(type(record))} record is {size} bytes, over the "
+        f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
+    )
 
 
 def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +196,24 @@ def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
     data = upcast(kind, data)
     try:
         return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            detail = "; ".join(cattrs.transform_error(exc, path=kind))
-        else:
-            detail = str(exc)
+    except Exception as exc:  # whatever stored bytes hold: a bad record, never a crash
+        detail = _why(data, cls) or str(exc)
         raise InvalidRecord(f"record {key or kind!r} does not fit its schema: {detail}") from None
+
+
+def _why(data: dict[str, Any], cls: type) -> str:
+    """Where a record does not fit, field by field. :data:`converter` structures without
+    cattrs' detailed validation (a read converts each value once, with no error lists);
+    a record that fails is structured again by a detailed converter to say why."""
+    detailed = make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
+    detailed.register_structure_hook(datetime, lambda v, _: records.utc(v))
+    try:
+        detailed.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        return "; ".join(cattrs.transform_error(exc, path=kind_of(cls)))
+    except Exception as exc:
+        return str(exc)
+    return ""
 
 
 def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
@@ -162,4 +241,11 @@ def _checkpoint_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
             for k, v in info.items()
             if k not in ("dependencies_check", "estimated_restore_time_ms")
         }
+    return data
+
+
+@upcaster("checkpoint", 2)
+def _checkpoint_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 adds ``snapshot`` (the work tree's git snapshot); a v2 checkpoint took none."""
+    data.setdefault("snapshot", None)
     return data

@@ -27,7 +27,17 @@ import attrs
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
-from lifecycle.records import DecisionsLog, Learning, LoggedDecision, SessionSummary, Task
+from lifecycle.records import (
+    Checkpoint,
+    CheckpointRef,
+    CheckpointType,
+    DecisionsLog,
+    Learning,
+    LoggedDecision,
+    SessionRecord,
+    SessionSummary,
+    Task,
+)
 
 if TYPE_CHECKING:
     from lifecycle.session.results import SessionSnapshot
@@ -85,6 +95,9 @@ class Resumption:
     #: Decisions of sessions before the carried window (a resumed session holds only
     #: the previous session's): the newest from ``project_state/decisions_log``.
     earlier_decisions: tuple[LoggedDecision, ...] = ()
+    #: The newest risk checkpoint with a snapshot of the work tree: what
+    #: ``lifecycle rewind ID`` restores the files from.
+    rewind_from: Checkpoint | None = None
 
 
 def _session_start(session_id: str) -> datetime | None:
@@ -152,7 +165,7 @@ def load_resumption(view: SessionSnapshot, *, max_learnings: int = MAX_LEARNINGS
     earlier: tuple[LoggedDecision, ...] = ()
     if restored is not None:
         earlier = _earlier_decisions(view, warnings)
-    return Resumption(previous, tuple(learnings), tuple(warnings), earlier)
+    return Resumption(previous, tuple(learnings), tuple(warnings), earlier, _rewind_from(view))
 
 
 def _earlier_decisions(view: SessionSnapshot, warnings: list[str]) -> tuple[LoggedDecision, ...]:
@@ -168,6 +181,40 @@ def _earlier_decisions(view: SessionSnapshot, warnings: list[str]) -> tuple[Logg
     held = {d.id for d in view.work.decisions}
     older = [e for e in log_.entries if e.id not in held]
     return tuple(older[-MAX_EARLIER_DECISIONS:])
+
+
+def _rewind_from(view: SessionSnapshot) -> Checkpoint | None:
+    """The newest risk checkpoint of this session, or else of the session the restored
+    checkpoint came from, if it has a snapshot: a few reads, never a listing."""
+    refs = list(view.session.checkpoints) if view.session is not None else []
+    restored = view.restored_from
+    if restored is not None and not any(r.type is CheckpointType.RISK for r in refs):
+        refs = [CheckpointRef(restored.id, restored.key, restored.timestamp, restored.type, "")]
+        began = _session_start(restored.session_id)
+        for key in () if began is None else _session_keys(began):
+            try:
+                entry = view.store.get(key)
+                if entry is not None:
+                    refs = [*codec.decode(SessionRecord, entry.value, key=key).checkpoints, *refs]
+                    break
+            except (CorruptRecord, InvalidRecord, InvalidKey, StoreError):
+                break
+    for ref in sorted(refs, key=lambda r: r.timestamp, reverse=True):
+        if ref.type is not CheckpointType.RISK:
+            continue
+        try:
+            entry = view.store.get(ref.key)
+            cp = None if entry is None else codec.decode(Checkpoint, entry.value, key=ref.key)
+        except (CorruptRecord, InvalidRecord, InvalidKey, StoreError):
+            cp = None
+        if cp is not None and cp.snapshot is not None and cp.snapshot.commit is not None:
+            return cp
+        return None  # the newest risk checkpoint is the one a deletion would be undone from
+    return None
+
+
+def _session_keys(began: datetime) -> tuple[str, str]:
+    return keys.session_key(began), keys.session_history_key(began)
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -314,6 +361,13 @@ def _body(view: SessionSnapshot, resumption: Resumption, max_items: int) -> list
     left_out = _omitted(view.work.omitted)
     if left_out:
         lines.append(f"  Not kept (past the caps, see docs/limits.md): {left_out}")
+    undo = resumption.rewind_from
+    if undo is not None:
+        before = f" (taken before `{_clip(undo.operation, 80)}`)" if undo.operation else ""
+        lines.append(
+            f"  Undo: files can be restored with `lifecycle rewind {undo.id}`{before}; "
+            "`--dry-run` shows what would change"
+        )
     for warning in (*view.warnings, *resumption.warnings):
         lines.append(f"  Warning: {warning}")
     return lines

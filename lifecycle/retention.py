@@ -19,6 +19,8 @@ Rules (from SuperClaude's Session Lifecycle Pattern: "Archived sessions (>30 day
   with ``summaries_after`` (off by default), the daily and weekly summaries and the
   decisions log's daily segments older than it go too, so that the store's whole
   size is bounded by retention.
+- with a ``work_tree``, the git snapshot refs of the checkpoints that are gone
+  (``refs/lifecycle/{project}/{id}``) are deleted too, so ``git gc`` can reclaim them.
 
 Ages come from the timestamps in the key names, so planning reads nothing but two
 pointers and the live record. :func:`plan` says what would change and
@@ -30,6 +32,7 @@ same batch, so a crash never loses one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,6 +129,8 @@ class Result:
     archived: int
     pruned_sessions: int
     pruned_checkpoints: int
+    #: The snapshot refs deleted (a dry run: that would be), by checkpoint id.
+    snapshot_refs: tuple[str, ...] = ()
 
 
 def _ts_of(key: str) -> datetime | None:
@@ -298,9 +303,26 @@ def prune(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
+    work_tree: str | os.PathLike[str] | None = None,
 ) -> Result:
-    """Plan and (unless ``dry_run``) apply retention at ``now``."""
+    """Plan and (unless ``dry_run``) apply retention at ``now``; with ``work_tree``, also
+    delete the snapshot refs of the checkpoints that are gone from that repository."""
     the_plan = plan(store, now, policy)
     if dry_run:
-        return Result(the_plan, 0, 0, 0)
-    return apply(store, the_plan, batch_size=batch_size, progress=progress)
+        result = Result(the_plan, 0, 0, 0)
+    else:
+        result = apply(store, the_plan, batch_size=batch_size, progress=progress)
+    if work_tree is None:
+        return result
+    from lifecycle import snapshots
+
+    try:
+        repo = snapshots.find_repo(work_tree)
+    except snapshots.NoWorkTree:
+        return result
+    gone = set(the_plan.prune_checkpoints) if dry_run else set()
+    ids = [f"cp-{ts}" for ts, key in checkpoint_keys_by_ts(store).items() if key not in gone]
+    stale = snapshots.stale_refs(repo, store.project, ids)
+    if not dry_run:
+        snapshots.delete_refs(repo, store.project, stale)
+    return attrs.evolve(result, snapshot_refs=tuple(stale))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -112,6 +113,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
             Policy.days(args.archive_after, args.prune_after, args.summaries_after),
             dry_run=args.dry_run,
             progress=progress if show else None,
+            work_tree=os.getcwd(),  # the snapshot refs of pruned checkpoints go with them
         )
     finally:
         store.close()
@@ -125,6 +127,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
         f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest, and the open "
         "session's saved and restored ones",
     ]
+    if result.snapshot_refs:
+        lines.append(
+            f"{verb} delete {len(result.snapshot_refs)} snapshot ref(s) of pruned checkpoints"
+        )
     if args.dry_run:
         lines += [f"  archive {k}" for k in p.archive]
         lines += [
@@ -132,6 +138,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
             for k in (*p.prune_sessions, *p.prune_checkpoints, *p.prune_journal, *p.prune_summaries)
         ]
     lines += [f"warning: {w}" for w in p.warnings]
-    data = {"dry_run": bool(args.dry_run), **p.as_dict()}
+    data = {
+        "dry_run": bool(args.dry_run),
+        **p.as_dict(),
+        "snapshot_refs": list(result.snapshot_refs),
+    }
     emit(args, data, "\n".join(lines))
     return 0

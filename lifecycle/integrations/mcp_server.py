@@ -8,7 +8,9 @@ Any MCP client (Claude Code, Claude Desktop, Cursor, ...) gets:
 - learnings: ``capture_learning``, ``list_learnings``;
 - memory, with the names Serena users know: ``read_memory``, ``write_memory``,
   ``list_memories``, ``delete_memory`` (``memory_name`` is a key of the key
-  grammar, or a bare name, which means ``memories/{name}``).
+  grammar, or a bare name, which means ``memories/{name}``);
+- ``rewind``: the work tree's files back from a risk checkpoint's git snapshot
+  (:mod:`lifecycle.integrations.mcp_rewind`).
 
 Every tool answers with structured content (a typed schema per tool); an error
 (a bad key, no open session, a store failure) is a tool error (``isError``)
@@ -446,6 +448,9 @@ def build_server(store: Any, project: str) -> Any:
                 )
             return MemoryDeleteOut(key=key, deleted=live.manager.store.delete(key))
 
+    from lifecycle.integrations import mcp_rewind
+
+    mcp_rewind.register(server, store, project)  # rewind: files from a checkpoint's snapshot
     return server
 
 

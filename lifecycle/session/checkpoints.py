@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -29,6 +30,9 @@ from lifecycle.records import Checkpoint, LiveContext, Pointer, WorkState, revis
 from lifecycle.session.work import carried, session_began
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
+
+if TYPE_CHECKING:
+    from lifecycle.snapshots import Snapshots
 
 log = get_logger(__name__)
 
@@ -69,8 +73,10 @@ MergeFrom = Callable[[Checkpoint], None]
 class Checkpoints:
     """The project's checkpoints: the latest valid, by id, by key; and the writer."""
 
-    def __init__(self, store: ProjectStore) -> None:
+    def __init__(self, store: ProjectStore, snapshots: Snapshots | None = None) -> None:
         self.store = store
+        #: Takes the work tree's git snapshot a checkpoint is due (None: never).
+        self.snapshots = snapshots
 
     # reading ---------------------------------------------------------------------------
 
@@ -182,12 +188,15 @@ class Checkpoints:
         creation order across processes (last write wins, or merge)."""
         torn = False  # the stored pointer is unreadable: overwrite it, no compare
         for _ in range(RACE_ATTEMPTS):
+            cp = build(call, at)
+            if self.snapshots is not None:  # the work tree's snapshot, before the record names it
+                cp = self.snapshots.attach(cp)
             trimmed: tuple[str, ...] = ()
             try:
-                cp, body = encode_sized(build(call, at))
+                cp, body = encode_sized(cp)
             except CheckpointTooLarge:
                 # Never stuck: the largest fields are cut (and counted) until it fits.
-                cp, body, trimmed = fit(build(call, at))
+                cp, body, trimmed = fit(cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
             expected: int | None = None if torn else (latest_version or 0)
             try:
@@ -203,6 +212,8 @@ class Checkpoints:
                 torn = True  # a CAS cannot compare against a torn pointer
                 continue
             except VersionConflict:
+                if self.snapshots is not None:  # re-keyed: the snapshot ref of this id goes
+                    self.snapshots.discard(cp)
                 try:
                     entry = self.store.get(LATEST)
                 except CorruptRecord:
@@ -231,15 +242,18 @@ class Checkpoints:
 def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
     """The checkpoint with ``context_snapshot.size_bytes`` set to the length of its
     bytes, and those bytes; refused over :data:`MAX_BYTES`, naming the largest fields."""
-    body = codec.encode(cp)
+    raw = codec.dumps(cp)
     marker = b'"size_bytes":0'
-    at = body.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
+    at = raw.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
     if cp.context_snapshot.size_bytes == 0 and at >= 0:
-        size = len(body) - 1
+        size = len(raw) - 1
         size += len(str(size + len(str(size))))  # the digits are part of the size
-        body = body[:at] + b'"size_bytes":' + str(size).encode() + body[at + len(marker) :]
+        view = memoryview(raw)  # one copy of the bytes, right-sized (see codec.encode)
+        body = b"".join((view[:at], b'"size_bytes":%d' % size, view[at + len(marker) :]))
         snapshot = revise(cp.context_snapshot, size_bytes=size)
         cp = revise(cp, context_snapshot=snapshot)
+    else:
+        body = memoryview(raw).tobytes()
     size = len(body)
     if size > MAX_BYTES:
         raise too_large(cp, size)

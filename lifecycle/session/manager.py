@@ -15,6 +15,7 @@ Precise meaning of the states, checked by the tests:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -99,6 +100,9 @@ class SessionManager:
     ``file://.lifecycle``); ``clock`` returns an aware UTC datetime. ``conflict``
     says what a checkpoint does when another writer moved ``checkpoints/latest``
     first: ``"last-write-wins"`` (default) or ``"merge"`` (:mod:`lifecycle.merge`).
+    ``snapshot`` says which checkpoints also snapshot the git work tree ``work_tree``
+    (default: the current folder): ``"risk"`` (default, or ``$LIFECYCLE_SNAPSHOT``),
+    ``"all"`` or ``"never"`` (:mod:`lifecycle.snapshots`).
     """
 
     def __init__(
@@ -113,6 +117,8 @@ class SessionManager:
         strict: bool = False,
         conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,
         journal: bool = False,
+        snapshot: str | None = None,
+        work_tree: str | os.PathLike[str] | None = None,
     ) -> None:
         from lifecycle.triggers import default_evaluators
 
@@ -134,7 +140,9 @@ class SessionManager:
         self._hooks = tuple(hooks)
         self._strict = strict
         self._lock = threading.RLock()
-        self._checkpoints = Checkpoints(self._store)
+        from lifecycle.snapshots import session_snapshots
+
+        self._checkpoints = Checkpoints(self._store, session_snapshots(snapshot, work_tree, raw))
         self._learnings = Learnings(self._store)
         self._env = Env(self._store, self._checkpoints, self._learnings, policy)
         self._conflict = policy
@@ -143,6 +151,7 @@ class SessionManager:
         self._state = TABLE.initial
         self._saved: Checkpoint | None = None  # the last durable checkpoint
         self._saved_at: Snapshot | None = None  # what it holds, for has_unsaved
+        self._last_after: Snapshot | None = None  # the state the last event computed
         self._restored: Checkpoint | None = None  # the checkpoint this session restored
         self._floor: datetime | None = None  # the clock floor before a session exists
         self._warnings: list[str] = []
@@ -780,6 +789,15 @@ class SessionManager:
         live = self._live
         if live is None:
             return Snapshot("", {}, {}, WorkState())
+        last = self._last_after  # the state the last event left, if the live record holds it
+        if (
+            last is not None
+            and last.work is live.work
+            and last.phase is live.phase
+            and last.progress is live.progress
+            and last.context is live.context
+        ):
+            return last
         return Snapshot(live.phase, live.progress, live.context, live.work)
 
     def _saved_snapshot(self) -> Snapshot | None:
@@ -873,6 +891,7 @@ class SessionManager:
             started = time.perf_counter() if logs_on else 0.0
             row, state = fire(source, event, step)
             self._live = effects.commit(state.value, step.at)
+            self._last_after = step.known_after
             self._state = state
             if effects.saved is not self._saved:
                 self._saved_at = None if effects.saved is None else Snapshot.of(effects.saved)

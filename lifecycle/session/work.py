@@ -22,6 +22,7 @@ from lifecycle.records import (
     Task,
     TaskStatus,
     WorkState,
+    revise,
 )
 
 Change = Callable[[WorkState], WorkState]
@@ -144,22 +145,27 @@ def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
     ops = tuple(limits.clip(o, limits.FILE_OPERATION_CHARS) for o in ops)
 
     def change(work: WorkState) -> WorkState:
-        files = list(work.files_modified)
+        files = work.files_modified
         omitted = work.omitted
         for i, old in enumerate(files):
             if old.path == path:
                 merged = old.operations + tuple(o for o in ops if o not in old.operations)
+                merged = merged[: limits.FILE_OPERATIONS]
                 total = old.changes if changes is None else (old.changes or 0) + changes
-                files[i] = FileChange(path, merged[: limits.FILE_OPERATIONS], total)
+                if merged != old.operations or total != old.changes:
+                    files = (*files[:i], FileChange(path, merged, total), *files[i + 1 :])
+                # else the same record and the same tuple: comparing the work with the
+                # last checkpoint's then finds them identical without a field-by-field look
                 break
         else:
             if len(files) < limits.FILES_MODIFIED:
-                files.append(FileChange(path, ops[: limits.FILE_OPERATIONS], changes))
+                files = (*files, FileChange(path, ops[: limits.FILE_OPERATIONS], changes))
             else:  # counted, not stored: "... and 2,480 more file changes"
                 omitted = limits.omitted(omitted, "files_modified", 1)
-        return attrs.evolve(
+        # The values are records and strings built here: no converters to run again.
+        return revise(
             work,
-            files_modified=tuple(files),
+            files_modified=files,
             recent_changes=recent(work.recent_changes, f"{'/'.join(ops)} {path}"),
             omitted=omitted,
         )
