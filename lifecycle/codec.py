@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 import orjson
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter
 
 from lifecycle import records
@@ -31,6 +32,7 @@ converter = make_converter(
     forbid_extra_keys=True, prefer_attrib_converters=True, detailed_validation=False
 )
 converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
+
 
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
 #: (kind, version) -> function turning a version-N dict into a version-N+1 dict.
@@ -142,6 +144,24 @@ def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
     converter.register_unstructure_hook(cls, unstructure)
 
 
+def _omit_empty_omitted() -> None:
+    """A work state with nothing left out past the caps is stored as it was before the
+    field existed (``omitted`` only appears once something was counted, not kept).
+    Generated at the first use (hook start-up), after the memo's hooks are registered,
+    so its fields use them."""
+    plain: Callable[[Any], dict[str, Any]] | None = None
+
+    def unstructure(work: records.WorkState) -> dict[str, Any]:
+        nonlocal plain
+        if plain is None:
+            plain = make_dict_unstructure_fn(
+                records.WorkState, converter, omitted=override(omit_if_default=True)
+            )
+        return plain(work)
+
+    converter.register_unstructure_hook(records.WorkState, unstructure)
+
+
 class _Encoding(threading.local):
     active = False  # this thread is in dumps()
 
@@ -150,6 +170,7 @@ _encoding = _Encoding()
 _memoized(records.Task)
 _memoized(records.Decision)
 _memoized(records.FileChange, lists=("operations",))
+_omit_empty_omitted()
 
 
 def dumps(record: object) -> bytes:

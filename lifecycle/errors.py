@@ -163,6 +163,18 @@ class CheckpointTooLarge(InvalidRecord):
         )
 
 
+class OverLimit(InvalidRecord):
+    """A value past one of the documented caps (:mod:`lifecycle.limits`): names the
+    field, its size and the limit."""
+
+    def __init__(self, field: str, size: int, limit: int, unit: str = "characters") -> None:
+        self.field = field
+        self.size = size
+        self.limit = limit
+        self.unit = unit
+        super().__init__(f"{field} is {size:,} {unit}, over the limit of {limit:,} {unit}")
+
+
 class NoSession(LifecycleError):
     """An operation that needs a started session, called before start_session."""
 

@@ -15,6 +15,7 @@ Valid keys::
     learning/{patterns|solutions|anti-patterns|insights}/{name}
     summaries/daily/{YYYY-MM-DD} | summaries/weekly/{YYYY-Www} | summaries/insights/{topic}
     project_state/{context_enhanced|patterns_discovered|decisions_log}
+    project_state/decisions/{YYYY-MM-DD} every decision of a day (the log keeps the newest)
     journal/{session-id}/{seq}
     memories/{name}[/{name}...]          free-form notes (Serena-style memory names)
     langgraph/{thread}/{ns}/{checkpoint}[/{task}]
@@ -100,6 +101,7 @@ CHECKPOINTS_PREFIX = "checkpoints/"
 LEARNING_PREFIX = "learning/"
 SUMMARIES_PREFIX = "summaries/"
 PROJECT_STATE_PREFIX = "project_state/"
+DECISIONS_DAY_PREFIX = "project_state/decisions/"
 JOURNAL_PREFIX = "journal/"
 MEMORIES_PREFIX = "memories/"
 LANGGRAPH_PREFIX = "langgraph/"
@@ -118,6 +120,7 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         r"summaries/weekly/\d{4}-W\d{2}",
         rf"summaries/insights/{NAME}",
         rf"project_state/(?:{'|'.join(PROJECT_STATE)})",
+        r"project_state/decisions/\d{4}-\d{2}-\d{2}",
         rf"journal/{NAME}/\d{{12}}",
         rf"memories/{NAME}(?:/{NAME}){{0,7}}",
         rf"langgraph/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}"
@@ -306,6 +309,11 @@ def daily_summary_key(day: date) -> str:
 def weekly_summary_key(day: date) -> str:
     year, week, _ = day.isocalendar()
     return f"summaries/weekly/{year:04d}-W{week:02d}"
+
+
+def decisions_day_key(day: date) -> str:
+    """``project_state/decisions/{YYYY-MM-DD}``: the day's segment of the decisions log."""
+    return f"{DECISIONS_DAY_PREFIX}{day.isoformat()}"
 
 
 def insight_summary_key(topic: str) -> str:

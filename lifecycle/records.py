@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 
 from lifecycle import keys
+from lifecycle.limits import LEARNING_CONTENT_CHARS
 
 #: The schema version of every record kind that has not changed since it was first
 #: stored. A kind whose schema changed says so in its ``schema_version`` default (and
@@ -199,6 +200,9 @@ class WorkState:
     discoveries: Discoveries = Discoveries()
     recent_changes: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     errors: tuple[ErrorContext, ...] = ()
+    #: How many items each list left out past its cap (``lifecycle.limits``), by field:
+    #: ``{"files_modified": 2480}``.
+    omitted: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -318,6 +322,8 @@ class SessionRecord:
     phase: str = ""
     success: bool | None = None
     restored_from: str | None = None
+    #: The key ``checkpoints/latest`` named when the session started (retention ratio).
+    latest_at_start: str | None = None
     context: SessionContext = SessionContext()
     work: Work = Work()
     discoveries: Discoveries = Discoveries()
@@ -333,7 +339,7 @@ class SessionRecord:
 
 #: The longest learning (characters of ``content``), however it is captured:
 #: ``capture_learning`` and the MCP server's ``write_memory("learning/...")`` alike.
-MAX_LEARNING_CHARS = 200_000
+MAX_LEARNING_CHARS = LEARNING_CONTENT_CHARS  # one limit: lifecycle.limits
 
 
 @attrs.frozen
@@ -392,6 +398,10 @@ class LiveContext:
     last_moment: datetime | None = attrs.field(default=None, converter=_opt_utc)
     latest_version: int | None = None
     warnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    #: The key of ``saved_checkpoint_id`` and the journal's last seq, so that the next
+    #: process reads them without listing a folder that grows with history.
+    saved_checkpoint_key: str | None = None
+    journal_seq: int | None = None
     schema_version: int = SCHEMA_VERSION
 
 

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from lifecycle import keys
+from lifecycle import keys, limits
 from lifecycle.errors import LifecycleError, quoted
 from lifecycle.integrations import outputs
 from lifecycle.integrations.memory_names import GLOBAL_SCOPE, GLOBAL_TOPIC, MemoryRef, memory_ref
@@ -286,7 +286,7 @@ def opened(live: Any, what: str) -> Any:
 Phase = Annotated[
     str | None,
     Field(
-        max_length=200,
+        max_length=limits.PHASE_CHARS,
         description="The phase of work the session is in (e.g. 'Phase 2: API'); "
         "omit to keep the current one.",
     ),
@@ -295,12 +295,14 @@ TaskId = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=100,
+        max_length=limits.TASK_ID_CHARS,
         pattern=r"^\S(.*\S)?$",
         description="The task's id, e.g. 'T3' or 'parser'.",
     ),
 ]
-TaskText = Annotated[str, Field(max_length=2_000, description="What the task is, in a line.")]
+TaskText = Annotated[
+    str, Field(max_length=limits.TASK_DESCRIPTION_CHARS, description="What the task is, in a line.")
+]
 Priority = Literal["low", "medium", "high"]
 LearningKind = Literal["pattern", "solution", "anti-pattern", "insight"]
 MemoryName = Annotated[
@@ -481,7 +483,10 @@ def session_load(
     env: Env,
     command: Annotated[
         str,
-        Field(max_length=1_000, description="What the session is for (e.g. 'impl parser')."),
+        Field(
+            max_length=limits.COMMAND_CHARS,
+            description="What the session is for (e.g. 'impl parser').",
+        ),
     ] = "",
     restore: Annotated[
         bool, Field(description="Restore the latest checkpoint (false: start fresh).")
@@ -615,10 +620,12 @@ def complete_task(
 def record_decision(
     env: Env,
     decision: Annotated[
-        str, Field(min_length=1, max_length=2_000, description="What was decided.")
+        str, Field(min_length=1, max_length=limits.DECISION_CHARS, description="What was decided.")
     ],
-    rationale: Annotated[str, Field(max_length=10_000, description="Why.")] = "",
-    impact: Annotated[str, Field(max_length=10_000, description="What it changes.")] = "",
+    rationale: Annotated[str, Field(max_length=limits.DECISION_CHARS, description="Why.")] = "",
+    impact: Annotated[
+        str, Field(max_length=limits.DECISION_CHARS, description="What it changes.")
+    ] = "",
 ) -> WorkOut:
     """Use when a choice is made that a later session should know about: adds it, with
     why, to the decision log the Session Report shows."""
@@ -635,7 +642,7 @@ def record_file_change(
         str,
         Field(
             min_length=1,
-            max_length=4_096,
+            max_length=limits.FILE_PATH_CHARS,
             description="The file's path, relative to the project root.",
         ),
     ],

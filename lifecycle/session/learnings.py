@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import attrs
 
-from lifecycle import codec, keys
-from lifecycle.errors import InvalidKey, InvalidRecord, StoreError, quoted
+from lifecycle import codec, keys, limits
+from lifecycle.errors import InvalidKey, StoreError
 from lifecycle.logs import get_logger
-from lifecycle.records import MAX_LEARNING_CHARS, Learning
+from lifecycle.records import Learning
 from lifecycle.stores import ProjectStore
 
 log = get_logger(__name__)
@@ -17,13 +17,15 @@ log = get_logger(__name__)
 
 def checked(learning: Learning, session_id: str) -> Learning:
     """The learning under a valid key of its type's folder, or InvalidKey with a suggestion;
-    content longer than :data:`MAX_LEARNING_CHARS` is an InvalidRecord."""
+    OverLimit past the caps on its content and tags."""
+    limits.text("learning content", learning.content, limits.LEARNING_CONTENT_CHARS)
+    if len(learning.tags) > limits.LEARNING_TAGS:
+        from lifecycle.errors import OverLimit
+
+        raise OverLimit("learning tags", len(learning.tags), limits.LEARNING_TAGS, "items")
+    for tag in learning.tags:
+        limits.text("learning tag", tag, limits.LEARNING_TAG_CHARS)
     key = learning.key
-    if len(learning.content) > MAX_LEARNING_CHARS:
-        raise InvalidRecord(
-            f"learning {quoted(key)} is {len(learning.content):,} characters, over the "
-            f"{MAX_LEARNING_CHARS:,}-character limit for a learning; split it or keep a reference"
-        )
     prefix = learning.type.prefix
     if "/" not in key:
         key = prefix + keys.slug(key)
