@@ -19,6 +19,7 @@ from cattrs.preconf.orjson import make_converter
 
 from lifecycle import records
 from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
+from lifecycle.redact import redact_json
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -85,6 +86,7 @@ def encode(record: object) -> bytes:
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
+    raw = redact_json(raw)  # nothing secret is stored, whichever front end recorded it
     if len(raw) > MAX_RECORD_BYTES:
         raise InvalidRecord(
             f"{kind_of(type(record))} record is {len(raw)} bytes, over the "
