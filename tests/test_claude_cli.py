@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -92,28 +93,23 @@ def script(project: Path) -> dict[str, list[Any]]:
 
 
 @pytest.fixture(scope="module")
-def lived(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The project after the four runs, with the fake server's log."""
+def lived() -> Any:
+    """The project after the four runs, with the fake server's log. (Its own temporary
+    folder: pytest prunes old basetemp folders of concurrent runs.)"""
     assert BINARY is not None
-    root = tmp_path_factory.mktemp("claude")
-    with FakeAnthropic(log_dir=root, max_requests=150, max_seconds=500) as fake:
+    with (
+        tempfile.TemporaryDirectory(prefix="lifecycle-claude-") as tmp,
+        FakeAnthropic(log_dir=Path(tmp), max_requests=150, max_seconds=500) as fake,
+    ):
+        root = Path(tmp)
         project = Project(root, fake, BINARY)
         fake.script = script(project.dir)
         project.install()
-        one = project.claude(FIRST)
-        two = project.claude(SECOND)
+        project.claude(FIRST)
+        project.claude(SECOND)
         three = project.claude(THIRD, "--continue")
-        four = project.claude("/compact", "--resume", project.session_id(three))
-        project.ids = [project.session_id(d) for d in (one, two, three, four)]  # type: ignore[attr-defined]
+        project.claude("/compact", "--resume", project.session_id(three))
         yield project
-
-
-def context_of(body: dict[str, Any]) -> str:
-    """The lifecycle context a request carries (the SessionStart additionalContext)."""
-    text = text_of(body.get("messages"))
-    start = text.find("[lifecycle]")
-    assert start >= 0, "no lifecycle context in the request"
-    return text[start:]
 
 
 def test_the_pinned_claude_code_is_the_one_that_runs(lived: Project) -> None:
@@ -123,3 +119,85 @@ def test_the_pinned_claude_code_is_the_one_that_runs(lived: Project) -> None:
 
 def test_claude_code_rejects_no_hook_output(lived: Project) -> None:
     assert lived.rejected_hook_output() == []
+
+
+def context_of(body: dict[str, Any]) -> str:
+    """The lifecycle context a request carries (the SessionStart additionalContext)."""
+    text = text_of(body.get("messages"))
+    start = text.find("[lifecycle]")
+    assert start >= 0, "no lifecycle context in the request"
+    end = text.find("\n\n", start)
+    return text[start : end if end > 0 else None]
+
+
+def test_the_second_session_is_told_what_the_first_did(lived: Project) -> None:
+    context = context_of(first_request(lived.fake, SECOND))
+    assert "started from checkpoint cp-" in context
+    assert repr(FIRST) in context  # what the user asked
+    assert "files created (1): src/parser.py" in context
+    assert "task completed: Write the parser" in context
+    assert "failed, then recovered: Bash failed (ls no-such-dir)" in context
+    assert "risky operation 'mkdir -p build && rm -rf build/', checkpoint cp-" in context
+    assert "Phase: not set" not in context and "Learnings captured" not in context
+    assert "nothing" not in context
+
+
+def test_the_previous_session_ended_with_session_end_and_is_not_called_failed(
+    lived: Project,
+) -> None:
+    context = context_of(first_request(lived.fake, SECOND))
+    assert ", success" in context
+    assert "failed)" not in context and "was ended and checkpointed" not in context
+
+
+def first_session_checkpoints(lived: Project) -> list[Any]:
+    from lifecycle import SessionManager, open_store
+
+    store = open_store(f"file://{lived.dir / '.lifecycle'}")
+    try:
+        from lifecycle import codec
+        from lifecycle.records import Checkpoint
+
+        m = SessionManager(store=store, project="proj")
+        out = []
+        for _, key in m.list_checkpoints():
+            entry = m.store.get(key)
+            if entry is not None:
+                out.append(codec.decode(Checkpoint, entry.value, key=key))
+        return out
+    finally:
+        store.close()
+
+
+def test_the_task_completion_checkpoints_and_nothing_is_left_open(lived: Project) -> None:
+    cps = first_session_checkpoints(lived)
+    first = cps[0].session_id
+    mine = [cp for cp in cps if cp.session_id == first]
+    assert any(cp.trigger.startswith("task") for cp in mine), [cp.trigger for cp in mine]
+    final = mine[-1]
+    assert [t.description for t in final.state.completed_tasks] == ["Write the parser"]
+    assert final.state.active_tasks == ()
+
+
+def test_the_last_tool_call_before_exit_is_recorded(lived: Project) -> None:
+    # the Bash with the secret ran last but one, the TaskUpdate last: both are recorded
+    final = next(cp for cp in first_session_checkpoints(lived) if cp.trigger == "session-end")
+    assert "dist" in [f.path for f in final.state.files_modified]
+
+
+def test_compaction_re_injects_the_live_session(lived: Project) -> None:
+    compacted = [
+        b for b in lived.fake.conversation() if "after compaction" in text_of(b.get("messages"))
+    ]
+    log = "\n".join(lived.hook_lines())
+    assert "SessionStart:compact" in log
+    assert "PreCompact" in log
+    assert compacted or "Continuing work session" in log
+
+
+def test_no_secret_reaches_the_store_or_the_model(lived: Project) -> None:
+    for path in (lived.dir / ".lifecycle").rglob("*"):
+        if path.is_file():
+            assert SECRET not in path.read_text(errors="replace"), path
+    for body in lived.fake.requests:
+        assert SECRET not in text_of(body.get("messages")).split("[lifecycle]", 1)[-1][:10_000]

@@ -7,9 +7,9 @@ string (it contains ``lifecycle hook claude``), so installing twice gives the
 same file, and uninstall removes exactly ours. The file is written atomically
 (temp file, fsync, rename) and only when it changes.
 
-Events that must finish before Claude Code goes on (SessionStart, PreCompact,
-PreToolUse, TaskCompleted, SessionEnd) run synchronously; the ones that are only
-bookkeeping run with ``"async": true`` so that no tool call waits for them.
+Every event runs synchronously: measured against the real CLI, an async hook
+still running when ``claude -p`` exits is cancelled (its record is lost) and
+SessionEnd is skipped while one runs.
 """
 
 from __future__ import annotations
@@ -26,17 +26,19 @@ from typing import Any
 MARKER = "lifecycle hook claude"
 TIMEOUT_SECONDS = 10
 
-#: (event, matcher or None for every occurrence, run asynchronously)
+#: (event, matcher or None for every occurrence, run asynchronously). None runs
+#: asynchronously: Claude Code cancels async hooks still running when ``claude -p``
+#: exits (the last tool call's record is lost) and skips SessionEnd while one runs.
 EVENTS: tuple[tuple[str, str | None, bool], ...] = (
     ("SessionStart", None, False),
-    ("UserPromptSubmit", None, True),
+    ("UserPromptSubmit", None, False),
     ("PreToolUse", "Bash|Edit|Write|MultiEdit|NotebookEdit", False),
-    ("PostToolUse", None, True),
-    ("PostToolUseFailure", None, True),
-    ("TaskCreated", None, True),
+    ("PostToolUse", None, False),
+    ("PostToolUseFailure", None, False),
+    ("TaskCreated", None, False),
     ("TaskCompleted", None, False),
     ("PreCompact", None, False),
-    ("Stop", None, True),
+    ("Stop", None, False),
     ("SessionEnd", None, False),
 )
 

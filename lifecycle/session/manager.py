@@ -387,7 +387,7 @@ class SessionManager:
 
     @event(Event.COMPLETE)
     def end_session(
-        self, success: bool = True, phase: str | None = None, *, command: str = ""
+        self, success: bool | None = True, phase: str | None = None, *, command: str = ""
     ) -> EndResult:
         """Complete: final checkpoint (if anything is unsaved), session record, summary."""
         effects = self._begin_event(Event.COMPLETE, success=success)
@@ -419,6 +419,7 @@ class SessionManager:
                 work=self.work,
                 restored_from=self._restored,
                 warnings=self.warnings,
+                context=self.context,
                 learnings_count=self.learnings_count(),
             )
 
