@@ -428,7 +428,7 @@ def test_install_into_a_project_without_settings_creates_them(tmp_path) -> None:
     settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     assert set(settings) == {"hooks"}
     run_json(["hook", "uninstall"], cwd=tmp_path)
-    assert json.loads((tmp_path / ".claude" / "settings.json").read_text()) == {}
+    assert not (tmp_path / ".claude" / "settings.json").exists()  # install created it
 
 
 def test_user_scope_installs_into_the_home_settings(tmp_path) -> None:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from lifecycle.integrations.live import LiveSession
     from lifecycle.records import Checkpoint
     from lifecycle.session import SessionManager
+    from lifecycle.stores import Store
 
 #: Claude Code's limit for SessionStart's additionalContext.
 CONTEXT_LIMIT = 10_000
@@ -181,12 +182,13 @@ def cap(text: str, limit: int = CONTEXT_LIMIT) -> str:
 def handle(
     raw: str | bytes,
     *,
-    store: str | None = None,
+    store: str | Store | None = None,
     project: str | None = None,
     env: Mapping[str, str] | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Answer:
-    """Handle one hook event; the JSON to print, or None. Never raises."""
+    """Handle one hook event; the JSON to print, or None. Never raises. ``store`` is a URL
+    or an open Store (left open)."""
     env = os.environ if env is None else env
     try:
         event = parse(raw)
@@ -224,7 +226,7 @@ def _failed(
     env: Mapping[str, str],
     exc: Exception,
     *,
-    store: str | None,
+    store: str | Store | None,
     project: str | None,
 ) -> Answer:
     """What the user is told when a hook failed: the real cause, once per Claude session
@@ -270,7 +272,11 @@ def _first_warning(event: Mapping[str, Any], cause: str) -> bool:
 
 
 def _read_only_context(
-    event: Mapping[str, Any], env: Mapping[str, str], *, store: str | None, project: str | None
+    event: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    store: str | Store | None,
+    project: str | None,
 ) -> str | None:
     """The latest checkpoint's context from a store that can be read but not written."""
     try:
@@ -278,7 +284,14 @@ def _read_only_context(
         from lifecycle.stores import open_store
 
         root = project_dir(event, env)
-        raw = open_store(store or store_url(event, env))
+        owned = not (store is not None and not isinstance(store, str))
+        raw = (
+            open_store(store if isinstance(store, str) else store_url(event, env))
+            if owned
+            else store
+        )
+        assert raw is not None
+        assert not isinstance(raw, str)
         try:
             m = SessionManager(
                 store=raw, project=project or env.get("LIFECYCLE_PROJECT") or project_name(root)
@@ -295,7 +308,8 @@ def _read_only_context(
             ]
             return cap(render_context(view, head, limit_chars=budget()))
         finally:
-            raw.close()
+            if owned:
+                raw.close()
     except Exception:
         return None
 
@@ -793,3 +807,48 @@ def record_todos(m: SessionManager, todos: list[Any]) -> None:
             if old is None or old.status.value != status or old.description != content:
                 keep = old.priority.value if old is not None else "medium"
                 m.add_task(tid, content, priority=priority or keep, status=status)
+
+
+def preview(
+    *,
+    store: str | None = None,
+    project: str | None = None,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """What the next SessionStart (``startup``) would inject, changing nothing. The one
+    difference: the new session's id does not exist yet and is shown as ``(next)``."""
+    from lifecycle.errors import CheckpointNotFound
+    from lifecycle.integrations.live import live_session
+    from lifecycle.report import budget, render_context
+
+    env = os.environ if env is None else env
+    event = {"cwd": cwd or os.getcwd()}
+    root = project_dir(event, env)
+    url = store or store_url(event, env)
+    name = project or env.get("LIFECYCLE_PROJECT") or project_name(root)
+    limit = budget(env.get("LIFECYCLE_CONTEXT_BUDGET"))
+    with live_session(url, name, save=False) as live:
+        m = live.manager
+        if live.is_open:
+            # the next start checkpoints this session's state and restores it
+            head = [
+                "[lifecycle] Work session (next) started from the final checkpoint of "
+                f"{m.session_id}, where the previous session stopped:"
+            ]
+            return cap(render_context(m.snapshot(), head, limit_chars=limit))
+        try:
+            cp = m.read_checkpoint()
+        except CheckpointNotFound:
+            return "[lifecycle] Work session (next) started; nothing recorded before it."
+        why = _distrust(cp, m.store, root)
+        if why:
+            return (
+                "[lifecycle] Work session (next) started; nothing recorded before it.\n"
+                f"  Not restored: {why}."
+            )
+        head = [
+            f"[lifecycle] Work session (next) started from checkpoint {cp.id}, "
+            "where the previous session stopped:"
+        ]
+        return cap(render_context(_checkpoint_view(m, cp), head, limit_chars=limit))
