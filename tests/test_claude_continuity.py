@@ -376,3 +376,49 @@ def test_the_context_budget_is_configurable_and_capped(tmp_path: Path) -> None:
 
 def test_sys_executable_is_what_the_fallback_command_runs() -> None:
     assert sys.executable in cs.default_command() or cs.default_command().endswith(" hook claude")
+
+
+# -- 13: two Claude sessions at once ------------------------------------------------------
+
+
+def _live(tmp_path: Path, sid: str, name: str, **fields: Any) -> dict[str, Any]:
+    """An event of a Claude session whose transcript is being written (it is alive)."""
+    transcript = tmp_path / "transcripts" / f"{sid}.jsonl"
+    transcript.parent.mkdir(exist_ok=True)
+    transcript.write_text("{}\n")
+    return {**event(name, tmp_path, sid, **fields), "transcript_path": str(transcript)}
+
+
+def test_two_claude_sessions_at_once_are_kept_apart_and_merge_at_the_end(
+    tmp_path: Path,
+) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    hook(_live(proj, "aaaa", "SessionStart", source="startup"), proj)
+    a_session = status(proj)["session_id"]
+    hook(
+        _live(proj, "aaaa", "PostToolUse", tool_name="Edit", tool_input={"file_path": "a.py"}), proj
+    )
+    answer = hook(_live(proj, "bbbb", "SessionStart", source="startup"), proj)
+    assert answer is not None
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    assert (
+        f"Meanwhile, Claude Code session aaaa works in this project; its work session {a_session}"
+        in context
+    )
+    assert "    - files edited (1): a.py" in context
+    hook(
+        _live(proj, "bbbb", "PostToolUse", tool_name="Edit", tool_input={"file_path": "b.py"}), proj
+    )
+    hook(
+        _live(proj, "aaaa", "PostToolUse", tool_name="Edit", tool_input={"file_path": "a2.py"}),
+        proj,
+    )
+    mine = status(proj)
+    assert mine["session_id"] == a_session  # B did not end or take over A's session
+    assert mine["files_modified"] == ["a.py", "a2.py"]
+    hook(_live(proj, "bbbb", "SessionEnd", reason="other"), proj)
+    assert status(proj)["files_modified"] == ["a.py", "a2.py", "b.py"]  # B's work merged
+    hook(_live(proj, "aaaa", "SessionEnd", reason="other"), proj)
+    after = start(proj, "cccc")
+    assert "    - files edited (3): a.py, a2.py, b.py" in after

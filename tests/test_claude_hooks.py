@@ -56,6 +56,7 @@ def test_session_start_answers_additional_context_for_a_fresh_session(tmp_path) 
     assert status(tmp_path)["context"] == {
         "claude_session_id": "claude-1",
         "project_identity": {"root": os.path.realpath(tmp_path), "uid": os.getuid()},
+        "claude_transcript": "/home/u/.claude/projects/p/claude-1.jsonl",
     }
 
 

@@ -204,9 +204,8 @@ def cmd_hook_status(args: argparse.Namespace) -> int:
     runs: dict[str, bool] = {}
     for command in {r["command"] for r in rows}:
         try:
-            done = subprocess.run(  # noqa: S602 (Claude Code runs it through a shell too)
-                command,
-                shell=True,
+            done = subprocess.run(  # Claude Code runs a hook command with sh -c too
+                ["/bin/sh", "-c", command],
                 input=json.dumps({"hook_event_name": "lifecycle-status-probe"}),
                 capture_output=True,
                 text=True,

@@ -202,20 +202,45 @@ def handle(
         from lifecycle.integrations.live import live_session
 
         url = store or store_url(event, env)
-        name_of_project = project or env.get("LIFECYCLE_PROJECT")
+        base = project or env.get("LIFECYCLE_PROJECT") or project_name(project_dir(event, env))
         timeout = SESSION_END_LOCK_TIMEOUT if name == "SessionEnd" else LOCK_TIMEOUT
-        with live_session(
-            url,
-            name_of_project or project_name(project_dir(event, env)),
-            clock=clock,
-            lock_timeout=timeout,
-        ) as live:
+        routed = _route(url, base, event)
+        if name == "SessionStart" and routed is None:
+            with live_session(url, base, clock=clock, lock_timeout=timeout) as live:
+                other = _other_alive(live, event)
+                if other is None:
+                    return session_start(live, event, env)
+                from lifecycle.report import budget, render_context
+
+                theirs = render_context(
+                    live.manager.snapshot(),
+                    [
+                        f"  Meanwhile, Claude Code session {other} works in this project; "
+                        f"its work session {live.manager.session_id} holds:"
+                    ],
+                    limit_chars=budget(env.get("LIFECYCLE_CONTEXT_BUDGET")) // 2,
+                )
+            routed = _set_route(url, base, event)
+            with live_session(url, routed, clock=clock, lock_timeout=timeout) as live:
+                answer = session_start(live, event, env)
+            assert answer is not None
+            out = answer["hookSpecificOutput"]
+            out["additionalContext"] = cap(out["additionalContext"] + "\n" + theirs)
+            return answer
+        with live_session(url, routed or base, clock=clock, lock_timeout=timeout) as live:
             if handler is None:
-                m = _open(live, event, env)
-                if m is not None:
-                    m.tick()
+                _open(live, event, env).tick()
                 return None
-            return handler(live, event, env)
+            if name == "SessionEnd" and routed is not None:
+                work, context = live.manager.work, dict(live.manager.context)
+                handler(live, event, env)
+            else:
+                return handler(live, event, env)
+        # a concurrent Claude session ended: its work joins the project's own session
+        _clear_route(url, base, event)
+        with live_session(url, base, clock=clock, lock_timeout=timeout) as live:
+            _merge_into(live, event, env, work, context)
+        return None
     except Exception as exc:
         return _failed(name, event, env, exc, store=store, project=project)
 
@@ -333,6 +358,118 @@ def _checkpoint_view(m: SessionManager, cp: Checkpoint) -> Any:
     )
 
 
+# -- concurrent Claude sessions ----------------------------------------------------------
+
+#: A Claude session whose transcript changed this recently is still working.
+ALIVE_SECONDS = 15 * 60
+TRANSCRIPT = "claude_transcript"
+
+
+def _route_file(url: Any, base: str, event: Mapping[str, Any]) -> str:
+    import hashlib
+    import tempfile
+
+    where = getattr(url, "url", url)
+    key = f"{where}\x00{base}\x00{_claude_id(event)}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return os.path.join(tempfile.gettempdir(), f"lifecycle-{uid}-route-{digest}")
+
+
+def _route(url: Any, base: str, event: Mapping[str, Any]) -> str | None:
+    """The project of a Claude session that works beside another one, or None."""
+    try:
+        with open(_route_file(url, base, event), encoding="utf-8") as f:
+            name = f.read().strip()
+    except OSError:
+        return None
+    return name or None
+
+
+def _set_route(url: Any, base: str, event: Mapping[str, Any]) -> str:
+    from lifecycle.keys import slug
+
+    name = f"{base[:90]}.{slug(_claude_id(event) or 'claude')[:8]}"
+    path = _route_file(url, base, event)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, name.encode())
+    finally:
+        os.close(fd)
+    return name
+
+
+def _clear_route(url: Any, base: str, event: Mapping[str, Any]) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        os.unlink(_route_file(url, base, event))
+
+
+def _other_alive(live: LiveSession, event: Mapping[str, Any]) -> str | None:
+    """The id of another Claude session that owns the open session and is still working
+    (its transcript changed in the last :data:`ALIVE_SECONDS`), or None."""
+    import time
+
+    if not live.is_open:
+        return None
+    owner = live.manager.context.get(CLAUDE_SESSION)
+    transcript = live.manager.context.get(TRANSCRIPT)
+    if not isinstance(owner, str) or owner == _claude_id(event) or not isinstance(transcript, str):
+        return None
+    try:
+        fresh = time.time() - os.path.getmtime(transcript) < ALIVE_SECONDS
+    except OSError:
+        return None
+    return owner if fresh else None
+
+
+def _merge_into(
+    live: LiveSession,
+    event: Mapping[str, Any],
+    env: Mapping[str, str],
+    work: Any,
+    context: Mapping[str, Any],
+) -> None:
+    """A concurrent Claude session's work, added to the project's session (started for
+    it, and ended again, when none is open)."""
+    started = not live.is_open
+    m = _open(live, event, env)
+    if started:
+        m.update_context({CLAUDE_SESSION: None})
+    have = {t.id for t in (*m.work.active_tasks, *m.work.completed_tasks)}
+    for f in work.files_modified:
+        m.record_file_change(f.path, f.operations, f.changes)
+    for t in work.active_tasks:
+        if t.id not in have:
+            m.add_task(t.id, t.description, priority=t.priority, status=t.status)
+    for t in work.completed_tasks:
+        if t.id not in {c.id for c in m.work.completed_tasks}:
+            m.complete_task(t.id, t.description, priority=t.priority)
+    for d in work.decisions:
+        if d not in m.work.decisions:
+            m.record_decision(d.decision, d.rationale, d.impact, at=d.timestamp)
+    for q in work.open_questions:
+        if q not in m.work.open_questions:
+            m.add_open_question(q)
+    for b in work.blockers:
+        if b not in m.work.blockers:
+            m.add_blocker(b)
+    for e in work.errors:
+        if e not in m.work.errors:
+            m.error_recovered(e.error, e.recovery_steps, operation=e.operation)
+    merged: dict[str, Any] = {}
+    for key, keep in ((PROMPTS, KEEP_PROMPTS), (RISKY, KEEP_RISKY)):
+        mine = list(m.context.get(key) or [])
+        extra = [x for x in context.get(key) or [] if x not in mine]
+        if extra:
+            merged[key] = [*mine, *extra][-keep:]
+    if merged:
+        m.update_context(merged)
+    if started:
+        m.end_session(success=True, command=COMMAND)
+
+
 # -- trust ------------------------------------------------------------------------------
 
 
@@ -382,9 +519,7 @@ def _claude_id(event: Mapping[str, Any]) -> str | None:
     return sid if isinstance(sid, str) and sid else None
 
 
-def _open(
-    live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]
-) -> SessionManager | None:
+def _open(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> SessionManager:
     """The open session of this Claude session; activity with none open starts one
     (restoring the latest checkpoint when it can be trusted)."""
     if not live.is_open:
@@ -406,7 +541,14 @@ def _start(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) 
     except LifecycleError as exc:
         why = f"the latest checkpoint could not be read: {exc}"
     m.start_session(command=COMMAND, restore=why is None)
-    m.update_context({CLAUDE_SESSION: _claude_id(event), IDENTITY: identity(root)})
+    transcript = event.get("transcript_path")
+    m.update_context(
+        {
+            CLAUDE_SESSION: _claude_id(event),
+            IDENTITY: identity(root),
+            TRANSCRIPT: transcript if isinstance(transcript, str) else None,
+        }
+    )
     return why
 
 
