@@ -614,7 +614,7 @@ def user_prompt_submit(
 ) -> Answer:
     m = _open(live, event, env)
     prompt = event.get("prompt")
-    if m is None or not isinstance(prompt, str) or not prompt.strip():
+    if not isinstance(prompt, str) or not prompt.strip():
         return None
     text = " ".join(prompt.split())
     text = text if len(text) <= PROMPT_CHARS else text[: PROMPT_CHARS - 3] + "..."
@@ -625,8 +625,6 @@ def user_prompt_submit(
 
 def pre_compact(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
     m = _open(live, event, env)
-    if m is None:
-        return None
     result = m.create_checkpoint()
     if result.error and _first_warning(event, "PreCompact"):
         return {"systemMessage": f"lifecycle: checkpoint before compaction failed: {result.error}"}
@@ -635,9 +633,9 @@ def pre_compact(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, s
 
 def pre_tool_use(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
     op = operation(event, project_dir(event, env))
-    m = _open(live, event, env) if op is not None else None
-    if op is None or m is None:
+    if op is None:
         return None
+    m = _open(live, event, env)
     before = m.last_checkpoint
     clearance = m.before_operation(op)
     after = m.last_checkpoint
@@ -688,8 +686,6 @@ def _words(command: str) -> list[str]:
 
 def post_tool_use(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
     m = _open(live, event, env)
-    if m is None:
-        return None
     tool = str(event.get("tool_name") or "")
     tool_input = _input(event)
     failures = dict(m.context.get(FAILURES) or {})
@@ -743,8 +739,6 @@ def post_tool_use_failure(
     live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]
 ) -> Answer:
     m = _open(live, event, env)
-    if m is None:
-        return None
     if event.get("is_interrupt"):
         m.tick()
         return None
@@ -775,8 +769,6 @@ def _task(event: Mapping[str, Any]) -> tuple[str, str]:
 
 def task_created(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
     m = _open(live, event, env)
-    if m is None:
-        return None
     tid, subject = _task(event)
     if any(t.id == tid for t in m.work.completed_tasks):
         return None  # the completion came first: nothing is open
@@ -788,8 +780,6 @@ def task_created(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, 
 
 def task_completed(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
     m = _open(live, event, env)
-    if m is None:
-        return None
     tid, subject = _task(event)
     if any(t.id == tid for t in m.work.completed_tasks):
         return None
