@@ -960,6 +960,12 @@ def preview(
     url = store or store_url(event, env)
     name = project or env.get("LIFECYCLE_PROJECT") or project_name(root)
     limit = budget(env.get("LIFECYCLE_CONTEXT_BUDGET"))
+    fresh = "[lifecycle] Work session (next) started; nothing recorded before it."
+    if isinstance(url, str) and url.startswith("file://"):
+        from lifecycle.stores.file import root_of_url
+
+        if not root_of_url(url).exists():
+            return fresh  # opening the store would create its folder
     with live_session(url, name, save=False) as live:
         m = live.manager
         if live.is_open:
@@ -972,13 +978,10 @@ def preview(
         try:
             cp = m.read_checkpoint()
         except CheckpointNotFound:
-            return "[lifecycle] Work session (next) started; nothing recorded before it."
+            return fresh
         why = _distrust(cp, m.store, root)
         if why:
-            return (
-                "[lifecycle] Work session (next) started; nothing recorded before it.\n"
-                f"  Not restored: {why}."
-            )
+            return f"{fresh}\n  Not restored: {why}."
         head = [
             f"[lifecycle] Work session (next) started from checkpoint {cp.id}, "
             "where the previous session stopped:"
