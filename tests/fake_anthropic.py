@@ -186,10 +186,15 @@ class FakeAnthropic:
             self.stopped_because = why
         self._timer.cancel()
         # shutdown() waits for serve_forever; from a handler thread that would deadlock
-        threading.Thread(target=self._server.shutdown, daemon=True).start()
+        closer = threading.Thread(target=self._close, daemon=True)
+        closer.start()
         if why == "closed":
-            self._thread.join(10)
-            self._server.server_close()
+            closer.join(10)
+
+    def _close(self) -> None:
+        """Stop serving and close the listening socket: later connections are refused."""
+        self._server.shutdown()
+        self._server.server_close()
 
     # -- what a request gets ------------------------------------------------------------
 
