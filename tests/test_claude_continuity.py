@@ -422,3 +422,25 @@ def test_two_claude_sessions_at_once_are_kept_apart_and_merge_at_the_end(
     hook(_live(proj, "aaaa", "SessionEnd", reason="other"), proj)
     after = start(proj, "cccc")
     assert "    - files edited (3): a.py, a2.py, b.py" in after
+
+
+def test_a_store_folder_others_can_write_is_not_restored(tmp_path: Path) -> None:
+    start(tmp_path)
+    hook(event("UserPromptSubmit", tmp_path, prompt="planted or not"), tmp_path)
+    hook(event("SessionEnd", tmp_path, reason="other"), tmp_path)
+    folder = tmp_path / ".lifecycle" / f"{tmp_path.name}.d" / "checkpoints.d"
+    folder.chmod(0o777)
+    try:
+        answer = hook(event("SessionStart", tmp_path, "claude-2", source="startup"), tmp_path)
+    finally:
+        folder.chmod(0o700)
+    assert answer is not None
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    assert "planted or not" not in context
+    assert "writable by others (mode 777)" in context
+
+
+def test_a_checkpoint_the_command_line_wrote_is_restored(tmp_path: Path) -> None:
+    assert run(["session", "start"], cwd=tmp_path).returncode == 0
+    assert run(["checkpoint", "save", "--phase", "Phase 2"], cwd=tmp_path).returncode == 0
+    assert "  Phase: Phase 2" in start(tmp_path)

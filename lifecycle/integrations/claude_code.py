@@ -482,23 +482,25 @@ def _distrust(cp: Checkpoint, store: Any, root: str) -> str | None:
     user, or kept in a file others can write."""
     mine = identity(root)
     theirs = cp.context.get(IDENTITY)
+    if theirs is not None and not isinstance(theirs, dict):
+        return f"checkpoint {cp.id} carries a malformed project identity"
     if not isinstance(theirs, dict):
-        return (
-            f"checkpoint {cp.id} does not say which project recorded it "
-            "(made by an older lifecycle, or not by this hook)"
-        )
-    if theirs.get("root") != mine["root"]:
+        pass  # written by the command line or an older lifecycle: the file checks decide
+    elif theirs.get("root") != mine["root"]:
         return (
             f"checkpoint {cp.id} was recorded for the project at {theirs.get('root')!r}, "
             f"not this one ({mine['root']!r}): copied from another checkout?"
         )
-    if theirs.get("uid") != mine["uid"]:
+    elif theirs.get("uid") != mine["uid"]:
         return f"checkpoint {cp.id} was recorded by another user (uid {theirs.get('uid')})"
-    folder = getattr(store, "root", None)
+    inner = getattr(store, "store", store)  # a ProjectStore: the store it scopes
+    folder = getattr(inner, "root", None)
     if folder is not None:
         import stat
 
-        for path in (str(folder), os.path.join(str(folder), "checkpoints.d")):
+        project = getattr(store, "project", "")
+        mine_dir = os.path.join(str(folder), f"{project}.d")
+        for path in (str(folder), mine_dir, os.path.join(mine_dir, "checkpoints.d")):
             try:
                 st = os.stat(path)
             except OSError:
