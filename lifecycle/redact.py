@@ -286,7 +286,7 @@ def redact_json(raw: bytes) -> bytes:
     if not _env_loaded:
         _load_env()
     # every piece between quotes (an escaped quote splits a string: keep the parity out)
-    fresh = [p for p in raw.split(b'"') if len(p) >= 6 and p not in _clean]
+    fresh = [p for p in set(raw.split(b'"')).difference(_clean) if len(p) >= 6]
     if not fresh:
         return raw
     if not _anchored(b'"'.join(fresh).lower()):
