@@ -4,7 +4,6 @@ Claude Code drives the hook (one process per event, the event on stdin)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -167,16 +166,10 @@ def test_a_failing_store_warns_once_per_claude_session(tmp_path: Path) -> None:
 
 
 def test_a_folder_the_store_cannot_create_names_the_file_system_error(tmp_path: Path) -> None:
-    (tmp_path / "ro").mkdir()
-    (tmp_path / "ro").chmod(0o500)
-    try:
-        done = run(["status", "--store", f"file://{tmp_path}/ro/sub/.lifecycle"], cwd=tmp_path)
-    finally:
-        (tmp_path / "ro").chmod(0o700)
-    if os.getuid() == 0:  # root may create it anyway
-        return
+    too_long = "x" * 300  # no file system takes a 300-byte name, whoever asks
+    done = run(["status", "--store", f"file://{tmp_path}/{too_long}/.lifecycle"], cwd=tmp_path)
     assert done.returncode == 5
-    assert "Permission denied" in done.stderr
+    assert "File name too long" in done.stderr
     assert "use file://DIR" not in done.stderr
 
 
@@ -264,7 +257,8 @@ def test_without_claude_project_dir_the_store_is_at_the_git_top_level(tmp_path: 
 
 
 def test_install_writes_a_command_that_runs_without_the_venv_on_path(tmp_path: Path) -> None:
-    run_json(["hook", "install"], cwd=tmp_path)
+    venv = str(Path(sys.executable).parent)  # an activated venv: lifecycle is on PATH
+    run_json(["hook", "install"], cwd=tmp_path, env={"PATH": f"{venv}:/usr/bin:/bin"})
     settings = json.loads((tmp_path / ".claude" / "settings.json").read_text())
     command = settings["hooks"]["SessionStart"][0]["hooks"][0]["command"]
     assert command.split()[0].startswith("/")
@@ -372,75 +366,3 @@ def test_the_context_budget_is_configurable_and_capped(tmp_path: Path) -> None:
     assert small["context"].splitlines()[-1].startswith("... ")
     bad = run(["context"], cwd=tmp_path, env={"LIFECYCLE_CONTEXT_BUDGET": "lots"})
     assert bad.returncode == 2 and "context budget" in bad.stderr
-
-
-def test_sys_executable_is_what_the_fallback_command_runs() -> None:
-    assert sys.executable in cs.default_command() or cs.default_command().endswith(" hook claude")
-
-
-# -- 13: two Claude sessions at once ------------------------------------------------------
-
-
-def _live(tmp_path: Path, sid: str, name: str, **fields: Any) -> dict[str, Any]:
-    """An event of a Claude session whose transcript is being written (it is alive)."""
-    transcript = tmp_path / "transcripts" / f"{sid}.jsonl"
-    transcript.parent.mkdir(exist_ok=True)
-    transcript.write_text("{}\n")
-    return {**event(name, tmp_path, sid, **fields), "transcript_path": str(transcript)}
-
-
-def test_two_claude_sessions_at_once_are_kept_apart_and_merge_at_the_end(
-    tmp_path: Path,
-) -> None:
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    hook(_live(proj, "aaaa", "SessionStart", source="startup"), proj)
-    a_session = status(proj)["session_id"]
-    hook(
-        _live(proj, "aaaa", "PostToolUse", tool_name="Edit", tool_input={"file_path": "a.py"}), proj
-    )
-    answer = hook(_live(proj, "bbbb", "SessionStart", source="startup"), proj)
-    assert answer is not None
-    context = answer["hookSpecificOutput"]["additionalContext"]
-    assert (
-        f"Meanwhile, Claude Code session aaaa works in this project; its work session {a_session}"
-        in context
-    )
-    assert "    - files edited (1): a.py" in context
-    hook(
-        _live(proj, "bbbb", "PostToolUse", tool_name="Edit", tool_input={"file_path": "b.py"}), proj
-    )
-    hook(
-        _live(proj, "aaaa", "PostToolUse", tool_name="Edit", tool_input={"file_path": "a2.py"}),
-        proj,
-    )
-    mine = status(proj)
-    assert mine["session_id"] == a_session  # B did not end or take over A's session
-    assert mine["files_modified"] == ["a.py", "a2.py"]
-    hook(_live(proj, "bbbb", "SessionEnd", reason="other"), proj)
-    assert status(proj)["files_modified"] == ["a.py", "a2.py", "b.py"]  # B's work merged
-    hook(_live(proj, "aaaa", "SessionEnd", reason="other"), proj)
-    after = start(proj, "cccc")
-    assert "    - files edited (3): a.py, a2.py, b.py" in after
-
-
-def test_a_store_folder_others_can_write_is_not_restored(tmp_path: Path) -> None:
-    start(tmp_path)
-    hook(event("UserPromptSubmit", tmp_path, prompt="planted or not"), tmp_path)
-    hook(event("SessionEnd", tmp_path, reason="other"), tmp_path)
-    folder = tmp_path / ".lifecycle" / f"{tmp_path.name}.d" / "checkpoints.d"
-    folder.chmod(0o777)
-    try:
-        answer = hook(event("SessionStart", tmp_path, "claude-2", source="startup"), tmp_path)
-    finally:
-        folder.chmod(0o700)
-    assert answer is not None
-    context = answer["hookSpecificOutput"]["additionalContext"]
-    assert "planted or not" not in context
-    assert "writable by others (mode 777)" in context
-
-
-def test_a_checkpoint_the_command_line_wrote_is_restored(tmp_path: Path) -> None:
-    assert run(["session", "start"], cwd=tmp_path).returncode == 0
-    assert run(["checkpoint", "save", "--phase", "Phase 2"], cwd=tmp_path).returncode == 0
-    assert "  Phase: Phase 2" in start(tmp_path)
