@@ -942,6 +942,7 @@ class Bench:
         project.mkdir()
         store_url = "file://" + str(project / ".lifecycle")
         env["LIFECYCLE_STORE"] = store_url
+        env["LIFECYCLE_PROJECT"] = "default"  # the project seeded below (not the folder's name)
         # A project with a session to resume.
         from lifecycle.stores.file import FileStore
 

@@ -21,6 +21,7 @@ from cattrs.preconf.orjson import make_converter
 
 from lifecycle import records
 from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
+from lifecycle.redact import redact_json
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -179,9 +180,10 @@ def dumps(record: object) -> bytes:
     try:
         _encoding.active = True
         try:
-            return orjson.dumps(to_dict(record))
+            raw = orjson.dumps(to_dict(record))
         finally:
             _encoding.active = False
+        return redact_json(raw)  # nothing secret is stored, whichever front end recorded it
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "

@@ -19,6 +19,7 @@ or learning leaves its part out and adds a warning, never an error.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +33,14 @@ from lifecycle.records import (
     CheckpointRef,
     CheckpointType,
     DecisionsLog,
+    ErrorContext,
+    FileChange,
     Learning,
     LoggedDecision,
     SessionRecord,
     SessionSummary,
     Task,
+    WorkState,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +58,12 @@ MAX_LEARNINGS = 5
 #: Decisions of earlier sessions shown from ``project_state/decisions_log``.
 MAX_EARLIER_DECISIONS = 5
 LEARNING_CHARS = 200
+#: What a session start injects: this many characters unless configured, never more
+#: than the hard cap.
+DEFAULT_BUDGET = 4_000
+MAX_BUDGET = 10_000
+MAX_PROMPTS = 3
+PROMPT_CHARS = 300
 
 
 def progress_line(progress: dict[str, Any]) -> str:
@@ -98,6 +108,9 @@ class Resumption:
     #: The newest risk checkpoint with a snapshot of the work tree: what
     #: ``lifecycle rewind ID`` restores the files from.
     rewind_from: Checkpoint | None = None
+    #: The work state of the checkpoint this session restored, as stored (the session
+    #: carries only a window of it): what the previous session did.
+    restored_work: WorkState | None = None
 
 
 def _session_start(session_id: str) -> datetime | None:
@@ -165,7 +178,30 @@ def load_resumption(view: SessionSnapshot, *, max_learnings: int = MAX_LEARNINGS
     earlier: tuple[LoggedDecision, ...] = ()
     if restored is not None:
         earlier = _earlier_decisions(view, warnings)
-    return Resumption(previous, tuple(learnings), tuple(warnings), earlier, _rewind_from(view))
+    return Resumption(
+        previous,
+        tuple(learnings),
+        tuple(warnings),
+        earlier,
+        _rewind_from(view),
+        _restored_work(view, warnings),
+    )
+
+
+def _restored_work(view: SessionSnapshot, warnings: list[str]) -> WorkState | None:
+    """The restored checkpoint's work state as stored (one read), when it is another
+    session's."""
+    restored = view.restored_from
+    if restored is None or restored.session_id == view.session_id:
+        return None
+    try:
+        entry = view.store.get(restored.key)
+        if entry is None:
+            return restored.state
+        return codec.decode(Checkpoint, entry.value, key=restored.key).state
+    except (CorruptRecord, InvalidRecord, InvalidKey, StoreError) as exc:
+        warnings.append(f"checkpoint {restored.id} is unreadable: {exc}")
+        return restored.state
 
 
 def _earlier_decisions(view: SessionSnapshot, warnings: list[str]) -> tuple[LoggedDecision, ...]:
@@ -232,42 +268,102 @@ def _capped(items: list[str], max_items: int, *, newest: bool = False) -> list[s
 
 
 def _task_line(t: Task) -> str:
+    """A task as a person knows it: an id that says nothing of its own (a front end's
+    numbering, such as Claude Code's ``abcd1234/1``, or a slug of the subject) is left out
+    for the subject."""
+    if t.description and ("/" in t.id or t.id == keys.slug(t.description)[:60]):
+        return t.description
     return f"{t.id}: {t.description}".rstrip(": ")
+
+
+def _texts(value: Any, limit: int) -> list[str]:
+    """The strings of a context list, clipped, newest last."""
+    if not isinstance(value, list):
+        return []
+    return [_clip(v, limit) for v in value if isinstance(v, str) and v.strip()]
+
+
+def _files(files: tuple[FileChange, ...]) -> list[str]:
+    """``created (2): a, b`` / ``edited (1): c`` / ``deleted (1): d``."""
+    groups: dict[str, list[str]] = {"created": [], "edited": [], "deleted": []}
+    for f in files:
+        ops = set(f.operations)
+        if ops & {"delete", "deleted", "remove"}:
+            groups["deleted"].append(f.path)
+        elif ops & {"create", "created", "add"}:
+            groups["created"].append(f.path)
+        else:
+            groups["edited"].append(f.path)
+    lines = []
+    for verb, paths in groups.items():
+        if paths:
+            shown = paths[-MAX_ITEMS:]
+            more = f", ... {len(paths) - len(shown)} more" if len(paths) > len(shown) else ""
+            lines.append(f"files {verb} ({len(paths)}): {', '.join(shown)}{more}")
+    return lines
+
+
+def _recovery(e: ErrorContext) -> str:
+    steps = "; ".join(e.recovery_steps)
+    return f"failed, then recovered: {_clip(e.error, 160)}" + (
+        f" -> {_clip(steps, 160)}" if steps else ""
+    )
+
+
+def _risky(value: Any) -> list[str]:
+    """Risky operations the front end recorded with the checkpoint written before each."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("operation"), str):
+            cp = item.get("checkpoint_id")
+            out.append(
+                f"risky operation {_clip(item['operation'], 160)!r}"
+                + (f", checkpoint {cp} written before it ran" if cp else ", not checkpointed")
+            )
+    return out
+
+
+def _relevant(learnings: tuple[Learning, ...], files: tuple[FileChange, ...]) -> list[Learning]:
+    """The learnings that name a file touched first, then the rest (newest last)."""
+    names = {os.path.basename(f.path) for f in files if f.path}
+    touching = [x for x in learnings if any(n and n in x.content for n in names)]
+    return touching + [x for x in learnings if x not in touching]
 
 
 def _sections(
     view: SessionSnapshot, resumption: Resumption, max_items: int
 ) -> list[tuple[str, list[str]]]:
+    """The context, in the order a reader needs it: what the user asked, what was done,
+    what is open, the decisions, the learnings. Facts, never instructions."""
     work = view.work
-    prev = resumption.previous
-    started = view.session.start_time if view.session is not None else None
-    this_session = [
-        _task_line(t)
-        for t in work.completed_tasks
-        if started is not None and t.completed_at is not None and t.completed_at >= started
+    context = view.context
+    files, errors = work.files_modified, work.errors
+    before = resumption.restored_work
+    if before is not None:
+        # A resumed session carries its predecessor's open work, not its history
+        # (docs/limits.md): what that session did is in the checkpoint restored.
+        mine = {f.path for f in files}
+        files = (*(f for f in before.files_modified if f.path not in mine), *files)
+        errors = (*(e for e in before.errors if e not in errors), *errors)
+    done: list[str] = _files(files)
+    completed = [_task_line(t) for t in work.completed_tasks]
+    done += [f"task completed: {line}" for line in _capped(completed, max_items, newest=True)]
+    done += _capped([_recovery(e) for e in errors], max_items, newest=True)
+    done += _capped(_risky(context.get("risky_operations")), max_items, newest=True)
+    open_items = [
+        f"task: {_task_line(t)} [{t.status.value}{_progress_suffix(t.progress)}]"
+        for t in work.active_tasks
     ]
-    sections: list[tuple[str, list[str]]] = []
-    if prev is not None:
-        sections.append(
-            (
-                "Work completed in the previous session",
-                _capped([_task_line(t) for t in prev.tasks_completed], max_items) or ["nothing"],
-            )
-        )
-    sections += [
-        ("Completed this session", _capped(this_session, max_items)),
+    open_items += [f"failed, not yet recovered: {x}" for x in _texts(context.get("failures"), 200)]
+    open_items += [f"question: {q}" for q in work.open_questions]
+    open_items += [f"blocker: {b}" for b in work.blockers]
+    return [
         (
-            "Open tasks",
-            _capped(
-                [
-                    f"{t.id}: {t.description} [{t.status.value}{_progress_suffix(t.progress)}]"
-                    for t in work.active_tasks
-                ],
-                max_items,
-            ),
+            "The user asked (latest last)",
+            [repr(p) for p in _texts(context.get("prompts"), PROMPT_CHARS)[-MAX_PROMPTS:]],
         ),
-        ("Open questions", _capped(list(work.open_questions), max_items)),
-        ("Blockers", _capped(list(work.blockers), max_items)),
+        ("Done so far", done),
+        ("Open", _capped(open_items, max_items)),
         (
             "Decisions",
             _capped(
@@ -282,18 +378,20 @@ def _sections(
             ),
         ),
         (
-            f"Earlier decisions ({keys.DECISIONS_LOG})",
+            "Earlier decisions",
             [
                 d.decision + (f" (because {d.rationale})" if d.rationale else "")
                 for d in resumption.earlier_decisions
             ],
         ),
         (
-            "Learnings from the previous session",
-            [f"{item.key}: {_clip(item.content, LEARNING_CHARS)}" for item in resumption.learnings],
+            "Learnings",
+            [
+                f"{item.key}: {_clip(item.content, LEARNING_CHARS)}"
+                for item in _relevant(resumption.learnings, work.files_modified)
+            ],
         ),
     ]
-    return sections
 
 
 def _clip(text: str, n: int) -> str:
@@ -325,8 +423,10 @@ def _previous_line(prev: PreviousSession) -> str:
     if not prev.ended:
         how = f"cut short; last checkpoint{when}"
     else:
-        outcome = {True: "success", False: "failed", None: "outcome not recorded"}[prev.success]
-        how = f"ended{when}, {outcome}"
+        if prev.success is None:
+            how = f"ended without SessionEnd{when}"
+        else:
+            how = f"ended{when}, {'success' if prev.success else 'failed'}"
     phase = f", phase {prev.phase!r}" if prev.phase else ""
     return f"  Previous session: {prev.session_id} ({how}{phase})"
 
@@ -339,7 +439,10 @@ def _limit(lines: list[str], limit_chars: int) -> str:
     kept: list[str] = []
     used = 0
     for i, line in enumerate(lines):
-        tail = f"... {len(lines) - i} more lines (summary capped at {limit_chars} characters)"
+        tail = (
+            f"... {len(lines) - i} more lines (cut at {limit_chars:,} characters; "
+            "`lifecycle report` has them all)"
+        )
         if used + len(line) + 1 + len(tail) > limit_chars:
             kept.append(tail)
             break
@@ -400,3 +503,52 @@ def resumption_summary(
 
 def session_report(view: SessionSnapshot, limit_chars: int = DEFAULT_LIMIT) -> str:
     return resumption_summary(view, limit_chars)
+
+
+def budget(value: int | str | None = None) -> int:
+    """The context budget in characters: ``value``, else ``$LIFECYCLE_CONTEXT_BUDGET``, else
+    :data:`DEFAULT_BUDGET`; at most :data:`MAX_BUDGET` (Claude Code's own limit)."""
+    from lifecycle.errors import InvalidSettings
+
+    raw = value if value is not None else os.environ.get("LIFECYCLE_CONTEXT_BUDGET")
+    if raw is None or raw == "":
+        return DEFAULT_BUDGET
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidSettings(
+            f"the context budget must be a number of characters, got {raw!r}"
+        ) from None
+    if n < 200:
+        raise InvalidSettings(f"the context budget must be at least 200 characters, got {n}")
+    return min(n, MAX_BUDGET)
+
+
+def _state_lines(view: SessionSnapshot) -> list[str]:
+    """Phase and progress, only when they say something."""
+    lines = []
+    if view.phase:
+        lines.append(f"  Phase: {view.phase}")
+    if view.progress:
+        lines.append(f"  Progress: {progress_line(view.progress)}")
+    return lines
+
+
+def render_context(
+    view: SessionSnapshot,
+    head: list[str] | tuple[str, ...] = (),
+    *,
+    limit_chars: int | None = None,
+    max_items: int = MAX_ITEMS,
+) -> str:
+    """What a resumed agent is told about the project's work: ``head``, then phase and
+    progress when set, the previous session, what the user asked, what was done (files,
+    tasks, failures and their recovery, risky operations and their checkpoints), what is
+    open, the decisions and the learnings; empty sections are left out. At most the
+    budget (:func:`budget`), cut at a line with the number of lines left out.
+
+    The Claude Code hook's SessionStart context, ``lifecycle context`` and the MCP
+    ``session_status`` all render this."""
+    resumption = load_resumption(view)
+    lines = [*head, *_state_lines(view), *_body(view, resumption, max_items)]
+    return _limit(lines, budget(limit_chars))

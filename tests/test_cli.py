@@ -201,7 +201,7 @@ def test_status_without_a_session_exits_0_and_names_what_the_next_start_restores
     empty = run(["status"], cwd=tmp_path)
     assert empty.returncode == 0
     assert empty.stdout.splitlines() == [
-        "No open session in project default.",
+        f"No open session in project {tmp_path.name}.",  # named after its folder
         "  Next: lifecycle session start",
     ]
 

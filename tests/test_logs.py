@@ -172,7 +172,7 @@ def _damaged_checkpoint(folder: Path) -> None:
     for args in (["session", "start", "--command", "impl"], ["checkpoint", "save"]):
         assert run(args, cwd=folder).returncode == 0
     assert run(["checkpoint", "save", "--phase", "P"], cwd=folder).returncode == 0
-    newest = sorted((folder / ".lifecycle" / "default.d" / "checkpoints.d").glob("2*.rec"))[-1]
+    newest = sorted((folder / ".lifecycle").glob("*.d/checkpoints.d/2*.rec"))[-1]
     newest.write_bytes(newest.read_bytes()[:-1] + b"?")
 
 

@@ -133,8 +133,8 @@ def test_a_real_client_runs_a_whole_session(tmp_path: Path) -> None:
         assert again["report"].startswith("Session restored:\n  Phase: Phase 1\n")
 
     with_server(store, session)
-    # the command line sees the session the MCP server left open
-    assert run_json(["status", "--store", store], cwd=tmp_path)["phase"] == "Phase 1"
+    # the command line in the same folder (the same project) sees the session left open
+    assert run_json(["status", "--store", store], cwd=ROOT)["phase"] == "Phase 1"
 
 
 def test_every_tool_publishes_an_output_schema(tmp_path: Path) -> None:

@@ -295,7 +295,7 @@ def test_an_unreadable_learning_loads_the_rest_with_a_warning(tmp_path, clock) -
     m = SessionManager(store=raw, project=PROJECT, clock=clock)
     m.start_session()
     text = m.report()
-    assert "    - T1: write the store" in text
+    assert "    - task completed: T1: write the store" in text
     assert "Warning: learning learning/solutions/fsync-dir is unreadable" in text
 
 

@@ -726,7 +726,10 @@ def test_the_risky_pre_tool_use_hook_snapshots_before_it_answers_and_the_next_se
             },
         )
     assert answer is None
-    (cp_id, commit), *others = list_refs(find_repo(repo.path), "default").items()
+    from lifecycle.project import default_name
+
+    hooks_project = default_name(str(repo.path))  # the project a hook names: its folder's
+    (cp_id, commit), *others = list_refs(find_repo(repo.path), hooks_project).items()
     assert others == []
     files_then = repo.git("ls-tree", "-r", "--name-only", commit).split()
     assert "src/wip.py" in files_then
@@ -741,7 +744,7 @@ def test_the_risky_pre_tool_use_hook_snapshots_before_it_answers_and_the_next_se
         text
     )
     with repo.untouched(status=False):
-        done = cli(repo, tmp_path, "rewind", cp_id, project="default")
+        done = cli(repo, tmp_path, "rewind", cp_id, project=hooks_project)
     assert done.returncode == 0, done.stderr
     assert repo.files() == files
 

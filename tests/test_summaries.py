@@ -278,10 +278,10 @@ def test_the_resumption_summary_shows_the_previous_session_and_open_work(clock) 
     text = resumption_summary(m2.snapshot())
     assert f"  Previous session: {m.session_id} (ended 2026-01-25 12:00Z, success" in text
     for line in (
-        "  Work completed in the previous session:\n    - T1: design",
-        "  Open tasks:\n    - T2: build [in_progress, 50%]",
-        "  Open questions:\n    - full context in auto checkpoints?",
-        "  Blockers:\n    - waiting on review",
+        "  Done so far:\n    - task completed: T1: design",
+        "  Open:\n    - task: T2: build [in_progress, 50%]",
+        "    - question: full context in auto checkpoints?",
+        "    - blocker: waiting on review",
         "  Decisions:\n    - one file per key (because atomic rename) [architectural]",
     ):
         assert line in text
@@ -297,7 +297,7 @@ def test_a_crashed_previous_session_is_described_from_its_checkpoint(clock) -> N
     m2.start_session()
     text = resumption_summary(m2.snapshot())
     assert f"Previous session: {m.session_id} (cut short; last checkpoint" in text
-    assert "  Work completed in the previous session:\n    - T9: half done" in text
+    assert "  Done so far:\n    - task completed: T9: half done" in text
 
 
 def test_long_sections_say_how_many_more_and_the_whole_fits_the_limit(clock) -> None:
@@ -311,4 +311,6 @@ def test_long_sections_say_how_many_more_and_the_whole_fits_the_limit(clock) -> 
     assert "    ... 30 more" in text
     small = resumption_summary(m.snapshot(), limit_chars=1500, max_items=40)
     assert len(small) <= 1500
-    assert small.splitlines()[-1].endswith("more lines (summary capped at 1500 characters)")
+    assert small.splitlines()[-1].endswith(
+        "more lines (cut at 1,500 characters; `lifecycle report` has them all)"
+    )

@@ -70,16 +70,36 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
             help="project: ./.claude/settings.json (default); user: ~/.claude/settings.json",
         )
         p.add_argument(
+            "--user",
+            dest="scope",
+            action="store_const",
+            const="user",
+            help="the same as --scope user: ~/.claude/settings.json",
+        )
+        p.add_argument(
             "--project-dir", default=".", help="the project folder (default: the current one)"
         )
         if name == "install":
             p.add_argument(
                 "--command",
                 default=None,
-                help="the hook command (default: 'lifecycle hook claude' if lifecycle is on "
-                "PATH, else this Python's '-m lifecycle hook claude')",
+                help="the hook command (default: the absolute path of the lifecycle found on "
+                "PATH, else this Python's '-m lifecycle hook claude': it runs without the venv)",
             )
         p.set_defaults(handler=cmd_hook_install if name == "install" else cmd_hook_uninstall)
+
+    status = actions.add_parser("status", help="which of lifecycle's hooks are installed, and run")
+    status.add_argument(
+        "--format", choices=("text", "json", "yaml"), default="text", help="output format"
+    )
+    status.add_argument("--project-dir", default=".", help="the project folder")
+    status.set_defaults(handler=cmd_hook_status)
+
+    context = sub.add_parser(
+        "context", help="what the next Claude Code session start would tell Claude"
+    )
+    add_common(context)
+    context.set_defaults(handler=cmd_context)
 
     mcp = sub.add_parser("mcp", help="run the MCP server over stdio")
     mcp.add_argument("--store", default=None, help="store URL (default: $LIFECYCLE_STORE or file)")
@@ -128,9 +148,11 @@ def cmd_hook_install(args: argparse.Namespace) -> int:
             f"  command: {command}",
             f"  events: {', '.join(events)}",
             "  Every other setting and hook in that file is kept.",
-            "At the next Claude Code session start in this project, Claude is told where the",
-            "last session stopped (the Session Report), and you see a line like:",
-            "  lifecycle: session restored from cp-... (phase: ...; progress: ...)",
+            "At the next Claude Code session start in this project, Claude is told what the",
+            "last session did and what is open (`lifecycle context` shows it now), and you",
+            "see a line like:",
+            "  lifecycle: session session-... restored from cp-...",
+            "Check it with: lifecycle hook status",
             "Undo with: lifecycle hook uninstall"
             + (" --scope user" if args.scope == "user" else ""),
         ]
@@ -151,6 +173,72 @@ def cmd_hook_uninstall(args: argparse.Namespace) -> int:
         else f"No lifecycle hooks in {path}; nothing changed."
     )
     emit(args, data, text)
+    return 0
+
+
+def cmd_hook_status(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import subprocess
+
+    from lifecycle.integrations import claude_settings as cs
+
+    rows: list[dict[str, Any]] = []
+    for scope in ("project", "user"):
+        path = cs.settings_path(scope, args.project_dir)
+        settings = cs.read(path)
+        hooks = settings.get("hooks") or {}
+        for event in (e for e, _, _ in cs.EVENTS):
+            for group in hooks.get(event) or []:
+                for entry in (group.get("hooks") or []) if isinstance(group, dict) else []:
+                    if cs.is_ours(entry):
+                        rows.append(
+                            {
+                                "scope": scope,
+                                "settings": str(path),
+                                "event": event,
+                                "command": str(entry["command"]),
+                                "async": bool(entry.get("async")),
+                            }
+                        )
+    runs: dict[str, bool] = {}
+    for command in {r["command"] for r in rows}:
+        try:
+            done = subprocess.run(  # Claude Code runs a hook command with sh -c too
+                ["/bin/sh", "-c", command],
+                input=json.dumps({"hook_event_name": "lifecycle-status-probe"}),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+                check=False,
+            )
+            runs[command] = done.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            runs[command] = False
+    missing = sorted({e for e, _, _ in cs.EVENTS} - {r["event"] for r in rows})
+    data = {"installed": rows, "missing_events": missing, "commands_run": runs}
+    lines = []
+    for command, ok in runs.items():
+        scopes = sorted({r["scope"] for r in rows if r["command"] == command})
+        events = [r["event"] for r in rows if r["command"] == command]
+        lines.append(f"{', '.join(scopes)} settings: {len(events)} events -> {command}")
+        lines.append("  the command runs" if ok else "  the command does NOT run (exit != 0)")
+    if not rows:
+        lines.append("lifecycle's hooks are not installed (lifecycle hook install)")
+    elif missing:
+        lines.append(f"  not installed for: {', '.join(missing)} (lifecycle hook install)")
+    emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    from lifecycle.integrations.claude_code import preview
+
+    text = preview(store=args.store, project=args.project)
+    tokens = (len(text) + 3) // 4  # ~4 characters per token for English text
+    data = {"context": text, "characters": len(text), "tokens_estimate": tokens}
+    emit(args, data, f"{text}\n\n({len(text):,} characters, about {tokens:,} tokens)")
     return 0
 
 

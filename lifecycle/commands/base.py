@@ -35,7 +35,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def project_name(args: argparse.Namespace) -> str:
-    return str(args.project or os.environ.get("LIFECYCLE_PROJECT") or "default")
+    """``--project``, ``$LIFECYCLE_PROJECT``, else the name of the folder at the git top
+    level of the current folder (:mod:`lifecycle.project`)."""
+    if args.project or os.environ.get("LIFECYCLE_PROJECT"):
+        return str(args.project or os.environ.get("LIFECYCLE_PROJECT"))
+    from lifecycle.project import default_name
+
+    return default_name()
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:

@@ -7,9 +7,9 @@ string (it contains ``lifecycle hook claude``), so installing twice gives the
 same file, and uninstall removes exactly ours. The file is written atomically
 (temp file, fsync, rename) and only when it changes.
 
-Events that must finish before Claude Code goes on (SessionStart, PreCompact,
-PreToolUse, TaskCompleted, SessionEnd) run synchronously; the ones that are only
-bookkeeping run with ``"async": true`` so that no tool call waits for them.
+Every event runs synchronously: measured against the real CLI, an async hook
+still running when ``claude -p`` exits is cancelled (its record is lost) and
+SessionEnd is skipped while one runs.
 """
 
 from __future__ import annotations
@@ -26,26 +26,30 @@ from typing import Any
 MARKER = "lifecycle hook claude"
 TIMEOUT_SECONDS = 10
 
-#: (event, matcher or None for every occurrence, run asynchronously)
+#: (event, matcher or None for every occurrence, run asynchronously). None runs
+#: asynchronously: Claude Code cancels async hooks still running when ``claude -p``
+#: exits (the last tool call's record is lost) and skips SessionEnd while one runs.
 EVENTS: tuple[tuple[str, str | None, bool], ...] = (
     ("SessionStart", None, False),
-    ("UserPromptSubmit", None, True),
+    ("UserPromptSubmit", None, False),
     ("PreToolUse", "Bash|Edit|Write|MultiEdit|NotebookEdit", False),
-    ("PostToolUse", None, True),
-    ("PostToolUseFailure", None, True),
-    ("TaskCreated", None, True),
+    ("PostToolUse", None, False),
+    ("PostToolUseFailure", None, False),
+    ("TaskCreated", None, False),
     ("TaskCompleted", None, False),
     ("PreCompact", None, False),
-    ("Stop", None, True),
+    ("Stop", None, False),
     ("SessionEnd", None, False),
 )
 
 
 def default_command() -> str:
-    """``lifecycle hook claude`` when ``lifecycle`` is on PATH (portable, fit to commit),
-    else this interpreter's ``python -m lifecycle hook claude``."""
-    if shutil.which("lifecycle"):
-        return MARKER
+    """An absolute command, so that the hook runs without the venv on PATH (Claude Code
+    started from another shell): the ``lifecycle`` script found on PATH, resolved, or
+    this interpreter's ``python -m lifecycle hook claude``."""
+    found = shutil.which("lifecycle")
+    if found:
+        return f"{shlex.quote(os.path.abspath(found))} hook claude"
     return f"{shlex.quote(sys.executable)} -m {MARKER}"
 
 
@@ -133,16 +137,48 @@ def with_ours(settings: dict[str, Any], command: str) -> dict[str, Any]:
     return out
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON: temp file in the same folder, fsync, rename, folder fsync.
-    An existing file keeps its permissions."""
+def layout(text: str) -> tuple[int | str, bool]:
+    """The indent an existing file uses (2 unless it says otherwise) and whether it ends
+    with a newline: install writes the file back the way it was written."""
+    import re
+
+    found = re.search(r"^([ \t]+)\S", text, re.MULTILINE)
+    indent: int | str = 2
+    if found:
+        ws = found.group(1)
+        indent = ws if "\t" in ws else len(ws)
+    return indent, (text.endswith("\n") or not text)
+
+
+def render(data: dict[str, Any], like: str = "") -> bytes:
+    indent, newline = layout(like)
+    body = json.dumps(data, indent=indent, ensure_ascii=False)
+    return (body + ("\n" if newline else "")).encode("utf-8")
+
+
+def target(path: Path) -> Path:
+    """The file really written: a symlinked settings.json (dotfiles) keeps its link."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def backup_path(path: Path) -> Path:
+    """Where install keeps the bytes the file had before (for uninstall)."""
+    real = target(path)
+    return real.with_name(f".{real.name}.before-lifecycle")
+
+
+def write_atomic(path: Path, data: dict[str, Any] | bytes, like: str = "") -> None:
+    """Write ``data`` (JSON laid out like ``like``, or bytes): temp file in the same
+    folder, fsync, rename, folder fsync. An existing file keeps its permissions, a
+    symlink its target."""
+    path = target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o644
     tmp = path.with_name(f".{path.name}.lifecycle.tmp")
-    body = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    body = data if isinstance(data, bytes) else render(data, like)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, body)
@@ -158,22 +194,51 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
         os.close(dir_fd)
 
 
+#: What the backup holds when install created the file.
+CREATED = b"lifecycle: this settings file did not exist before `lifecycle hook install`\n"
+
+
 def install(path: Path, command: str) -> bool:
-    """Merge our hooks into the settings at ``path``; True if the file changed."""
+    """Merge our hooks into the settings at ``path``; True if the file changed. The
+    bytes it had before are kept beside it (once), for uninstall."""
     before = read(path)
     after = with_ours(before, command)
-    if after == before and path.exists():
+    exists = path.exists()
+    if after == before and exists:
         return False
-    write_atomic(path, after)
+    old = target(path).read_bytes() if exists else b""
+    backup = backup_path(path)
+    if not backup.exists() and not without_ours(before)[1]:
+        write_atomic(backup, old if exists else CREATED)
+    write_atomic(path, after, old.decode("utf-8", errors="replace"))
     return True
 
 
 def uninstall(path: Path) -> int:
-    """Remove our hooks from the settings at ``path``; how many entries were removed."""
-    if not path.exists():
+    """Remove our hooks from the settings at ``path``; how many entries were removed.
+    When nothing else changed since install, the file gets back the very bytes it had
+    (or is removed, if install created it)."""
+    if not path.exists() and not path.is_symlink():
         return 0
     before = read(path)
     after, removed = without_ours(before)
-    if removed:
-        write_atomic(path, after)
+    backup = backup_path(path)
+    if not removed:
+        return 0
+    original = backup.read_bytes() if backup.exists() else None
+    if original == CREATED and after == {}:
+        target(path).unlink()
+    elif original is not None and original != CREATED and _same(original, after):
+        write_atomic(path, original)
+    else:
+        write_atomic(path, after, target(path).read_text(encoding="utf-8"))
+    if original is not None:
+        backup.unlink()
     return removed
+
+
+def _same(raw: bytes, data: dict[str, Any]) -> bool:
+    try:
+        return bool(json.loads(raw or b"{}") == data)
+    except ValueError:
+        return False

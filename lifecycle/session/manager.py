@@ -405,7 +405,7 @@ class SessionManager:
 
     @event(Event.COMPLETE)
     def end_session(
-        self, success: bool = True, phase: str | None = None, *, command: str = ""
+        self, success: bool | None = True, phase: str | None = None, *, command: str = ""
     ) -> EndResult:
         """Complete: final checkpoint (if anything is unsaved), session record, summary."""
         _within_limits(phase, None, None)
@@ -438,6 +438,7 @@ class SessionManager:
                 work=self.work,
                 restored_from=self._restored,
                 warnings=self.warnings,
+                context=self.context,
                 learnings_count=self.learnings_count(),
             )
 

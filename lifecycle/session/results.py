@@ -117,6 +117,8 @@ class SessionSnapshot:
     restored_from: Checkpoint | None
     warnings: tuple[str, ...]
     learnings_count: int
+    #: The session's free-form context (a front end's ``prompts``, ``risky_operations``).
+    context: dict[str, JSONValue] = attrs.field(factory=dict)
 
     @property
     def session_id(self) -> str | None:

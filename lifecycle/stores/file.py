@@ -533,5 +533,12 @@ def open_file_store(url: str) -> FileStore:
     root = root_of_url(url)
     try:
         return FileStore(root, url)
-    except OSError as exc:
+    except (NotADirectoryError, FileExistsError) as exc:
         raise InvalidStoreURL(url, f"cannot create or open folder {str(root)!r}: {exc}") from None
+    except OSError as exc:  # the URL is fine; the file system says no (permissions, space)
+        from lifecycle.errors import StoreUnavailable
+
+        raise StoreUnavailable(
+            f"file store {str(root)!r}: cannot create or open the folder: "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None

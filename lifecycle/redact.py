@@ -1,0 +1,304 @@
+"""Secrets out before anything is stored.
+
+Every record goes through :func:`lifecycle.codec.encode` on its way to a store, and
+``encode`` passes the JSON through :func:`redact_json`: so whichever front end
+recorded the text (the Claude Code hook, the command line, the MCP server, an
+application calling the library), a secret in it is stored as ``[redacted:KIND]``.
+
+What is a secret: cloud keys (AWS, GCP, Azure), service tokens (GitHub, GitLab,
+Slack, OpenAI, Anthropic, Stripe, npm, PyPI, Hugging Face, ...), JWTs, bearer and
+basic ``Authorization`` values, ``password=`` / ``secret=`` / ``token=`` /
+``api_key=`` assignments (environment exports and ``--password`` flags among them),
+private key blocks, and the password of a URL with credentials. Hashes, UUIDs, git
+SHAs and base64 data are not: each pattern is anchored on the shape the issuer
+gives its secrets, not on how random a string looks.
+
+Most text holds no secret, so each pattern has literal anchors (``AKIA``, ``ghp_``,
+``password``, ...) and only the patterns whose anchor occurs are run: a 10 KB
+checkpoint without one costs a few substring searches.
+
+More patterns: :func:`add_pattern`, or ``$LIFECYCLE_REDACT_PATTERNS`` as a JSON
+object ``{"kind": "regex", ...}`` (read once, at the first redaction).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable
+
+#: What a secret becomes.
+MARK = "[redacted:{kind}]"
+#: Words whose assigned value is a secret (``DB_PASSWORD=...``, ``"api_key": "..."``):
+#: the anchors of the assignment pattern, and its keyword.
+_ASSIGNED_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_key",
+    "access-key",
+    "accesskey",
+    "private_key",
+    "private-key",
+    "auth_key",
+    "credential",
+    "pwd",
+)
+_NAME_RE = (
+    r"(?:password|passwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key"
+    r"|private[_\-]?key|auth[_\-]?key|credentials?|pwd)[A-Za-z0-9_\-]*"
+)
+#: A value in text or in JSON: stops at quotes, backslashes (JSON escapes), spaces and
+#: the separators of a shell command or a query string.
+_VALUE = r"[^\s\"'\\&;,|<>(){}\[\]`]"
+#: Values of a secret-named assignment that are not secrets.
+_NOT_A_VALUE = re.compile(
+    r"(?i)(?:\d+|true|false|null|none|nil|undefined|required|optional|redacted|\*+|x+|\.\.\.)"
+    r"|[$%]\{?[A-Za-z_][A-Za-z0-9_]*\}?.*|<[^>]*>?|\[redacted:.*"
+)
+
+
+class Pattern:
+    """One kind of secret: a regex, the literal anchors one of which it needs, and how
+    a match is replaced (the group to redact, or a function)."""
+
+    def __init__(
+        self,
+        kind: str,
+        regex: str,
+        anchors: Iterable[str],
+        *,
+        group: int = 0,
+        check: Callable[[re.Match[str]], bool] | None = None,
+        flags: int = 0,
+    ) -> None:
+        self.kind = kind
+        self.source = regex
+        self.flags = flags
+        self._regex: re.Pattern[str] | None = None
+        self.anchors = tuple(a.lower() for a in anchors)
+        self.encoded = tuple(a.encode() for a in self.anchors)
+        self.group = group
+        self.check = check
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """Compiled at first use: most runs of the hook need none of them."""
+        if self._regex is None:
+            self._regex = re.compile(self.source, self.flags)
+        return self._regex
+
+    def sub(self, text: str) -> str:
+        mark = MARK.format(kind=self.kind)
+
+        def replace(m: re.Match[str]) -> str:
+            if self.check is not None and not self.check(m):
+                return m.group(0)
+            if self.group == 0:
+                return mark
+            whole, start = m.group(0), m.start(0)
+            a, b = m.start(self.group) - start, m.end(self.group) - start
+            return whole[:a] + mark + whole[b:]
+
+        return self.regex.sub(replace, text)
+
+
+def _assigned(m: re.Match[str]) -> bool:
+    value = m.group("value")
+    if len(value) < 4 or _NOT_A_VALUE.fullmatch(value):
+        return False
+    return m.string[m.end() : m.end() + 1] != "("  # code: ``token = tokenizer.next()``
+
+
+def _flag(m: re.Match[str]) -> bool:
+    """``--token VALUE``: a value of letters only is a word (``--token flag``)."""
+    return _assigned(m) and not m.group("value").isalpha()
+
+
+def _basic(m: re.Match[str]) -> bool:
+    """``Basic xxx`` is a credential when it decodes to ``user:password``."""
+    raw = m.group("b64")
+    try:
+        decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded and all(32 <= c < 127 for c in decoded)
+
+
+PATTERNS: list[Pattern] = [
+    Pattern(
+        "private-key",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[^\"]*?"
+        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$|(?=\"))",
+        ["PRIVATE KEY"],
+    ),
+    Pattern(
+        "aws-access-key",
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b",
+        ["AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA"],
+    ),
+    Pattern("gcp-api-key", r"\bAIza[0-9A-Za-z_\-]{35}", ["AIza"]),
+    Pattern("gcp-oauth-token", r"\bya29\.[0-9A-Za-z_\-]{20,}", ["ya29."]),
+    Pattern("azure-storage-key", r"(?i)(?<=AccountKey=)[A-Za-z0-9+/]{40,}={0,2}", ["AccountKey="]),
+    Pattern("azure-sas-signature", r"(?<=[?&]sig=)[A-Za-z0-9%+/]{20,}={0,2}", ["sig="]),
+    Pattern("azure-client-secret", r"\b[A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}", ["Q~"]),
+    Pattern(
+        "github-token",
+        r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}",
+        ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+    ),
+    Pattern("github-token", r"\bgithub_pat_[A-Za-z0-9_]{22,}", ["github_pat_"]),
+    Pattern(
+        "gitlab-token",
+        r"\bgl(?:pat|dt|rt|ptt|ft|soat|cbt)-[A-Za-z0-9_\-]{20,}",
+        ["glpat-", "gldt-", "glrt-", "glptt-", "glft-", "glsoat-", "glcbt-"],
+    ),
+    Pattern("slack-token", r"\bxox[abposre]-[A-Za-z0-9\-]{10,}", ["xox"]),
+    Pattern(
+        "slack-webhook",
+        r"hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]{20,}",
+        ["hooks.slack.com/"],
+    ),
+    Pattern("anthropic-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}", ["sk-ant-"]),
+    Pattern("openai-key", r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}", ["sk-"]),
+    Pattern("stripe-key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", ["_live_", "_test_"]),
+    Pattern("stripe-webhook-secret", r"\bwhsec_[A-Za-z0-9]{20,}", ["whsec_"]),
+    Pattern("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b", ["npm_"]),
+    Pattern("pypi-token", r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", ["pypi-AgEI"]),
+    Pattern("huggingface-token", r"\bhf_[A-Za-z]{34,}\b", ["hf_"]),
+    Pattern("sendgrid-key", r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}", ["SG."]),
+    Pattern("digitalocean-token", r"\bdo[por]_v1_[a-f0-9]{64}\b", ["_v1_"]),
+    Pattern(
+        "shopify-token",
+        r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b",
+        ["shpat_", "shpca_", "shppa_", "shpss_"],
+    ),
+    Pattern("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", ["eyJ"]),
+    Pattern(
+        "url-credentials",
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@\"'\\]*:(?P<pw>[^\s@/\"'\\]+)@",
+        ["://"],
+        group=1,
+    ),
+    Pattern(
+        "bearer-token", r"(?i)\bbearer\s+(?P<t>[A-Za-z0-9._~+/\-]{12,}=*)", ["bearer"], group=1
+    ),
+    Pattern(
+        "basic-auth",
+        r"(?i)\bbasic\s+(?P<b64>[A-Za-z0-9+/]{8,}={0,2})",
+        ["basic"],
+        group=1,
+        check=_basic,
+    ),
+    Pattern(
+        "secret-flag",
+        r"(?i)(?<![A-Za-z0-9])--?(?:password|passwd|token|secret|api-key|apikey|client-secret)(?:=|\s+)"
+        rf"(?P<value>{_VALUE}+)",
+        ["password", "passwd", "token", "secret", "api-key", "apikey"],
+        group=1,
+        check=_flag,
+    ),
+    Pattern(
+        "secret-assignment",
+        rf"(?i)(?:{_NAME_RE})(?:\\?[\"'])?\s*(?:=|:)\s*(?:\\?[\"'])?(?P<value>{_VALUE}+)",
+        _ASSIGNED_WORDS,
+        group=1,
+        check=_assigned,
+    ),
+]
+#: File names whose whole content is secret (``.env``, ``.env.local``, ``prod.env``, ...).
+ENV_FILE = re.compile(
+    r"(?:^|/)(?:\.env(?:\.[\w.\-]+)?|[\w.\-]+\.env|\.envrc|\.netrc|\.pgpass|\.npmrc|\.pypirc"
+    r"|credentials(?:\.json)?|secrets?\.(?:json|ya?ml|toml))$"
+)
+
+_lock = threading.Lock()
+_env_loaded = False
+#: JSON strings known to hold no secret (bounded: cleared when it grows past this).
+CLEAN_CACHE = 50_000
+_clean: set[bytes] = set()
+
+
+def add_pattern(kind: str, regex: str, anchors: Iterable[str] = ()) -> None:
+    """Redact what ``regex`` matches as ``[redacted:KIND]`` from now on (no anchors:
+    the pattern runs on every text)."""
+    PATTERNS.append(Pattern(kind, regex, anchors))
+    _clean.clear()
+
+
+def _load_env() -> None:
+    global _env_loaded
+    with _lock:
+        if _env_loaded:
+            return
+        _env_loaded = True
+        raw = os.environ.get("LIFECYCLE_REDACT_PATTERNS")
+        if not raw:
+            return
+        from lifecycle.errors import InvalidSettings
+
+        try:
+            extra = json.loads(raw)
+            if not isinstance(extra, dict):
+                raise ValueError("not an object")
+            for kind, regex in extra.items():
+                add_pattern(str(kind), str(regex))
+        except (ValueError, re.error) as exc:
+            raise InvalidSettings(
+                f'LIFECYCLE_REDACT_PATTERNS must be a JSON object {{"kind": "regex"}}: {exc}'
+            ) from None
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret replaced by ``[redacted:KIND]``."""
+    if not _env_loaded:
+        _load_env()
+    lowered = text.lower()
+    for pattern in PATTERNS:
+        if not pattern.anchors or any(a in lowered for a in pattern.anchors):
+            text = pattern.sub(text)
+            lowered = text.lower()
+    return text
+
+
+def _anchored(lowered: bytes) -> bool:
+    """Could any pattern match in this (lower-cased) text?"""
+    return any(not p.anchors or any(a in lowered for a in p.encoded) for p in PATTERNS)
+
+
+def redact_json(raw: bytes) -> bytes:
+    """JSON bytes with the secrets in their strings redacted (the replacement holds no
+    quote or backslash, so the JSON stays valid).
+
+    Successive records repeat most of their strings (a checkpoint holds the one
+    before it and a little more), so the strings found clean are remembered and only
+    new ones are searched: a checkpoint costs about a split and a set lookup per
+    string. A string with an anchor in it is never remembered."""
+    if not _env_loaded:
+        _load_env()
+    # every piece between quotes (an escaped quote splits a string: keep the parity out)
+    fresh = [p for p in set(raw.split(b'"')).difference(_clean) if len(p) >= 6]
+    if not fresh:
+        return raw
+    if not _anchored(b'"'.join(fresh).lower()):
+        if len(_clean) > CLEAN_CACHE:
+            _clean.clear()
+        _clean.update(fresh)
+        return raw
+    text = raw.decode("utf-8")
+    out = redact(text)
+    return raw if out == text else out.encode("utf-8")
+
+
+def is_secret_file(path: str) -> bool:
+    """A file whose content is secret as a whole (``.env`` and its kin)."""
+    return ENV_FILE.search(path.replace("\\", "/")) is not None
