@@ -25,7 +25,7 @@ their JSON record and are written only by the session itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -446,6 +446,7 @@ def build_server(store: Any, project: str) -> Any:
                 )
             return MemoryDeleteOut(key=key, deleted=live.manager.store.delete(key))
 
+    add_search_memory(server, store, project)
     return server
 
 
@@ -486,6 +487,54 @@ def serve(store_url: str | None, project: str) -> None:
         build_server(store, project).run("stdio")
     finally:
         store.close()
+
+
+# -- search_memory (issue 20): full-text search, on its own ---------------------------------
+
+
+class SearchHitOut(BaseModel):
+    key: str
+    kind: str
+    timestamp: str | None
+    snippet: str
+    score: float
+
+
+class SearchOut(BaseModel):
+    hits: list[SearchHitOut]
+
+
+def add_search_memory(server: Any, store: Any, project: str) -> None:
+    """Add the ``search_memory`` tool: ranked full-text search of the project's records."""
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import ToolAnnotations
+
+    tool: Callable[[Callable[..., SearchOut]], Callable[..., SearchOut]] = server.tool(
+        annotations=ToolAnnotations(read_only_hint=True)
+    )
+
+    @tool
+    def search_memory(
+        query: str = Field(description="words that must all occur; nothing in it is syntax"),
+        kind: Literal["learning", "decision", "task", "summary", "checkpoint", "session", "memory"]
+        | None = Field(default=None, description="only this kind of record"),
+        since: str | None = Field(default=None, description="only from this date (YYYY-MM-DD)"),
+        limit: int = Field(default=10, ge=1, le=100, description="at most this many hits"),
+    ) -> SearchOut:
+        """Search learnings, decisions, tasks, summaries, sessions, checkpoints and memories;
+        best first, each with its key (read it with read_memory) and a snippet."""
+        from lifecycle.errors import LifecycleError
+        from lifecycle.search import search
+
+        try:
+            hits = search(store, project, query, kinds=kind, since=since, limit=limit)
+        except LifecycleError as exc:
+            raise ToolError(str(exc)) from None
+        return SearchOut(
+            hits=[
+                SearchHitOut(**{k: v for k, v in h.as_dict().items() if k != "ident"}) for h in hits
+            ]
+        )
 
 
 __all__ = ["build_server", "memory_key", "serve"]

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
 from lifecycle.logs import get_logger
+from lifecycle.search import fts as search_fts
 from lifecycle.stores.base import (
     Entry,
     Op,
@@ -114,6 +115,10 @@ class SqliteStore(PagedScans):
         self._conn = self._connect(busy_timeout)
         try:
             self._migrate()
+            # -- search index (lifecycle.search.sqlite_index): same database, same transactions
+            from lifecycle.search import sqlite_index
+
+            self._indexing = self._write("prepare the search index", sqlite_index.prepare)
         except BaseException:
             self._conn.close()
             raise
@@ -308,6 +313,8 @@ class SqliteStore(PagedScans):
             found = self._version(conn, key)
             check_version(key, expected_version, found)
             self._store(conn, key, data, found + 1)
+            if self._indexing:  # search index, in this transaction
+                search_fts.index_entry(conn, key, data)
             return found + 1
 
         return self._write(f"write {key!r}", put)
@@ -321,6 +328,8 @@ class SqliteStore(PagedScans):
             if found == 0:
                 return False
             conn.execute("DELETE FROM entries WHERE key = ?", (key,))
+            if self._indexing:  # search index, in this transaction
+                search_fts.index_entry(conn, key, None)
             return True
 
         return self._write(f"delete {key!r}", delete)
@@ -338,6 +347,8 @@ class SqliteStore(PagedScans):
                     self._store(conn, op.key, value, version)
                 else:
                     conn.execute("DELETE FROM entries WHERE key = ?", (op.key,))
+                if self._indexing:  # search index, in this transaction
+                    search_fts.index_entry(conn, op.key, value if isinstance(op, Put) else None)
             return [planned.version for planned in plan]
 
         return self._write(f"apply a batch of {len(ops)} operations", batch)

@@ -1,0 +1,214 @@
+"""The PostgreSQL store's search index: a ``tsvector`` column with a GIN index.
+
+``lifecycle_search`` sits beside ``lifecycle_entries`` in the store's schema, one row
+per document (see :mod:`lifecycle.search.documents`). Its ``doc`` column is generated
+from the title (weight A) and the body (weight B), split into runs of letters and
+digits like the SQLite index, with the ``simple`` configuration (no stemming, no stop
+words: the same words match in every store). The store calls :func:`index_entries`
+inside the transaction of every write that touches an indexed key.
+
+The tables are created when the store opens (under the migrations' advisory lock) and
+filled from the entries when they are new; ``lifecycle_search_meta`` holds the index's
+version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from lifecycle.errors import StoreError
+from lifecycle.logs import get_logger
+from lifecycle.search.documents import documents, is_indexed, split_key
+from lifecycle.search.query import (
+    MARK_END,
+    MARK_START,
+    Query,
+    SearchHit,
+    clean_snippet,
+    parse_timestamp,
+)
+
+log = get_logger(__name__)
+
+INDEX_VERSION = 1
+_LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
+_SPLIT = r"'[^[:alnum:]]+'"
+_NON_WORD = re.compile(r"[\W_]+")
+_HEADLINE = (
+    f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=24, MinWords=8, '
+    'MaxFragments=1, FragmentDelimiter=" … "'
+)
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_meta"
+    " (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search ("
+    ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
+    ' source TEXT COLLATE "C" NOT NULL, ts TEXT NOT NULL,'
+    " title TEXT NOT NULL, body TEXT NOT NULL, digest TEXT NOT NULL,"
+    " doc tsvector GENERATED ALWAYS AS ("
+    f" setweight(to_tsvector('simple', regexp_replace(title, {_SPLIT}, ' ', 'g')), 'A') ||"
+    f" setweight(to_tsvector('simple', regexp_replace(body, {_SPLIT}, ' ', 'g')), 'B')"
+    " ) STORED,"
+    " PRIMARY KEY (project, kind, ident))",
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_doc ON {s}.lifecycle_search USING GIN (doc)",
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_source ON {s}.lifecycle_search (project, source)",
+)
+
+_UPSERT = (
+    "WITH new AS (SELECT * FROM unnest(%(kind)s::text[], %(ident)s::text[], %(ts)s::text[],"
+    " %(title)s::text[], %(body)s::text[], %(digest)s::text[])"
+    " AS n(kind, ident, ts, title, body, digest)),"
+    " gone AS (DELETE FROM {t} AS o WHERE o.project = %(project)s AND o.source = %(source)s"
+    " AND NOT EXISTS (SELECT 1 FROM new WHERE new.kind = o.kind AND new.ident = o.ident))"
+    " INSERT INTO {t} (project, kind, ident, source, ts, title, body, digest)"
+    " SELECT %(project)s, kind, ident, %(source)s, ts, title, body, digest FROM new"
+    " ON CONFLICT (project, kind, ident) DO UPDATE SET source = EXCLUDED.source,"
+    " ts = EXCLUDED.ts, title = EXCLUDED.title, body = EXCLUDED.body, digest = EXCLUDED.digest"
+)
+
+
+def _sql(store: Any, text: str) -> Any:
+    from psycopg import sql
+
+    schema = sql.Identifier(store.schema)
+    return sql.SQL(text).format(
+        s=schema, t=sql.SQL("{}.lifecycle_search").format(schema), entries=store._table
+    )
+
+
+def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
+    """Create the index (built from the entries) if it is missing, older, or ``rebuild``;
+    return whether writes keep it (not when a newer lifecycle built it)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, store.schema))
+        exists = conn.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'lifecycle_search_meta'",
+            (store.schema,),
+        ).fetchone()
+        version = None
+        if exists is not None:
+            row = conn.execute(
+                _sql(store, "SELECT value FROM {s}.lifecycle_search_meta WHERE name = 'version'")
+            ).fetchone()
+            version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+        if version is not None and version > INDEX_VERSION and not rebuild:
+            log.warning("search.index_newer", found=version, known=INDEX_VERSION)
+            return False
+        if version == INDEX_VERSION and not rebuild:
+            return True
+        conn.execute(_sql(store, "DROP TABLE IF EXISTS {s}.lifecycle_search"))
+        conn.execute(_sql(store, "DROP TABLE IF EXISTS {s}.lifecycle_search_meta"))
+        for statement in SCHEMA:
+            conn.execute(_sql(store, statement))
+        conn.execute(
+            _sql(
+                store, "INSERT INTO {s}.lifecycle_search_meta (name, value) VALUES ('version', %s)"
+            ),
+            (str(INDEX_VERSION),),
+        )
+        with conn.cursor(name="lifecycle_search_build") as rows:
+            rows.itersize = 500
+            rows.execute(_sql(store, "SELECT key, value FROM {entries}"))
+            changes = [(key, bytes(value)) for key, value in rows]
+        index_entries(store, conn, changes)
+        log.info("search.index_built", schema=store.schema, entries=len(changes))
+    return True
+
+
+def touches_index(changes: Sequence[tuple[str, bytes | None]]) -> bool:
+    for full_key, _ in changes:
+        parts = split_key(full_key)
+        if parts is not None and is_indexed(parts[1]):
+            return True
+    return False
+
+
+def index_entries(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | None]]) -> None:
+    """Bring the index up to date with each ``(store key, value or None)``, in the
+    caller's transaction."""
+    upsert = _sql(store, _UPSERT)
+    for full_key, value in changes:
+        parts = split_key(full_key)
+        if parts is None or not is_indexed(parts[1]):
+            continue
+        project, key = parts
+        docs = sorted(
+            documents(key, value) if value is not None else [], key=lambda d: (d.kind, d.ident)
+        )
+        conn.execute(
+            upsert,
+            {
+                "project": project,
+                "source": key,
+                "kind": [d.kind for d in docs],
+                "ident": [d.ident for d in docs],
+                "ts": [d.timestamp for d in docs],
+                "title": [d.title for d in docs],
+                "body": [d.body for d in docs],
+                "digest": [d.digest for d in docs],
+            },
+        )
+
+
+def _tsquery(query: Query) -> tuple[str, list[str]]:
+    """Every term a phrase of its words (``phraseto_tsquery``), all of them required."""
+    words = [_NON_WORD.sub(" ", term).strip() for term in query.terms]
+    words = [w for w in words if w]
+    return " && ".join(["phraseto_tsquery('simple', %s)"] * len(words)), words
+
+
+def search(store: Any, project: str, query: Query) -> list[SearchHit]:
+    tsquery, words = _tsquery(query)
+    if not words:
+        return []
+    where = ["project = %s", "doc @@ q"]
+    args: list[object] = [*words, project]
+    if query.kinds:
+        where.append("kind = ANY(%s)")
+        args.append(list(query.kinds))
+    if query.since:
+        where.append("ts >= %s")
+        args.append(query.since)
+    args.append(query.limit)
+    text = (
+        "SELECT source, kind, ident, ts,"  # noqa: S608 - fixed fragments; values are bound
+        f" ts_headline('simple', title || E'\\n' || body, q, '{_HEADLINE}'), rank"
+        " FROM (SELECT source, kind, ident, ts, title, body, q, ts_rank_cd(doc, q) AS rank"
+        f" FROM {{t}}, (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
+        " ORDER BY rank DESC, ts DESC LIMIT %s) AS best ORDER BY rank DESC, ts DESC"
+    )
+    statement = _sql(store, text)
+
+    def run(conn: Any) -> list[Any]:
+        if not store._indexing:
+            raise StoreError(
+                f"PostgreSQL store {store.url!r}: its search index was built by a newer "
+                "lifecycle; upgrade lifecycle, or rebuild it with lifecycle search --rebuild"
+            )
+        return list(conn.execute(statement, args).fetchall())
+
+    rows = store._run("search", run)
+    return [
+        SearchHit(
+            key=source,
+            kind=kind,
+            timestamp=parse_timestamp(ts),
+            snippet=clean_snippet(snippet),
+            score=float(rank),
+            ident=ident,
+        )
+        for source, kind, ident, ts, snippet, rank in rows
+    ]
+
+
+def rebuild(store: Any) -> int:
+    def run(conn: Any) -> int:
+        prepare(store, conn, rebuild=True)
+        return int(conn.execute(_sql(store, "SELECT count(*) FROM {t}")).fetchone()[0])
+
+    count: int = store._run("rebuild the search index", run)
+    store._indexing = True
+    return count
