@@ -11,4 +11,5 @@ MODULES: tuple[str, ...] = (
     "lifecycle.commands.history",  # history, prune
     "lifecycle.commands.coverage",  # coverage (transition coverage of a recorded run)
     "lifecycle.commands.search",  # search
+    "lifecycle.commands.transfer",  # export, import, migrate
 )
