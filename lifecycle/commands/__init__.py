@@ -12,4 +12,5 @@ MODULES: tuple[str, ...] = (
     "lifecycle.commands.coverage",  # coverage (transition coverage of a recorded run)
     "lifecycle.commands.search",  # search
     "lifecycle.commands.transfer",  # export, import, migrate
+    "lifecycle.commands.checkpoints",  # show, diff
 )
