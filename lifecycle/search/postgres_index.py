@@ -82,18 +82,11 @@ def _sql(store: Any, text: str) -> Any:
 def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
     """Create the index (built from the entries) if it is missing, older, or ``rebuild``;
     return whether writes keep it (not when a newer lifecycle built it)."""
+    if not rebuild and _version(store, conn) == INDEX_VERSION:
+        return True  # the common case, on every open: one query, no lock
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, store.schema))
-        exists = conn.execute(
-            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'lifecycle_search_meta'",
-            (store.schema,),
-        ).fetchone()
-        version = None
-        if exists is not None:
-            row = conn.execute(
-                _sql(store, "SELECT value FROM {s}.lifecycle_search_meta WHERE name = 'version'")
-            ).fetchone()
-            version = int(row[0]) if row is not None and str(row[0]).isdigit() else None
+        version = _version(store, conn)
         if version is not None and version > INDEX_VERSION and not rebuild:
             log.warning("search.index_newer", found=version, known=INDEX_VERSION)
             return False
@@ -116,6 +109,18 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
         index_entries(store, conn, changes)
         log.info("search.index_built", schema=store.schema, entries=len(changes))
     return True
+
+
+def _version(store: Any, conn: Any) -> int | None:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{store.schema}".lifecycle_search_meta',)
+    ).fetchone()
+    if not row[0]:
+        return None
+    got = conn.execute(
+        _sql(store, "SELECT value FROM {s}.lifecycle_search_meta WHERE name = 'version'")
+    ).fetchone()
+    return int(got[0]) if got is not None and str(got[0]).isdigit() else None
 
 
 def touches_index(changes: Sequence[tuple[str, bytes | None]]) -> bool:

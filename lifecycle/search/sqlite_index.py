@@ -19,6 +19,12 @@ from lifecycle.search.query import Query, SearchHit
 log = get_logger(__name__)
 
 
+def ready(conn: sqlite3.Connection) -> bool:
+    """Whether the index is there and of this version: read-only, no write lock taken
+    (the common case, on every open)."""
+    return fts.installed_version(conn) == fts.INDEX_VERSION
+
+
 def prepare(conn: sqlite3.Connection, *, rebuild: bool = False) -> bool:
     """Make sure the index exists and is of this version; return whether writes keep it.
 

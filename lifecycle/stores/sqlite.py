@@ -118,7 +118,9 @@ class SqliteStore(PagedScans):
             # -- search index (lifecycle.search.sqlite_index): same database, same transactions
             from lifecycle.search import sqlite_index
 
-            self._indexing = self._write("prepare the search index", sqlite_index.prepare)
+            self._indexing = self._run("read the search index", sqlite_index.ready) or self._write(
+                "prepare the search index", sqlite_index.prepare
+            )
         except BaseException:
             self._conn.close()
             raise
