@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,12 +63,12 @@ class Document:
     timestamp: str
     title: str
     body: str
+    #: Changes when the text does: an unchanged document is not re-indexed.
+    digest: str = attrs.field(init=False)
 
-    @property
-    def digest(self) -> str:
-        """Changes when the text does: an unchanged document is not re-indexed."""
+    def __attrs_post_init__(self) -> None:
         raw = f"{self.title}\x00{self.body}".encode()
-        return hashlib.blake2b(raw, digest_size=12).hexdigest()
+        object.__setattr__(self, "digest", hashlib.blake2b(raw, digest_size=12).hexdigest())
 
 
 def is_indexed(key: str) -> bool:
@@ -178,21 +179,63 @@ def _summary(key: str, data: dict[str, Any]) -> list[Document]:
     return [Document("summary", key, ts, title, _join(*parts))]
 
 
+#: Tasks and decisions seen before, by their fields: a checkpoint carries its session's
+#: tasks and decisions again, and building their documents is most of its indexing cost.
+_SEEN: dict[tuple[object, ...], Document] = {}
+_SEEN_MAX = 50_000
+
+
+def _remember(key: tuple[object, ...], make: Callable[[], Document]) -> Document:
+    try:
+        doc = _SEEN.get(key)
+    except TypeError:  # a field that is not a string (a damaged record): no caching
+        return make()
+    if doc is None:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        doc = _SEEN[key] = make()
+    return doc
+
+
 def _task(task: dict[str, Any], ts: str) -> Document:
-    ident = _str(task.get("id"))
-    when = _ts(task.get("completed_at")) or _ts(task.get("started_at")) or ts
-    status = _str(task.get("status"))
-    return Document(
-        "task", ident, when, ident, _join(_str(task.get("description")), status and f"({status})")
+    """A task's document; its time is when it completed or started, else when the first
+    record holding it was written (a task without times keeps the first one seen)."""
+    get = task.get
+    key = (
+        "task",
+        get("id"),
+        get("description"),
+        get("status"),
+        get("completed_at"),
+        get("started_at"),
     )
+
+    def make() -> Document:
+        ident, desc, status = _str(get("id")), _str(get("description")), _str(get("status"))
+        when = _ts(get("completed_at")) or _ts(get("started_at")) or ts
+        return Document("task", ident, when, ident, _join(desc, status and f"({status})"))
+
+    return _remember(key, make)
 
 
 def _decision(d: dict[str, Any]) -> Document:
-    ts = _ts(d.get("timestamp"))
-    decision = _str(d.get("decision"))
-    ident = _str(d.get("id")) or _decision_id(d.get("timestamp"), decision)
-    body = _join(_str(d.get("rationale")), _str(d.get("impact")))
-    return Document("decision", ident, ts, decision, body)
+    get = d.get
+    key = (
+        "decision",
+        get("timestamp"),
+        get("decision"),
+        get("rationale"),
+        get("impact"),
+        get("id"),
+    )
+
+    def make() -> Document:
+        stamp, decision = get("timestamp"), _str(get("decision"))
+        ident = _str(get("id")) or _decision_id(stamp, decision)
+        body = _join(_str(get("rationale")), _str(get("impact")))
+        return Document("decision", ident, _ts(stamp), decision, body)
+
+    return _remember(key, make)
 
 
 def _decision_id(timestamp: object, decision: str) -> str:
@@ -254,7 +297,14 @@ def _moment(value: object) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+_ISO_UTC = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{6}))?\+00:00", re.ASCII)
+
+
 def _ts(value: object) -> str:
+    if isinstance(value, str):  # what the codec writes: UTC isoformat, no parsing needed
+        quick = _ISO_UTC.fullmatch(value)
+        if quick is not None:
+            return f"{quick[1]}.{quick[2] or '000000'}Z"
     moment = _moment(value)
     if moment is None and isinstance(value, str) and len(value) == 10:
         moment = _moment(value + "T00:00:00+00:00")  # a daily summary's date

@@ -20,7 +20,8 @@ case and accents folded. Ranking is bm25 with the title weighted twice.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from lifecycle.search.documents import Document, documents, is_indexed, split_key
 from lifecycle.search.query import (
@@ -31,6 +32,8 @@ from lifecycle.search.query import (
     clean_snippet,
     parse_timestamp,
 )
+
+T = TypeVar("T")
 
 #: The index's own schema version (not the store's migrations: it can always be rebuilt).
 INDEX_VERSION = 1
@@ -98,43 +101,80 @@ def index_documents(
 ) -> None:
     """Make ``docs`` the documents ``source`` holds: documents it held and no longer
     does are removed; each of ``docs`` is added, or taken over from the record that
-    held it before (its text rewritten only when it changed)."""
+    held it before. Only a document whose text changed is written to the FTS table; the
+    others (a checkpoint carries its session's tasks and decisions again) are taken
+    over in one statement, so a checkpoint costs a few statements, not a few per task."""
     new = {(d.kind, d.ident): d for d in docs}
-    for doc_id, kind, ident in conn.execute(
-        "SELECT id, kind, ident FROM search_docs WHERE project = ? AND source = ?",
-        (project, source),
-    ).fetchall():
-        if (kind, ident) not in new:
-            conn.execute("DELETE FROM search_text WHERE rowid = ?", (doc_id,))
-            conn.execute("DELETE FROM search_docs WHERE id = ?", (doc_id,))
-    for (kind, ident), doc in new.items():
-        row = conn.execute(
-            "SELECT id, digest FROM search_docs WHERE project = ? AND kind = ? AND ident = ?",
-            (project, kind, ident),
-        ).fetchone()
+    gone = [
+        doc_id
+        for doc_id, kind, ident in conn.execute(
+            "SELECT id, kind, ident FROM search_docs WHERE project = ? AND source = ?",
+            (project, source),
+        )
+        if (kind, ident) not in new
+    ]
+    for ids in _chunks(gone):
+        conn.execute(_in("DELETE FROM search_text WHERE rowid IN ()", len(ids)), ids)
+        conn.execute(_in("DELETE FROM search_docs WHERE id IN ()", len(ids)), ids)
+    if not new:
+        return
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, ident in new:
+        by_kind.setdefault(kind, []).append(ident)
+    for kind, idents in by_kind.items():
+        for part in _chunks(idents):
+            rows = conn.execute(
+                _in(
+                    "SELECT ident, id, digest FROM search_docs"
+                    " WHERE project = ? AND kind = ? AND ident IN ()",
+                    len(part),
+                ),
+                (project, kind, *part),
+            )
+            found.update(((kind, ident), (doc_id, digest)) for ident, doc_id, digest in rows)
+    taken: list[int] = []
+    for key, doc in new.items():
+        row = found.get(key)
         digest = doc.digest
         if row is None:
             cur = conn.execute(
                 "INSERT INTO search_docs (project, kind, ident, source, ts, digest)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (project, kind, ident, source, doc.timestamp, digest),
+                (project, doc.kind, doc.ident, source, doc.timestamp, digest),
             )
             conn.execute(
                 "INSERT INTO search_text (rowid, title, body) VALUES (?, ?, ?)",
                 (cur.lastrowid, doc.title, doc.body),
             )
-            continue
-        doc_id, old_digest = row
-        conn.execute(
-            "UPDATE search_docs SET source = ?, ts = ?, digest = ? WHERE id = ?",
-            (source, doc.timestamp, digest, doc_id),
-        )
-        if old_digest != digest:
+        elif row[1] == digest:
+            taken.append(row[0])
+        else:
+            doc_id = row[0]
+            conn.execute(
+                "UPDATE search_docs SET source = ?, ts = ?, digest = ? WHERE id = ?",
+                (source, doc.timestamp, digest, doc_id),
+            )
             conn.execute("DELETE FROM search_text WHERE rowid = ?", (doc_id,))
             conn.execute(
                 "INSERT INTO search_text (rowid, title, body) VALUES (?, ?, ?)",
                 (doc_id, doc.title, doc.body),
             )
+    for ids in _chunks(taken):
+        conn.execute(
+            _in("UPDATE search_docs SET source = ? WHERE id IN ()", len(ids)), (source, *ids)
+        )
+
+
+def _in(sql: str, count: int) -> str:
+    """``sql`` with ``count`` placeholders in its ``IN ()``: the values are always bound."""
+    return sql.replace("IN ()", f"IN ({', '.join('?' * count)})")
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    """Pieces small enough for SQLite's limit on bound values in one statement."""
+    for i in range(0, len(items), 500):
+        yield items[i : i + 500]
 
 
 def search(conn: sqlite3.Connection, project: str, query: Query) -> list[SearchHit]:

@@ -32,7 +32,7 @@ from lifecycle.search.query import (
 
 log = get_logger(__name__)
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: the text in a table of its own
 _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
@@ -44,17 +44,28 @@ _HEADLINE = (
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_meta"
     " (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # Who holds each document, and when: rewritten on every write that carries it.
     "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search ("
     ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
-    ' source TEXT COLLATE "C" NOT NULL, ts TEXT NOT NULL,'
+    ' source TEXT COLLATE "C" NOT NULL, ts TEXT NOT NULL, digest TEXT NOT NULL,'
+    " PRIMARY KEY (project, kind, ident))",
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_source ON {s}.lifecycle_search (project, source)",
+    # Its text and tsvector: rewritten only when the text changes, so the GIN index is not
+    # touched by a checkpoint that carries the session's tasks and decisions again.
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_text ("
+    ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
     " title TEXT NOT NULL, body TEXT NOT NULL, digest TEXT NOT NULL,"
     " doc tsvector GENERATED ALWAYS AS ("
     f" setweight(to_tsvector('simple', regexp_replace(title, {_SPLIT}, ' ', 'g')), 'A') ||"
     f" setweight(to_tsvector('simple', regexp_replace(body, {_SPLIT}, ' ', 'g')), 'B')"
     " ) STORED,"
     " PRIMARY KEY (project, kind, ident))",
-    "CREATE INDEX IF NOT EXISTS lifecycle_search_doc ON {s}.lifecycle_search USING GIN (doc)",
-    "CREATE INDEX IF NOT EXISTS lifecycle_search_source ON {s}.lifecycle_search (project, source)",
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_doc ON {s}.lifecycle_search_text USING GIN (doc)",
+)
+DROP = (
+    "DROP TABLE IF EXISTS {s}.lifecycle_search_text",
+    "DROP TABLE IF EXISTS {s}.lifecycle_search",
+    "DROP TABLE IF EXISTS {s}.lifecycle_search_meta",
 )
 
 _UPSERT = (
@@ -62,11 +73,19 @@ _UPSERT = (
     " %(title)s::text[], %(body)s::text[], %(digest)s::text[])"
     " AS n(kind, ident, ts, title, body, digest)),"
     " gone AS (DELETE FROM {t} AS o WHERE o.project = %(project)s AND o.source = %(source)s"
-    " AND NOT EXISTS (SELECT 1 FROM new WHERE new.kind = o.kind AND new.ident = o.ident))"
-    " INSERT INTO {t} (project, kind, ident, source, ts, title, body, digest)"
-    " SELECT %(project)s, kind, ident, %(source)s, ts, title, body, digest FROM new"
+    " AND NOT EXISTS (SELECT 1 FROM new WHERE new.kind = o.kind AND new.ident = o.ident)"
+    " RETURNING o.kind, o.ident),"
+    " gone_text AS (DELETE FROM {x} AS w USING gone"
+    " WHERE w.project = %(project)s AND w.kind = gone.kind AND w.ident = gone.ident),"
+    " held AS (INSERT INTO {t} AS h (project, kind, ident, source, ts, digest)"
+    " SELECT %(project)s, kind, ident, %(source)s, ts, digest FROM new"
     " ON CONFLICT (project, kind, ident) DO UPDATE SET source = EXCLUDED.source,"
-    " ts = EXCLUDED.ts, title = EXCLUDED.title, body = EXCLUDED.body, digest = EXCLUDED.digest"
+    " ts = CASE WHEN h.digest = EXCLUDED.digest THEN h.ts ELSE EXCLUDED.ts END,"
+    " digest = EXCLUDED.digest)"
+    " INSERT INTO {x} AS w (project, kind, ident, title, body, digest)"
+    " SELECT %(project)s, kind, ident, title, body, digest FROM new"
+    " ON CONFLICT (project, kind, ident) DO UPDATE SET title = EXCLUDED.title,"
+    " body = EXCLUDED.body, digest = EXCLUDED.digest WHERE w.digest <> EXCLUDED.digest"
 )
 
 
@@ -75,7 +94,10 @@ def _sql(store: Any, text: str) -> Any:
 
     schema = sql.Identifier(store.schema)
     return sql.SQL(text).format(
-        s=schema, t=sql.SQL("{}.lifecycle_search").format(schema), entries=store._table
+        s=schema,
+        t=sql.SQL("{}.lifecycle_search").format(schema),
+        x=sql.SQL("{}.lifecycle_search_text").format(schema),
+        entries=store._table,
     )
 
 
@@ -92,8 +114,8 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
             return False
         if version == INDEX_VERSION and not rebuild:
             return True
-        conn.execute(_sql(store, "DROP TABLE IF EXISTS {s}.lifecycle_search"))
-        conn.execute(_sql(store, "DROP TABLE IF EXISTS {s}.lifecycle_search_meta"))
+        for statement in DROP:
+            conn.execute(_sql(store, statement))
         for statement in SCHEMA:
             conn.execute(_sql(store, statement))
         conn.execute(
@@ -169,21 +191,23 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
     tsquery, words = _tsquery(query)
     if not words:
         return []
-    where = ["project = %s", "doc @@ q"]
+    where = ["w.project = %s", "w.doc @@ q"]
     args: list[object] = [*words, project]
     if query.kinds:
-        where.append("kind = ANY(%s)")
+        where.append("w.kind = ANY(%s)")
         args.append(list(query.kinds))
     if query.since:
-        where.append("ts >= %s")
+        where.append("d.ts >= %s")
         args.append(query.since)
     args.append(query.limit)
     text = (
         "SELECT source, kind, ident, ts,"  # noqa: S608 - fixed fragments; values are bound
         f" ts_headline('simple', title || E'\\n' || body, q, '{_HEADLINE}'), rank"
-        " FROM (SELECT source, kind, ident, ts, title, body, q, ts_rank_cd(doc, q) AS rank"
-        f" FROM {{t}}, (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
-        " ORDER BY rank DESC, ts DESC LIMIT %s) AS best ORDER BY rank DESC, ts DESC"
+        " FROM (SELECT d.source, d.kind, d.ident, d.ts, w.title, w.body, q,"
+        " ts_rank_cd(w.doc, q) AS rank"
+        f" FROM {{x}} AS w JOIN {{t}} AS d USING (project, kind, ident),"
+        f" (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
+        " ORDER BY rank DESC, d.ts DESC LIMIT %s) AS best ORDER BY rank DESC, ts DESC"
     )
     statement = _sql(store, text)
 
