@@ -328,18 +328,42 @@ def test_a_damaged_file_store_index_is_deleted_and_rebuilt(tmp_path: Path) -> No
     assert [h.key for h in search(reopened, "demo", "lynx")] == ["memories/a"]
 
 
-def test_an_sqlite_database_without_the_index_gets_it_built_when_opened(tmp_path: Path) -> None:
+def _drop_sqlite_index(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_meta;")
+    conn.close()
+
+
+def test_an_sqlite_database_without_the_index_gets_it_at_its_first_search(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
     worked(store)
     store.close()
-    conn = sqlite3.connect(tmp_path / "s.db")
-    conn.executescript("DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_meta;")
-    conn.close()
-    reopened = SqliteStore(tmp_path / "s.db")
+    _drop_sqlite_index(tmp_path / "s.db")
+    reopened = SqliteStore(tmp_path / "s.db")  # opening an older database builds nothing
+    tables = sqlite3.connect(tmp_path / "s.db").execute(
+        "SELECT count(*) FROM sqlite_master WHERE name LIKE 'search_%'"
+    )
+    assert tables.fetchone() == (0,)
     assert [h.key for h in search(reopened, "demo", "token")] == [
         "learning/solutions/jwt-expiry-fix"
     ]
     reopened.close()
+
+
+def test_a_store_opened_before_another_process_built_the_index_keeps_it_current(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    worked(store)
+    store.close()
+    _drop_sqlite_index(tmp_path / "s.db")
+    writer = SqliteStore(tmp_path / "s.db")  # opened while there is no index
+    searcher = SqliteStore(tmp_path / "s.db")
+    assert search(searcher, "demo", "narwhal") == []  # builds the index
+    ProjectStore(writer, "demo").put("memories/sea", b"a narwhal")
+    assert [h.key for h in search(searcher, "demo", "narwhal")] == ["memories/sea"]
+    writer.close()
+    searcher.close()
 
 
 def test_rebuild_gives_the_same_hits(store: Store) -> None:

@@ -20,9 +20,39 @@ log = get_logger(__name__)
 
 
 def ready(conn: sqlite3.Connection) -> bool:
-    """Whether the index is there and of this version: read-only, no write lock taken
-    (the common case, on every open)."""
+    """Whether the index is there and of this version (read-only: no write lock)."""
     return fts.installed_version(conn) == fts.INDEX_VERSION
+
+
+def opened(conn: sqlite3.Connection) -> bool:
+    """At open: whether writes keep the index. A new, empty database gets its (empty)
+    index now; one with entries and no index gets it at its first search, so opening
+    a large database written by an older lifecycle costs nothing (a hook's wait)."""
+    if ready(conn):
+        return True
+    if (
+        fts.installed_version(conn) is None
+        and conn.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
+    ):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            built = prepare(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return built
+    return False
+
+
+def built_since(store: Any, conn: sqlite3.Connection) -> bool:
+    """Whether another process (or a search) built the index since this store opened;
+    asked in each write's transaction until it is."""
+    if ready(conn):
+        store._indexing = True
+        return True
+    return False
 
 
 def prepare(conn: sqlite3.Connection, *, rebuild: bool = False) -> bool:
@@ -45,6 +75,9 @@ def prepare(conn: sqlite3.Connection, *, rebuild: bool = False) -> bool:
 
 
 def search(store: Any, project: str, query: Query) -> list[SearchHit]:
+    if not store._run("read the search index", ready):
+        store._indexing = store._write("build the search index", prepare)
+
     def run(conn: sqlite3.Connection) -> list[SearchHit]:
         version = fts.installed_version(conn)
         if version != fts.INDEX_VERSION:
