@@ -36,7 +36,7 @@ from typing import Any
 from lifecycle.errors import StoreError
 from lifecycle.logs import get_logger
 from lifecycle.search import fts
-from lifecycle.search.documents import split_key
+from lifecycle.search.documents import documents, split_key
 from lifecycle.search.query import Query, SearchHit
 
 log = get_logger(__name__)
@@ -231,12 +231,21 @@ def _store_locked(root: str) -> Iterator[None]:
         os.close(fd)
 
 
-def build(store: Any, index: FileIndex, project: str) -> int:
-    """Index ``project`` afresh from its files; return its number of documents."""
-    from lifecycle.search.documents import documents
+def build(store: Any, index: FileIndex, project: str, *, only_if_stale: bool = False) -> int:
+    """Index ``project`` afresh from its files; return its number of documents.
 
+    ``only_if_stale``: look again once the store's lock is held, since the folder times
+    a search saw may have been those of a write that was just updating the index."""
+    with _store_locked(store._root):
+        if only_if_stale and not index.stale(project):
+            with index._lock:
+                return fts.count(index.conn, project)
+        return _build_locked(store, index, project)
+
+
+def _build_locked(store: Any, index: FileIndex, project: str) -> int:
     root = store._root
-    with _store_locked(root), index.transaction() as conn:
+    with index.transaction() as conn:
         fts.clear_project(conn, project)
         conn.execute("DELETE FROM search_folders WHERE project = ?", (project,))
         top = project + DIR_SUFFIX
@@ -258,7 +267,7 @@ def _ready(store: Any, project: str) -> FileIndex:
     index = _index_of(store, create=True)
     assert index is not None
     if index.stale(project):
-        build(store, index, project)
+        build(store, index, project, only_if_stale=True)
     return index
 
 
