@@ -8,13 +8,18 @@ them in a database file of their own inside the store's root.
 Tables (``search_`` prefix, beside the store's ``entries``)::
 
     search_meta(name, value)            the index's schema version
-    search_docs(id, project, kind, ident, source, ts, digest)
+    search_docs(id, project, kind, ident, source, ts, digest, title, body)
                                         one row per document; ``source`` is the key of
                                         the record that holds it now
-    search_text(title, body)            FTS5, rowid = search_docs.id
+    search_text(title, body)            FTS5 over search_docs' text (external content,
+                                        rowid = search_docs.id): the words, not a copy
 
 The tokenizer is ``unicode61 remove_diacritics 2``: words of letters and digits,
-case and accents folded. Ranking is bm25 with the title weighted twice.
+case and accents folded. Ranking is bm25 with the title weighted twice, among the
+newest :data:`RANKED` matches (by when each document was first indexed): a word that
+half the project contains is not ranked over every record it is in, which keeps a
+query over a year of sessions within milliseconds; more words, ``--type`` or
+``--since`` narrow it further.
 """
 
 from __future__ import annotations
@@ -25,18 +30,19 @@ from typing import TypeVar
 
 from lifecycle.search.documents import Document, documents, is_indexed, split_key
 from lifecycle.search.query import (
-    MARK_END,
-    MARK_START,
     Query,
     SearchHit,
     clean_snippet,
     parse_timestamp,
 )
+from lifecycle.search.scan import snippet
 
 T = TypeVar("T")
 
 #: The index's own schema version (not the store's migrations: it can always be rebuilt).
-INDEX_VERSION = 1
+INDEX_VERSION = 3  # 3: the text kept in search_docs (FTS5 external content)
+#: How many of the newest matches are ranked.
+RANKED = 500
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS search_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -44,10 +50,13 @@ SCHEMA = (
     " id INTEGER PRIMARY KEY,"
     " project TEXT NOT NULL, kind TEXT NOT NULL, ident TEXT NOT NULL,"
     " source TEXT NOT NULL, ts TEXT NOT NULL, digest TEXT NOT NULL,"
+    " title TEXT NOT NULL, body TEXT NOT NULL,"
     " UNIQUE (project, kind, ident))",
     "CREATE INDEX IF NOT EXISTS search_docs_source ON search_docs (project, source)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5("
-    "title, body, tokenize = 'unicode61 remove_diacritics 2')",
+    "title, body, content = 'search_docs', content_rowid = 'id',"
+    " tokenize = 'unicode61 remove_diacritics 2')",
+    "INSERT INTO search_text (search_text, rank) VALUES ('rank', 'bm25(2.0, 1.0)')",
 )
 DROP = (
     "DROP TABLE IF EXISTS search_text",
@@ -76,9 +85,14 @@ def create(conn: sqlite3.Connection) -> None:
     )
 
 
+_UNINDEX = "INSERT INTO search_text (search_text, rowid, title, body) VALUES ('delete', ?, ?, ?)"
+_INDEX = "INSERT INTO search_text (rowid, title, body) VALUES (?, ?, ?)"
+
+
 def clear_project(conn: sqlite3.Connection, project: str) -> None:
     conn.execute(
-        "DELETE FROM search_text WHERE rowid IN (SELECT id FROM search_docs WHERE project = ?)",
+        "INSERT INTO search_text (search_text, rowid, title, body)"
+        " SELECT 'delete', id, title, body FROM search_docs WHERE project = ?",
         (project,),
     )
     conn.execute("DELETE FROM search_docs WHERE project = ?", (project,))
@@ -106,19 +120,20 @@ def index_documents(
     over in one statement, so a checkpoint costs a few statements, not a few per task."""
     new = {(d.kind, d.ident): d for d in docs}
     gone = [
-        doc_id
-        for doc_id, kind, ident in conn.execute(
-            "SELECT id, kind, ident FROM search_docs WHERE project = ? AND source = ?",
+        (doc_id, title, body)
+        for doc_id, kind, ident, title, body in conn.execute(
+            "SELECT id, kind, ident, title, body FROM search_docs WHERE project = ? AND source = ?",
             (project, source),
         )
         if (kind, ident) not in new
     ]
-    for ids in _chunks(gone):
-        conn.execute(_in("DELETE FROM search_text WHERE rowid IN ()", len(ids)), ids)
-        conn.execute(_in("DELETE FROM search_docs WHERE id IN ()", len(ids)), ids)
+    if gone:
+        conn.executemany(_UNINDEX, gone)
+        for part in _chunks([doc_id for doc_id, _, _ in gone]):
+            conn.execute(_in("DELETE FROM search_docs WHERE id IN ()", len(part)), part)
     if not new:
         return
-    found: dict[tuple[str, str], tuple[int, str]] = {}
+    found: dict[tuple[str, str], tuple[int, str, str, str]] = {}
     by_kind: dict[str, list[str]] = {}
     for kind, ident in new:
         by_kind.setdefault(kind, []).append(ident)
@@ -126,40 +141,35 @@ def index_documents(
         for part in _chunks(idents):
             rows = conn.execute(
                 _in(
-                    "SELECT ident, id, digest FROM search_docs"
+                    "SELECT ident, id, digest, title, body FROM search_docs"
                     " WHERE project = ? AND kind = ? AND ident IN ()",
                     len(part),
                 ),
                 (project, kind, *part),
             )
-            found.update(((kind, ident), (doc_id, digest)) for ident, doc_id, digest in rows)
+            found.update(((kind, row[0]), row[1:]) for row in rows)
     taken: list[int] = []
     for key, doc in new.items():
         row = found.get(key)
         digest = doc.digest
         if row is None:
             cur = conn.execute(
-                "INSERT INTO search_docs (project, kind, ident, source, ts, digest)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (project, doc.kind, doc.ident, source, doc.timestamp, digest),
+                "INSERT INTO search_docs (project, kind, ident, source, ts, digest, title, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (project, doc.kind, doc.ident, source, doc.timestamp, digest, doc.title, doc.body),
             )
-            conn.execute(
-                "INSERT INTO search_text (rowid, title, body) VALUES (?, ?, ?)",
-                (cur.lastrowid, doc.title, doc.body),
-            )
+            conn.execute(_INDEX, (cur.lastrowid, doc.title, doc.body))
         elif row[1] == digest:
             taken.append(row[0])
         else:
-            doc_id = row[0]
+            doc_id, _, old_title, old_body = row
+            conn.execute(_UNINDEX, (doc_id, old_title, old_body))
             conn.execute(
-                "UPDATE search_docs SET source = ?, ts = ?, digest = ? WHERE id = ?",
-                (source, doc.timestamp, digest, doc_id),
+                "UPDATE search_docs SET source = ?, ts = ?, digest = ?, title = ?, body = ?"
+                " WHERE id = ?",
+                (source, doc.timestamp, digest, doc.title, doc.body, doc_id),
             )
-            conn.execute("DELETE FROM search_text WHERE rowid = ?", (doc_id,))
-            conn.execute(
-                "INSERT INTO search_text (rowid, title, body) VALUES (?, ?, ?)",
-                (doc_id, doc.title, doc.body),
-            )
+            conn.execute(_INDEX, (doc_id, doc.title, doc.body))
     for ids in _chunks(taken):
         conn.execute(
             _in("UPDATE search_docs SET source = ? WHERE id IN ()", len(ids)), (source, *ids)
@@ -177,36 +187,70 @@ def _chunks(items: list[T]) -> Iterator[list[T]]:
         yield items[i : i + 500]
 
 
-def search(conn: sqlite3.Connection, project: str, query: Query) -> list[SearchHit]:
-    """The best ``query.limit`` documents of ``project`` matching every term."""
-    where = ["search_text MATCH ?", "d.project = ?"]
-    args: list[object] = [query.fts5(), project]
+def _floor(conn: sqlite3.Connection, query: Query, project: str | None) -> int:
+    """The smallest rowid among the newest :data:`RANKED` matches (of ``project``'s
+    documents of the query's kinds, or of every document when None); 0 if fewer match."""
+    if project is None:
+        row = conn.execute(
+            "SELECT rowid FROM search_text WHERE search_text MATCH ?"
+            " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (query.fts5(), RANKED - 1),
+        ).fetchone()
+    else:
+        where, args = _filters(project, query)
+        row = conn.execute(
+            "SELECT search_text.rowid FROM search_text"  # noqa: S608 - values bound
+            " JOIN search_docs AS d ON d.id = search_text.rowid"
+            f" WHERE search_text MATCH ? AND {where} ORDER BY search_text.rowid DESC"
+            " LIMIT 1 OFFSET ?",
+            (query.fts5(), *args, RANKED - 1),
+        ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _filters(project: str, query: Query) -> tuple[str, list[object]]:
+    where = ["d.project = ?"]
+    args: list[object] = [project]
     if query.kinds:
-        where.append(f"d.kind IN ({', '.join('?' * len(query.kinds))})")
+        where.append(_in("d.kind IN ()", len(query.kinds)))
         args.extend(query.kinds)
     if query.since:
         where.append("d.ts >= ?")
         args.append(query.since)
-    args.append(query.limit)
+    return " AND ".join(where), args
+
+
+def search(conn: sqlite3.Connection, project: str, query: Query) -> list[SearchHit]:
+    """The best ``query.limit`` documents of ``project`` matching every term, among the
+    newest :data:`RANKED` that match.
+
+    The window is first taken over every project's matches (the cheap query: FTS5 alone);
+    when that leaves fewer hits than asked for, it is taken again over this project's
+    documents of the query's kinds and times."""
+    where, args = _filters(project, query)
     sql = (
-        "SELECT d.source, d.kind, d.ident, d.ts,"  # noqa: S608 - fixed fragments; values bound
-        f" snippet(search_text, -1, '{MARK_START}', '{MARK_END}', '…', 16),"
-        " bm25(search_text, 2.0, 1.0) AS rank"
+        "SELECT d.source, d.kind, d.ident, d.ts, d.title, d.body, rank"  # noqa: S608
         " FROM search_text JOIN search_docs AS d ON d.id = search_text.rowid"
-        f" WHERE {' AND '.join(where)}"  # fixed fragments; every value is bound
+        f" WHERE search_text MATCH ? AND search_text.rowid >= ? AND {where}"
         " ORDER BY rank, d.ts DESC LIMIT ?"
     )
-    rows = conn.execute(sql, args).fetchall()
+    floor = _floor(conn, query, None)
+    rows = conn.execute(sql, (query.fts5(), floor, *args, query.limit)).fetchall()
+    if len(rows) < query.limit and floor > 0:
+        floor = _floor(conn, query, project)
+        rows = conn.execute(sql, (query.fts5(), floor, *args, query.limit)).fetchall()
+    # The snippet is made here, for the hits only: FTS5's snippet() would be computed for
+    # every ranked row before the LIMIT.
     return [
         SearchHit(
             key=source,
             kind=kind,
             timestamp=parse_timestamp(ts),
-            snippet=clean_snippet(snippet),
+            snippet=clean_snippet(snippet(title, body, query.terms)),
             score=-float(rank),  # bm25 is lower-is-better; a score is higher-is-better
             ident=ident,
         )
-        for source, kind, ident, ts, snippet, rank in rows
+        for source, kind, ident, ts, title, body, rank in rows
     ]
 
 

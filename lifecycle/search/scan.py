@@ -27,6 +27,8 @@ SNIPPET_WORDS = 16
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -40,9 +42,15 @@ def _count(words: list[str], phrase: list[str]) -> int:
     return sum(1 for i in range(len(words) - n + 1) if words[i : i + n] == phrase)
 
 
-def _snippet(doc: Document, phrases: list[list[str]]) -> str:
+def snippet(title: str, body: str, terms: tuple[str, ...]) -> str:
+    """A few words around the first match, the matched words in marks: from the body,
+    or from the title when only the title matches."""
+    return _snippet(title, body, [p for p in (_words(t) for t in terms) if p])
+
+
+def _snippet(title: str, body: str, phrases: list[list[str]]) -> str:
     wanted = {w for phrase in phrases for w in phrase}
-    for text in (doc.body, doc.title):
+    for text in (body, title):
         tokens = list(_WORD.finditer(text))
         hits = [i for i, m in enumerate(tokens) if _fold(m.group()) in wanted]
         if not hits:
@@ -54,7 +62,7 @@ def _snippet(doc: Document, phrases: list[list[str]]) -> str:
             word = m.group()
             out.append(f"{MARK_START}{word}{MARK_END}" if _fold(word) in wanted else word)
         return ("…" if start else "") + " ".join(out) + ("…" if end < len(tokens) else "")
-    return doc.title
+    return title
 
 
 def search(store: Any, project: str, query: Query) -> list[SearchHit]:
@@ -84,7 +92,7 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
             key=key,
             kind=doc.kind,
             timestamp=parse_timestamp(doc.timestamp),
-            snippet=clean_snippet(_snippet(doc, phrases)),
+            snippet=clean_snippet(_snippet(doc.title, doc.body, phrases)),
             score=score,
             ident=doc.ident,
         )
