@@ -21,14 +21,14 @@ from typing import Any
 from lifecycle.errors import StoreError
 from lifecycle.logs import get_logger
 from lifecycle.search.documents import documents, is_indexed, split_key
+from lifecycle.search.fts import RANKED
 from lifecycle.search.query import (
-    MARK_END,
-    MARK_START,
     Query,
     SearchHit,
     clean_snippet,
     parse_timestamp,
 )
+from lifecycle.search.scan import snippet
 
 log = get_logger(__name__)
 
@@ -36,10 +36,6 @@ INDEX_VERSION = 2  # 2: the text in a table of its own
 _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
-_HEADLINE = (
-    f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=24, MinWords=8, '
-    'MaxFragments=1, FragmentDelimiter=" … "'
-)
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_meta"
@@ -201,13 +197,13 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
         args.append(query.since)
     args.append(query.limit)
     text = (
-        "SELECT source, kind, ident, ts,"  # noqa: S608 - fixed fragments; values are bound
-        f" ts_headline('simple', title || E'\\n' || body, q, '{_HEADLINE}'), rank"
-        " FROM (SELECT d.source, d.kind, d.ident, d.ts, w.title, w.body, q,"
-        " ts_rank_cd(w.doc, q) AS rank"
+        "SELECT source, kind, ident, ts, title, body, rank FROM ("  # noqa: S608 - values bound
+        " SELECT source, kind, ident, ts, title, body, ts_rank_cd(doc, q) AS rank FROM ("
+        " SELECT d.source, d.kind, d.ident, d.ts, w.title, w.body, w.doc, q"
         f" FROM {{x}} AS w JOIN {{t}} AS d USING (project, kind, ident),"
         f" (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
-        " ORDER BY rank DESC, d.ts DESC LIMIT %s) AS best ORDER BY rank DESC, ts DESC"
+        f" ORDER BY d.ts DESC LIMIT {RANKED}) AS recent"
+        " ORDER BY rank DESC, ts DESC LIMIT %s) AS best ORDER BY rank DESC, ts DESC"
     )
     statement = _sql(store, text)
 
@@ -225,11 +221,11 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
             key=source,
             kind=kind,
             timestamp=parse_timestamp(ts),
-            snippet=clean_snippet(snippet),
+            snippet=clean_snippet(snippet(title, body, query.terms)),
             score=float(rank),
             ident=ident,
         )
-        for source, kind, ident, ts, snippet, rank in rows
+        for source, kind, ident, ts, title, body, rank in rows
     ]
 
 
