@@ -32,7 +32,7 @@ from lifecycle.search.scan import snippet
 
 log = get_logger(__name__)
 
-INDEX_VERSION = 2  # 2: the text in a table of its own
+INDEX_VERSION = 3  # 2: the text in a table of its own; 3: its seq
 _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
@@ -51,6 +51,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_text ("
     ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
     " title TEXT NOT NULL, body TEXT NOT NULL, digest TEXT NOT NULL,"
+    # The order documents were first indexed in: the newest matches are ranked.
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
     " doc tsvector GENERATED ALWAYS AS ("
     f" setweight(to_tsvector('simple', regexp_replace(title, {_SPLIT}, ' ', 'g')), 'A') ||"
     f" setweight(to_tsvector('simple', regexp_replace(body, {_SPLIT}, ' ', 'g')), 'B')"
@@ -192,18 +194,21 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
     if query.kinds:
         where.append("w.kind = ANY(%s)")
         args.append(list(query.kinds))
+    since = ""
     if query.since:
-        where.append("d.ts >= %s")
+        since = " WHERE d.ts >= %s"
         args.append(query.since)
     args.append(query.limit)
+    # The newest RANKED matches (the text table alone: GIN and seq), ranked; then their
+    # holders and times.
     text = (
-        "SELECT source, kind, ident, ts, title, body, rank FROM ("  # noqa: S608 - values bound
-        " SELECT source, kind, ident, ts, title, body, ts_rank_cd(doc, q) AS rank FROM ("
-        " SELECT d.source, d.kind, d.ident, d.ts, w.title, w.body, w.doc, q"
-        f" FROM {{x}} AS w JOIN {{t}} AS d USING (project, kind, ident),"
-        f" (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
-        f" ORDER BY d.ts DESC LIMIT {RANKED}) AS recent"
-        " ORDER BY rank DESC, ts DESC LIMIT %s) AS best ORDER BY rank DESC, ts DESC"
+        "SELECT d.source, w.kind, w.ident, d.ts, w.title, w.body, w.rank FROM ("  # noqa: S608
+        " SELECT project, kind, ident, title, body, ts_rank_cd(doc, q) AS rank FROM ("
+        " SELECT w.project, w.kind, w.ident, w.title, w.body, w.doc, q"
+        f" FROM {{x}} AS w, (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
+        f" ORDER BY w.seq DESC LIMIT {RANKED}) AS recent) AS w"
+        f" JOIN {{t}} AS d USING (project, kind, ident){since}"
+        " ORDER BY w.rank DESC, d.ts DESC LIMIT %s"
     )
     statement = _sql(store, text)
 
