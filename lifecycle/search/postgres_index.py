@@ -129,6 +129,10 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
             rows.execute(_sql(store, "SELECT key, value FROM {entries}"))
             changes = [(key, bytes(value)) for key, value in rows]
         index_entries(store, conn, changes)
+        # Fresh statistics, so that the planner walks the newest documents for a common
+        # word rather than reading all of its matches.
+        conn.execute(_sql(store, "ANALYZE {t}"))
+        conn.execute(_sql(store, "ANALYZE {x}"))
         log.info("search.index_built", schema=store.schema, entries=len(changes))
     return True
 
@@ -205,7 +209,7 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
     # holders and times.
     text = (
         "SELECT d.source, w.kind, w.ident, d.ts, w.title, w.body, w.rank FROM ("  # noqa: S608
-        " SELECT project, kind, ident, title, body, ts_rank_cd(doc, q) AS rank FROM ("
+        " SELECT project, kind, ident, title, body, ts_rank(doc, q) AS rank FROM ("
         " SELECT w.project, w.kind, w.ident, w.title, w.body, w.doc, q"
         f" FROM {{x}} AS w, (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
         f" ORDER BY w.seq DESC LIMIT {RANKED}) AS recent) AS w"
