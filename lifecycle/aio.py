@@ -276,6 +276,7 @@ class AsyncSessionManager:
     read_checkpoint = _awaited(SessionManager.read_checkpoint)
     list_checkpoints = _awaited(SessionManager.list_checkpoints)
     learnings_count = _awaited(SessionManager.learnings_count)
+    search = _awaited(SessionManager.search)
 
     async def before_operation(self, operation: Operation | str, **fields: Any) -> Clearance:
         """Ask before running an operation (see SessionManager.before_operation)."""

@@ -210,3 +210,20 @@ class DiagramToolMissing(LifecycleError):
 
 class MalformedDiagram(LifecycleError):
     """A drawn SVG that is not well-formed XML (browsers would refuse to show it)."""
+
+
+class InvalidQuery(LifecycleError, ValueError):
+    """A search query that cannot be run (empty, too long, a NUL character, a bad filter)."""
+
+    exit_code = 2
+
+
+class InvalidExport(LifecycleError, ValueError):
+    """An export file that cannot be imported: cut short, a bad checksum, a line that is
+    not a record, or a format version newer than this lifecycle reads. Nothing is written."""
+
+    exit_code = 2
+
+
+class MigrationMismatch(LifecycleError):
+    """After a migration, the target does not hold what the source does."""

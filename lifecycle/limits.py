@@ -129,11 +129,11 @@ def room(field: str, count: int, limit: int) -> None:
 
 def encoded(field: str, value: Mapping[str, Any], limit: int) -> Mapping[str, Any]:
     """``value``, or OverLimit when its JSON encoding is over ``limit`` bytes."""
-    from lifecycle import codec
+    import orjson
 
     try:
-        size = len(codec.converter.dumps(dict(value)))
-    except TypeError:  # not JSON: the record's own check says so later
+        size = len(orjson.dumps(dict(value)))
+    except TypeError:  # not JSON (orjson's error is one): the record's own check says so later
         return value
     if size > limit:
         raise OverLimit(field, size, limit, "bytes")

@@ -253,7 +253,8 @@ def test_a_workflow_across_two_server_processes_through_the_typescript_sdk(
     assert "project_state/decisions_log" in names["memories"]
     assert status["state"] == "RESUMED"
     # the command line sees the session the MCP server left open
-    assert run_json(["status", "--store", store], cwd=tmp_path)["phase"] == "Phase 1"
+    # the command line in the server's folder (so the same project) sees the session
+    assert run_json(["status", "--store", store], cwd=CLIENTS)["phase"] == "Phase 1"
 
 
 def test_schemas_accept_nothing_else_and_say_what_would_be_right_in_one_line(

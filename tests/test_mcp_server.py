@@ -134,7 +134,10 @@ def test_a_real_client_runs_a_whole_session(tmp_path: Path) -> None:
 
     with_server(store, session)
     # the command line in the same folder (the same project) sees the session left open
-    assert run_json(["status", "--store", store], cwd=ROOT)["phase"] == "Phase 1"
+    assert (
+        run_json(["status", "--store", store, "--project", "default"], cwd=ROOT)["phase"]
+        == "Phase 1"
+    )
 
 
 def test_every_tool_publishes_an_output_schema(tmp_path: Path) -> None:

@@ -84,7 +84,13 @@ def test_store_keeps_its_tables_in_its_own_schema(store: PostgresStore, postgres
         "ORDER BY table_name",
         store.schema,
     )
-    assert tables == [("lifecycle_entries",), ("lifecycle_migrations",)]
+    assert tables == [
+        ("lifecycle_entries",),
+        ("lifecycle_migrations",),
+        ("lifecycle_search",),  # the search index (lifecycle.search.postgres_index)
+        ("lifecycle_search_meta",),
+        ("lifecycle_search_text",),
+    ]
 
 
 # -- migrations -------------------------------------------------------------------------------

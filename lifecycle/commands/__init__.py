@@ -11,4 +11,7 @@ MODULES: tuple[str, ...] = (
     "lifecycle.commands.history",  # history, prune
     "lifecycle.commands.coverage",  # coverage (transition coverage of a recorded run)
     "lifecycle.commands.rewind",  # rewind (restore files from a checkpoint's snapshot)
+    "lifecycle.commands.search",  # search
+    "lifecycle.commands.transfer",  # export, import, migrate
+    "lifecycle.commands.checkpoints",  # show, diff
 )

@@ -102,6 +102,12 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
 
     report = sub.add_parser("report", help="the Session Report (what a resumed session is told)")
     add_common(report)
+    report.add_argument(
+        "--html",
+        default=None,
+        metavar="FILE",
+        help="write the project's report as one self-contained HTML page (lifecycle.html_report)",
+    )
     report.set_defaults(handler=cmd_report)
 
 
@@ -282,6 +288,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.html is not None:
+        from lifecycle.commands.html import write_html_report
+
+        return write_html_report(args)
     from lifecycle.integrations import outputs
     from lifecycle.integrations.live import live_session
 

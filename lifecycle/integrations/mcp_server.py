@@ -1081,6 +1081,57 @@ def rewind(
     return RewindOut(**result.as_dict())
 
 
+# -- search ---------------------------------------------------------------------------------
+
+
+class SearchHitOut(BaseModel):
+    key: str = Field(description="The record's key: read it with read_memory.")
+    kind: str
+    timestamp: str | None
+    snippet: str = Field(description="The text around the match.")
+    score: float
+
+
+class SearchOut(BaseModel):
+    hits: list[SearchHitOut]
+
+
+@tool("Search memories", read_only=True, idempotent=True)
+def search_memory(
+    env: Env,
+    query: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=1_000,
+            description="Words that must all occur, in any order; nothing in it is syntax.",
+        ),
+    ],
+    kind: Annotated[
+        Literal["learning", "decision", "task", "summary", "checkpoint", "session", "memory"]
+        | None,
+        Field(description="Only this kind of record; omit for every kind."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        Field(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="Only records from this date on (YYYY-MM-DD).",
+        ),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="At most this many hits.")] = 10,
+) -> SearchOut:
+    """Use to find past work before reading memories one by one: ranked full-text search
+    of the project's learnings, decisions, tasks, summaries, sessions, checkpoints and
+    memories, best first, each with its key (read it with read_memory) and a snippet."""
+    from lifecycle.search import search
+
+    hits = search(env.store, env.project, query, kinds=kind, since=since, limit=limit)
+    return SearchOut(
+        hits=[SearchHitOut(**{k: v for k, v in h.as_dict().items() if k != "ident"}) for h in hits]
+    )
+
+
 # -- helpers --------------------------------------------------------------------------------
 
 

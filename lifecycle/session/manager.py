@@ -442,6 +442,19 @@ class SessionManager:
                 learnings_count=self.learnings_count(),
             )
 
+    def search(
+        self,
+        query: str,
+        *,
+        kinds: Iterable[str] | str | None = None,
+        since: datetime | str | None = None,
+        limit: int = 20,
+    ) -> list[Any]:
+        """Full-text search over this project's records (:func:`lifecycle.search.search`)."""
+        from lifecycle.search import search
+
+        return search(self._store, self.project, query, kinds=kinds, since=since, limit=limit)
+
     def report(self) -> str:
         """The Session Report ("Session restored: Phase: ... Progress: ...")."""
         from lifecycle.report import session_report

@@ -196,6 +196,9 @@ class FileStore:
         self._root = str(self.root)
         self._lock_path = os.path.join(self._root, LOCK_NAME)
         self._made: set[str] = set()  # folders this instance knows exist
+        # The search index (lifecycle.search.file_index), once a search has made one.
+        self._search_index: object | None = None
+        self._index_file = os.path.join(self._root, ".search", "index.sqlite3")
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -425,6 +428,7 @@ class FileStore:
             except (FileNotFoundError, NotADirectoryError):
                 return False
             _fsync_dir(folder)
+            self._index_written([(key, None)])
         return True
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
@@ -441,6 +445,7 @@ class FileStore:
                 )
                 versions = [planned.version for planned in plan]
                 self._apply(lock, ops, paths, versions)
+                self._index_written([(o.key, o.value if isinstance(o, Put) else None) for o in ops])
                 return versions
 
     def mirror(self, items: Sequence[tuple[str, bytes | None, int]]) -> None:
@@ -456,6 +461,7 @@ class FileStore:
             if ops:
                 with self._locked() as lock:
                     self._apply(lock, ops, paths, versions)
+                    self._index_written([(k, v) for k, v, _ in items])
 
     def _apply(
         self,
@@ -509,8 +515,18 @@ class FileStore:
         if folders:
             os.ftruncate(lock, 0)
 
+    def _index_written(self, changes: Sequence[tuple[str, bytes | None]]) -> None:
+        """Keep the search index current, under the write lock, if a search made one."""
+        if self._search_index is not None or os.path.exists(self._index_file):
+            from lifecycle.search import file_index
+
+            file_index.written(self, changes)
+
     def close(self) -> None:
-        pass
+        if self._search_index is not None:
+            from lifecycle.search import file_index
+
+            file_index.close(self)
 
 
 def root_of_url(url: str) -> Path:

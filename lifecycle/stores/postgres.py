@@ -199,6 +199,7 @@ class PostgresStore(PagedScans):
             weakref.WeakKeyDictionary()
         )
         self._migrate()
+        self._indexing = False
         self._pool = ConnectionPool(
             where.conninfo,
             min_size=min_size,
@@ -214,6 +215,16 @@ class PostgresStore(PagedScans):
         except psycopg.Error as exc:
             self._pool.close()
             raise self._error(exc, "open the connection pool") from None
+        # -- search index (lifecycle.search.postgres_index): in each write's transaction
+        from lifecycle.search import postgres_index
+
+        try:
+            self._indexing = self._run(
+                "prepare the search index", lambda conn: postgres_index.prepare(self, conn)
+            )
+        except BaseException:
+            self._pool.close()
+            raise
         log.debug("postgres_store.opened", url=self.url, schema=self.schema)
 
     # -- errors and connections ------------------------------------------------------------
@@ -406,7 +417,7 @@ class PostgresStore(PagedScans):
                 raise _LostRace
             raise VersionConflict(key, expected_version, found)
 
-        return self._run(f"write {key!r}", put)
+        return self._run(f"write {key!r}", self._indexed(put, [(key, data)]))
 
     def delete(self, key: str, *, expected_version: int | None = None) -> bool:
         check_storage_key(key)
@@ -427,7 +438,7 @@ class PostgresStore(PagedScans):
                 raise _LostRace
             raise VersionConflict(key, expected_version, found)
 
-        return self._run(f"delete {key!r}", delete)
+        return self._run(f"delete {key!r}", self._indexed(delete, [(key, None)]))
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
         check_ops(ops)
@@ -438,6 +449,8 @@ class PostgresStore(PagedScans):
         # take their row and insert locks in the same order and cannot deadlock.
         order = sorted(range(len(ops)), key=lambda i: ops[i].key)
         q = self._q
+
+        from lifecycle.search import postgres_index
 
         def batch(conn: psycopg.Connection[Any]) -> list[int]:
             with conn.transaction():
@@ -457,9 +470,36 @@ class PostgresStore(PagedScans):
                             conn.execute(q["set"], (values[i], version, op.key))
                     elif current:
                         conn.execute(q["delete"], (op.key,))
+                if self._indexing:  # search index, in this transaction
+                    postgres_index.index_entries(
+                        self,
+                        conn,
+                        [
+                            (op.key, values[i] if isinstance(op, Put) else None)
+                            for i, op in enumerate(ops)
+                        ],
+                    )
                 return [planned.version for planned in plan]
 
         return self._run(f"apply a batch of {len(ops)} operations", batch)
+
+    def _indexed(
+        self, work: Callable[[psycopg.Connection[Any]], T], changes: list[tuple[str, bytes | None]]
+    ) -> Callable[[psycopg.Connection[Any]], T]:
+        """``work``, and the search index brought up to date in the same transaction
+        (lifecycle.search.postgres_index); ``work`` alone for keys the index ignores."""
+        from lifecycle.search import postgres_index
+
+        if not self._indexing or not postgres_index.touches_index(changes):
+            return work
+
+        def both(conn: psycopg.Connection[Any]) -> T:
+            with conn.transaction():
+                result = work(conn)
+                postgres_index.index_entries(self, conn, changes)
+            return result
+
+        return both
 
     def close(self) -> None:
         if self._closed:

@@ -30,6 +30,8 @@ from urllib.parse import unquote, urlsplit
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
 from lifecycle.logs import get_logger
+from lifecycle.search import fts as search_fts
+from lifecycle.search import sqlite_index as search_sqlite
 from lifecycle.stores.base import (
     Entry,
     Op,
@@ -114,6 +116,10 @@ class SqliteStore(PagedScans):
         self._conn = self._connect(busy_timeout)
         try:
             self._migrate()
+            # -- search index (lifecycle.search.sqlite_index): same database, same transactions
+            from lifecycle.search import sqlite_index
+
+            self._indexing = self._run("read the search index", sqlite_index.opened)
         except BaseException:
             self._conn.close()
             raise
@@ -308,6 +314,7 @@ class SqliteStore(PagedScans):
             found = self._version(conn, key)
             check_version(key, expected_version, found)
             self._store(conn, key, data, found + 1)
+            self._index(conn, key, data)
             return found + 1
 
         return self._write(f"write {key!r}", put)
@@ -321,6 +328,7 @@ class SqliteStore(PagedScans):
             if found == 0:
                 return False
             conn.execute("DELETE FROM entries WHERE key = ?", (key,))
+            self._index(conn, key, None)
             return True
 
         return self._write(f"delete {key!r}", delete)
@@ -338,9 +346,16 @@ class SqliteStore(PagedScans):
                     self._store(conn, op.key, value, version)
                 else:
                     conn.execute("DELETE FROM entries WHERE key = ?", (op.key,))
+                self._index(conn, op.key, value if isinstance(op, Put) else None)
             return [planned.version for planned in plan]
 
         return self._write(f"apply a batch of {len(ops)} operations", batch)
+
+    def _index(self, conn: sqlite3.Connection, key: str, value: bytes | None) -> None:
+        """The search index (lifecycle.search.sqlite_index), in the write's transaction:
+        kept once a search has built it (by this process or another)."""
+        if self._indexing or search_sqlite.built_since(self, conn):
+            search_fts.index_entry(conn, key, value)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,262 @@
+"""The SQLite FTS5 index: its tables, keeping it current, and querying it.
+
+Used two ways: the SQLite store keeps these tables in its own database and calls
+:func:`index_entry` inside the transaction of every write (the index commits with the
+write or not at all); the file store's index (:mod:`lifecycle.search.file_index`) keeps
+them in a database file of their own inside the store's root.
+
+Tables (``search_`` prefix, beside the store's ``entries``)::
+
+    search_meta(name, value)            the index's schema version
+    search_docs(id, project, kind, ident, source, ts, digest, title, body)
+                                        one row per document; ``source`` is the key of
+                                        the record that holds it now
+    search_text(title, body)            FTS5 over search_docs' text (external content,
+                                        rowid = search_docs.id): the words, not a copy
+
+The tokenizer is ``unicode61 remove_diacritics 2``: words of letters and digits,
+case and accents folded. Ranking is bm25 with the title weighted twice, among the
+newest :data:`RANKED` matches (by when each document was first indexed): a word that
+half the project contains is not ranked over every record it is in, which keeps a
+query over a year of sessions within milliseconds; more words, ``--type`` or
+``--since`` narrow it further.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from lifecycle.search.documents import Document, documents, is_indexed, split_key
+from lifecycle.search.query import (
+    Query,
+    SearchHit,
+    clean_snippet,
+    parse_timestamp,
+)
+from lifecycle.search.scan import snippet
+
+T = TypeVar("T")
+
+#: The index's own schema version (not the store's migrations: it can always be rebuilt).
+INDEX_VERSION = 3  # 3: the text kept in search_docs (FTS5 external content)
+#: How many of the newest matches are ranked.
+RANKED = 500
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS search_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS search_docs ("
+    " id INTEGER PRIMARY KEY,"
+    " project TEXT NOT NULL, kind TEXT NOT NULL, ident TEXT NOT NULL,"
+    " source TEXT NOT NULL, ts TEXT NOT NULL, digest TEXT NOT NULL,"
+    " title TEXT NOT NULL, body TEXT NOT NULL,"
+    " UNIQUE (project, kind, ident))",
+    "CREATE INDEX IF NOT EXISTS search_docs_source ON search_docs (project, source)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5("
+    "title, body, content = 'search_docs', content_rowid = 'id',"
+    " tokenize = 'unicode61 remove_diacritics 2')",
+    "INSERT INTO search_text (search_text, rank) VALUES ('rank', 'bm25(2.0, 1.0)')",
+)
+DROP = (
+    "DROP TABLE IF EXISTS search_text",
+    "DROP TABLE IF EXISTS search_docs",
+    "DROP TABLE IF EXISTS search_meta",
+)
+
+
+def installed_version(conn: sqlite3.Connection) -> int | None:
+    """The index version in this database, or None when it has no index."""
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_meta'"
+    ).fetchone()
+    if row is None:
+        return None
+    got = conn.execute("SELECT value FROM search_meta WHERE name = 'version'").fetchone()
+    return int(got[0]) if got is not None and str(got[0]).isdigit() else None
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """(Re)create empty index tables; the caller holds a write transaction."""
+    for statement in (*DROP, *SCHEMA):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO search_meta (name, value) VALUES ('version', ?)", (str(INDEX_VERSION),)
+    )
+
+
+_UNINDEX = "INSERT INTO search_text (search_text, rowid, title, body) VALUES ('delete', ?, ?, ?)"
+_INDEX = "INSERT INTO search_text (rowid, title, body) VALUES (?, ?, ?)"
+
+
+def clear_project(conn: sqlite3.Connection, project: str) -> None:
+    conn.execute(
+        "INSERT INTO search_text (search_text, rowid, title, body)"
+        " SELECT 'delete', id, title, body FROM search_docs WHERE project = ?",
+        (project,),
+    )
+    conn.execute("DELETE FROM search_docs WHERE project = ?", (project,))
+
+
+def index_entry(conn: sqlite3.Connection, full_key: str, value: bytes | None) -> None:
+    """Bring the index up to date with ``full_key`` now holding ``value`` (None: deleted).
+
+    For keys that give no documents this costs one regular-expression match.
+    """
+    parts = split_key(full_key)
+    if parts is None or not is_indexed(parts[1]):
+        return
+    project, key = parts
+    index_documents(conn, project, key, [] if value is None else documents(key, value))
+
+
+def index_documents(
+    conn: sqlite3.Connection, project: str, source: str, docs: Iterable[Document]
+) -> None:
+    """Make ``docs`` the documents ``source`` holds: documents it held and no longer
+    does are removed; each of ``docs`` is added, or taken over from the record that
+    held it before. Only a document whose text changed is written to the FTS table; the
+    others (a checkpoint carries its session's tasks and decisions again) are taken
+    over in one statement, so a checkpoint costs a few statements, not a few per task."""
+    new = {(d.kind, d.ident): d for d in docs}
+    gone = [
+        (doc_id, title, body)
+        for doc_id, kind, ident, title, body in conn.execute(
+            "SELECT id, kind, ident, title, body FROM search_docs WHERE project = ? AND source = ?",
+            (project, source),
+        )
+        if (kind, ident) not in new
+    ]
+    if gone:
+        conn.executemany(_UNINDEX, gone)
+        for part in _chunks([doc_id for doc_id, _, _ in gone]):
+            conn.execute(_in("DELETE FROM search_docs WHERE id IN ()", len(part)), part)
+    if not new:
+        return
+    found: dict[tuple[str, str], tuple[int, str, str, str]] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, ident in new:
+        by_kind.setdefault(kind, []).append(ident)
+    for kind, idents in by_kind.items():
+        for part in _chunks(idents):
+            rows = conn.execute(
+                _in(
+                    "SELECT ident, id, digest, title, body FROM search_docs"
+                    " WHERE project = ? AND kind = ? AND ident IN ()",
+                    len(part),
+                ),
+                (project, kind, *part),
+            )
+            found.update(((kind, row[0]), row[1:]) for row in rows)
+    taken: list[int] = []
+    for key, doc in new.items():
+        row = found.get(key)
+        digest = doc.digest
+        if row is None:
+            cur = conn.execute(
+                "INSERT INTO search_docs (project, kind, ident, source, ts, digest, title, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (project, doc.kind, doc.ident, source, doc.timestamp, digest, doc.title, doc.body),
+            )
+            conn.execute(_INDEX, (cur.lastrowid, doc.title, doc.body))
+        elif row[1] == digest:
+            taken.append(row[0])
+        else:
+            doc_id, _, old_title, old_body = row
+            conn.execute(_UNINDEX, (doc_id, old_title, old_body))
+            conn.execute(
+                "UPDATE search_docs SET source = ?, ts = ?, digest = ?, title = ?, body = ?"
+                " WHERE id = ?",
+                (source, doc.timestamp, digest, doc.title, doc.body, doc_id),
+            )
+            conn.execute(_INDEX, (doc_id, doc.title, doc.body))
+    for ids in _chunks(taken):
+        conn.execute(
+            _in("UPDATE search_docs SET source = ? WHERE id IN ()", len(ids)), (source, *ids)
+        )
+
+
+def _in(sql: str, count: int) -> str:
+    """``sql`` with ``count`` placeholders in its ``IN ()``: the values are always bound."""
+    return sql.replace("IN ()", f"IN ({', '.join('?' * count)})")
+
+
+def _chunks(items: list[T]) -> Iterator[list[T]]:
+    """Pieces small enough for SQLite's limit on bound values in one statement."""
+    for i in range(0, len(items), 500):
+        yield items[i : i + 500]
+
+
+def _floor(conn: sqlite3.Connection, query: Query, project: str | None) -> int:
+    """The smallest rowid among the newest :data:`RANKED` matches (of ``project``'s
+    documents of the query's kinds, or of every document when None); 0 if fewer match."""
+    if project is None:
+        row = conn.execute(
+            "SELECT rowid FROM search_text WHERE search_text MATCH ?"
+            " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (query.fts5(), RANKED - 1),
+        ).fetchone()
+    else:
+        where, args = _filters(project, query)
+        row = conn.execute(
+            "SELECT search_text.rowid FROM search_text"  # noqa: S608 - values bound
+            " JOIN search_docs AS d ON d.id = search_text.rowid"
+            f" WHERE search_text MATCH ? AND {where} ORDER BY search_text.rowid DESC"
+            " LIMIT 1 OFFSET ?",
+            (query.fts5(), *args, RANKED - 1),
+        ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _filters(project: str, query: Query) -> tuple[str, list[object]]:
+    where = ["d.project = ?"]
+    args: list[object] = [project]
+    if query.kinds:
+        where.append(_in("d.kind IN ()", len(query.kinds)))
+        args.extend(query.kinds)
+    if query.since:
+        where.append("d.ts >= ?")
+        args.append(query.since)
+    return " AND ".join(where), args
+
+
+def search(conn: sqlite3.Connection, project: str, query: Query) -> list[SearchHit]:
+    """The best ``query.limit`` documents of ``project`` matching every term, among the
+    newest :data:`RANKED` that match.
+
+    The window is first taken over every project's matches (the cheap query: FTS5 alone);
+    when that leaves fewer hits than asked for, it is taken again over this project's
+    documents of the query's kinds and times."""
+    where, args = _filters(project, query)
+    sql = (
+        "SELECT d.source, d.kind, d.ident, d.ts, d.title, d.body, rank"  # noqa: S608
+        " FROM search_text JOIN search_docs AS d ON d.id = search_text.rowid"
+        f" WHERE search_text MATCH ? AND search_text.rowid >= ? AND {where}"
+        " ORDER BY rank, d.ts DESC LIMIT ?"
+    )
+    floor = _floor(conn, query, None)
+    rows = conn.execute(sql, (query.fts5(), floor, *args, query.limit)).fetchall()
+    if len(rows) < query.limit and floor > 0:
+        floor = _floor(conn, query, project)
+        rows = conn.execute(sql, (query.fts5(), floor, *args, query.limit)).fetchall()
+    # The snippet is made here, for the hits only: FTS5's snippet() would be computed for
+    # every ranked row before the LIMIT.
+    return [
+        SearchHit(
+            key=source,
+            kind=kind,
+            timestamp=parse_timestamp(ts),
+            snippet=clean_snippet(snippet(title, body, query.terms)),
+            score=-float(rank),  # bm25 is lower-is-better; a score is higher-is-better
+            ident=ident,
+        )
+        for source, kind, ident, ts, title, body, rank in rows
+    ]
+
+
+def count(conn: sqlite3.Connection, project: str | None = None) -> int:
+    if project is None:
+        return int(conn.execute("SELECT count(*) FROM search_docs").fetchone()[0])
+    return int(
+        conn.execute("SELECT count(*) FROM search_docs WHERE project = ?", (project,)).fetchone()[0]
+    )

@@ -1,0 +1,250 @@
+"""The PostgreSQL store's search index: a ``tsvector`` column with a GIN index.
+
+``lifecycle_search`` sits beside ``lifecycle_entries`` in the store's schema, one row
+per document (see :mod:`lifecycle.search.documents`). Its ``doc`` column is generated
+from the title (weight A) and the body (weight B), split into runs of letters and
+digits like the SQLite index, with the ``simple`` configuration (no stemming, no stop
+words: the same words match in every store). The store calls :func:`index_entries`
+inside the transaction of every write that touches an indexed key.
+
+The tables are created when the store opens (under the migrations' advisory lock) and
+filled from the entries when they are new; ``lifecycle_search_meta`` holds the index's
+version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from lifecycle.errors import StoreError
+from lifecycle.logs import get_logger
+from lifecycle.search.documents import documents, is_indexed, split_key
+from lifecycle.search.fts import RANKED
+from lifecycle.search.query import (
+    Query,
+    SearchHit,
+    clean_snippet,
+    parse_timestamp,
+)
+from lifecycle.search.scan import snippet
+
+log = get_logger(__name__)
+
+INDEX_VERSION = 4  # 2: the text in a table of its own; 3: its seq; 4: seq indexed
+_LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
+_SPLIT = r"'[^[:alnum:]]+'"
+_NON_WORD = re.compile(r"[\W_]+")
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_meta"
+    " (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # Who holds each document, and when: rewritten on every write that carries it.
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search ("
+    ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
+    ' source TEXT COLLATE "C" NOT NULL, ts TEXT NOT NULL, digest TEXT NOT NULL,'
+    " PRIMARY KEY (project, kind, ident))",
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_source ON {s}.lifecycle_search (project, source)",
+    # Its text and tsvector: rewritten only when the text changes, so the GIN index is not
+    # touched by a checkpoint that carries the session's tasks and decisions again.
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_text ("
+    ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
+    " title TEXT NOT NULL, body TEXT NOT NULL, digest TEXT NOT NULL,"
+    # The order documents were first indexed in: the newest matches are ranked.
+    " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
+    " doc tsvector GENERATED ALWAYS AS ("
+    f" setweight(to_tsvector('simple', regexp_replace(title, {_SPLIT}, ' ', 'g')), 'A') ||"
+    f" setweight(to_tsvector('simple', regexp_replace(body, {_SPLIT}, ' ', 'g')), 'B')"
+    " ) STORED,"
+    " PRIMARY KEY (project, kind, ident))",
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_doc ON {s}.lifecycle_search_text USING GIN (doc)",
+    # For a common word the planner walks the newest documents back and stops at RANKED.
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_seq ON {s}.lifecycle_search_text (project, seq)",
+)
+DROP = (
+    "DROP TABLE IF EXISTS {s}.lifecycle_search_text",
+    "DROP TABLE IF EXISTS {s}.lifecycle_search",
+    "DROP TABLE IF EXISTS {s}.lifecycle_search_meta",
+)
+
+_UPSERT = (
+    "WITH new AS (SELECT * FROM unnest(%(kind)s::text[], %(ident)s::text[], %(ts)s::text[],"
+    " %(title)s::text[], %(body)s::text[], %(digest)s::text[])"
+    " AS n(kind, ident, ts, title, body, digest)),"
+    " gone AS (DELETE FROM {t} AS o WHERE o.project = %(project)s AND o.source = %(source)s"
+    " AND NOT EXISTS (SELECT 1 FROM new WHERE new.kind = o.kind AND new.ident = o.ident)"
+    " RETURNING o.kind, o.ident),"
+    " gone_text AS (DELETE FROM {x} AS w USING gone"
+    " WHERE w.project = %(project)s AND w.kind = gone.kind AND w.ident = gone.ident),"
+    " held AS (INSERT INTO {t} AS h (project, kind, ident, source, ts, digest)"
+    " SELECT %(project)s, kind, ident, %(source)s, ts, digest FROM new"
+    " ON CONFLICT (project, kind, ident) DO UPDATE SET source = EXCLUDED.source,"
+    " ts = CASE WHEN h.digest = EXCLUDED.digest THEN h.ts ELSE EXCLUDED.ts END,"
+    " digest = EXCLUDED.digest)"
+    " INSERT INTO {x} AS w (project, kind, ident, title, body, digest)"
+    " SELECT %(project)s, kind, ident, title, body, digest FROM new"
+    " ON CONFLICT (project, kind, ident) DO UPDATE SET title = EXCLUDED.title,"
+    " body = EXCLUDED.body, digest = EXCLUDED.digest WHERE w.digest <> EXCLUDED.digest"
+)
+
+
+def _sql(store: Any, text: str) -> Any:
+    from psycopg import sql
+
+    schema = sql.Identifier(store.schema)
+    return sql.SQL(text).format(
+        s=schema,
+        t=sql.SQL("{}.lifecycle_search").format(schema),
+        x=sql.SQL("{}.lifecycle_search_text").format(schema),
+        entries=store._table,
+    )
+
+
+def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
+    """Create the index (built from the entries) if it is missing, older, or ``rebuild``;
+    return whether writes keep it (not when a newer lifecycle built it)."""
+    if not rebuild and _version(store, conn) == INDEX_VERSION:
+        return True  # the common case, on every open: one query, no lock
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, store.schema))
+        version = _version(store, conn)
+        if version is not None and version > INDEX_VERSION and not rebuild:
+            log.warning("search.index_newer", found=version, known=INDEX_VERSION)
+            return False
+        if version == INDEX_VERSION and not rebuild:
+            return True
+        for statement in DROP:
+            conn.execute(_sql(store, statement))
+        for statement in SCHEMA:
+            conn.execute(_sql(store, statement))
+        conn.execute(
+            _sql(
+                store, "INSERT INTO {s}.lifecycle_search_meta (name, value) VALUES ('version', %s)"
+            ),
+            (str(INDEX_VERSION),),
+        )
+        with conn.cursor(name="lifecycle_search_build") as rows:
+            rows.itersize = 500
+            rows.execute(_sql(store, "SELECT key, value FROM {entries}"))
+            changes = [(key, bytes(value)) for key, value in rows]
+        index_entries(store, conn, changes)
+        # Fresh statistics, so that the planner walks the newest documents for a common
+        # word rather than reading all of its matches.
+        conn.execute(_sql(store, "ANALYZE {t}"))
+        conn.execute(_sql(store, "ANALYZE {x}"))
+        log.info("search.index_built", schema=store.schema, entries=len(changes))
+    return True
+
+
+def _version(store: Any, conn: Any) -> int | None:
+    row = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f'"{store.schema}".lifecycle_search_meta',)
+    ).fetchone()
+    if not row[0]:
+        return None
+    got = conn.execute(
+        _sql(store, "SELECT value FROM {s}.lifecycle_search_meta WHERE name = 'version'")
+    ).fetchone()
+    return int(got[0]) if got is not None and str(got[0]).isdigit() else None
+
+
+def touches_index(changes: Sequence[tuple[str, bytes | None]]) -> bool:
+    for full_key, _ in changes:
+        parts = split_key(full_key)
+        if parts is not None and is_indexed(parts[1]):
+            return True
+    return False
+
+
+def index_entries(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | None]]) -> None:
+    """Bring the index up to date with each ``(store key, value or None)``, in the
+    caller's transaction."""
+    upsert = _sql(store, _UPSERT)
+    for full_key, value in changes:
+        parts = split_key(full_key)
+        if parts is None or not is_indexed(parts[1]):
+            continue
+        project, key = parts
+        docs = sorted(
+            documents(key, value) if value is not None else [], key=lambda d: (d.kind, d.ident)
+        )
+        conn.execute(
+            upsert,
+            {
+                "project": project,
+                "source": key,
+                "kind": [d.kind for d in docs],
+                "ident": [d.ident for d in docs],
+                "ts": [d.timestamp for d in docs],
+                "title": [d.title for d in docs],
+                "body": [d.body for d in docs],
+                "digest": [d.digest for d in docs],
+            },
+        )
+
+
+def _tsquery(query: Query) -> tuple[str, list[str]]:
+    """Every term a phrase of its words (``phraseto_tsquery``), all of them required."""
+    words = [_NON_WORD.sub(" ", term).strip() for term in query.terms]
+    words = [w for w in words if w]
+    return " && ".join(["phraseto_tsquery('simple', %s)"] * len(words)), words
+
+
+def search(store: Any, project: str, query: Query) -> list[SearchHit]:
+    tsquery, words = _tsquery(query)
+    if not words:
+        return []
+    where = ["w.project = %s", "w.doc @@ q"]
+    args: list[object] = [*words, project]
+    if query.kinds:
+        where.append("w.kind = ANY(%s)")
+        args.append(list(query.kinds))
+    since = ""
+    if query.since:
+        since = " WHERE d.ts >= %s"
+        args.append(query.since)
+    args.append(query.limit)
+    # The newest RANKED matches (the text table alone: GIN and seq), ranked; then their
+    # holders and times.
+    text = (
+        "SELECT d.source, w.kind, w.ident, d.ts, w.title, w.body, w.rank FROM ("  # noqa: S608
+        " SELECT project, kind, ident, title, body, ts_rank(doc, q) AS rank FROM ("
+        " SELECT w.project, w.kind, w.ident, w.title, w.body, w.doc, q"
+        f" FROM {{x}} AS w, (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
+        f" ORDER BY w.seq DESC LIMIT {RANKED}) AS recent) AS w"
+        f" JOIN {{t}} AS d USING (project, kind, ident){since}"
+        " ORDER BY w.rank DESC, d.ts DESC LIMIT %s"
+    )
+    statement = _sql(store, text)
+
+    def run(conn: Any) -> list[Any]:
+        if not store._indexing:
+            raise StoreError(
+                f"PostgreSQL store {store.url!r}: its search index was built by a newer "
+                "lifecycle; upgrade lifecycle, or rebuild it with lifecycle search --rebuild"
+            )
+        return list(conn.execute(statement, args).fetchall())
+
+    rows = store._run("search", run)
+    return [
+        SearchHit(
+            key=source,
+            kind=kind,
+            timestamp=parse_timestamp(ts),
+            snippet=clean_snippet(snippet(title, body, query.terms)),
+            score=float(rank),
+            ident=ident,
+        )
+        for source, kind, ident, ts, title, body, rank in rows
+    ]
+
+
+def rebuild(store: Any) -> int:
+    def run(conn: Any) -> int:
+        prepare(store, conn, rebuild=True)
+        return int(conn.execute(_sql(store, "SELECT count(*) FROM {t}")).fetchone()[0])
+
+    count: int = store._run("rebuild the search index", run)
+    store._indexing = True
+    return count
