@@ -151,7 +151,7 @@ def _merge(old: dict[str, Any], new: dict[str, Any] | None) -> dict[str, Any] | 
 
 def cmd_session_start(args: argparse.Namespace) -> int:
     from lifecycle.integrations import outputs
-    from lifecycle.integrations.live import live_session
+    from lifecycle.integrations.live import end_open_session, live_session
 
     project = project_name(args)
     with live_session(args.store, project) as live:
@@ -168,7 +168,7 @@ def cmd_session_start(args: argparse.Namespace) -> int:
         if args.checkpoint:
             m.read_checkpoint(args.checkpoint)  # CheckpointNotFound before anything changes
         if live.attached:
-            ended = m.end_session(success=False, command=args.command).session_id
+            ended = end_open_session(live, success=False, command=args.command).session_id
             m = live.restart()
         result = m.start_session(
             command=args.command,
@@ -184,14 +184,14 @@ def cmd_session_start(args: argparse.Namespace) -> int:
 
 def cmd_session_end(args: argparse.Namespace) -> int:
     from lifecycle.integrations import outputs
-    from lifecycle.integrations.live import live_session
+    from lifecycle.integrations.live import end_open_session, live_session
 
     project = project_name(args)
     with live_session(args.store, project) as live:
         if not live.attached:
             raise _no_session(project, "end")
-        result = live.manager.end_session(
-            success=args.success, phase=args.phase, command=args.command
+        result = end_open_session(
+            live, success=args.success, phase=args.phase, command=args.command
         )
     data = outputs.end(result)
     s = result.summary

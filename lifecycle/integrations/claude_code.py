@@ -190,6 +190,8 @@ def _open(live: LiveSession, event: Mapping[str, Any]) -> SessionManager:
 
 
 def session_start(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
+    from lifecycle.integrations.live import end_open_session
+
     m = live.manager
     sid = _claude_id(event)
     source = event.get("source") or "startup"
@@ -200,7 +202,7 @@ def session_start(live: LiveSession, event: Mapping[str, Any], env: Mapping[str,
     if live.attached and not continued:
         # A session left open (Claude Code crashed, or a command-line session): end it;
         # its unsaved work goes into its final checkpoint, which the new one restores.
-        ended = m.end_session(success=False, command=COMMAND).session_id
+        ended = end_open_session(live, success=False, command=COMMAND).session_id
         m = live.restart()
     if not continued:
         m.start_session(command=COMMAND, restore=True)
@@ -331,7 +333,9 @@ def session_end(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, s
     owner = m.context.get(CLAUDE_SESSION)
     if owner is not None and owner != _claude_id(event):
         return None  # another Claude Code session works on it
-    m.end_session(success=True, command=COMMAND)
+    from lifecycle.integrations.live import end_open_session
+
+    end_open_session(live, success=True, command=COMMAND)
     return None
 
 

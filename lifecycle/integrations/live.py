@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lifecycle.session import SessionManager
+    from lifecycle.session import EndResult, SessionManager
     from lifecycle.stores import Store
 
 #: How long a step waits for another process working on the same session.
@@ -97,6 +97,41 @@ def project_lock(path: str, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def end_open_session(
+    live: LiveSession, *, success: bool, phase: str | None = None, command: str = ""
+) -> EndResult:
+    """End the open session so that nothing of it is lost, or raise and leave it open.
+
+    Its unsaved work is checkpointed first: if that checkpoint cannot be written, the
+    end raises :class:`~lifecycle.errors.StoreError` before anything is finalized (a
+    session's end would otherwise complete it with its work only in memory). After the
+    end, ``session/context`` must be gone: if the closing batch (the session record)
+    could not be written, it raises too, and the next process continues the session.
+    """
+    from lifecycle.errors import CorruptRecord, StoreError
+    from lifecycle.keys import CONTEXT
+
+    m = live.manager
+    if m.has_unsaved_work or (phase is not None and phase != m.phase):
+        saved = m.create_checkpoint(phase=phase)
+        if saved.error is not None:
+            raise StoreError(
+                f"session {m.session_id} not ended: its unsaved work could not be "
+                f"checkpointed ({saved.error}); it stays open, nothing was lost"
+            )
+    result = m.end_session(success=success, phase=phase, command=command)
+    try:
+        closed = m.store.get(CONTEXT) is None
+    except (StoreError, CorruptRecord):
+        closed = False
+    if not closed:
+        raise StoreError(
+            f"session {result.session_id} not ended: its session record could not be "
+            "written; it stays open (its work is in its last checkpoint): end it again"
+        )
+    return result
 
 
 @contextlib.contextmanager

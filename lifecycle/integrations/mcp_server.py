@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from lifecycle import keys
 from lifecycle.integrations import outputs
-from lifecycle.integrations.live import LiveSession, live_session
+from lifecycle.integrations.live import LiveSession, end_open_session, live_session
 
 LearningKind = Literal["pattern", "solution", "anti-pattern", "insight"]
 Priority = Literal["low", "medium", "high"]
@@ -236,7 +236,7 @@ def build_server(store: Any, project: str) -> Any:
             else:
                 ended = None
                 if live.attached:
-                    ended = m.end_session(success=False, command=command).session_id
+                    ended = end_open_session(live, success=False, command=command).session_id
                     m = live.restart()
                 data = outputs.start(
                     m.start_session(command=command, restore=restore), ended_session_id=ended
@@ -278,8 +278,8 @@ def build_server(store: Any, project: str) -> Any:
     def session_end(success: bool = True, phase: str | None = None) -> EndOut:
         """End of work: final checkpoint (if anything is unsaved) and the session summary."""
         with step() as live:
-            m = opened(live, "end")
-            result = m.end_session(success=success, phase=phase)
+            opened(live, "end")
+            result = end_open_session(live, success=success, phase=phase)
             return EndOut(
                 session_id=result.session_id,
                 success=result.summary.success,

@@ -32,6 +32,7 @@ from lifecycle.errors import (
     InvalidSettings,
     LifecycleError,
     NoSession,
+    SchemaVersionError,
     StoreError,
 )
 from lifecycle.events import EVENTS, arguments, build, event
@@ -524,12 +525,14 @@ class SessionManager:
         with self._lock:
             if self.state is not TABLE.initial:
                 raise LifecycleError(f"attach needs a new manager, this one is {self.state}")
-            entry = self._store.get(finish.CONTEXT)
-            if entry is None:
-                return False
             try:
+                entry = self._store.get(finish.CONTEXT)
+                if entry is None:
+                    return False
                 live = codec.decode(LiveContext, entry.value, key=finish.CONTEXT)
                 state = SessionState(live.state)
+            except SchemaVersionError:
+                raise  # a newer lifecycle's session: never replaced by a new one
             except (CorruptRecord, InvalidRecord, ValueError) as exc:
                 log.warning("attach.unreadable", error=str(exc))
                 self._warnings.append(f"{finish.CONTEXT} is unreadable ({exc})")

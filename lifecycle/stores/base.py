@@ -27,10 +27,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
-from lifecycle.errors import InvalidKey, VersionConflict
+from lifecycle.errors import InvalidKey, InvalidStoreURL, VersionConflict
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -102,6 +103,17 @@ def check_ops(ops: Sequence[object]) -> None:
         if not isinstance(op, Put | Delete):
             raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
         check_storage_key(op.key)
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit(url)``, with what it refuses (an unbalanced ``[``, a bad port) as
+    :class:`InvalidStoreURL` instead of ValueError."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port, which raises for a bad one
+    except ValueError as exc:
+        raise InvalidStoreURL(url, f"malformed URL ({exc})") from None
+    return parts
 
 
 # -- compare-and-swap ----------------------------------------------------------------------

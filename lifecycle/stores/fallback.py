@@ -48,7 +48,7 @@ import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -70,6 +70,7 @@ from lifecycle.stores.base import (
     check_prefix,
     check_storage_key,
     plan_batch,
+    split_url,
 )
 from lifecycle.stores.file import (
     FILE_MODE,
@@ -423,7 +424,7 @@ class FallbackStore:
 
 def open_fallback_store(url: str) -> FallbackStore:
     """Open ``fallback://?primary=<percent-encoded URL>&local=<folder or file:// URL>``."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.netloc or parts.path or parts.fragment:
         raise InvalidStoreURL(url, "write a fallback store as fallback://?primary=URL&local=DIR")
     params: dict[str, str] = {}
@@ -436,7 +437,7 @@ def open_fallback_store(url: str) -> FallbackStore:
     primary_url = params.get("primary", "")
     if "://" not in primary_url:
         raise InvalidStoreURL(url, "primary= must be a percent-encoded store URL")
-    if urlsplit(primary_url).scheme.lower() == "fallback":
+    if split_url(primary_url).scheme.lower() == "fallback":
         raise InvalidStoreURL(url, "the primary of a fallback store cannot be another fallback")
     local = params.get("local") or DEFAULT_LOCAL
     root = root_of_url(local) if "://" in local else Path(local).expanduser()

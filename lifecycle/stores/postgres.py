@@ -27,7 +27,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
 from lifecycle.errors import (
     InvalidStoreURL,
@@ -46,6 +46,7 @@ from lifecycle.stores.base import (
     check_storage_key,
     plan_batch,
     prefix_end,
+    split_url,
 )
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class _Location:
     def __init__(self, url: str) -> None:
         if not isinstance(url, str):
             raise InvalidStoreURL(str(url), "a store URL must be a string")
-        parts = urlsplit(url)
+        parts = split_url(url)
         if parts.scheme.lower() not in ("postgresql", "postgres"):
             raise InvalidStoreURL(url, "a PostgreSQL URL starts with postgresql://")
         self.secrets: list[str] = []
@@ -150,7 +151,7 @@ class PostgresStore(PagedScans):
         self.url = where.shown  # never the password
         if schema is not None and where.schema != self.schema:
             # The URL must reopen this same store (other processes open it by URL).
-            sep = "&" if urlsplit(self.url).query else "?"
+            sep = "&" if split_url(self.url).query else "?"
             self.url = f"{self.url}{sep}schema={self.schema}"
         self._timeout = timeout
         self._pid = os.getpid()

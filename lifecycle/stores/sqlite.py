@@ -20,13 +20,15 @@ Durability and concurrency:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
 from lifecycle.logs import get_logger
@@ -40,6 +42,7 @@ from lifecycle.stores.base import (
     check_version,
     plan_batch,
     prefix_end,
+    split_url,
 )
 
 log = get_logger(__name__)
@@ -71,7 +74,7 @@ def parse_sqlite_url(url: str) -> str:
     """The database path a ``sqlite:///`` URL names (``:memory:`` for the in-memory one)."""
     if not isinstance(url, str):
         raise InvalidStoreURL(str(url), "a store URL must be a string")
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme.lower() != "sqlite":
         raise InvalidStoreURL(url, "an SQLite store URL starts with sqlite:///")
     if parts.netloc:
@@ -83,7 +86,7 @@ def parse_sqlite_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise InvalidStoreURL(url, "an SQLite URL takes no '?' options or '#' fragment")
     # urlsplit keeps the path's leading '/': '/x.db' (relative) or '//abs/x.db' (absolute).
-    path = unquote(parts.path)[1:]
+    path = unquote(parts.path, errors="surrogateescape")[1:]
     if not path or path.endswith("/"):
         raise InvalidStoreURL(url, "an SQLite URL must name a database file after sqlite:///")
     if "\x00" in path:
@@ -91,9 +94,28 @@ def parse_sqlite_url(url: str) -> str:
     return path
 
 
+def refuse_special_file(path: str) -> None:
+    """StoreUnavailable unless ``path`` is absent or a regular file: SQLite would write its
+    journal beside a device (``/dev/null-journal``) and block on a FIFO."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise StoreUnavailable(f"SQLite database {path!r} is not a regular file; name a .db file")
+
+
 def open_sqlite_store(url: str) -> SqliteStore:
     """Open (creating and migrating if needed) the database a ``sqlite:///`` URL names."""
-    return SqliteStore(parse_sqlite_url(url), url=url)
+    path = parse_sqlite_url(url)
+    if path != MEMORY:
+        try:
+            refuse_special_file(path)
+        except StoreError as exc:
+            raise InvalidStoreURL(url, str(exc)) from None
+        except OSError as exc:
+            raise InvalidStoreURL(url, f"cannot open {path!r}: {exc.strerror or exc}") from None
+    return SqliteStore(path, url=url)
 
 
 class SqliteStore(PagedScans):
@@ -145,6 +167,7 @@ class SqliteStore(PagedScans):
                         f"SQLite database {self.path!r} refused WAL mode (got {mode!r}); "
                         "it needs a local file system that supports shared memory"
                     )
+                self._make_private()
             # Durable: each commit fsyncs the WAL. NORMAL would lose acknowledged
             # writes on power loss, which the Store contract does not allow.
             conn.execute("PRAGMA synchronous=FULL")
@@ -165,12 +188,30 @@ class SqliteStore(PagedScans):
         path = Path(self.path)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
+            refuse_special_file(self.path)
+            # O_NONBLOCK: a FIFO swapped in after the check must not hang the open.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o600)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise StoreError(f"SQLite database {self.path!r} is not a regular file")
+                if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                    os.fchmod(fd, 0o600)  # one made before us (0644): keep it private
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot create SQLite database {self.path!r}: {exc.strerror or exc}"
             ) from exc
+
+    def _make_private(self) -> None:
+        """The -wal and -shm files 0600, whatever an earlier opener left (SQLite copies
+        the database file's mode when it creates them, but keeps existing ones)."""
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                info = os.stat(self.path + suffix)
+                if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                    os.chmod(self.path + suffix, 0o600)
 
     def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
         text = str(exc)
