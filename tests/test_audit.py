@@ -288,7 +288,7 @@ def test_a_huge_sparse_record_is_refused_from_its_header(tmp_path: Path) -> None
         ["checkpoint", "save", "--context", '{"a":' * 900 + "1" + "}" * 900],
         ["status", "--store", "file:///x/a%00b"],
         ["status", "--store", "file://[x/y"],
-        ["status", "--store", "sqlite:///[x"],
+        ["status", "--store", "sqlite://[x/y.db"],
         ["status", "--store", "postgresql://[x/y"],
         ["status", "--store", "fallback://?primary=file%3A%2F%2F%5Bx&local=l"],
     ],

@@ -116,23 +116,91 @@ def _no_session(project: str, what: str) -> Exception:
     )
 
 
+#: How deep a ``--progress`` / ``--context`` object may nest (orjson stores 254 levels).
+MAX_JSON_DEPTH = 64
+
+
+class _Refused(ValueError):
+    """A JSON text that parses but that JSON cannot hold exactly."""
+
+
+def _strict_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in items:
+        if key in found:
+            raise _Refused(f"duplicate key {key!r}")
+        found[key] = value
+    return found
+
+
+def _finite(text: str) -> float:
+    import math
+
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"{text} is beyond the range of a JSON number")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise _Refused(f"{text[:30]} does not fit in 64 bits")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            todo.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            todo.extend((v, level + 1) for v in item)
+    return deepest
+
+
 def json_object(text: str | None, flag: str, example: str) -> dict[str, Any] | None:
-    """``text`` parsed as a JSON object, or InvalidRecord naming the flag."""
+    """``text`` parsed as a JSON object, or InvalidRecord naming the flag.
+
+    Strict: NaN, Infinity, numbers out of range, duplicate keys and nesting deeper
+    than :data:`MAX_JSON_DEPTH` are refused, not stored as something else.
+    """
     if text is None:
         return None
     import json
 
     from lifecycle.errors import InvalidRecord
 
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidRecord(
-            f"{flag} is not valid JSON ({exc}): {text!r}; write an object like '{example}'"
-        ) from None
+        value = json.loads(
+            text,
+            object_pairs_hook=_strict_pairs,
+            parse_constant=_constant,
+            parse_float=_finite,
+            parse_int=_int64,
+        )
+    except RecursionError:
+        value = None
+        problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError as exc:  # JSONDecodeError and _Refused
+        value = None
+        problem = f"not valid JSON ({exc})"
+    else:
+        problem = ""
+        if _depth(value) > MAX_JSON_DEPTH:
+            problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if problem:
+        raise InvalidRecord(f"{flag} is {problem}: {shown!r}; write an object like '{example}'")
     if not isinstance(value, dict):
         raise InvalidRecord(
-            f"{flag} must be a JSON object, not {type(value).__name__}: {text!r}; "
+            f"{flag} must be a JSON object, not {type(value).__name__}: {shown!r}; "
             f"write an object like '{example}'"
         )
     return value
