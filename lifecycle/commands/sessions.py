@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from lifecycle.commands.base import emit, project_name
+from lifecycle.commands.base import emit, one_line, project_name
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -279,7 +279,8 @@ def cmd_session_end(args: argparse.Namespace) -> int:
 
 
 def _store_failed(cp: dict[str, Any]) -> int:
-    sys.stderr.write(f"lifecycle: error: checkpoint not written: {cp.get('error')}\n")
+    error = one_line(f"checkpoint not written: {cp.get('error')}")
+    sys.stderr.write(f"lifecycle: error: {error}\n")
     return 5
 
 
@@ -306,7 +307,8 @@ def cmd_checkpoint_save(args: argparse.Namespace) -> int:
     if result.written:
         text = f"Checkpoint {result.checkpoint_id} saved at {data['timestamp']} ({result.key})"
     elif result.error:
-        emit(args, data, f"Checkpoint not written: {result.error}")
+        if args.format != "text":  # the data for a program; a person reads the one error line
+            emit(args, data, "")
         return _store_failed(data)
     else:
         text = f"Nothing changed since checkpoint {result.checkpoint_id}; no new checkpoint"
@@ -328,8 +330,10 @@ def cmd_learn(args: argparse.Namespace) -> int:
         )
     data = outputs.learning(result)
     if not result.success:
-        emit(args, data, f"Learning {result.learning_key} not written: {result.error}")
-        sys.stderr.write(f"lifecycle: error: learning not written: {result.error}\n")
+        if args.format != "text":
+            emit(args, data, "")
+        error = one_line(f"learning {result.learning_key} not written: {result.error}")
+        sys.stderr.write(f"lifecycle: error: {error}\n")
         return 5
     emit(args, data, f"Learning captured: {result.learning_key}")
     return 0

@@ -104,24 +104,31 @@ def end_open_session(
 ) -> EndResult:
     """End the open session so that nothing of it is lost, or raise and leave it open.
 
-    Its unsaved work is checkpointed first: if that checkpoint cannot be written, the
-    end raises :class:`~lifecycle.errors.StoreError` before anything is finalized (a
-    session's end would otherwise complete it with its work only in memory). After the
-    end, ``session/context`` must be gone: if the closing batch (the session record)
-    could not be written, it raises too, and the next process continues the session.
+    A session's end completes it whatever its final checkpoint did; here, when that
+    checkpoint could not be written (its unsaved work would then live nowhere), the
+    session's live record is put back and :class:`~lifecycle.errors.StoreError` raised:
+    the session stays open, as before the end. The same when the closing batch (the
+    session record) was not written: ``session/context`` is still there, and the next
+    process continues the session.
     """
     from lifecycle.errors import CorruptRecord, StoreError
     from lifecycle.keys import CONTEXT
 
     m = live.manager
-    if m.has_unsaved_work or (phase is not None and phase != m.phase):
-        saved = m.create_checkpoint(phase=phase)
-        if saved.error is not None:
-            raise StoreError(
-                f"session {m.session_id} not ended: its unsaved work could not be "
-                f"checkpointed ({saved.error}); it stays open, nothing was lost"
-            )
+    m.save_context()  # what to put back: the session as it stands, unsaved work included
+    before = m.store.get(CONTEXT)
     result = m.end_session(success=success, phase=phase, command=command)
+    final = result.checkpoint
+    if final is not None and final.error is not None:
+        if before is not None:
+            try:
+                m.store.put(CONTEXT, before.value, expected_version=0)
+            except StoreError:
+                pass  # not deleted (the closing batch failed too), or nowhere to write
+        raise StoreError(
+            f"session {result.session_id} not ended: its final checkpoint could not be "
+            f"written ({final.error}); it stays open, nothing was lost"
+        )
     try:
         closed = m.store.get(CONTEXT) is None
     except (StoreError, CorruptRecord):
@@ -129,7 +136,7 @@ def end_open_session(
     if not closed:
         raise StoreError(
             f"session {result.session_id} not ended: its session record could not be "
-            "written; it stays open (its work is in its last checkpoint): end it again"
+            "written; it stays open: end it again"
         )
     return result
 

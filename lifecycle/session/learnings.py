@@ -24,8 +24,7 @@ def checked(learning: Learning, session_id: str) -> Learning:
         if name != key:  # never rewritten: two names must not become one key
             raise InvalidKey(
                 key,
-                "a learning name is 1-100 of A-Z a-z 0-9 . _ - and starts with a letter "
-                "or digit",
+                "a learning name is 1-100 of A-Z a-z 0-9 . _ - and starts with a letter or digit",
                 prefix + name if name else None,
             )
         key = prefix + key
