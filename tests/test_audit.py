@@ -488,11 +488,14 @@ def test_an_open_store_folder_is_made_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
 
 
-def test_a_file_url_with_a_password_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+def test_a_file_url_with_a_password_is_refused_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(InvalidStoreURL) as err:
         open_store("file://u:hunter2@host/x")
     assert "hunter2" not in str(err.value)
-    assert not any("hunter2" in p.name for p in Path.cwd().iterdir())
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -121,10 +121,9 @@ def end_open_session(
     final = result.checkpoint
     if final is not None and final.error is not None:
         if before is not None:
-            try:
+            # Not deleted (the closing batch failed too), or nowhere to write: suppressed.
+            with contextlib.suppress(StoreError):
                 m.store.put(CONTEXT, before.value, expected_version=0)
-            except StoreError:
-                pass  # not deleted (the closing batch failed too), or nowhere to write
         raise StoreError(
             f"session {result.session_id} not ended: its final checkpoint could not be "
             f"written ({final.error}); it stays open, nothing was lost"
