@@ -309,6 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except MemoryError:  # a record too large for this machine: not a bug, one line
+        release(show=False)
+        sys.stderr.write("lifecycle: error: out of memory (a record too large to read?)\n")
+        return 1
     except Exception as exc:
         from lifecycle.errors import LifecycleError
 

@@ -120,7 +120,8 @@ def store_url(event: Mapping[str, Any], env: Mapping[str, str]) -> str:
         return env["LIFECYCLE_STORE"]
     from urllib.parse import quote
 
-    return "file://" + quote(os.path.join(os.path.abspath(project_dir(event, env)), ".lifecycle"))
+    folder = os.path.join(os.path.abspath(project_dir(event, env)), ".lifecycle")
+    return "file://" + quote(folder, errors="surrogateescape")  # a folder name not UTF-8
 
 
 def cap(text: str, limit: int = CONTEXT_LIMIT) -> str:

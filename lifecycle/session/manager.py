@@ -156,6 +156,9 @@ class SessionManager:
 
             self._journal = journaling.Journal(enabled=True)
         self._pinned: datetime | None = None  # the moment the event being applied runs at
+        #: The version of ``session/context`` attach read (0: none), for save_context's
+        #: compare-and-swap; None when unknown (no attach, or an unreadable record).
+        self._context_version: int | None = None
 
     # -- what callers may read -------------------------------------------------------------
 
@@ -500,9 +503,13 @@ class SessionManager:
 
     # -- continuing one session across processes -------------------------------------------
 
-    def save_context(self) -> None:
+    def save_context(self, *, fence: bool = False) -> None:
         """Write ``session/context``: the open session's complete live state, so that
-        :meth:`attach` in another process continues it, unsaved work included."""
+        :meth:`attach` in another process continues it, unsaved work included.
+
+        ``fence=True`` writes it only over the version this manager attached or last
+        wrote (VersionConflict otherwise): what a process holding the session lease
+        does, so that one that overran its lease cannot drop the next one's work."""
         with self._lock:
             live = self._live
             if live is None:
@@ -513,7 +520,11 @@ class SessionManager:
                 state=self._state.value,
                 warnings=tuple(self._warnings[-WARNINGS_KEPT:]),
             )
-            self._store.put(finish.CONTEXT, codec.encode(live))
+            self._context_version = self._store.put(
+                finish.CONTEXT,
+                codec.encode(live),
+                expected_version=self._context_version if fence else None,
+            )
 
     def attach(self) -> bool:
         """Continue the project's open session (``session/context``) in this manager.
@@ -527,6 +538,7 @@ class SessionManager:
                 raise LifecycleError(f"attach needs a new manager, this one is {self.state}")
             try:
                 entry = self._store.get(finish.CONTEXT)
+                self._context_version = 0 if entry is None else entry.version
                 if entry is None:
                     return False
                 live = codec.decode(LiveContext, entry.value, key=finish.CONTEXT)

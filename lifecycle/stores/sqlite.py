@@ -27,7 +27,7 @@ import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
@@ -40,8 +40,10 @@ from lifecycle.stores.base import (
     check_ops,
     check_storage_key,
     check_version,
+    checked_row,
     plan_batch,
     prefix_end,
+    row_crc,
     split_url,
 )
 
@@ -53,8 +55,16 @@ MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's transaction
 SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
 
-#: (number, name, statements). Append only; never edit a released step.
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+
+def _fill_checksums(conn: sqlite3.Connection) -> None:
+    """Migration 2, in place: the checksum of every row already stored."""
+    conn.create_function("lifecycle_crc", 2, lambda k, v: row_crc(k, bytes(v)), deterministic=True)
+    conn.execute("UPDATE entries SET crc = lifecycle_crc(key, value)")
+
+
+#: (number, name, steps: SQL statements or functions of the connection). Append only;
+#: never edit a released step.
+MIGRATIONS: tuple[tuple[int, str, tuple[str | Callable[[sqlite3.Connection], None], ...]], ...] = (
     (
         1,
         "create entries",
@@ -65,6 +75,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             " version INTEGER NOT NULL CHECK (version > 0)"
             ") WITHOUT ROWID",
         ),
+    ),
+    (
+        2,
+        "add entries.crc",
+        ("ALTER TABLE entries ADD COLUMN crc INTEGER", _fill_checksums),
     ),
 )
 LATEST_MIGRATION = MIGRATIONS[-1][0]
@@ -283,7 +298,10 @@ class SqliteStore(PagedScans):
                 if number in done:
                     continue
                 for statement in statements:
-                    conn.execute(statement)
+                    if callable(statement):
+                        statement(conn)
+                    else:
+                        conn.execute(statement)
                 conn.execute("INSERT INTO migrations (version, name) VALUES (?, ?)", (number, name))
                 applied.append(number)
             return applied
@@ -299,16 +317,16 @@ class SqliteStore(PagedScans):
         row = self._run(
             f"read {key!r}",
             lambda conn: conn.execute(
-                "SELECT value, version FROM entries WHERE key = ?", (key,)
+                "SELECT value, version, crc FROM entries WHERE key = ?", (key,)
             ).fetchone(),
         )
-        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+        return None if row is None else checked_row(key, *row)
 
     def _page(
         self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
-    ) -> list[tuple[str, bytes | None, int]]:
+    ) -> list[tuple[Any, ...]]:
         """Up to ``count`` rows (all: None) under ``prefix``, past ``after``, as a key range."""
-        columns = "key, value, version" if values else "key, NULL, version"
+        columns = "key, value, version, crc" if values else "key"
         where: list[str] = []
         args: list[object] = []
         if prefix:
@@ -323,8 +341,10 @@ class SqliteStore(PagedScans):
         sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
         sql += " LIMIT ?"
         args.append(-1 if count is None else count)  # LIMIT -1: no limit
-        rows = self._run(f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall())
-        return [(r[0], None if r[1] is None else bytes(r[1]), int(r[2])) for r in rows]
+        rows: list[tuple[Any, ...]] = self._run(
+            f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall()
+        )
+        return rows
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -336,9 +356,10 @@ class SqliteStore(PagedScans):
     @staticmethod
     def _store(conn: sqlite3.Connection, key: str, value: bytes, version: int) -> None:
         conn.execute(
-            "INSERT INTO entries (key, value, version) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version",
-            (key, value, version),
+            "INSERT INTO entries (key, value, version, crc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, "
+            "crc = excluded.crc",
+            (key, value, version, row_crc(key, value)),
         )
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
