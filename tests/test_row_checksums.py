@@ -3,7 +3,6 @@ and databases written before the checksum column get it filled in place."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -68,22 +67,29 @@ def test_a_changed_sqlite_value_is_corrupt_and_skipped_by_scans(tmp_path: Path) 
 VALUE = b'{"kind":"checkpoint","phase":"Phase 2","id":"cp-20260125T120000.000000Z"}'
 
 
-def flip_sweep(folder: Path, window: int = 48) -> tuple[int, int]:
+def flip_sweep(folder: Path, window: int = 48, value: bytes = VALUE) -> tuple[int, int]:
     """Flip every bit of one row's bytes (and ``window`` bytes before it) in an SQLite file;
     return (flips, flips read back as a different value accepted as intact)."""
+    key = "p/checkpoints/20260125T120000.000000Z"
     clean = folder / "clean.db"
     store = SqliteStore(clean)
-    store.put("p/checkpoints/20260125T120000.000000Z", VALUE)
+    store.put(key, value)
     store.close()
     conn = sqlite3.connect(clean)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     data = clean.read_bytes()
-    at = data.index(VALUE)
-    start, end = max(0, at - window), min(len(data), at + len(VALUE) + 8)
+    if value in data:
+        at = data.index(value)
+        spans = [(max(0, at - window), min(len(data), at + len(value) + 8))]
+    else:  # the row continues on an overflow page: its local part's page, and that page
+        page = 4096
+        at, tail = data.index(value[:64]), data.index(value[-64:]) // page * page
+        spans = [(max(0, at - window), (at // page + 1) * page), (tail, tail + page)]
     flips = wrong = 0
     work = folder / "flipped.db"
-    for bit in range(start * 8, end * 8):
+    bits = [bit for start, end in spans for bit in range(start * 8, end * 8)]
+    for bit in bits:
         flipped = bytearray(data)
         flipped[bit // 8] ^= 1 << (bit % 8)
         work.write_bytes(bytes(flipped))
@@ -100,9 +106,8 @@ def flip_sweep(folder: Path, window: int = 48) -> tuple[int, int]:
             entries = []  # detected
         finally:
             store.close()
-        if any(e.value != VALUE for e in entries):
+        if any(e.value != value for e in entries):
             wrong += 1
-    shutil.rmtree(folder / "unused", ignore_errors=True)
     return flips, wrong
 
 
