@@ -277,7 +277,23 @@ class SqliteStore(PagedScans):
 
     # -- migrations ------------------------------------------------------------------------
 
+    def _migrated(self) -> bool:
+        """Whether every migration is applied already, read without a write transaction
+        (so that opening a database on a full disk, to read it, needs no free page)."""
+
+        def read(conn: sqlite3.Connection) -> bool:
+            try:
+                done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
+            except sqlite3.OperationalError:  # no migrations table yet
+                return False
+            return done == {number for number, _, _ in MIGRATIONS}
+
+        return self._run("read the schema migrations", read)
+
     def _migrate(self) -> None:
+        if self._migrated():
+            return
+
         def migrate(conn: sqlite3.Connection) -> list[int]:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations ("
