@@ -1,6 +1,6 @@
 """Disk full at every level: a 2 MiB tmpfs filled to N free pages, then a save and an end.
 
-    sudo python -m tests.diskfull_run --levels 40     (mounting a tmpfs needs root)
+    sudo python -m tests.diskfull_run --levels 40 [--store sqlite]   (mounting needs root)
 
 For each level N (0 .. levels-1 free 4 KiB pages): a fresh tmpfs holds a file store
 with an open session and one acknowledged checkpoint; a filler file takes all but N
@@ -54,34 +54,39 @@ def fill(folder: Path, free_pages: int) -> Path:
     return filler
 
 
-def level(mount: Path, cwd: Path, free_pages: int) -> dict[str, object]:
+def level(mount: Path, cwd: Path, free_pages: int, kind: str = "file") -> dict[str, object]:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True,
                    timeout=TIMEOUT)  # fmt: skip
     try:
-        url = f"file://{mount}/lc"
+        url = f"file://{mount}/lc" if kind == "file" else f"sqlite:///{mount}/lc.db"
         assert run(["session", "start"], cwd, url).returncode == 0
         first = run(["checkpoint", "save", "--phase", "acked", "--format", "json"], cwd, url)
         acked = json.loads(first.stdout)["checkpoint_id"]
         filler = fill(mount, free_pages)
         save = run(["checkpoint", "save", "--phase", "late"], cwd, url)
         end = run(["session", "end"], cwd, url)
+        full_status = run(["status"], cwd, url)  # reading needs no free page
         filler.unlink()
         status = run(["status", "--format", "json"], cwd, url)
         data = json.loads(status.stdout)
         still_open = bool(data.get("session_id"))
-        from lifecycle import SessionManager
+        from lifecycle import SessionManager, open_store
         from lifecycle.errors import LifecycleError
 
+        store = open_store(url)
         try:  # the newest valid checkpoint: the acknowledged one, or a newer one
-            cp = SessionManager(store=url, project="default").read_checkpoint()
+            cp = SessionManager(store=store, project="default").read_checkpoint()
             readable = cp.phase in ("acked", "late")
         except LifecycleError:
             readable = False
+        finally:
+            store.close()
         return {
             "free_pages": free_pages,
             "save": save.returncode,
             "end": end.returncode,
             "exit_70": 70 in (save.returncode, end.returncode, status.returncode),
+            "status_on_full_disk": full_status.returncode,
             "silent_failure": end.returncode == 0 and still_open,
             "checkpoint_readable": readable,
             "acked": acked,
@@ -93,26 +98,30 @@ def level(mount: Path, cwd: Path, free_pages: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.diskfull_run", description=__doc__)
     parser.add_argument("--levels", type=int, default=40)
+    parser.add_argument("--store", choices=("file", "sqlite"), default="file")
     args = parser.parse_args(argv)
     bad = 0
     with tempfile.TemporaryDirectory(prefix="lifecycle-full-") as tmp:
         mount, cwd = Path(tmp) / "mnt", Path(tmp) / "cwd"
         mount.mkdir()
         cwd.mkdir()
-        rows = [level(mount, cwd, n) for n in range(args.levels)]
+        rows = [level(mount, cwd, n, args.store) for n in range(args.levels)]
     for row in rows:
         print(
             f"free pages {row['free_pages']}: save exit {row['save']}, end exit {row['end']}, "
+            f"status on the full disk exit {row['status_on_full_disk']}, "
             f"checkpoint readable {row['checkpoint_readable']}, "
             f"silent failure {row['silent_failure']}"
         )
         bad += bool(row["exit_70"] or row["silent_failure"] or not row["checkpoint_readable"])
+        bad += row["status_on_full_disk"] != 0
     ended = sum(1 for r in rows if r["end"] == 0)
     print(
         f"levels {len(rows)}: ends that succeeded {ended}, failed ends exiting non-zero "
         f"{len(rows) - ended}, silent failures {sum(bool(r['silent_failure']) for r in rows)}, "
         f"unreadable checkpoints {sum(not r['checkpoint_readable'] for r in rows)}, "
-        f"exit 70 {sum(bool(r['exit_70']) for r in rows)}"
+        f"exit 70 {sum(bool(r['exit_70']) for r in rows)}, "
+        f"status failing on the full disk {sum(r['status_on_full_disk'] != 0 for r in rows)}"
     )
     return 1 if bad else 0
 
