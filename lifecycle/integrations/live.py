@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,7 @@ def live_session(
     When the block ends, a session that is open is saved to ``session/context``,
     even when the block raised: whatever the manager did is then what the next
     process sees (each manager event is atomic, so that state is consistent).
-    ``save=False`` is for steps that only read.
+    ``save=False`` is for steps that only read: they take no session lease.
     """
     from lifecycle import keys
     from lifecycle.session import SessionManager
@@ -126,7 +127,10 @@ def live_session(
     owned = store is None or isinstance(store, str)
     raw: Store = open_store(store) if store is None or isinstance(store, str) else store
     try:
-        with held(ProjectStore(raw, project), lock_timeout):
+        # A step that only reads takes no lease: it writes nothing, each record it reads
+        # is whole (the stores replace records atomically), and it works on a full disk.
+        lease = held(ProjectStore(raw, project), lock_timeout) if save else nullcontext()
+        with lease:
 
             def make() -> SessionManager:
                 return SessionManager(store=raw, project=project, clock=clock, **manager_options)
