@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -123,6 +124,8 @@ class AsyncSessionManager:
         strict: bool = False,
         conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,
         journal: bool = False,
+        snapshot: str | None = None,
+        work_tree: str | os.PathLike[str] | None = None,
         offload: bool | None = None,
     ) -> None:
         self._sync = SessionManager(
@@ -135,6 +138,8 @@ class AsyncSessionManager:
             strict=strict,
             conflict=conflict,
             journal=journal,
+            snapshot=snapshot,
+            work_tree=work_tree,
         )
         self._lock = asyncio.Lock()
         self._offload = (

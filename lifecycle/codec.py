@@ -8,6 +8,7 @@ this code knows is a :class:`SchemaVersionError`, never a guess.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import attrs
 import cattrs
 import orjson
+from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter
 
 from lifecycle import records
@@ -23,8 +25,14 @@ from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
-converter = make_converter(forbid_extra_keys=True)
+#: Reads convert each value once: a field with an attrs converter gets the stored value
+#: (the converter parses it), and no cattrs hook converts it before. No detailed
+#: validation on the way in (see ``_why`` for the message when a record does not fit).
+converter = make_converter(
+    forbid_extra_keys=True, prefer_attrib_converters=True, detailed_validation=False
+)
 converter.register_structure_hook(datetime, lambda v, _: records.utc(v))
+
 
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in records.RECORD_KINDS.items()}
 #: (kind, version) -> function turning a version-N dict into a version-N+1 dict.
@@ -46,6 +54,20 @@ CURRENT: dict[str, int] = {
 #: the codec (learnings, memories, hostile bytes), well above the 200 KB checkpoint
 #: maximum, which the session enforces on its own.
 MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+
+def register_kind(kind: str, cls: type) -> None:
+    """Store records of ``cls`` as ``kind``: for an integration that keeps its own records
+    in its own module (:data:`records.RECORD_KINDS` lists the core's). Registering the
+    same pair again does nothing; a kind or class already taken is an InvalidRecord."""
+    taken = _KIND_OF.get(cls)
+    if taken == kind:
+        return
+    if taken is not None or kind in CURRENT:
+        raise InvalidRecord(f"record kind {kind!r} or class {cls.__name__} is already registered")
+    version = _written_version(cls)
+    _KIND_OF[cls] = kind
+    CURRENT[kind] = version
 
 
 def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -78,19 +100,100 @@ def encode(record: object) -> bytes:
     (about 8 KB even for a 600-byte record), which a store or cache that keeps the
     value would carry for its lifetime. The copy costs ~1 us per 10 KB.
     """
+    raw = dumps(record)
+    if len(raw) > MAX_RECORD_BYTES:
+        raise too_big(record, len(raw))
+    return memoryview(raw).tobytes()
+
+
+#: How many unstructured task, decision and file records the codec keeps (~1 KB each).
+MEMO_RECORDS = 4096
+
+
+def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
+    """Unstructure each ``cls`` record once: a session's checkpoints hold the same task,
+    decision and file records (immutable, shared by identity) one checkpoint after
+    another, and unstructuring them again was most of what encoding a checkpoint cost.
+    The memo holds the record itself, so an id is never reused while it is kept; every
+    caller gets its own dict (and its own copy of the ``lists`` fields), so one that
+    edits what :func:`to_dict` returned changes nothing for the next; only
+    :func:`dumps`, whose dicts go straight to orjson, shares the memo's. The plain
+    function is generated at the first use, not at import (hook start-up)."""
+    memo: dict[int, tuple[object, dict[str, Any]]] = {}
+    plain: Callable[[Any], dict[str, Any]] | None = None
+
+    def unstructure(obj: object) -> dict[str, Any]:
+        nonlocal plain
+        hit = memo.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            data = hit[1]
+        else:
+            if plain is None:
+                plain = converter.gen_unstructure_attrs_fromdict(cls)
+            data = plain(obj)
+            if len(memo) >= MEMO_RECORDS:
+                memo.clear()
+            memo[id(obj)] = (obj, data)
+        if _encoding.active:  # straight to orjson, which only reads it
+            return data
+        out = dict(data)
+        for name in lists:
+            out[name] = list(out[name])
+        return out
+
+    converter.register_unstructure_hook(cls, unstructure)
+
+
+def _omit_empty_omitted() -> None:
+    """A work state with nothing left out past the caps is stored as it was before the
+    field existed (``omitted`` only appears once something was counted, not kept).
+    Generated at the first use (hook start-up), after the memo's hooks are registered,
+    so its fields use them."""
+    plain: Callable[[Any], dict[str, Any]] | None = None
+
+    def unstructure(work: records.WorkState) -> dict[str, Any]:
+        nonlocal plain
+        if plain is None:
+            plain = make_dict_unstructure_fn(
+                records.WorkState, converter, omitted=override(omit_if_default=True)
+            )
+        return plain(work)
+
+    converter.register_unstructure_hook(records.WorkState, unstructure)
+
+
+class _Encoding(threading.local):
+    active = False  # this thread is in dumps()
+
+
+_encoding = _Encoding()
+_memoized(records.Task)
+_memoized(records.Decision)
+_memoized(records.FileChange, lists=("operations",))
+_omit_empty_omitted()
+
+
+def dumps(record: object) -> bytes:
+    """orjson's own output for the record (not right-sized: see :func:`encode`), for a
+    caller that makes its own copy; InvalidRecord for what JSON cannot hold."""
     try:
-        raw = memoryview(orjson.dumps(to_dict(record))).tobytes()
+        _encoding.active = True
+        try:
+            return orjson.dumps(to_dict(record))
+        finally:
+            _encoding.active = False
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
-    if len(raw) > MAX_RECORD_BYTES:
-        raise InvalidRecord(
-            f"{kind_of(type(record))} record is {len(raw)} bytes, over the "
-            f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
-        )
-    return raw
+
+
+def too_big(record: object, size: int) -> InvalidRecord:
+    return InvalidRecord(
+        f"{kind_of(type(record))} record is {size} bytes, over the "
+        f"{MAX_RECORD_BYTES}-byte limit; store large content elsewhere and keep a reference"
+    )
 
 
 def upcast(kind: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -122,12 +225,24 @@ def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
     data = upcast(kind, data)
     try:
         return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            detail = "; ".join(cattrs.transform_error(exc, path=kind))
-        else:
-            detail = str(exc)
+    except Exception as exc:  # whatever stored bytes hold: a bad record, never a crash
+        detail = _why(data, cls) or str(exc)
         raise InvalidRecord(f"record {key or kind!r} does not fit its schema: {detail}") from None
+
+
+def _why(data: dict[str, Any], cls: type) -> str:
+    """Where a record does not fit, field by field. :data:`converter` structures without
+    cattrs' detailed validation (a read converts each value once, with no error lists);
+    a record that fails is structured again by a detailed converter to say why."""
+    detailed = make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
+    detailed.register_structure_hook(datetime, lambda v, _: records.utc(v))
+    try:
+        detailed.structure(data, cls)
+    except cattrs.BaseValidationError as exc:
+        return "; ".join(cattrs.transform_error(exc, path=kind_of(cls)))
+    except Exception as exc:
+        return str(exc)
+    return ""
 
 
 def decode(cls: type[T], raw: bytes, *, key: str = "") -> T:
@@ -155,4 +270,11 @@ def _checkpoint_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
             for k, v in info.items()
             if k not in ("dependencies_check", "estimated_restore_time_ms")
         }
+    return data
+
+
+@upcaster("checkpoint", 2)
+def _checkpoint_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """v3 adds ``snapshot`` (the work tree's git snapshot); a v2 checkpoint took none."""
+    data.setdefault("snapshot", None)
     return data

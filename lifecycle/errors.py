@@ -8,6 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+#: The most characters of any input an error message quotes.
+QUOTE_LIMIT = 200
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters of the input.
+
+    A key or name of a megabyte is quoted by its start and its length, so an error
+    never carries the whole bad input (and never twice)."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
 
 class LifecycleError(Exception):
     """Base of every error this package raises on purpose."""
@@ -38,8 +52,8 @@ class InvalidKey(LifecycleError, ValueError):
         self.key = key
         self.reason = reason
         self.suggestion = suggestion
-        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        super().__init__(f"invalid key {key!r}: {reason}{hint}")
+        hint = f"; did you mean {quoted(suggestion)}?" if suggestion else ""
+        super().__init__(f"invalid key {quoted(key)}: {reason}{hint}")
 
 
 class InvalidRecord(LifecycleError, ValueError):
@@ -75,7 +89,7 @@ class CorruptRecord(LifecycleError):
     def __init__(self, key: str, reason: str) -> None:
         self.key = key
         self.reason = reason
-        super().__init__(f"record {key!r} is corrupt: {reason}")
+        super().__init__(f"record {quoted(key)} is corrupt: {reason}")
 
 
 class StoreError(LifecycleError):
@@ -180,6 +194,18 @@ class CheckpointTooLarge(InvalidRecord):
         super().__init__(
             f"checkpoint is {size} bytes, over the {limit}-byte limit; largest fields: {fields}"
         )
+
+
+class OverLimit(InvalidRecord):
+    """A value past one of the documented caps (:mod:`lifecycle.limits`): names the
+    field, its size and the limit."""
+
+    def __init__(self, field: str, size: int, limit: int, unit: str = "characters") -> None:
+        self.field = field
+        self.size = size
+        self.limit = limit
+        self.unit = unit
+        super().__init__(f"{field} is {size:,} {unit}, over the limit of {limit:,} {unit}")
 
 
 class NoSession(LifecycleError):

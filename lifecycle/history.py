@@ -68,6 +68,8 @@ class Node:
     children: list[Node] = attrs.Factory(list)
     #: The parent id names a checkpoint that is not stored (pruned or unreadable).
     parent_missing: bool = False
+    #: The commit of its snapshot of the work tree (``lifecycle rewind ID``), if any.
+    snapshot: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class Node:
             "phase": self.phase,
             "parent_id": self.parent_id,
             "parent_missing": self.parent_missing,
+            "snapshot": self.snapshot,
             "children": [c.id for c in self.children],
         }
 
@@ -121,6 +124,8 @@ class History:
             note = ""
             if node.parent_missing:
                 note = f"  (parent {node.parent_id} not stored)"
+            if node.snapshot is not None:
+                note += "  [snapshot]"
             if node.id == self.latest_id:
                 note += "  <- latest"
             phase = f"  {node.phase!r}" if node.phase else ""
@@ -153,6 +158,7 @@ def _node(cp: Checkpoint, key: str) -> Node:
         trigger=cp.trigger,
         phase=cp.phase,
         parent_id=cp.parent_id,
+        snapshot=None if cp.snapshot is None else cp.snapshot.commit,
     )
 
 

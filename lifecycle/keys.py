@@ -15,8 +15,12 @@ Valid keys::
     learning/{patterns|solutions|anti-patterns|insights}/{name}
     summaries/daily/{YYYY-MM-DD} | summaries/weekly/{YYYY-Www} | summaries/insights/{topic}
     project_state/{context_enhanced|patterns_discovered|decisions_log}
+    project_state/decisions/{YYYY-MM-DD} every decision of a day (the log keeps the newest)
     journal/{session-id}/{seq}
     memories/{name}[/{name}...]          free-form notes (Serena-style memory names)
+    langgraph/{thread}/{ns}/{checkpoint}[/{task}]
+                                         LangGraph checkpoints and their pending writes
+                                         (lifecycle.integrations.langgraph encodes each part)
 
 ``{ts}`` is :func:`format_ts`: ``20250131T143000.000000Z``; it sorts as text in
 time order and holds no ``:``, so it is a safe file name on every OS. A bad key
@@ -30,10 +34,13 @@ import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from lifecycle.errors import InvalidKey
+from lifecycle.errors import InvalidKey, quoted
 
 TS = r"\d{8}T\d{6}\.\d{6}Z"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+#: A part of a LangGraph key: any text, escaped by lifecycle.integrations.langgraph
+#: (``_`` starts an escape, so it may start the segment too).
+LANGGRAPH_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}"
 _TS_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 _TS = re.compile(TS, re.ASCII)
 
@@ -49,6 +56,7 @@ NAMESPACES = (
     "project_state",
     "journal",
     "memories",
+    "langgraph",
 )
 
 
@@ -95,8 +103,10 @@ CHECKPOINTS_PREFIX = "checkpoints/"
 LEARNING_PREFIX = "learning/"
 SUMMARIES_PREFIX = "summaries/"
 PROJECT_STATE_PREFIX = "project_state/"
+DECISIONS_DAY_PREFIX = "project_state/decisions/"
 JOURNAL_PREFIX = "journal/"
 MEMORIES_PREFIX = "memories/"
+LANGGRAPH_PREFIX = "langgraph/"
 
 # re.ASCII: ``\d`` must not match other scripts' digits (they are not file-name safe).
 _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
@@ -112,8 +122,11 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         r"summaries/weekly/\d{4}-W\d{2}",
         rf"summaries/insights/{NAME}",
         rf"project_state/(?:{'|'.join(PROJECT_STATE)})",
+        r"project_state/decisions/\d{4}-\d{2}-\d{2}",
         rf"journal/{NAME}/\d{{12}}",
         rf"memories/{NAME}(?:/{NAME}){{0,7}}",
+        rf"langgraph/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}/{LANGGRAPH_SEGMENT}"
+        rf"(?:/{LANGGRAPH_SEGMENT})?",
     )
 )
 _CHECKPOINT = re.compile(
@@ -169,7 +182,7 @@ def _reason(key: str) -> str:
     if ".." in key.split("/") or key.startswith("/") or "\\" in key:
         return "a key cannot name a path outside the store"
     if head not in NAMESPACES:
-        return f"unknown namespace {head!r} (known: {', '.join(NAMESPACES)})"
+        return f"unknown namespace {quoted(head)} (known: {', '.join(NAMESPACES)})"
     return f"not a valid {head} key"
 
 
@@ -298,6 +311,11 @@ def daily_summary_key(day: date) -> str:
 def weekly_summary_key(day: date) -> str:
     year, week, _ = day.isocalendar()
     return f"summaries/weekly/{year:04d}-W{week:02d}"
+
+
+def decisions_day_key(day: date) -> str:
+    """``project_state/decisions/{YYYY-MM-DD}``: the day's segment of the decisions log."""
+    return f"{DECISIONS_DAY_PREFIX}{day.isoformat()}"
 
 
 def insight_summary_key(topic: str) -> str:

@@ -9,6 +9,7 @@ with :func:`attrs.evolve`, never in place.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 
 from lifecycle import keys
+from lifecycle.limits import LEARNING_CONTENT_CHARS
 
 #: The schema version of every record kind that has not changed since it was first
 #: stored. A kind whose schema changed says so in its ``schema_version`` default (and
@@ -23,7 +25,8 @@ from lifecycle import keys
 SCHEMA_VERSION = 1
 #: Checkpoint v2: ``RecoveryInfo`` lost ``dependencies_check`` and
 #: ``estimated_restore_time_ms``, which nothing computed (always "all_clear" and 0).
-CHECKPOINT_SCHEMA_VERSION = 2
+#: Checkpoint v3: ``snapshot``, the git snapshot of the work tree it took (None before).
+CHECKPOINT_SCHEMA_VERSION = 3
 #: How many checkpoint refs a session record keeps (session metadata stays under 10 KB).
 RECENT_CHECKPOINTS = 20
 
@@ -50,26 +53,33 @@ def revise(record: R, **changes: Any) -> R:
     what the record holds (taken from other records, or built by the session in their
     converted form). The hot path of every event builds a few records; converting
     their unchanged dicts and tuples again on each is most of its cost. Only for the
-    records here (no ``__attrs_post_init__``, no ``init=False`` fields)."""
+    records here (slotted, no ``__attrs_post_init__``, no ``init=False`` fields)."""
     cls = type(record)
-    names = _FIELDS.get(cls) or _fields_of(cls)
-    if not changes.keys() <= _KNOWN[cls]:
-        raise TypeError(f"{cls.__name__} has no field {sorted(changes.keys() - _KNOWN[cls])}")
+    slots = _SLOTS.get(cls) or _slots_of(cls)
     new: R = object.__new__(cls)
-    get = changes.get
-    for name in names:
-        object.__setattr__(new, name, get(name, getattr(record, name)))
+    if len(changes) < len(slots):  # else every field is given: nothing to copy
+        for get, put in slots.values():  # the slots' own descriptors: no lookup by name
+            put(new, get(record))
+    try:
+        for name, value in changes.items():
+            slots[name][1](new, value)
+    except KeyError:
+        unknown = sorted(changes.keys() - slots.keys())
+        raise TypeError(f"{cls.__name__} has no field {unknown}") from None
     return new
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_KNOWN: dict[type, frozenset[str]] = {}
+#: Per record class, each field's slot descriptor as (get, set), in field order.
+_SLOTS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]] = {}
 
 
-def _fields_of(cls: type) -> tuple[str, ...]:
-    names = _FIELDS[cls] = tuple(f.name for f in attrs.fields(cls))
-    _KNOWN[cls] = frozenset(names)
-    return names
+def _slots_of(cls: type) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]:
+    slots = {}
+    for f in attrs.fields(cls):
+        slot = getattr(cls, f.name)  # a member descriptor: attrs records are slotted
+        slots[f.name] = (slot.__get__, slot.__set__)
+    _SLOTS[cls] = slots
+    return slots
 
 
 def _opt_utc(value: datetime | str | None) -> datetime | None:
@@ -190,6 +200,9 @@ class WorkState:
     discoveries: Discoveries = Discoveries()
     recent_changes: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     errors: tuple[ErrorContext, ...] = ()
+    #: How many items each list left out past its cap (``lifecycle.limits``), by field:
+    #: ``{"files_modified": 2480}``.
+    omitted: dict[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -204,6 +217,19 @@ class RecoveryInfo:
     """How to continue from a checkpoint: the command that restores it."""
 
     restore_command: str = ""
+
+
+@attrs.frozen
+class WorkTreeSnapshot:
+    """The snapshot of the work tree a checkpoint took (:mod:`lifecycle.snapshots`): a
+    commit in the project's git repository, referenced from ``ref``; or, when there is
+    none, why (``skipped``: not a git work tree, git missing, git failed)."""
+
+    commit: str | None = None
+    ref: str | None = None
+    #: The tree was the previous snapshot's: its commit is reused, no object was added.
+    unchanged: bool = False
+    skipped: str = ""
 
 
 @attrs.frozen
@@ -232,6 +258,8 @@ class Checkpoint:
     state: WorkState = WorkState()
     context_snapshot: ContextSnapshot = ContextSnapshot()
     recovery_info: RecoveryInfo = RecoveryInfo()
+    #: None: no snapshot was due (``SessionManager(snapshot=...)``).
+    snapshot: WorkTreeSnapshot | None = None
     schema_version: int = CHECKPOINT_SCHEMA_VERSION
 
 
@@ -294,6 +322,8 @@ class SessionRecord:
     phase: str = ""
     success: bool | None = None
     restored_from: str | None = None
+    #: The key ``checkpoints/latest`` named when the session started (retention ratio).
+    latest_at_start: str | None = None
     context: SessionContext = SessionContext()
     work: Work = Work()
     discoveries: Discoveries = Discoveries()
@@ -305,6 +335,11 @@ class SessionRecord:
     checkpoint_bytes: int = 0
     learnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     schema_version: int = SCHEMA_VERSION
+
+
+#: The longest learning (characters of ``content``), however it is captured:
+#: ``capture_learning`` and the MCP server's ``write_memory("learning/...")`` alike.
+MAX_LEARNING_CHARS = LEARNING_CONTENT_CHARS  # one limit: lifecycle.limits
 
 
 @attrs.frozen
@@ -363,6 +398,10 @@ class LiveContext:
     last_moment: datetime | None = attrs.field(default=None, converter=_opt_utc)
     latest_version: int | None = None
     warnings: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    #: The key of ``saved_checkpoint_id`` and the journal's last seq, so that the next
+    #: process reads them without listing a folder that grows with history.
+    saved_checkpoint_key: str | None = None
+    journal_seq: int | None = None
     schema_version: int = SCHEMA_VERSION
 
 

@@ -27,7 +27,17 @@ import attrs
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
-from lifecycle.records import Learning, SessionSummary, Task
+from lifecycle.records import (
+    Checkpoint,
+    CheckpointRef,
+    CheckpointType,
+    DecisionsLog,
+    Learning,
+    LoggedDecision,
+    SessionRecord,
+    SessionSummary,
+    Task,
+)
 
 if TYPE_CHECKING:
     from lifecycle.session.results import SessionSnapshot
@@ -41,6 +51,8 @@ LAST = keys.LAST
 DEFAULT_LIMIT = 10_000
 MAX_ITEMS = 10
 MAX_LEARNINGS = 5
+#: Decisions of earlier sessions shown from ``project_state/decisions_log``.
+MAX_EARLIER_DECISIONS = 5
 LEARNING_CHARS = 200
 
 
@@ -80,6 +92,12 @@ class Resumption:
     previous: PreviousSession | None
     learnings: tuple[Learning, ...]
     warnings: tuple[str, ...]
+    #: Decisions of sessions before the carried window (a resumed session holds only
+    #: the previous session's): the newest from ``project_state/decisions_log``.
+    earlier_decisions: tuple[LoggedDecision, ...] = ()
+    #: The newest risk checkpoint with a snapshot of the work tree: what
+    #: ``lifecycle rewind ID`` restores the files from.
+    rewind_from: Checkpoint | None = None
 
 
 def _session_start(session_id: str) -> datetime | None:
@@ -144,7 +162,59 @@ def load_resumption(view: SessionSnapshot, *, max_learnings: int = MAX_LEARNINGS
             except (CorruptRecord, InvalidRecord, InvalidKey, StoreError) as exc:
                 warnings.append(f"learning {key} is unreadable: {exc}")
                 log.warning("resume.learning_unreadable", key=key, error=str(exc))
-    return Resumption(previous, tuple(learnings), tuple(warnings))
+    earlier: tuple[LoggedDecision, ...] = ()
+    if restored is not None:
+        earlier = _earlier_decisions(view, warnings)
+    return Resumption(previous, tuple(learnings), tuple(warnings), earlier, _rewind_from(view))
+
+
+def _earlier_decisions(view: SessionSnapshot, warnings: list[str]) -> tuple[LoggedDecision, ...]:
+    """The newest logged decisions the session's own work does not hold (one read)."""
+    try:
+        entry = view.store.get(keys.DECISIONS_LOG)
+        if entry is None:
+            return ()
+        log_ = codec.decode(DecisionsLog, entry.value, key=keys.DECISIONS_LOG)
+    except (CorruptRecord, InvalidRecord, StoreError) as exc:
+        warnings.append(f"{keys.DECISIONS_LOG} is unreadable: {exc}")
+        return ()
+    held = {d.id for d in view.work.decisions}
+    older = [e for e in log_.entries if e.id not in held]
+    return tuple(older[-MAX_EARLIER_DECISIONS:])
+
+
+def _rewind_from(view: SessionSnapshot) -> Checkpoint | None:
+    """The newest risk checkpoint of this session, or else of the session the restored
+    checkpoint came from, if it has a snapshot: a few reads, never a listing."""
+    refs = list(view.session.checkpoints) if view.session is not None else []
+    restored = view.restored_from
+    if restored is not None and not any(r.type is CheckpointType.RISK for r in refs):
+        refs = [CheckpointRef(restored.id, restored.key, restored.timestamp, restored.type, "")]
+        began = _session_start(restored.session_id)
+        for key in () if began is None else _session_keys(began):
+            try:
+                entry = view.store.get(key)
+                if entry is not None:
+                    refs = [*codec.decode(SessionRecord, entry.value, key=key).checkpoints, *refs]
+                    break
+            except (CorruptRecord, InvalidRecord, InvalidKey, StoreError):
+                break
+    for ref in sorted(refs, key=lambda r: r.timestamp, reverse=True):
+        if ref.type is not CheckpointType.RISK:
+            continue
+        try:
+            entry = view.store.get(ref.key)
+            cp = None if entry is None else codec.decode(Checkpoint, entry.value, key=ref.key)
+        except (CorruptRecord, InvalidRecord, InvalidKey, StoreError):
+            cp = None
+        if cp is not None and cp.snapshot is not None and cp.snapshot.commit is not None:
+            return cp
+        return None  # the newest risk checkpoint is the one a deletion would be undone from
+    return None
+
+
+def _session_keys(began: datetime) -> tuple[str, str]:
+    return keys.session_key(began), keys.session_history_key(began)
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -212,6 +282,13 @@ def _sections(
             ),
         ),
         (
+            f"Earlier decisions ({keys.DECISIONS_LOG})",
+            [
+                d.decision + (f" (because {d.rationale})" if d.rationale else "")
+                for d in resumption.earlier_decisions
+            ],
+        ),
+        (
             "Learnings from the previous session",
             [f"{item.key}: {_clip(item.content, LEARNING_CHARS)}" for item in resumption.learnings],
         ),
@@ -222,6 +299,25 @@ def _sections(
 def _clip(text: str, n: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 3] + "..."
+
+
+#: How each counted field is said ("... and 2,480 more file changes").
+_OMITTED_NOUNS = {
+    "files_modified": "file changes",
+    "completed_tasks": "completed tasks",
+    "decisions": "decisions",
+    "errors": "errors",
+    "patterns_found": "patterns",
+    "insights_gained": "insights",
+}
+
+
+def _omitted(counts: dict[str, int]) -> str:
+    return ", ".join(
+        f"... and {n:,} more {_OMITTED_NOUNS.get(field, field)}"
+        for field, n in sorted(counts.items())
+        if n > 0
+    )
 
 
 def _previous_line(prev: PreviousSession) -> str:
@@ -262,6 +358,16 @@ def _body(view: SessionSnapshot, resumption: Resumption, max_items: int) -> list
             lines.extend(
                 f"    - {item}" if not item.startswith("... ") else f"    {item}" for item in items
             )
+    left_out = _omitted(view.work.omitted)
+    if left_out:
+        lines.append(f"  Not kept (past the caps, see docs/limits.md): {left_out}")
+    undo = resumption.rewind_from
+    if undo is not None:
+        before = f" (taken before `{_clip(undo.operation, 80)}`)" if undo.operation else ""
+        lines.append(
+            f"  Undo: files can be restored with `lifecycle rewind {undo.id}`{before}; "
+            "`--dry-run` shows what would change"
+        )
     for warning in (*view.warnings, *resumption.warnings):
         lines.append(f"  Warning: {warning}")
     return lines

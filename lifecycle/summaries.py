@@ -5,8 +5,11 @@ When a session completes, :func:`consolidate` folds it into
 - ``summaries/daily/{date}`` (the sessions that ended that UTC day),
 - ``summaries/weekly/{YYYY-Www}`` (that week's totals, per day),
 - ``summaries/insights/{topic}`` (insights gained, by topic),
-- ``project_state/decisions_log``, ``project_state/patterns_discovered`` and
-  ``project_state/context_enhanced`` (what the next session starts from),
+- ``project_state/decisions_log`` (the newest decisions) and the day's segment
+  ``project_state/decisions/{YYYY-MM-DD}`` (every decision of that day: the log is
+  append-only by day, so no record grows with the history),
+- ``project_state/patterns_discovered`` and ``project_state/context_enhanced``
+  (what the next session starts from),
 
 and fills in the session record's context stats (see ``docs/context-stats.md``).
 
@@ -23,7 +26,6 @@ added to the session's warnings.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from lifecycle import codec, keys
+from lifecycle import codec, keys, limits
 from lifecycle.errors import (
     CorruptRecord,
     InvalidRecord,
@@ -71,8 +73,9 @@ PATTERNS = keys.PATTERNS_DISCOVERED
 CONTEXT_ENHANCED = keys.CONTEXT_ENHANCED
 #: Caps that keep each record small ("Summary size: <5KB per day typical");
 #: older entries live on in the session records and daily summaries.
-MAX_DECISIONS = 500
-MAX_PATTERNS = 500
+MAX_DECISIONS = limits.DECISIONS_LOG_ENTRIES
+MAX_DECISIONS_PER_DAY = limits.DECISIONS_PER_DAY
+MAX_PATTERNS = 200
 MAX_INSIGHTS_PER_TOPIC = 100
 MAX_RECENT_LEARNINGS = 20
 GENERAL_TOPIC = "general"
@@ -166,7 +169,9 @@ def fold_insights(
     )
 
 
-def fold_decisions(old: DecisionsLog | None, project: str, record: SessionRecord) -> DecisionsLog:
+def fold_decisions(
+    old: DecisionsLog | None, project: str, record: SessionRecord, keep: int = MAX_DECISIONS
+) -> DecisionsLog:
     entries = () if old is None else old.entries
     seen = {e.id for e in entries}
     fresh = [
@@ -183,7 +188,7 @@ def fold_decisions(old: DecisionsLog | None, project: str, record: SessionRecord
     ]
     return DecisionsLog(
         project=project,
-        entries=(*entries, *fresh)[-MAX_DECISIONS:],
+        entries=(*entries, *fresh)[-keep:],
         total=(0 if old is None else old.total) + len(fresh),
     )
 
@@ -290,6 +295,7 @@ def fold_session(
         _Slot(DECISIONS_LOG, DecisionsLog),
         _Slot(PATTERNS, PatternsDiscovered),
         _Slot(CONTEXT_ENHANCED, ContextEnhanced),
+        _Slot(keys.decisions_day_key(day), DecisionsLog),
         *(_Slot(keys.insight_summary_key(t), InsightSummary) for t in sorted(by_topic)),
     ]
     for _ in range(_ATTEMPTS):
@@ -303,8 +309,9 @@ def fold_session(
             fold_decisions(slots[2].old, project, record),
             fold_patterns(slots[3].old, project, record, end),
             fold_context(slots[4].old, project, summary, end),
+            fold_decisions(slots[5].old, project, record, MAX_DECISIONS_PER_DAY),
         ]
-        for slot in slots[5:]:
+        for slot in slots[6:]:
             topic = slot.key.rsplit("/", 1)[1]
             new.append(fold_insights(slot.old, topic, project, by_topic[topic]))
         bodies = [codec.encode(r) for r in new]
@@ -359,15 +366,14 @@ def retention_ratio(
     store: ProjectStore, record: SessionRecord, restored: Checkpoint | None
 ) -> float:
     """Bytes of work state restored at start / bytes of the work state in the newest
-    checkpoint that existed when the session started (see docs/context-stats.md)."""
-    from lifecycle.session.checkpoints import Checkpoints
-
-    listed = Checkpoints(store).listing()
-    start = record.start_time
-    i = bisect.bisect_left(listed, (start, ""))
-    if i == 0:
+    checkpoint that existed when the session started (see docs/context-stats.md): the
+    one ``checkpoints/latest`` named then (``record.latest_at_start``), so at most one
+    read, and no listing of the checkpoints."""
+    newest_key = record.latest_at_start
+    if newest_key is None:
         return 1.0  # nothing was saved before this session: nothing to lose
-    newest_key = listed[i - 1][1]
+    if restored is not None and restored.key == newest_key:
+        return 1.0  # the latest was restored
     if restored is None:
         return 0.0
     try:

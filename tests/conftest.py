@@ -30,6 +30,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# The suite runs inside this project's own git repository: a session snapshots the
+# work tree (refs/lifecycle/...) only where a test asks for it (tests/test_snapshots.py).
+os.environ["LIFECYCLE_SNAPSHOT"] = "never"
 
 
 class FakeClock:

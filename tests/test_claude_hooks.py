@@ -100,7 +100,14 @@ def test_startup_ends_a_session_left_open_and_restores_its_unsaved_work(tmp_path
     answer = hook(event("SessionStart", tmp_path, "claude-2", source="startup"), tmp_path)
     now = status(tmp_path)
     assert now["session_id"] != first
-    assert now["files_modified"] == ["lost.py"]
+    # The unsaved work went into the ended session's final checkpoint, which was restored;
+    # its files stay in that session's records, not in the new session's work.
+    from lifecycle import SessionManager
+
+    store = SessionManager(store=f"file://{tmp_path / '.lifecycle'}", project="default")
+    final = store.read_checkpoint(now["restored_from"])
+    assert [f.path for f in final.state.files_modified] == ["lost.py"]
+    assert now["files_modified"] == []
     assert answer is not None
     assert (
         f"The session left open before, {first}, was ended"

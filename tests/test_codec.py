@@ -37,7 +37,7 @@ def test_a_checkpoint_round_trips_exactly() -> None:
 
 def test_every_stored_record_carries_its_kind_and_schema_version() -> None:
     data = orjson.loads(codec.encode(sample_checkpoint()))
-    assert (data["kind"], data["schema_version"]) == ("checkpoint", 2)  # v2: RecoveryInfo
+    assert (data["kind"], data["schema_version"]) == ("checkpoint", 3)  # v3: snapshot
     assert data["state"]["active_tasks"][0]["progress"] == "50%"
     assert data["recovery_info"]["restore_command"] == ""
 
@@ -181,3 +181,32 @@ def test_a_value_json_cannot_hold_is_an_invalid_record_not_a_type_error() -> Non
     cp = Checkpoint(id="cp-x", timestamp=NOW, progress={"n": 2**64})
     with pytest.raises(InvalidRecord, match="int within 64 bits"):
         codec.encode(cp)
+
+
+def test_memoized_records_encode_to_the_same_bytes_and_callers_cannot_change_them() -> None:
+    """The codec unstructures a task, decision or file record once and reuses the result
+    in later checkpoints: the bytes are the same on the first encode and on every later
+    one, and a caller editing to_dict's output (its dicts, a file's operations list)
+    changes nothing."""
+    done = Task(id="T1", description="ship", status="completed", completed_at=NOW)
+    decision = records.Decision(timestamp=NOW, decision="use orjson", rationale="fast")
+    work = WorkState(completed_tasks=(done,), decisions=(decision, decision))
+    cp = Checkpoint(
+        id="cp-1", timestamp=NOW, session_id="s", project="p", type="manual", state=work
+    )
+    plain = orjson.dumps(codec.to_dict(cp))
+    assert codec.encode(cp) == plain  # first encode: fills the memo
+    assert codec.encode(cp) == plain  # memo hits
+    data = codec.to_dict(cp)
+    data["state"]["completed_tasks"][0]["description"] = "tampered"
+    data["state"]["decisions"][0]["decision"] = "tampered"
+    assert codec.encode(cp) == plain
+    files = records.revise(
+        cp, state=records.revise(work, files_modified=(records.FileChange("a.py", ("edit",)),))
+    )
+    before = codec.encode(files)
+    codec.to_dict(files)["state"]["files_modified"][0]["operations"].append("tampered")
+    assert codec.encode(files) == before
+    later = records.revise(done, description="shipped")  # a new record: not a memo hit
+    again = records.revise(cp, state=records.revise(work, completed_tasks=(later,)))
+    assert codec.decode(Checkpoint, codec.encode(again)).state.completed_tasks == (later,)

@@ -184,6 +184,7 @@ def test_every_work_state_field_survives_a_merge_with_the_other_sides_items() ->
         discoveries=Discoveries(("p",), ("i",)),
         recent_changes=("edit a.py",),
         errors=(ErrorContext("boom"),),
+        omitted={"files_modified": 3},
     )
     default = WorkState()
     assert all(getattr(full, f.name) != getattr(default, f.name) for f in attrs.fields(WorkState))

@@ -1,5 +1,6 @@
 """Retention: archive after 30 days, prune after 90 (configurable); learnings stay; the
-latest checkpoint and its ancestors always stay; --dry-run changes nothing. And a year
+newest checkpoint of each live chain always stays, ancestry protects nothing past the
+age; --dry-run changes nothing. And a year
 of synthetic sessions, summarized and pruned, on the real file store."""
 
 from __future__ import annotations
@@ -63,27 +64,55 @@ def test_old_sessions_are_archived_then_pruned_and_learnings_stay(clock) -> None
     assert (len(live), len(archived)) == (30, 60)
     assert result.archived == 60 and result.pruned_sessions == 30
     assert ps.get("learning/patterns/l0") is not None
-    # the latest checkpoint and its whole parent chain stay; other old checkpoints go
+    # the latest chain stays inside the window; every older checkpoint went
     history = build_history(ps)
     chain = history.ancestors(history.latest_id)
-    assert set(chain) <= set(history.nodes)
-    cutoff = clock() - timedelta(days=90)
-    old = [n for n in history.nodes.values() if n.timestamp < cutoff]
-    assert all(n.id in chain for n in old)
-    assert history.nodes[chain[-1]].parent_id is None  # the chain is whole, back to its root
+    cutoff = t0 + timedelta(days=30)
+    assert [n.id for n in history.nodes.values() if n.timestamp < cutoff] == []
+    assert history.nodes[chain[-1]].parent_id is None  # day 110 started fresh: its root
     assert len(chain) == 10  # days 110..119: day 110 started fresh, the rest resumed
 
 
-def test_the_latest_chain_stays_even_when_every_checkpoint_is_old(clock) -> None:
+def test_only_the_latest_of_an_old_chain_stays_ancestry_protects_nothing_past_the_age(
+    clock,
+) -> None:
     store = open_store("memory://")
     for _ in range(5):
         _day(store, clock, restore=True)
         clock.advance(days=1)
     ps = SessionManager(store=store, project="demo").store
-    before = ps.list_keys("checkpoints/")
+    latest = history_latest(ps)
     result = prune(ps, clock() + timedelta(days=400))
-    assert ps.list_keys("checkpoints/") == before
-    assert len(result.plan.kept_checkpoints) == 5
+    assert list(build_history(ps).nodes) == [latest]
+    assert len(result.plan.kept_checkpoints) == 1
+    assert len(result.plan.prune_checkpoints) == 4
+
+
+def history_latest(ps) -> str:
+    latest = build_history(ps).latest_id
+    assert latest is not None
+    return latest
+
+
+def test_prune_of_a_year_long_chain_keeps_the_window_and_the_open_sessions_checkpoints(
+    clock,
+) -> None:
+    store = open_store("memory://")
+    t0 = clock()
+    for day in range(365):
+        clock.now = t0 + timedelta(days=day)
+        _day(store, clock, restore=True)
+    m = SessionManager(store=store, project="demo", clock=clock)
+    clock.advance(days=100)
+    m.start_session()  # open, restored from the latest: 100 days old by now
+    m.save_context()
+    ps = m.store
+    dry = prune(ps, clock(), dry_run=True)
+    assert len(dry.plan.prune_checkpoints) == 364 and dry.pruned_checkpoints == 0
+    result = prune(ps, clock())
+    left = build_history(ps)
+    assert list(left.nodes) == [m.restored_from.id]
+    assert result.pruned_checkpoints == 364
 
 
 def test_dry_run_lists_what_would_go_and_changes_nothing(clock) -> None:
@@ -207,3 +236,50 @@ def test_a_year_of_sessions_is_summarized_and_pruned(tmp_path, clock, capsys) ->
             f"(archived {result.archived}, pruned {result.pruned_sessions} sessions and "
             f"{result.pruned_checkpoints} checkpoints; {len(remaining)} checkpoints left)"
         )
+
+
+def test_summaries_after_deletes_old_summaries_and_decision_segments_and_nothing_else(
+    clock,
+) -> None:
+    store = open_store("memory://")
+    t0 = clock()
+    for day in range(20):
+        clock.now = t0 + timedelta(days=day)
+        m = SessionManager(store=store, project="demo", clock=clock)
+        m.start_session()
+        m.record_decision(f"decision {day}")
+        m.end_session()
+    ps = SessionManager(store=store, project="demo").store
+    assert len(ps.list_keys("project_state/decisions/")) == 20
+    now = t0 + timedelta(days=20)
+    assert prune(ps, now, dry_run=True).plan.prune_summaries == ()  # off by default
+    cut = (t0 + timedelta(days=10)).date().isoformat()
+    result = prune(ps, now, Policy.days(30, 90, summaries_after=10))
+    gone = result.plan.prune_summaries
+    assert [k for k in gone if k.startswith("summaries/daily/")] == [
+        f"summaries/daily/{(t0 + timedelta(days=d)).date().isoformat()}" for d in range(10)
+    ]
+    assert all(k.rsplit("/", 1)[1] < cut for k in gone if not k.startswith("summaries/weekly/"))
+    assert len(ps.list_keys("summaries/daily/")) == 10
+    assert len(ps.list_keys("project_state/decisions/")) == 10
+    assert ps.get("project_state/decisions_log") is not None  # the newest stay
+
+
+def test_prune_deletes_the_journals_of_sessions_past_the_age_and_keeps_the_open_ones(
+    clock,
+) -> None:
+    store = open_store("memory://")
+    t0 = clock()
+    for day in range(100):
+        clock.now = t0 + timedelta(days=day)
+        m = SessionManager(store=store, project="demo", clock=clock, journal=True)
+        m.start_session()
+        m.add_task("T", "work")
+        m.end_session()
+    ps = SessionManager(store=store, project="demo").store
+    folders = {k.split("/")[1] for k in ps.list_keys("journal/")}
+    assert len(folders) == 100
+    result = prune(ps, t0 + timedelta(days=100))
+    left = {k.split("/")[1] for k in ps.list_keys("journal/")}
+    assert len(left) == 90  # days 10..99: within 90 days
+    assert {k.split("/")[1] for k in result.plan.prune_journal} == folders - left

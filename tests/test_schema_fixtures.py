@@ -4,7 +4,7 @@ The files in ``tests/fixtures/v1/`` are frozen: never regenerate them. When a
 record's schema changes, add an upcaster (``lifecycle.codec.upcaster``) so these
 still load; add fixtures for the new version beside them (``tests/fixtures/v2/``:
 the checkpoint without ``recovery_info.dependencies_check`` and
-``estimated_restore_time_ms``).
+``estimated_restore_time_ms``; ``tests/fixtures/v3/``: with its work tree ``snapshot``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_a_v1_checkpoint_with_the_never_computed_recovery_fields_loads_without_t
     raw = (FIXTURES / "checkpoint.json").read_bytes()
     assert set(orjson.loads(raw)["recovery_info"]) >= DROPPED
     cp = codec.decode(Checkpoint, raw)
-    assert cp.schema_version == 2
+    assert cp.schema_version == 3
     assert cp.recovery_info == RecoveryInfo(
         restore_command="lifecycle session start --checkpoint cp-20260125T120000.000000Z"
     )
@@ -72,7 +72,7 @@ def test_a_v1_checkpoint_without_recovery_info_loads_with_the_default() -> None:
     assert codec.decode(Checkpoint, orjson.dumps(data)).recovery_info == RecoveryInfo()
 
 
-def test_a_newly_written_checkpoint_is_v2_and_does_not_carry_the_dropped_fields() -> None:
+def test_a_newly_written_checkpoint_is_v3_and_does_not_carry_the_dropped_fields() -> None:
     store = open_store("memory://")
     manager = SessionManager(store=store, project="p")
     manager.start_session(restore=False)
@@ -82,8 +82,15 @@ def test_a_newly_written_checkpoint_is_v2_and_does_not_carry_the_dropped_fields(
     entry = store.get(f"p/{written.key}")
     assert entry is not None
     data = orjson.loads(entry.value)
-    assert (data["kind"], data["schema_version"]) == ("checkpoint", 2)
+    assert (data["kind"], data["schema_version"]) == ("checkpoint", 3)
     assert set(data["recovery_info"]) == {"restore_command"}
     assert data["recovery_info"]["restore_command"] == (
         f"lifecycle session start --checkpoint {written.checkpoint_id}"
     )
+
+
+def test_a_v2_checkpoint_loads_with_no_snapshot() -> None:
+    raw = (FIXTURES.parent / "v2" / "checkpoint.json").read_bytes()
+    assert "snapshot" not in orjson.loads(raw)
+    cp = codec.decode(Checkpoint, raw)
+    assert (cp.schema_version, cp.snapshot) == (3, None)

@@ -192,6 +192,6 @@ def test_a_learning_too_large_to_store_is_a_typed_error_from_capture_learning(
 ) -> None:
     m = SessionManager(store=FileStore(tmp_path / "s"), project="p", clock=FakeClock())
     m.start_session(restore=False)
-    with pytest.raises(InvalidRecord, match="byte limit"):
+    with pytest.raises(InvalidRecord, match="learning content is 4,194,305 characters"):
         m.capture_learning(type="pattern", key="x", content="x" * (codec.MAX_RECORD_BYTES + 1))
     assert m.pending_learnings == ()  # refused, not queued for a retry that cannot succeed

@@ -204,7 +204,7 @@ def test_prefix_scan_is_an_index_range_on_the_primary_key(
             # means the primary key cannot serve this range or this order.
             for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
                 conn.execute(f"SET LOCAL {setting} = off")
-            text = query.as_string(conn)
+            text = query.decode()
             plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + text, args).fetchall())
         scan = "Index Scan Backward" if reverse else "Index Scan"
         assert f"{scan} using lifecycle_entries_pkey" in plan, plan

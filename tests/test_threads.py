@@ -62,11 +62,14 @@ def test_eight_threads_on_one_session_keep_every_lifecycle_rule(busy_switching) 
     watcher.join(timeout=10)
     assert failures == []
 
-    # No lost update: every thread's tasks and decisions are there, once.
+    # No lost update: every thread's tasks and decisions are there once, or counted as
+    # left out past their caps (lifecycle.limits keeps the newest).
     completed = [t.id for t in m.work.completed_tasks]
     expected = {f"T{n}-{i}" for n in range(THREADS) for i in range(ROUNDS)}
-    assert sorted(completed) == sorted(expected)
-    assert len(m.work.decisions) == THREADS * ROUNDS
+    assert len(set(completed)) == len(completed) and set(completed) <= expected
+    omitted = m.work.omitted
+    assert len(completed) + omitted.get("completed_tasks", 0) == len(expected)
+    assert len(m.work.decisions) + omitted.get("decisions", 0) == THREADS * ROUNDS
     assert m.work.active_tasks == ()
 
     # Checkpoint ids are unique and sort in creation order; each one is in the store and

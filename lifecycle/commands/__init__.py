@@ -10,4 +10,5 @@ MODULES: tuple[str, ...] = (
     "lifecycle.commands.agents",  # hook claude|install|uninstall, mcp
     "lifecycle.commands.history",  # history, prune
     "lifecycle.commands.coverage",  # coverage (transition coverage of a recorded run)
+    "lifecycle.commands.rewind",  # rewind (restore files from a checkpoint's snapshot)
 )

@@ -155,7 +155,7 @@ def cmd_hook_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from lifecycle.integrations.mcp_server import serve
+    from lifecycle.integrations.mcp_stdio import serve
 
     serve(args.store, project_name(args))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,14 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
         default=90.0,
         metavar="DAYS",
         help="delete sessions and their checkpoints older than DAYS (default 90)",
+    )
+    prune.add_argument(
+        "--summaries-after",
+        type=_days,
+        default=None,
+        metavar="DAYS",
+        help="also delete daily and weekly summaries and daily decision segments older "
+        "than DAYS (default: they stay)",
     )
     prune.add_argument(
         "--progress",
@@ -101,9 +110,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
         result = prune(
             store,
             datetime.now(UTC),
-            Policy.days(args.archive_after, args.prune_after),
+            Policy.days(args.archive_after, args.prune_after, args.summaries_after),
             dry_run=args.dry_run,
             progress=progress if show else None,
+            work_tree=os.getcwd(),  # the snapshot refs of pruned checkpoints go with them
         )
     finally:
         store.close()
@@ -111,14 +121,27 @@ def cmd_prune(args: argparse.Namespace) -> int:
     verb = "would" if args.dry_run else "did"
     lines = [
         f"{verb} archive {len(p.archive)} session(s) to session/history/",
-        f"{verb} prune {len(p.prune_sessions)} session(s) and "
-        f"{len(p.prune_checkpoints)} checkpoint(s)",
-        f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest and its ancestors",
+        f"{verb} prune {len(p.prune_sessions)} session(s), "
+        f"{len(p.prune_checkpoints)} checkpoint(s), {len(p.prune_journal)} journal entries "
+        f"and {len(p.prune_summaries)} summaries",
+        f"kept {len(p.kept_checkpoints)} old checkpoint(s): the latest, and the open "
+        "session's saved and restored ones",
     ]
+    if result.snapshot_refs:
+        lines.append(
+            f"{verb} delete {len(result.snapshot_refs)} snapshot ref(s) of pruned checkpoints"
+        )
     if args.dry_run:
         lines += [f"  archive {k}" for k in p.archive]
-        lines += [f"  prune {k}" for k in (*p.prune_sessions, *p.prune_checkpoints)]
+        lines += [
+            f"  prune {k}"
+            for k in (*p.prune_sessions, *p.prune_checkpoints, *p.prune_journal, *p.prune_summaries)
+        ]
     lines += [f"warning: {w}" for w in p.warnings]
-    data = {"dry_run": bool(args.dry_run), **p.as_dict()}
+    data = {
+        "dry_run": bool(args.dry_run),
+        **p.as_dict(),
+        "snapshot_refs": list(result.snapshot_refs),
+    }
     emit(args, data, "\n".join(lines))
     return 0

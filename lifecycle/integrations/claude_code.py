@@ -16,7 +16,8 @@ SessionStart          load: continue the open session when Claude resumes or com
                       ``systemMessage`` the user sees.
 PreCompact            manual checkpoint (a no-op when nothing changed).
 PreToolUse            Bash, Edit, Write, MultiEdit, NotebookEdit: ``before_operation``;
-                      the risk evaluator checkpoints a risky one before it runs.
+                      the risk evaluator checkpoints a risky one, with a git snapshot
+                      of the work tree (``lifecycle rewind``), before the hook answers.
 PostToolUse           files modified (Edit, Write, MultiEdit, NotebookEdit), TodoWrite
                       tasks (a completed todo is a task completion), else activity;
                       a success of a tool whose last call failed: error recovered.
@@ -161,6 +162,8 @@ def handle(
             project or env.get("LIFECYCLE_PROJECT") or "default",
             clock=clock,
             lock_timeout=timeout,
+            work_tree=project_dir(event, env),  # what a risk checkpoint snapshots
+            snapshot=env.get("LIFECYCLE_SNAPSHOT") or None,
         ) as live:
             if handler is None:
                 _open(live, event).tick()

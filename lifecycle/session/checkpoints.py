@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 
-from lifecycle import codec, keys
+from lifecycle import codec, keys, limits
 from lifecycle.errors import (
     CheckpointNotFound,
     CheckpointTooLarge,
@@ -25,16 +26,20 @@ from lifecycle.errors import (
     VersionConflict,
 )
 from lifecycle.logs import get_logger
-from lifecycle.records import Checkpoint, Pointer, WorkState, revise
+from lifecycle.records import Checkpoint, LiveContext, Pointer, WorkState, revise
+from lifecycle.session.work import carried, session_began
 from lifecycle.stores import ProjectStore, Put
 from lifecycle.triggers.base import CheckpointCall
+
+if TYPE_CHECKING:
+    from lifecycle.snapshots import Snapshots
 
 log = get_logger(__name__)
 
 LATEST = keys.LATEST
 #: Soft and hard checkpoint size limits ("<50KB typical, <200KB maximum").
-WARN_BYTES = 50_000
-MAX_BYTES = 200_000
+WARN_BYTES = limits.CHECKPOINT_WARN_BYTES
+MAX_BYTES = limits.CHECKPOINT_MAX_BYTES
 #: How many times a checkpoint is re-keyed after losing a race for the pointer.
 RACE_ATTEMPTS = 50
 
@@ -46,6 +51,8 @@ class Committed:
     checkpoint: Checkpoint
     size: int
     latest_version: int
+    #: What had to be trimmed to fit the hard limit (empty: nothing).
+    trimmed: tuple[str, ...] = ()
 
 
 class WriteFailed(StoreError):
@@ -66,8 +73,10 @@ MergeFrom = Callable[[Checkpoint], None]
 class Checkpoints:
     """The project's checkpoints: the latest valid, by id, by key; and the writer."""
 
-    def __init__(self, store: ProjectStore) -> None:
+    def __init__(self, store: ProjectStore, snapshots: Snapshots | None = None) -> None:
         self.store = store
+        #: Takes the work tree's git snapshot a checkpoint is due (None: never).
+        self.snapshots = snapshots
 
     # reading ---------------------------------------------------------------------------
 
@@ -93,9 +102,14 @@ class Checkpoints:
             log.warning("checkpoint.corrupt", key=key, error=str(exc))
             return None
 
-    def by_id(self, checkpoint_id: str) -> Checkpoint:
-        """One name listing and at most one read: an id is ``cp-{ts}`` and its key ends
-        in that same ``{ts}``, which no other checkpoint shares."""
+    def by_id(self, checkpoint_id: str, *, key: str | None = None) -> Checkpoint:
+        """One read when the caller knows its ``key`` (the live record keeps it); else
+        one name listing and at most one read: an id is ``cp-{ts}`` and its key ends in
+        that same ``{ts}``, which no other checkpoint shares."""
+        if key is not None and keys.parse_checkpoint_key(key) is not None:
+            cp = self.read_key(key)
+            if cp is not None and cp.id == checkpoint_id:
+                return cp
         from lifecycle.history import checkpoint_key_for
 
         key = checkpoint_key_for(self.store, checkpoint_id)
@@ -103,6 +117,14 @@ class Checkpoints:
         if cp is None or cp.id != checkpoint_id:
             raise CheckpointNotFound(checkpoint_id)
         return cp
+
+    def latest_key(self) -> str | None:
+        """The key ``checkpoints/latest`` names (None: no pointer, or unreadable)."""
+        try:
+            entry = self.store.get(LATEST)
+            return None if entry is None else codec.decode(Pointer, entry.value, key=LATEST).key
+        except (CorruptRecord, InvalidRecord, StoreError):
+            return None
 
     def latest_valid(self, warnings: list[str]) -> tuple[Checkpoint | None, int | None]:
         """Follow ``checkpoints/latest``; when it or its target is missing or corrupt, fall
@@ -166,7 +188,15 @@ class Checkpoints:
         creation order across processes (last write wins, or merge)."""
         torn = False  # the stored pointer is unreadable: overwrite it, no compare
         for _ in range(RACE_ATTEMPTS):
-            cp, body = encode_sized(build(call, at))
+            cp = build(call, at)
+            if self.snapshots is not None:  # the work tree's snapshot, before the record names it
+                cp = self.snapshots.attach(cp)
+            trimmed: tuple[str, ...] = ()
+            try:
+                cp, body = encode_sized(cp)
+            except CheckpointTooLarge:
+                # Never stuck: the largest fields are cut (and counted) until it fits.
+                cp, body, trimmed = fit(cp)
             pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
             expected: int | None = None if torn else (latest_version or 0)
             try:
@@ -182,6 +212,8 @@ class Checkpoints:
                 torn = True  # a CAS cannot compare against a torn pointer
                 continue
             except VersionConflict:
+                if self.snapshots is not None:  # re-keyed: the snapshot ref of this id goes
+                    self.snapshots.discard(cp)
                 try:
                     entry = self.store.get(LATEST)
                 except CorruptRecord:
@@ -201,22 +233,27 @@ class Checkpoints:
                             merge_from(theirs)
                 call = call.at(at)  # the same kind of checkpoint, keyed for the later moment
                 continue
-            return Committed(cp, len(body), versions[1])
+            if trimmed:
+                log.warning("checkpoint.trimmed", checkpoint_id=cp.id, trimmed=list(trimmed))
+            return Committed(cp, len(body), versions[1], trimmed)
         raise StoreError(f"could not move {LATEST}: too many concurrent writers")
 
 
 def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
     """The checkpoint with ``context_snapshot.size_bytes`` set to the length of its
     bytes, and those bytes; refused over :data:`MAX_BYTES`, naming the largest fields."""
-    body = codec.encode(cp)
+    raw = codec.dumps(cp)
     marker = b'"size_bytes":0'
-    at = body.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
+    at = raw.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
     if cp.context_snapshot.size_bytes == 0 and at >= 0:
-        size = len(body) - 1
+        size = len(raw) - 1
         size += len(str(size + len(str(size))))  # the digits are part of the size
-        body = body[:at] + b'"size_bytes":' + str(size).encode() + body[at + len(marker) :]
+        view = memoryview(raw)  # one copy of the bytes, right-sized (see codec.encode)
+        body = b"".join((view[:at], b'"size_bytes":%d' % size, view[at + len(marker) :]))
         snapshot = revise(cp.context_snapshot, size_bytes=size)
         cp = revise(cp, context_snapshot=snapshot)
+    else:
+        body = memoryview(raw).tobytes()
     size = len(body)
     if size > MAX_BYTES:
         raise too_large(cp, size)
@@ -226,6 +263,11 @@ def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
 
 
 def too_large(cp: Checkpoint, size: int) -> CheckpointTooLarge:
+    return CheckpointTooLarge(size, MAX_BYTES, field_sizes(cp)[:3])
+
+
+def field_sizes(cp: Checkpoint) -> list[tuple[str, int]]:
+    """Bytes of each work-state field, the progress and the context; largest first."""
     sizes = [
         (f"state.{f.name}", len(codec.converter.dumps(getattr(cp.state, f.name))))
         for f in attrs.fields(WorkState)
@@ -235,4 +277,81 @@ def too_large(cp: Checkpoint, size: int) -> CheckpointTooLarge:
         ("context", len(codec.converter.dumps(cp.context))),
     ]
     sizes.sort(key=lambda p: -p[1])
-    return CheckpointTooLarge(size, MAX_BYTES, sizes[:3])
+    return sizes
+
+
+def resumed(cp: Checkpoint) -> Checkpoint:
+    """``cp`` as a session restoring it holds it: its open work and a window of the
+    session that wrote it (:func:`~lifecycle.session.work.carried`). The same object
+    when that is all it holds."""
+    state = carried(cp.state, session_began(cp.session_id))
+    return cp if state == cp.state else revise(cp, state=state)
+
+
+def fit(cp: Checkpoint) -> tuple[Checkpoint, bytes, tuple[str, ...]]:
+    """``cp`` cut down to the hard limit: the largest field is halved (oldest items
+    first, counted in ``state.omitted``; open tasks keep their ids and lose their
+    descriptions; the largest progress or context values go), until it fits."""
+    notes: list[str] = []
+    for _ in range(64):
+        try:
+            out, body = encode_sized(cp)
+            return out, body, tuple(notes)
+        except CheckpointTooLarge:
+            cp, note = _cut(cp, [name for name, _ in field_sizes(cp)])
+            notes.append(note)
+    out, body = encode_sized(_bare(cp))
+    return out, body, (*notes, "the whole work state but the open tasks' ids")
+
+
+def _bare(cp: Checkpoint) -> Checkpoint:
+    tasks = tuple(revise(t, description="", progress=None) for t in cp.state.active_tasks)
+    state = WorkState(active_tasks=tasks, omitted=cp.state.omitted)
+    return revise(cp, state=state, progress={}, context={})
+
+
+def _cut(cp: Checkpoint, largest_first: list[str]) -> tuple[Checkpoint, str]:
+    for name in largest_first:
+        if name.startswith("state."):
+            field = name.removeprefix("state.")
+            state = cp.state
+            value = getattr(state, field)
+            if field == "active_tasks" and any(len(t.description) > 100 for t in value):
+                tasks = tuple(revise(t, description=limits.clip(t.description, 100)) for t in value)
+                return revise(cp, state=revise(state, active_tasks=tasks)), name + " (descriptions)"
+            if field == "discoveries":
+                d = value
+                half_p, half_i = len(d.patterns_found) // 2, len(d.insights_gained) // 2
+                if not (half_p or half_i):
+                    continue
+                omitted = limits.omitted(state.omitted, "patterns_found", half_p)
+                omitted = limits.omitted(omitted, "insights_gained", half_i)
+                d = revise(
+                    d, patterns_found=d.patterns_found[half_p:],
+                    insights_gained=d.insights_gained[half_i:],
+                )  # fmt: skip
+                return revise(cp, state=revise(state, discoveries=d, omitted=omitted)), name
+            if isinstance(value, tuple) and value:
+                half = max(1, len(value) // 2)
+                omitted = limits.omitted(state.omitted, field, half)
+                state = revise(state, **{field: value[half:], "omitted": omitted})
+                return revise(cp, state=state), f"{name} ({half} left out)"
+        elif name in ("progress", "context"):
+            value = getattr(cp, name)
+            if value:
+                big = max(value, key=lambda k: len(codec.converter.dumps(value[k])))
+                rest = {k: v for k, v in value.items() if k != big}
+                return revise(cp, **{name: rest}), f"{name}.{big}"
+    return _bare(cp), "the whole work state but the open tasks' ids"
+
+
+def fit_live(live: LiveContext) -> tuple[LiveContext, tuple[str, ...]]:
+    """The live record with its work, progress and context cut as :func:`fit` cuts a
+    checkpoint's, so that ``session/context`` (which holds the work twice) stays under
+    :data:`limits.LIVE_CONTEXT_BYTES`."""
+    probe = Checkpoint(
+        id="cp-live", timestamp=live.session.start_time, phase=live.phase,
+        progress=live.progress, context=live.context, state=live.work,
+    )  # fmt: skip
+    cp, _, notes = fit(probe)
+    return revise(live, work=cp.state, progress=cp.progress, context=cp.context), notes

@@ -30,7 +30,14 @@ from lifecycle.records import (
     revise,
 )
 from lifecycle.session import finish
-from lifecycle.session.checkpoints import LATEST, Checkpoints, MergeFrom, WriteFailed
+from lifecycle.session.checkpoints import (
+    LATEST,
+    MAX_BYTES,
+    Checkpoints,
+    MergeFrom,
+    WriteFailed,
+    resumed,
+)
 from lifecycle.session.learnings import Learnings
 from lifecycle.session.results import CheckpointResult, CheckpointStatus, ConflictPolicy
 from lifecycle.session.step import Snapshot, Step
@@ -132,6 +139,8 @@ class EventEffects:
 
     def _begin(self, step: Step, restored: Checkpoint | None) -> None:
         now = step.at
+        if restored is not None:
+            restored = resumed(restored)  # its open work and a window of its session
         record = SessionRecord(
             id=f"session-{keys.format_ts(now)}",
             project=self.env.store.project,
@@ -193,7 +202,11 @@ class EventEffects:
             )  # fmt: skip
             raise EffectFailed(exc) from exc
         cp = done.checkpoint
-        after = step.after
+        if done.trimmed:
+            step.warnings.append(
+                f"checkpoint {cp.id} was over {MAX_BYTES:,} bytes; trimmed: "
+                + ", ".join(done.trimmed)
+            )
         ref = CheckpointRef(cp.id, cp.key, cp.timestamp, cp.type, cp.trigger)
         session = live.session
         session = revise(
@@ -205,10 +218,11 @@ class EventEffects:
         account = reset(_account(live), cp.timestamp)
         self.update(
             session=session,
-            phase=after.phase,
-            progress=after.progress,
-            context=after.context,
-            work=after.work,
+            # What was written (the step's state, unless it had to be trimmed to fit).
+            phase=cp.phase,
+            progress=cp.progress,
+            context=cp.context,
+            work=cp.state,
             saved_checkpoint_id=cp.id,
             tasks_since_checkpoint=0,
             active_seconds=account.active_seconds,

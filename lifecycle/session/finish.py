@@ -9,7 +9,15 @@ import attrs
 from lifecycle import codec, keys
 from lifecycle.errors import StoreError
 from lifecycle.logs import get_logger
-from lifecycle.records import Checkpoint, LiveContext, SessionRecord, SessionSummary, Work
+from lifecycle.records import (
+    Checkpoint,
+    Decision,
+    LiveContext,
+    SessionRecord,
+    SessionSummary,
+    Task,
+    Work,
+)
 from lifecycle.stores import Delete, Op, ProjectStore, Put
 
 log = get_logger(__name__)
@@ -23,15 +31,16 @@ SESSION_WARN_BYTES = 10_000
 def record_now(
     live: LiveContext, end: datetime | None = None, success: bool | None = None
 ) -> SessionRecord:
-    """The session record as it stands (with the work recorded so far)."""
+    """The session record as it stands (with the work recorded so far): this session's
+    own work, not the window it carried from the one it restored."""
     w = live.work
     record = attrs.evolve(
         live.session,
         phase=live.phase,
         work=Work(
-            tasks_completed=w.completed_tasks,
+            tasks_completed=own_tasks(live),
             files_modified=w.files_modified,
-            decisions_made=w.decisions,
+            decisions_made=own_decisions(live),
         ),
         discoveries=w.discoveries,
     )
@@ -41,6 +50,23 @@ def record_now(
             record, end_time=end, duration_minutes=round(minutes, 2), success=success
         )
     return record
+
+
+def own_tasks(live: LiveContext) -> tuple[Task, ...]:
+    """The tasks this session completed (a restored window's are the previous one's)."""
+    start = live.session.start_time
+    done = live.work.completed_tasks
+    if live.restored_from is None:
+        return done
+    return tuple(t for t in done if t.completed_at is None or t.completed_at >= start)
+
+
+def own_decisions(live: LiveContext) -> tuple[Decision, ...]:
+    start = live.session.start_time
+    made = live.work.decisions
+    if live.restored_from is None:
+        return made
+    return tuple(d for d in made if d.timestamp >= start)
 
 
 def summary(
@@ -59,11 +85,11 @@ def summary(
         success=success,
         phase=live.phase,
         progress=live.progress,
-        tasks_completed=tuple(t.id for t in w.completed_tasks),
+        tasks_completed=tuple(t.id for t in record.work.tasks_completed),
         open_tasks=tuple(t.id for t in w.active_tasks),
         open_questions=w.open_questions,
         blockers=w.blockers,
-        decisions=w.decisions,
+        decisions=record.work.decisions_made,
         learnings=record.learnings,
         checkpoints=record.checkpoint_count,
         last_checkpoint_id=None if last is None else last.id,

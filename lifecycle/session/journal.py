@@ -114,6 +114,15 @@ def append(
     flush(journal, store)
 
 
+def resume_at(journal: Journal, session_id: str, seq: int) -> None:
+    """Continue ``session_id``'s journal after ``seq``, the last seq the live record kept:
+    the next entry is written without listing the journal (a stale seq is caught by the
+    entry's compare-and-swap, which then looks the last one up)."""
+    if journal.session_id != session_id:
+        journal.session_id = session_id
+        journal.seq = seq
+
+
 def flush(journal: Journal, store: ProjectStore) -> int:
     """Write the journal entries a store failure held back, in order; return how many
     are still pending."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import attrs
 
-from lifecycle import codec, keys
+from lifecycle import codec, keys, limits
 from lifecycle.errors import InvalidKey, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.records import Learning
@@ -16,7 +16,15 @@ log = get_logger(__name__)
 
 
 def checked(learning: Learning, session_id: str) -> Learning:
-    """The learning under a valid key of its type's folder, or InvalidKey with a suggestion."""
+    """The learning under a valid key of its type's folder, or InvalidKey with a suggestion;
+    OverLimit past the caps on its content and tags."""
+    limits.text("learning content", learning.content, limits.LEARNING_CONTENT_CHARS)
+    if len(learning.tags) > limits.LEARNING_TAGS:
+        from lifecycle.errors import OverLimit
+
+        raise OverLimit("learning tags", len(learning.tags), limits.LEARNING_TAGS, "items")
+    for tag in learning.tags:
+        limits.text("learning tag", tag, limits.LEARNING_TAG_CHARS)
     key = learning.key
     prefix = learning.type.prefix
     if "/" not in key:

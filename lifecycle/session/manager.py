@@ -15,6 +15,7 @@ Precise meaning of the states, checked by the tests:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lifecycle import codec
+from lifecycle import codec, limits
 from lifecycle.errors import (
     CheckpointNotFound,
     CorruptRecord,
@@ -42,7 +43,6 @@ from lifecycle.machine import fire
 from lifecycle.records import (
     Checkpoint,
     Decision,
-    ErrorContext,
     EventMessage,
     JSONValue,
     Learning,
@@ -55,7 +55,7 @@ from lifecycle.records import (
     revise,
 )
 from lifecycle.session import finish, work
-from lifecycle.session.checkpoints import Checkpoints
+from lifecycle.session.checkpoints import Checkpoints, fit_live, resumed
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.hooks import LifecycleHooks
 from lifecycle.session.learnings import Learnings, checked
@@ -101,6 +101,9 @@ class SessionManager:
     ``file://.lifecycle``); ``clock`` returns an aware UTC datetime. ``conflict``
     says what a checkpoint does when another writer moved ``checkpoints/latest``
     first: ``"last-write-wins"`` (default) or ``"merge"`` (:mod:`lifecycle.merge`).
+    ``snapshot`` says which checkpoints also snapshot the git work tree ``work_tree``
+    (default: the current folder): ``"risk"`` (default, or ``$LIFECYCLE_SNAPSHOT``),
+    ``"all"`` or ``"never"`` (:mod:`lifecycle.snapshots`).
     """
 
     def __init__(
@@ -115,6 +118,8 @@ class SessionManager:
         strict: bool = False,
         conflict: ConflictPolicy | str = ConflictPolicy.LAST_WRITE_WINS,
         journal: bool = False,
+        snapshot: str | None = None,
+        work_tree: str | os.PathLike[str] | None = None,
     ) -> None:
         from lifecycle.triggers import default_evaluators
 
@@ -136,7 +141,9 @@ class SessionManager:
         self._hooks = tuple(hooks)
         self._strict = strict
         self._lock = threading.RLock()
-        self._checkpoints = Checkpoints(self._store)
+        from lifecycle.snapshots import session_snapshots
+
+        self._checkpoints = Checkpoints(self._store, session_snapshots(snapshot, work_tree, raw))
         self._learnings = Learnings(self._store)
         self._env = Env(self._store, self._checkpoints, self._learnings, policy)
         self._conflict = policy
@@ -145,6 +152,7 @@ class SessionManager:
         self._state = TABLE.initial
         self._saved: Checkpoint | None = None  # the last durable checkpoint
         self._saved_at: Snapshot | None = None  # what it holds, for has_unsaved
+        self._last_after: Snapshot | None = None  # the state the last event computed
         self._restored: Checkpoint | None = None  # the checkpoint this session restored
         self._floor: datetime | None = None  # the clock floor before a session exists
         self._warnings: list[str] = []
@@ -264,6 +272,8 @@ class SessionManager:
         one exists, else start fresh. Returns session_id, is_fresh_session,
         restored_state."""
         self._legal(Event.LOAD)
+        limits.text("command", command, limits.COMMAND_CHARS)
+        limits.optional_text("change id", change_id, limits.COMMAND_CHARS)
         at = self._now(peek=True)
         warnings: list[str] = []
         restored: Checkpoint | None = None
@@ -292,6 +302,13 @@ class SessionManager:
         self._dispatch(Event.LOAD, step, effects)
         live = self._live
         assert live is not None
+        # Which checkpoint was the newest at the start (the retention ratio's base),
+        # kept now so that the session's end reads it without listing every checkpoint.
+        latest_key = self._checkpoints.latest_key()
+        if latest_key is not None:
+            live = self._live = revise(
+                live, session=revise(live.session, latest_at_start=latest_key)
+            )
         result = StartResult(
             session_id=live.session.id,
             is_fresh_session=restored is None,
@@ -337,6 +354,7 @@ class SessionManager:
             context=base_context if context is None else dict(context),
             label=label,
         )
+        _within_limits(edit.phase, edit.progress, edit.context)
         effects = self._begin_event(Event.SAVE)
         at = self._now(peek=True)
         call = CheckpointCall.of(
@@ -394,6 +412,7 @@ class SessionManager:
         self, success: bool = True, phase: str | None = None, *, command: str = ""
     ) -> EndResult:
         """Complete: final checkpoint (if anything is unsaved), session record, summary."""
+        _within_limits(phase, None, None)
         effects = self._begin_event(Event.COMPLETE, success=success)
         at = self._now(peek=True)
         call = CheckpointCall.of(
@@ -514,17 +533,47 @@ class SessionManager:
             live = self._live
             if live is None:
                 raise NoSession("no session to save: call start_session first")
-            live = attrs.evolve(
-                live,
-                session=finish.record_now(live),
-                state=self._state.value,
-                warnings=tuple(self._warnings[-WARNINGS_KEPT:]),
-            )
+            body = self._context_body(live)
+            if body is None:
+                # Past the live record's cap (work piled up since the last checkpoint):
+                # trimmed like a checkpoint over the hard limit, never refused.
+                live, notes = fit_live(live)
+                self._live = live
+                warning = "the session's live state was over its limit; trimmed: " + ", ".join(
+                    notes
+                )
+                log.warning("context.trimmed", trimmed=list(notes))
+                self._warnings.append(warning)
+                body = self._context_body(live, check=False)
+            assert body is not None
             self._context_version = self._store.put(
                 finish.CONTEXT,
-                codec.encode(live),
+                body,
                 expected_version=self._context_version if fence else None,
             )
+
+    def _context_body(self, live: LiveContext, *, check: bool = True) -> bytes | None:
+        """``session/context``'s bytes; None when ``check`` and they pass the cap."""
+        journal = self._journal
+        live = attrs.evolve(
+            live,
+            session=finish.record_now(live),
+            state=self._state.value,
+            warnings=tuple(self._warnings[-WARNINGS_KEPT:]),
+            saved_checkpoint_key=None if self._saved is None else self._saved.key or None,
+            journal_seq=(
+                journal.seq
+                if journal is not None and journal.session_id == live.session.id
+                else live.journal_seq
+            ),
+        )
+        if not check:
+            return codec.encode(live)
+        try:
+            body = codec.encode(live)
+        except InvalidRecord:
+            return None  # over the codec's record limit, or not JSON: trimmed, then told
+        return None if len(body) > limits.LIVE_CONTEXT_BYTES else body
 
     def attach(self) -> bool:
         """Continue the project's open session (``session/context``) in this manager.
@@ -555,11 +604,16 @@ class SessionManager:
             saved: Checkpoint | None = None
             if live.saved_checkpoint_id is not None:
                 try:
-                    saved = self._checkpoints.by_id(live.saved_checkpoint_id)
+                    # By its key: one read, no listing of the checkpoints folder.
+                    saved = self._checkpoints.by_id(
+                        live.saved_checkpoint_id, key=live.saved_checkpoint_key
+                    )
                 except CheckpointNotFound:
                     warnings.append(
                         f"checkpoint {live.saved_checkpoint_id} is gone; all work counts as unsaved"
                     )
+                if saved is not None and saved.id == live.restored_from:
+                    saved = resumed(saved)  # what the session holds of it (see work.carried)
             self._live = attrs.evolve(live, saved_checkpoint_id=None if saved is None else saved.id)
             self._state = state
             self._saved = saved
@@ -567,6 +621,10 @@ class SessionManager:
             restored = live.restored_from
             self._restored = saved if saved is not None and saved.id == restored else None
             self._warnings = warnings
+            if live.journal_seq is not None and self._journal is not None:
+                from lifecycle.session.journal import resume_at
+
+                resume_at(self._journal, live.session.id, live.journal_seq)
             return True
 
     # -- work events -----------------------------------------------------------------------
@@ -650,6 +708,7 @@ class SessionManager:
         """Merge ``values`` into the session's context (a key set to None is removed). The
         context is saved in the next checkpoint and restored with it."""
         merged = {k: v for k, v in {**self.context, **values}.items() if v is not None}
+        limits.encoded("context", merged, limits.CONTEXT_BYTES)
         return self._work_event(Event.RECORD, None, edit=Edit(context=merged))
 
     @event(Event.TICK)
@@ -691,7 +750,7 @@ class SessionManager:
         self, error: str, recovery_steps: Iterable[str] | str = (), *, operation: str | None = None
     ) -> Outcome:
         """Record a recovery from an error; the error trigger checkpoints it."""
-        item = ErrorContext(error=error, recovery_steps=recovery_steps, operation=operation)
+        item = work.error(error, recovery_steps, operation)
         outcome = self._work_event(Event.ERROR_RECOVERED, work.recover(item), error=item)
         self._call_hooks("on_error_recovery", item, outcome)
         return outcome
@@ -745,6 +804,15 @@ class SessionManager:
         live = self._live
         if live is None:
             return Snapshot("", {}, {}, WorkState())
+        last = self._last_after  # the state the last event left, if the live record holds it
+        if (
+            last is not None
+            and last.work is live.work
+            and last.phase is live.phase
+            and last.progress is live.progress
+            and last.context is live.context
+        ):
+            return last
         return Snapshot(live.phase, live.progress, live.context, live.work)
 
     def _saved_snapshot(self) -> Snapshot | None:
@@ -838,6 +906,7 @@ class SessionManager:
             started = time.perf_counter() if logs_on else 0.0
             row, state = fire(source, event, step)
             self._live = effects.commit(state.value, step.at)
+            self._last_after = step.known_after
             self._state = state
             if effects.saved is not self._saved:
                 self._saved_at = None if effects.saved is None else Snapshot.of(effects.saved)
@@ -889,6 +958,19 @@ class _Outcome(dict):  # type: ignore[type-arg]
     def __missing__(self, guard: Any) -> bool:
         value: bool = self._step.guard(guard)
         return value
+
+
+def _within_limits(
+    phase: str | None,
+    progress: Mapping[str, JSONValue] | None,
+    context: Mapping[str, JSONValue] | None,
+) -> None:
+    """OverLimit for a phase, progress or context past its cap (before the event)."""
+    limits.optional_text("phase", phase, limits.PHASE_CHARS)
+    if progress is not None:
+        limits.encoded("progress", progress, limits.PROGRESS_BYTES)
+    if context is not None:
+        limits.encoded("context", context, limits.CONTEXT_BYTES)
 
 
 def _restored_state(cp: Checkpoint) -> dict[str, JSONValue]:

@@ -137,6 +137,11 @@ class Step:
             self._after = self.edit.apply(self.before)
         return self._after
 
+    @property
+    def known_after(self) -> Snapshot | None:
+        """:attr:`after` if this event computed it (a guard or an effect asked), else None."""
+        return self._after
+
     def set_after(self, after: Snapshot) -> None:
         """Replace the state to write (a merge with another writer's checkpoint)."""
         self._after = after

@@ -32,7 +32,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
-from lifecycle.errors import CorruptRecord, InvalidKey, InvalidStoreURL, VersionConflict
+from lifecycle.errors import CorruptRecord, InvalidKey, InvalidStoreURL, VersionConflict, quoted
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -79,7 +79,7 @@ def check_storage_key(key: object) -> str:
         if not _SEGMENT.fullmatch(segment) or segment.strip(".") == "":
             raise InvalidKey(
                 key,
-                f"segment {segment!r} must be 1-128 of A-Z a-z 0-9 . _ - "
+                f"segment {quoted(segment)} must be 1-128 of A-Z a-z 0-9 . _ - "
                 "and not start with '.' or '-'",
             )
     return key
