@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lifecycle.commands.base import Parser, emit
+from lifecycle.commands.base import Parser, emit, one_line
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -274,8 +274,12 @@ def _configure_logs(args: argparse.Namespace) -> None:
     from lifecycle.logs import ENV_VAR, configure
 
     verbose = getattr(args, "verbose", 0)
+    # Asked for (-v, $LIFECYCLE_LOG): lines as they come. Else warnings wait for the end:
+    # shown after a command that worked, dropped when it fails (its error is one line).
+    asked = verbose or os.environ.get(ENV_VAR) or os.environ.get("LIFECYCLE_LOG_LEVEL")
+    hold = not asked and args.command != "mcp"  # a server runs for hours: never hold
     try:
-        configure(verbose=verbose)
+        configure(verbose=verbose, hold=hold)
     except InvalidSettings as exc:
         if (args.command, getattr(args, "action", None)) != ("hook", "claude"):
             raise InvalidSettings(f"${ENV_VAR}: {exc}") from None
@@ -292,24 +296,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.modules["rich"] = None  # type: ignore[assignment]
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    from lifecycle.logs import release
+
     try:
         _configure_logs(args)
-        return handler(args)
+        code = handler(args)
+        release(show=code == 0)
+        return code
     except KeyboardInterrupt:
+        release(show=True)
         sys.stderr.write("lifecycle: interrupted\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except MemoryError:  # a record too large for this machine: not a bug, one line
+        release(show=False)
+        sys.stderr.write("lifecycle: error: out of memory (a record too large to read?)\n")
+        return 1
     except Exception as exc:
         from lifecycle.errors import LifecycleError
 
+        release(show=False)
         if isinstance(exc, LifecycleError):
-            sys.stderr.write(f"lifecycle: error: {exc}\n")
+            sys.stderr.write(f"lifecycle: error: {one_line(str(exc))}\n")
             return exc.exit_code
         if os.environ.get("LIFECYCLE_DEBUG"):
             raise
         sys.stderr.write(
-            f"lifecycle: internal error: {type(exc).__name__}: {exc} "
+            f"lifecycle: internal error: {type(exc).__name__}: {one_line(str(exc))} "
             "(set LIFECYCLE_DEBUG=1 for a traceback, and please report it)\n"
         )
         return EXIT_INTERNAL

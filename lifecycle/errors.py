@@ -116,21 +116,55 @@ class VersionConflict(StoreError):
         super().__init__(f"key {key!r}: expected {exp}, found {got}")
 
 
+def _shaped_secrets(rest: str) -> set[str]:
+    """In the text after a ``://``: each text from its first ``:`` to an ``@`` before the
+    next ``/``."""
+    colon = rest.find(":")
+    if colon < 0:
+        return set()
+    end = rest.find("/", colon)
+    segment = rest[colon + 1 : end if end >= 0 else len(rest)]
+    return {segment[:i] for i, c in enumerate(segment) if c == "@" and i}
+
+
 def url_secrets(url: str) -> tuple[str, ...]:
     """The password-shaped parts of ``scheme://user:SECRET@host...``, longest first.
 
     Found by shape, not by a URL parser, so that a malformed URL (a ``#`` or ``?``
     in the user name, a typo in the scheme) still has its password hidden: every
-    text from the first ``:`` after ``://`` to an ``@`` before the next ``/``.
+    text from the first ``:`` after a ``://`` to an ``@`` before the next ``/``. A URL
+    carried inside another, percent-encoded (a fallback store's ``primary=``), is
+    decoded and searched too, and each secret is returned in every form it may be
+    written in: as found, decoded, and percent-encoded once or twice.
     """
-    _, sep, rest = url.partition("://")
-    colon = rest.find(":") if sep else -1
-    if colon < 0:
-        return ()
-    end = rest.find("/", colon)
-    segment = rest[colon + 1 : end if end >= 0 else len(rest)]
-    found = {segment[:i] for i, c in enumerate(segment) if c == "@" and i}
-    return tuple(sorted(found, key=len, reverse=True))
+    from urllib.parse import quote, unquote
+
+    found: set[str] = set()
+    text = url
+    for _ in range(3):
+        start = text.find("://")
+        while start >= 0:
+            found |= _shaped_secrets(text[start + 3 :])
+            start = text.find("://", start + 3)
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    forms: set[str] = set()
+    for secret in found:
+        for form in (secret, unquote(secret)):
+            for _ in range(3):
+                forms.add(form)
+                form = quote(form, safe="")
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def hide_secrets(text: str, url: str | None) -> str:
+    """``text`` with every form of ``url``'s password (:func:`url_secrets`) as ``***``."""
+    if url:
+        for secret in url_secrets(url):
+            text = text.replace(secret, "***")
+    return text
 
 
 class InvalidStoreURL(LifecycleError, ValueError):
@@ -141,8 +175,7 @@ class InvalidStoreURL(LifecycleError, ValueError):
     exit_code = 2
 
     def __init__(self, url: str, reason: str) -> None:
-        for secret in url_secrets(url):
-            url, reason = url.replace(secret, "***"), reason.replace(secret, "***")
+        url, reason = hide_secrets(url, url), hide_secrets(reason, url)
         self.url = url
         super().__init__(
             f"cannot open store {url!r}: {reason}; use file://DIR, sqlite:///FILE, "

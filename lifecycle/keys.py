@@ -46,7 +46,7 @@ _TS = re.compile(TS, re.ASCII)
 
 LEARNING_FOLDERS = ("patterns", "solutions", "anti-patterns", "insights")
 PROJECT_STATE = ("context_enhanced", "patterns_discovered", "decisions_log")
-SESSION_FIXED = ("current", "context", "checkpoint", "last")
+SESSION_FIXED = ("current", "context", "checkpoint", "last", "lease")
 SUMMARY_FOLDERS = ("daily", "weekly", "insights")
 NAMESPACES = (
     "session",
@@ -85,6 +85,8 @@ LATEST = "checkpoints/latest"
 CURRENT = "session/current"
 #: The open session's complete live state (``LiveContext``).
 CONTEXT = "session/context"
+#: Which process continues the open session now (:mod:`lifecycle.session.lease`).
+LEASE = "session/lease"
 #: What the next session is told about the last one (``SessionSummary``).
 LAST = "session/last"
 #: Reserved by the grammar (SuperSpec's session manager names it); nothing writes it.

@@ -77,6 +77,7 @@ def configure(
     *,
     verbose: int = 0,
     cache: bool = True,
+    hold: bool = False,
 ) -> None:
     """Show lifecycle's lines at ``level`` and above on ``stream`` (default: stderr).
 
@@ -86,6 +87,8 @@ def configure(
     name that is not a level raises :class:`InvalidSettings` and changes nothing.
     Calling it again replaces the earlier handler. ``cache=False`` keeps structlog
     from caching loggers, for tests that use ``structlog.testing.capture_logs``.
+    ``hold=True`` keeps the lines until :func:`release` says whether to show them (the
+    command line shows a failed command's one error line, not the warnings before it).
     """
     global _pending
     if level is None:
@@ -98,7 +101,7 @@ def configure(
     logger = logging.getLogger(ROOT)
     for old in [h for h in logger.handlers if isinstance(h, _LineHandler)]:
         logger.removeHandler(old)
-    logger.addHandler(_LineHandler(stream))
+    logger.addHandler(_LineHandler(stream, hold=hold))
     logger.setLevel(number)
     _pending = {"cache": cache}
     if "structlog" in sys.modules:
@@ -106,19 +109,46 @@ def configure(
 
 
 class _LineHandler(logging.Handler):
-    """One line per record on ``stream``, or on whatever ``sys.stderr`` is when it writes."""
+    """One line per record on ``stream``, or on whatever ``sys.stderr`` is when it writes.
 
-    def __init__(self, stream: TextIO | None) -> None:
+    A record's message is put on one line (a database error may span several). With
+    ``hold``, lines wait in memory until :func:`release`.
+    """
+
+    def __init__(self, stream: TextIO | None, *, hold: bool = False) -> None:
         super().__init__()
         self._stream = stream
+        self.held: list[str] | None = [] if hold else None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = self._stream or sys.stderr
-            stream.write(record.getMessage() + "\n")
-            stream.flush()
+            line = " ".join(record.getMessage().split("\n"))
+            if self.held is not None:
+                self.held.append(line)
+                return
+            self._write([line])
         except Exception:  # pragma: no cover - logging must not break the command
             self.handleError(record)
+
+    def _write(self, lines: list[str]) -> None:
+        stream = self._stream or sys.stderr
+        for line in lines:
+            stream.write(line + "\n")
+        stream.flush()
+
+
+def release(show: bool) -> int:
+    """Write (``show``) or drop the lines a ``hold=True`` configuration kept; stop holding.
+    Returns how many were dropped."""
+    dropped = 0
+    for handler in logging.getLogger(ROOT).handlers:
+        if isinstance(handler, _LineHandler) and handler.held is not None:
+            held, handler.held = handler.held, None
+            if show:
+                handler._write(held)
+            else:
+                dropped += len(held)
+    return dropped
 
 
 def _apply() -> None:

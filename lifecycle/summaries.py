@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from lifecycle import codec, keys, limits
-from lifecycle.errors import CorruptRecord, InvalidRecord, StoreError, VersionConflict
+from lifecycle.errors import (
+    CorruptRecord,
+    InvalidRecord,
+    SchemaVersionError,
+    StoreError,
+    VersionConflict,
+)
 from lifecycle.logs import get_logger
 from lifecycle.records import (
     Checkpoint,
@@ -252,6 +258,8 @@ def _read(store: ProjectStore, slot: _Slot, warnings: list[str]) -> None:
     slot.version = entry.version
     try:
         slot.old = codec.decode(slot.cls, entry.value, key=slot.key)
+    except SchemaVersionError:
+        raise  # a newer lifecycle's record: left as it is, not started afresh
     except (CorruptRecord, InvalidRecord) as exc:
         warnings.append(f"{slot.key} was unreadable and is started afresh ({exc})")
         slot.old = None

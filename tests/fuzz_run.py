@@ -1,9 +1,10 @@
 """The full hostile-input run: many examples per target, counting inputs and escapes.
 
-    python -m tests.fuzz_run --examples 5000 --cli-examples 500
+    python -m tests.fuzz_run --examples 5000 --cli-examples 500 --planted-examples 1000
 
 Runs every check in tests/hostile.py (record JSON of every kind, keys through a
-file store and an SQLite store, store URLs, command lines; hook events and MCP tool
+file store and an SQLite store, store URLs, ``--progress`` JSON, learning names,
+store folders with a hostile file planted, command lines; hook events and MCP tool
 arguments when ``lifecycle hook`` / ``lifecycle mcp`` exist) with hypothesis, in a
 temporary folder whose parent is watched for writes outside it. An escape is
 recorded and the run goes on (hypothesis does not stop at the first one), so the
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=5000, help="per in-process target")
     parser.add_argument("--cli-examples", type=int, default=300, help="command lines, hooks")
     parser.add_argument("--mcp-calls", type=int, default=200, help="calls per MCP tool")
+    parser.add_argument(
+        "--planted-examples", type=int, default=1000, help="stores with a hostile file planted"
+    )
     args = parser.parse_args(argv)
     from lifecycle.stores.file import FileStore
     from lifecycle.stores.sqlite import SqliteStore
@@ -101,6 +105,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         sqlite_store.close()
         tally.run("store URLs", hostile.store_urls(), hostile.check_url, args.examples)
+        tally.run(
+            "--progress / --context JSON",
+            hostile.json_flag_texts,
+            hostile.check_json_flag,
+            args.examples,
+        )
+        tally.run(
+            "learning names", hostile.learning_names, hostile.check_learning_names, args.examples
+        )
+        planted = work / "planted"
+        planted.mkdir()
+        # The outside folder sits beside the watched parent's bystander: a write through a
+        # planted link would show there (and in the snapshot below).
+        template, outside = hostile.planted_sandbox(planted)
+        tally.run(
+            "planted store files (FIFO, folder, links, sparse, torn, flipped, future)",
+            hostile.planted_cases(),
+            lambda c: hostile.check_planted(c, template, planted, outside),
+            args.planted_examples,
+        )
         cli_work = work / "cli"
         cli_work.mkdir()
         tally.run(

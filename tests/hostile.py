@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from hypothesis import strategies as st
@@ -173,12 +174,23 @@ def store_urls(draw: st.DrawFn) -> str:
     if scheme == "sqlite":
         return f"sqlite:///{tail}" if draw(st.booleans()) else f"sqlite://{tail}"
     if scheme == "fallback":
+        shape = draw(st.integers(0, 2))
+        if shape == 2:  # a primary with a password, percent-encoded (once or twice)
+            primary = quote(f"postgresql://u:{SECRET}@127.0.0.1:{CLOSED_PORT}/db", safe="")
+            primary = quote(primary, safe="") if draw(st.booleans()) else primary
+            return f"fallback://?primary={primary}&local={tail}&{draw(_odd)}"
         return (
-            f"fallback://?primary=memory%3A%2F%2F&local={tail}"
-            if draw(st.booleans())
-            else f"fallback://{tail}"
+            f"fallback://?primary=memory%3A%2F%2F&local={tail}" if shape else f"fallback://{tail}"
         )
-    return f"{scheme}://{tail}" if scheme else tail
+    url = f"{scheme}://{tail}" if scheme else tail
+    return url + draw(_odd) if draw(st.booleans()) else url
+
+
+#: What the audit put into URLs: NUL (raw and %00), unbalanced brackets, a user and
+#: password where none belongs, a surrogate (a path that is not UTF-8), bad escapes.
+_odd = st.sampled_from(
+    ["", "%00", "\x00", "[", "]", "[x", "u:pw@", "%ff", "\udcff", "%", "%zz", ":99999", "#x", "?x"]
+)
 
 
 #: Argument vocabulary for the command line: subcommands, options, values.
@@ -405,3 +417,255 @@ async def fuzz_mcp(store_url: str, cwd: Path, calls: int, seed: int) -> tuple[in
                     escapes.append(f"{tool.name}({args!r:.200}): {text[:300]}")
         await session.list_tools()  # still answering
     return tried, escapes
+
+
+# -- hostile store folders: what another process (or user) may leave where a record is --
+
+#: What the audit planted in a file store: a FIFO, a folder, a symbolic link (to a file and
+#: to a folder outside the store), a sparse file far larger than its header, a truncated
+#: file, a flipped bit, a record from a newer lifecycle, an empty file, garbage.
+SHAPES = (
+    *("fifo", "folder", "link-file", "link-folder", "sparse", "truncated"),
+    *("flip", "future", "empty", "garbage"),
+)
+#: Every step of one planted-store check must end within this many seconds (a hang is
+#: an escape).
+PLANTED_TIMEOUT = 20
+
+
+def planted_cases() -> st.SearchStrategy[tuple[int, str, int]]:
+    """(which record file, which shape, which bit to flip or where to cut)."""
+    return st.tuples(st.integers(0, 10_000), st.sampled_from(SHAPES), st.integers(0, 1 << 20))
+
+
+def planted_template(folder: Path) -> Path:
+    """A file store holding what a session writes: a context, pointers, checkpoints, a
+    learning, summaries (the first session ended, the second is open)."""
+    from datetime import UTC, datetime, timedelta
+
+    from lifecycle import SessionManager
+    from lifecycle.stores.file import FileStore
+
+    root = folder / "template"
+    at = [datetime(2026, 1, 25, 12, 0, tzinfo=UTC)]
+
+    def clock() -> datetime:
+        at[0] += timedelta(seconds=1)
+        return at[0]
+
+    store = FileStore(root)
+    m = SessionManager(store=store, project="p", clock=clock)
+    m.start_session(restore=False)
+    m.add_task("T1", "task")
+    m.create_checkpoint(phase="Phase 1", progress={"n": 1})
+    m.capture_learning(type="pattern", key="x", content="c")
+    m.end_session()
+    m = SessionManager(store=store, project="p", clock=clock)
+    m.start_session(restore=True)
+    m.add_task("T2", "task")
+    m.create_checkpoint(phase="Phase 2", progress={"n": 2})
+    m.save_context()
+    return root
+
+
+def _plant(path: Path, shape: str, n: int, outside: Path) -> None:
+    data = path.read_bytes()
+    if shape in ("fifo", "folder", "link-file", "link-folder"):
+        path.unlink()
+        if shape == "fifo":
+            os.mkfifo(path, 0o600)
+        elif shape == "folder":
+            path.mkdir()
+        elif shape == "link-file":
+            path.symlink_to(outside / "bystander.txt")
+        else:
+            path.symlink_to(outside)
+    elif shape == "sparse":
+        with path.open("r+b") as f:
+            f.truncate(2 * 1024**3)
+    elif shape == "truncated":
+        path.write_bytes(data[: n % max(1, len(data))])
+    elif shape == "flip":
+        flipped = bytearray(data)
+        bit = n % (8 * len(data))
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        path.write_bytes(bytes(flipped))
+    elif shape == "future":
+        from lifecycle.stores.file import decode_record, encode_record
+
+        version, value = decode_record("k", data)
+        record = orjson.loads(value)
+        record["schema_version"] = 999
+        path.write_bytes(encode_record(version, orjson.dumps(record)))
+    elif shape == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(random.Random(n).randbytes(n % 4096))
+
+
+class _Hang(Exception):
+    pass
+
+
+def check_planted(case: tuple[int, str, int], template: Path, work: Path, outside: Path) -> None:
+    """Every front-end step on a store with ``case`` planted: typed errors only, bounded in
+    time, nothing outside the store changed (``outside`` holds a bystander and a
+    ``.x.rec.tmp`` that a sweep through a link would delete)."""
+    import shutil
+    import signal
+
+    from lifecycle import SessionManager
+    from lifecycle.integrations.live import end_open_session, live_session
+    from lifecycle.stores.file import FileStore
+
+    which, shape, n = case
+    root = work / "planted"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(template, root, symlinks=True)
+    files = sorted(p for p in root.rglob("*.rec"))
+    target = files[which % len(files)]
+    _plant(target, shape, n, outside)
+    if shape == "link-folder" and n % 2:  # and a crash marker pointing the sweep at it
+        (root / ".lock").write_text(os.path.relpath(target.parent, root) + "\n")
+
+    def alarm(_signum: int, _frame: Any) -> None:
+        raise _Hang
+
+    steps = (
+        ("attach", lambda m: m.attach()),
+        ("start", lambda m: m.start_session(restore=True)),
+        ("checkpoint", lambda m: m.create_checkpoint(phase="P")),
+        ("read", lambda m: m.read_checkpoint()),
+        ("list", lambda m: m.list_checkpoints()),
+        ("end", lambda m: m.end_session()),
+    )
+    old = signal.signal(signal.SIGALRM, alarm)
+    try:
+        for name, step in steps:
+            signal.setitimer(signal.ITIMER_REAL, PLANTED_TIMEOUT)
+            try:
+                step(SessionManager(store=FileStore(root), project="p"))
+                with live_session(FileStore(root), "p", lock_timeout=1) as live:
+                    if live.attached:
+                        end_open_session(live, success=True)
+            except LifecycleError:
+                pass
+            except _Hang:
+                raise Escape(f"{shape} at {target.relative_to(root)}: {name} hung") from None
+            except Exception as exc:
+                raise Escape(
+                    f"{shape} at {target.relative_to(root)}: {name} raised "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    if not (outside / ".x.rec.tmp").exists() or (outside / "bystander.txt").read_text() != "b":
+        raise Escape(f"{shape} at {target.relative_to(root)}: a file outside the store changed")
+
+
+def planted_sandbox(folder: Path) -> tuple[Path, Path]:
+    """(template store, outside folder) for :func:`check_planted`."""
+    outside = folder / "outside"
+    outside.mkdir()
+    (outside / "bystander.txt").write_text("b")
+    (outside / ".x.rec.tmp").write_text("not the store's")
+    return planted_template(folder), outside
+
+
+# -- what the command line's JSON flags and learning names must refuse ---------------------
+
+json_flag_texts = st.one_of(
+    st.builds(lambda v: orjson.dumps(v).decode(), json_values),
+    st.integers(1, 3000).map(lambda n: "[" * n + "]" * n),
+    st.integers(1, 3000).map(lambda n: '{"a":' * n + "1" + "}" * n),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" + "0" * 30]).map(
+        lambda v: '{"a": ' + v + "}"
+    ),
+    st.dictionaries(st.sampled_from("ab"), json_scalars, min_size=1).map(
+        lambda d: "{" + ", ".join(f'"a": {orjson.dumps(v).decode()}' for v in d.values()) + "}"
+    ),
+    st.text(max_size=40),
+)
+
+
+def check_json_flag(text: str) -> None:
+    """``--progress TEXT``'s parser and the checkpoint it feeds: a typed error or a value
+    that JSON holds exactly (no NaN, no duplicate key kept silently)."""
+    import json
+    import math
+
+    from lifecycle import SessionManager
+    from lifecycle.commands.sessions import json_object
+
+    try:
+        value = json_object(text, "--progress", "{}")
+    except LifecycleError:
+        return
+    except Exception as exc:
+        raise Escape(f"--progress {text[:80]!r} raised {type(exc).__name__}: {exc}") from exc
+    assert value is not None
+    pairs: list[list[str]] = []
+
+    def keys_of(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        pairs.append([k for k, _ in items])
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=keys_of)
+    if any(len(set(p)) != len(p) for p in pairs):
+        raise Escape(f"--progress {text[:80]!r}: a duplicate key was accepted")
+    if "NaN" in text or "Infinity" in text:
+        floats = [v for v in _leaves(value) if isinstance(v, float) and not math.isfinite(v)]
+        if floats:
+            raise Escape(f"--progress {text[:80]!r}: {floats[0]} was accepted")
+    m = SessionManager(store="memory://", project="p")
+    try:
+        m.start_session(restore=False)
+        m.create_checkpoint(progress=value)
+    except LifecycleError:
+        return
+    except Exception as exc:
+        raise Escape(f"checkpoint of {text[:80]!r} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _leaves(value: Any) -> list[Any]:
+    found, todo = [], [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        else:
+            found.append(item)
+    return found
+
+
+learning_names = st.lists(
+    st.text(max_size=110) | st.sampled_from(["a:b", "a b", "a\\b", "a-b", "été", "x" * 101]),
+    min_size=2,
+    max_size=4,
+)
+
+
+def check_learning_names(names: list[str]) -> None:
+    """Learnings under ``names``: each refused, or stored under exactly its own name, and
+    never two names under one key (the second would overwrite the first)."""
+    from lifecycle import SessionManager
+
+    m = SessionManager(store="memory://", project="p")
+    owner: dict[str, str] = {}
+    for name in names:
+        try:
+            result = m.capture_learning(type="pattern", key=name, content=name)
+        except LifecycleError:
+            continue
+        except Exception as exc:
+            raise Escape(f"learning {name!r} raised {type(exc).__name__}: {exc}") from exc
+        key = result.learning_key
+        if key.rsplit("/", 1)[-1] != name.rsplit("/", 1)[-1]:
+            raise Escape(f"learning {name!r} was stored as {key!r}")
+        if owner.get(key, name) != name:
+            raise Escape(f"learnings {owner[key]!r} and {name!r} share the key {key!r}")
+        owner[key] = name

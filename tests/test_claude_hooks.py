@@ -109,8 +109,11 @@ def test_startup_ends_a_session_left_open_and_restores_its_unsaved_work(tmp_path
     # The unsaved work went into the ended session's final checkpoint, which was restored;
     # its files stay in that session's records, not in the new session's work.
     from lifecycle import SessionManager
+    from lifecycle.project import default_name
 
-    store = SessionManager(store=f"file://{tmp_path / '.lifecycle'}", project="default")
+    store = SessionManager(
+        store=f"file://{tmp_path / '.lifecycle'}", project=default_name(str(tmp_path))
+    )
     final = store.read_checkpoint(now["restored_from"])
     assert [f.path for f in final.state.files_modified] == ["lost.py"]
     assert now["files_modified"] == []

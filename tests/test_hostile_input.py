@@ -237,3 +237,39 @@ def test_a_malformed_url_never_shows_its_password(url: str) -> None:
         open_store(url)
     assert hostile.SECRET not in str(caught.value)
     assert "***" in str(caught.value)
+
+
+@given(hostile.json_flag_texts)
+def test_progress_json_is_refused_or_held_exactly(text: str) -> None:
+    hostile.check_json_flag(text)
+
+
+@given(hostile.learning_names)
+def test_learning_names_are_refused_or_kept_apart(names: list[str]) -> None:
+    hostile.check_learning_names(names)
+
+
+@pytest.fixture(scope="module")
+def planted_sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    folder = tmp_path_factory.mktemp("planted")
+    template, outside = hostile.planted_sandbox(folder)
+    return template, folder, outside
+
+
+@settings(max_examples=25)
+@given(hostile.planted_cases())
+def test_a_store_with_a_hostile_file_planted_gives_typed_errors_in_bounded_time(
+    planted_sandbox: tuple[Path, Path, Path], case: tuple[int, str, int]
+) -> None:
+    template, folder, outside = planted_sandbox
+    hostile.check_planted(case, template, folder, outside)
+
+
+@pytest.mark.parametrize("shape", hostile.SHAPES)
+def test_every_planted_shape_on_the_live_record_gives_typed_errors(
+    planted_sandbox: tuple[Path, Path, Path], shape: str
+) -> None:
+    template, folder, outside = planted_sandbox
+    files = sorted(str(p.relative_to(template)) for p in template.rglob("*.rec"))
+    which = files.index("p.d/session.d/context.rec")
+    hostile.check_planted((which, shape, 12345), template, folder, outside)

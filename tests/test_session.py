@@ -95,7 +95,7 @@ def test_a_learning_under_the_wrong_folder_suggests_the_right_one(make_manager, 
 def test_a_bare_learning_name_goes_under_its_type_folder(make_manager) -> None:
     m = make_manager()
     m.start_session()
-    res = m.capture_learning(type="insight", key="Sessions enable learning", content="c")
+    res = m.capture_learning(type="insight", key="Sessions-enable-learning", content="c")
     assert res.learning_key == "learning/insights/Sessions-enable-learning"
 
 

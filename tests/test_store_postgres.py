@@ -101,8 +101,11 @@ def migrations(url: str, schema: str) -> list[tuple[object, ...]]:
 
 
 def test_new_schema_records_every_migration_once(store: PostgresStore, postgres_url: str) -> None:
-    assert migrations(postgres_url, store.schema) == [(1, "create lifecycle_entries")]
-    assert LATEST_MIGRATION == 1
+    assert migrations(postgres_url, store.schema) == [
+        (1, "create lifecycle_entries"),
+        (2, "add lifecycle_entries.crc"),
+    ]
+    assert LATEST_MIGRATION == 2
 
 
 def test_reopening_applies_nothing_again_and_keeps_data(postgres_url: str, schema: str) -> None:
@@ -114,7 +117,10 @@ def test_reopening_applies_nothing_again_and_keeps_data(postgres_url: str, schem
         entry = second.get("p/k")
     finally:
         second.close()
-    assert migrations(postgres_url, schema) == [(1, "create lifecycle_entries")]
+    assert migrations(postgres_url, schema) == [
+        (1, "create lifecycle_entries"),
+        (2, "add lifecycle_entries.crc"),
+    ]
     assert entry is not None
     assert (entry.value, entry.version) == (b"v", 1)
 
@@ -140,7 +146,10 @@ def test_concurrent_first_opens_migrate_exactly_once(postgres_url: str, schema: 
         store.close()
     assert errors == []
     assert len(opened) == 6
-    assert migrations(postgres_url, schema) == [(1, "create lifecycle_entries")]
+    assert migrations(postgres_url, schema) == [
+        (1, "create lifecycle_entries"),
+        (2, "add lifecycle_entries.crc"),
+    ]
 
 
 def test_schema_from_a_newer_lifecycle_is_refused(postgres_url: str, schema: str) -> None:

@@ -120,8 +120,8 @@ def _migrations(path: Path) -> list[tuple[int, str]]:
 
 def test_new_database_records_every_migration_once(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "m.db").close()
-    assert _migrations(tmp_path / "m.db") == [(1, "create entries")]
-    assert LATEST_MIGRATION == 1
+    assert _migrations(tmp_path / "m.db") == [(1, "create entries"), (2, "add entries.crc")]
+    assert LATEST_MIGRATION == 2
 
 
 def test_reopening_applies_nothing_again_and_keeps_data(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_reopening_applies_nothing_again_and_keeps_data(tmp_path: Path) -> None:
         entry = second.get("p/k")
     finally:
         second.close()
-    assert _migrations(tmp_path / "m.db") == [(1, "create entries")]
+    assert _migrations(tmp_path / "m.db") == [(1, "create entries"), (2, "add entries.crc")]
     assert entry is not None
     assert (entry.value, entry.version) == (b"v", 1)
 
@@ -152,7 +152,12 @@ def test_entries_table_is_without_rowid_with_key_primary_key(tmp_path: Path) -> 
         (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
         columns = [(r[1], r[2], r[5]) for r in conn.execute("PRAGMA table_info(entries)")]
     assert ddl.rstrip().endswith("WITHOUT ROWID")
-    assert columns == [("key", "TEXT", 1), ("value", "BLOB", 0), ("version", "INTEGER", 0)]
+    assert columns == [
+        ("key", "TEXT", 1),
+        ("value", "BLOB", 0),
+        ("version", "INTEGER", 0),
+        ("crc", "INTEGER", 0),
+    ]
 
 
 # -- durability settings and files ------------------------------------------------------------

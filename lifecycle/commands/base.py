@@ -10,7 +10,22 @@ import os
 import sys
 from typing import Any, NoReturn
 
-__all__ = ["Parser", "emit", "project_name"]
+__all__ = ["Parser", "emit", "one_line", "printable", "project_name"]
+
+#: C0 and C1 control characters but newline and tab: a terminal acts on them.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (9, 10)}
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters shown as ``\\xNN`` (a phase or a task
+    may hold an escape sequence that would retitle or clear the user's terminal)."""
+    return text.translate(_CONTROL)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: each run of line breaks and the indentation after it (a
+    server's multi-line message) becomes one space; control characters are escaped."""
+    return printable(" ".join(part.strip() for part in text.splitlines() if part.strip()))
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,7 +82,7 @@ def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
         plain = orjson.loads(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
         sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
     else:
-        sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.write(printable(text.rstrip("\n")) + "\n")
 
 
 # -- demo -------------------------------------------------------------------------------

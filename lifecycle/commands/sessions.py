@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from lifecycle.commands.base import emit, project_name
+from lifecycle.commands.base import emit, one_line, project_name
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -122,23 +122,91 @@ def _no_session(project: str, what: str) -> Exception:
     )
 
 
+#: How deep a ``--progress`` / ``--context`` object may nest (orjson stores 254 levels).
+MAX_JSON_DEPTH = 64
+
+
+class _Refused(ValueError):
+    """A JSON text that parses but that JSON cannot hold exactly."""
+
+
+def _strict_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in items:
+        if key in found:
+            raise _Refused(f"duplicate key {key!r}")
+        found[key] = value
+    return found
+
+
+def _finite(text: str) -> float:
+    import math
+
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"{text} is beyond the range of a JSON number")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise _Refused(f"{text[:30]} does not fit in 64 bits")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            todo.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            todo.extend((v, level + 1) for v in item)
+    return deepest
+
+
 def json_object(text: str | None, flag: str, example: str) -> dict[str, Any] | None:
-    """``text`` parsed as a JSON object, or InvalidRecord naming the flag."""
+    """``text`` parsed as a JSON object, or InvalidRecord naming the flag.
+
+    Strict: NaN, Infinity, numbers out of range, duplicate keys and nesting deeper
+    than :data:`MAX_JSON_DEPTH` are refused, not stored as something else.
+    """
     if text is None:
         return None
     import json
 
     from lifecycle.errors import InvalidRecord
 
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidRecord(
-            f"{flag} is not valid JSON ({exc}): {text!r}; write an object like '{example}'"
-        ) from None
+        value = json.loads(
+            text,
+            object_pairs_hook=_strict_pairs,
+            parse_constant=_constant,
+            parse_float=_finite,
+            parse_int=_int64,
+        )
+    except RecursionError:
+        value = None
+        problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError as exc:  # JSONDecodeError and _Refused
+        value = None
+        problem = f"not valid JSON ({exc})"
+    else:
+        problem = ""
+        if _depth(value) > MAX_JSON_DEPTH:
+            problem = f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if problem:
+        raise InvalidRecord(f"{flag} is {problem}: {shown!r}; write an object like '{example}'")
     if not isinstance(value, dict):
         raise InvalidRecord(
-            f"{flag} must be a JSON object, not {type(value).__name__}: {text!r}; "
+            f"{flag} must be a JSON object, not {type(value).__name__}: {shown!r}; "
             f"write an object like '{example}'"
         )
     return value
@@ -157,7 +225,7 @@ def _merge(old: dict[str, Any], new: dict[str, Any] | None) -> dict[str, Any] | 
 
 def cmd_session_start(args: argparse.Namespace) -> int:
     from lifecycle.integrations import outputs
-    from lifecycle.integrations.live import live_session
+    from lifecycle.integrations.live import end_open_session, live_session
 
     project = project_name(args)
     with live_session(args.store, project) as live:
@@ -174,7 +242,7 @@ def cmd_session_start(args: argparse.Namespace) -> int:
         if args.checkpoint:
             m.read_checkpoint(args.checkpoint)  # CheckpointNotFound before anything changes
         if live.attached:
-            ended = m.end_session(success=False, command=args.command).session_id
+            ended = end_open_session(live, success=False, command=args.command).session_id
             m = live.restart()
         result = m.start_session(
             command=args.command,
@@ -190,14 +258,14 @@ def cmd_session_start(args: argparse.Namespace) -> int:
 
 def cmd_session_end(args: argparse.Namespace) -> int:
     from lifecycle.integrations import outputs
-    from lifecycle.integrations.live import live_session
+    from lifecycle.integrations.live import end_open_session, live_session
 
     project = project_name(args)
     with live_session(args.store, project) as live:
         if not live.attached:
             raise _no_session(project, "end")
-        result = live.manager.end_session(
-            success=args.success, phase=args.phase, command=args.command
+        result = end_open_session(
+            live, success=args.success, phase=args.phase, command=args.command
         )
     data = outputs.end(result)
     s = result.summary
@@ -217,7 +285,8 @@ def cmd_session_end(args: argparse.Namespace) -> int:
 
 
 def _store_failed(cp: dict[str, Any]) -> int:
-    sys.stderr.write(f"lifecycle: error: checkpoint not written: {cp.get('error')}\n")
+    error = one_line(f"checkpoint not written: {cp.get('error')}")
+    sys.stderr.write(f"lifecycle: error: {error}\n")
     return 5
 
 
@@ -244,7 +313,8 @@ def cmd_checkpoint_save(args: argparse.Namespace) -> int:
     if result.written:
         text = f"Checkpoint {result.checkpoint_id} saved at {data['timestamp']} ({result.key})"
     elif result.error:
-        emit(args, data, f"Checkpoint not written: {result.error}")
+        if args.format != "text":  # the data for a program; a person reads the one error line
+            emit(args, data, "")
         return _store_failed(data)
     else:
         text = f"Nothing changed since checkpoint {result.checkpoint_id}; no new checkpoint"
@@ -266,8 +336,10 @@ def cmd_learn(args: argparse.Namespace) -> int:
         )
     data = outputs.learning(result)
     if not result.success:
-        emit(args, data, f"Learning {result.learning_key} not written: {result.error}")
-        sys.stderr.write(f"lifecycle: error: learning not written: {result.error}\n")
+        if args.format != "text":
+            emit(args, data, "")
+        error = one_line(f"learning {result.learning_key} not written: {result.error}")
+        sys.stderr.write(f"lifecycle: error: {error}\n")
         return 5
     emit(args, data, f"Learning captured: {result.learning_key}")
     return 0

@@ -168,7 +168,8 @@ def store_url(event: Mapping[str, Any], env: Mapping[str, str]) -> str:
         return env["LIFECYCLE_STORE"]
     from urllib.parse import quote
 
-    return "file://" + quote(os.path.join(project_dir(event, env), ".lifecycle"))
+    folder = os.path.join(os.path.abspath(project_dir(event, env)), ".lifecycle")
+    return "file://" + quote(folder, errors="surrogateescape")  # a folder name not UTF-8
 
 
 def cap(text: str, limit: int = CONTEXT_LIMIT) -> str:
@@ -291,7 +292,8 @@ def _first_warning(event: Mapping[str, Any], cause: str) -> bool:
 
     sid = _claude_id(event) or "none"
     where = event.get("cwd") if isinstance(event.get("cwd"), str) else ""
-    digest = hashlib.blake2b(f"{sid}\x00{where}\x00{cause}".encode(), digest_size=8).hexdigest()
+    seen = f"{sid}\x00{where}\x00{cause}".encode("utf-8", "surrogateescape")
+    digest = hashlib.blake2b(seen, digest_size=8).hexdigest()
     uid = os.getuid() if hasattr(os, "getuid") else 0
     marker = os.path.join(tempfile.gettempdir(), f"lifecycle-{uid}-warned-{digest}")
     try:
@@ -482,7 +484,9 @@ def _merge_into(
 
 
 def identity(root: str) -> dict[str, Any]:
-    return {"root": os.path.realpath(root), "uid": os.getuid() if hasattr(os, "getuid") else 0}
+    # as text a record can hold: a folder name that is not UTF-8 keeps its bytes as \xNN
+    where = os.fsencode(os.path.realpath(root)).decode("utf-8", "backslashreplace")
+    return {"root": where, "uid": os.getuid() if hasattr(os, "getuid") else 0}
 
 
 def _distrust(cp: Checkpoint, store: Any, root: str) -> str | None:
@@ -563,6 +567,8 @@ def _start(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) 
 
 
 def session_start(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, str]) -> Answer:
+    from lifecycle.integrations.live import end_open_session
+
     m = live.manager
     sid = _claude_id(event)
     source = str(event.get("source") or "startup")
@@ -572,12 +578,14 @@ def session_start(live: LiveSession, event: Mapping[str, Any], env: Mapping[str,
     why: str | None = None
     if not continued:
         if live.attached:
+            # Ended so that nothing of it is lost, or left open (StoreError: the hook
+            # says so) when its final checkpoint cannot be written.
             if source == "clear" and owner == sid:
-                ended = m.end_session(success=True, command=COMMAND).session_id
+                ended = end_open_session(live, success=True, command=COMMAND).session_id
             else:
                 # its SessionEnd never came (killed, crashed) or a command-line session:
                 # closed from its last durable state, outcome unknown
-                ended = m.end_session(success=None, command=COMMAND).session_id
+                ended = end_open_session(live, success=None, command=COMMAND).session_id
             m = live.restart()
         why = _start(live, event, env)
         m = live.manager
@@ -852,7 +860,9 @@ def session_end(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, s
     owner = m.context.get(CLAUDE_SESSION)
     if owner is not None and owner != _claude_id(event):
         return None  # another Claude Code session works on it
-    m.end_session(success=True, command=COMMAND)
+    from lifecycle.integrations.live import end_open_session
+
+    end_open_session(live, success=True, command=COMMAND)
     return None
 
 

@@ -504,7 +504,9 @@ def session_load(
         else:
             ended = None
             if live.attached:
-                ended = m.end_session(success=False, command=command).session_id
+                from lifecycle.integrations.live import end_open_session
+
+                ended = end_open_session(live, success=False, command=command).session_id
                 m = live.restart()
             data = outputs.start(
                 m.start_session(command=command, restore=restore), ended_session_id=ended
@@ -566,8 +568,10 @@ def session_end(
     """Call when the work is done: writes the final checkpoint (if anything is unsaved)
     and the session summary the next session_load reports."""
     with env.step() as live:
-        m = opened(live, "end")
-        result = m.end_session(success=success, phase=phase)
+        from lifecycle.integrations.live import end_open_session
+
+        opened(live, "end")
+        result = end_open_session(live, success=success, phase=phase)
         return EndOut(
             session_id=result.session_id,
             success=result.summary.success,

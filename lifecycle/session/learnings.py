@@ -28,7 +28,14 @@ def checked(learning: Learning, session_id: str) -> Learning:
     key = learning.key
     prefix = learning.type.prefix
     if "/" not in key:
-        key = prefix + keys.slug(key)
+        name = keys.slug(key)
+        if name != key:  # never rewritten: two names must not become one key
+            raise InvalidKey(
+                key,
+                "a learning name is 1-100 of A-Z a-z 0-9 . _ - and starts with a letter or digit",
+                prefix + name if name else None,
+            )
+        key = prefix + key
     keys.validate(key)
     if not key.startswith(prefix):
         name = key.rsplit("/", 1)[-1]

@@ -33,6 +33,7 @@ from lifecycle.errors import (
     InvalidSettings,
     LifecycleError,
     NoSession,
+    SchemaVersionError,
     StoreError,
 )
 from lifecycle.events import EVENTS, arguments, build, event
@@ -163,6 +164,9 @@ class SessionManager:
 
             self._journal = journaling.Journal(enabled=True)
         self._pinned: datetime | None = None  # the moment the event being applied runs at
+        #: The version of ``session/context`` attach read (0: none), for save_context's
+        #: compare-and-swap; None when unknown (no attach, or an unreadable record).
+        self._context_version: int | None = None
 
     # -- what callers may read -------------------------------------------------------------
 
@@ -532,9 +536,13 @@ class SessionManager:
 
     # -- continuing one session across processes -------------------------------------------
 
-    def save_context(self) -> None:
+    def save_context(self, *, fence: bool = False) -> None:
         """Write ``session/context``: the open session's complete live state, so that
-        :meth:`attach` in another process continues it, unsaved work included."""
+        :meth:`attach` in another process continues it, unsaved work included.
+
+        ``fence=True`` writes it only over the version this manager attached or last
+        wrote (VersionConflict otherwise): what a process holding the session lease
+        does, so that one that overran its lease cannot drop the next one's work."""
         with self._lock:
             live = self._live
             if live is None:
@@ -552,7 +560,11 @@ class SessionManager:
                 self._warnings.append(warning)
                 body = self._context_body(live, check=False)
             assert body is not None
-            self._store.put(finish.CONTEXT, body)
+            self._context_version = self._store.put(
+                finish.CONTEXT,
+                body,
+                expected_version=self._context_version if fence else None,
+            )
 
     def _context_body(self, live: LiveContext, *, check: bool = True) -> bytes | None:
         """``session/context``'s bytes; None when ``check`` and they pass the cap."""
@@ -587,12 +599,15 @@ class SessionManager:
         with self._lock:
             if self.state is not TABLE.initial:
                 raise LifecycleError(f"attach needs a new manager, this one is {self.state}")
-            entry = self._store.get(finish.CONTEXT)
-            if entry is None:
-                return False
             try:
+                entry = self._store.get(finish.CONTEXT)
+                self._context_version = 0 if entry is None else entry.version
+                if entry is None:
+                    return False
                 live = codec.decode(LiveContext, entry.value, key=finish.CONTEXT)
                 state = SessionState(live.state)
+            except SchemaVersionError:
+                raise  # a newer lifecycle's session: never replaced by a new one
             except (CorruptRecord, InvalidRecord, ValueError) as exc:
                 log.warning("attach.unreadable", error=str(exc))
                 self._warnings.append(f"{finish.CONTEXT} is unreadable ({exc})")

@@ -11,10 +11,9 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from lifecycle.errors import InvalidStoreURL
-from lifecycle.stores.base import Delete, Entry, Op, ProjectStore, Put, Store
+from lifecycle.stores.base import Delete, Entry, Op, ProjectStore, Put, Store, split_url
 
 __all__ = ["DEFAULT_URL", "Delete", "Entry", "Op", "ProjectStore", "Put", "Store", "open_store"]
 
@@ -43,7 +42,7 @@ def open_store(url: str | None = None) -> Store:
     url = default_url() if url is None else url
     if not isinstance(url, str) or "://" not in url:
         raise InvalidStoreURL(str(url), "a store URL needs a scheme, like file://")
-    scheme = urlsplit(url).scheme.lower()
+    scheme = split_url(url).scheme.lower()
     target = SCHEMES.get(scheme)
     if target is None:
         raise InvalidStoreURL(url, f"unknown scheme {scheme!r}")

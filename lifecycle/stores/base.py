@@ -25,12 +25,14 @@ name a place outside the store. Grammar (which keys mean what) is
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
-from lifecycle.errors import InvalidKey, VersionConflict, quoted
+from lifecycle.errors import CorruptRecord, InvalidKey, InvalidStoreURL, VersionConflict, quoted
 
 MAX_KEY_LENGTH = 512
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -102,6 +104,17 @@ def check_ops(ops: Sequence[object]) -> None:
         if not isinstance(op, Put | Delete):
             raise TypeError(f"a batch holds Put and Delete operations, not {op!r}")
         check_storage_key(op.key)
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit(url)``, with what it refuses (an unbalanced ``[``, a bad port) as
+    :class:`InvalidStoreURL` instead of ValueError."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port, which raises for a bad one
+    except ValueError as exc:
+        raise InvalidStoreURL(url, f"malformed URL ({exc})") from None
+    return parts
 
 
 # -- compare-and-swap ----------------------------------------------------------------------
@@ -178,29 +191,71 @@ def prefix_end(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+def row_crc(key: str, value: bytes) -> int:
+    """The checksum an SQL store keeps beside each row: CRC-32 of the key, a NUL, the value.
+
+    The key is covered so that a flipped bit that moves a row to another key is caught.
+    The version is not (a database computes some versions itself): a flipped version
+    leaves the value intact, and a compare-and-swap against it fails as a conflict.
+    """
+    return zlib.crc32(value, zlib.crc32(key.encode("utf-8", "surrogateescape") + b"\0"))
+
+
+def checked_row(key: Any, value: Any, version: Any, crc: Any) -> Entry:
+    """The entry of one SQL row ``(key, value, version, crc)``, or CorruptRecord.
+
+    Types are checked too: a flipped bit in a row's header can turn a blob into text or
+    a number into NULL.
+    """
+    name = key if isinstance(key, str) else repr(key)
+    if not isinstance(value, bytes | bytearray | memoryview) or not isinstance(version, int):
+        raise CorruptRecord(name, "the row's columns have the wrong types")
+    data = bytes(value)
+    if not isinstance(crc, int) or not isinstance(key, str) or row_crc(key, data) != crc:
+        raise CorruptRecord(name, "the row's checksum does not match its key and value")
+    return Entry(key, data, version)
+
+
 def paged_entries(
     page: Callable[[str | None, int], Sequence[tuple[Any, ...]]],
     limit: int | None,
     size: int = 256,
+    *,
+    url: str = "",
 ) -> Iterator[Entry]:
-    """Entries from successive key-ordered pages of ``(key, value, version)`` rows.
+    """Entries from successive key-ordered pages of ``(key, value, version[, crc])`` rows.
 
     ``page(after, count)`` returns up to ``count`` rows past the key ``after``. Each
     page is its own query, so a database store holds no lock or cursor while the caller
-    consumes the iterator.
+    consumes the iterator. A row with a checksum that does not match is skipped with a
+    warning (as the file store skips a corrupt file); ``limit`` counts valid entries.
     """
     remaining = limit
     after: str | None = None
     while remaining is None or remaining > 0:
         count = size if remaining is None else min(size, remaining)
         rows = page(after, count)
-        for key, value, version in rows:
-            yield Entry(key, bytes(value), int(version))
+        for row in rows:
+            if len(row) == 3:
+                entry = Entry(row[0], bytes(row[1]), int(row[2]))
+            else:
+                try:
+                    entry = checked_row(*row)
+                except CorruptRecord as exc:
+                    from lifecycle.logs import get_logger
+
+                    get_logger(__name__).warning(
+                        "store.corrupt_record_skipped", key=exc.key, reason=exc.reason, url=url
+                    )
+                    continue
+            yield entry
+            if remaining is not None:
+                remaining -= 1
+                if remaining <= 0:
+                    return
         if len(rows) < count:
             return
         after = rows[-1][0]
-        if remaining is not None:
-            remaining -= len(rows)
 
 
 class PagedScans:
@@ -235,7 +290,7 @@ class PagedScans:
         def page(after: str | None, count: int) -> Sequence[tuple[Any, ...]]:
             return self._page(prefix, after, reverse, count, True)
 
-        return paged_entries(page, limit, self.scan_page)
+        return paged_entries(page, limit, self.scan_page, url=getattr(self, "url", ""))
 
 
 @runtime_checkable

@@ -46,9 +46,10 @@ import base64
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import orjson
 
@@ -57,7 +58,9 @@ from lifecycle.errors import (
     InvalidStoreURL,
     LifecycleError,
     StoreError,
+    StoreUnavailable,
     VersionConflict,
+    hide_secrets,
 )
 from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
@@ -70,6 +73,7 @@ from lifecycle.stores.base import (
     check_prefix,
     check_storage_key,
     plan_batch,
+    split_url,
 )
 from lifecycle.stores.file import (
     FILE_MODE,
@@ -421,9 +425,65 @@ class FallbackStore:
             self.local.close()
 
 
+class UnopenedPrimary:
+    """A primary that was down when the fallback store opened: each call tries to open it
+    (at most every :attr:`retry_after` seconds) and raises StoreUnavailable until it can,
+    so the fallback store queues and answers from its cache, as for a primary that went
+    away later. Once open, every call goes to the real store."""
+
+    retry_after = 2.0
+
+    def __init__(self, url: str, error: StoreError) -> None:
+        self.url = hide_secrets(url, url)
+        self._open_url = url
+        self._error = error
+        self._store: Store | None = None
+        self._tried = time.monotonic()
+
+    def _primary(self) -> Store:
+        if self._store is not None:
+            return self._store
+        if time.monotonic() - self._tried >= self.retry_after:
+            from lifecycle.stores import open_store
+
+            self._tried = time.monotonic()
+            try:
+                self._store = open_store(self._open_url)
+                return self._store
+            except StoreError as exc:
+                self._error = exc
+        raise StoreUnavailable(f"primary store not open: {self._error}")
+
+    def get(self, key: str) -> Entry | None:
+        return self._primary().get(key)
+
+    def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
+        return self._primary().put(key, value, expected_version=expected_version)
+
+    def delete(self, key: str, *, expected_version: int | None = None) -> bool:
+        return self._primary().delete(key, expected_version=expected_version)
+
+    def list_keys(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> list[str]:
+        return self._primary().list_keys(prefix, reverse=reverse, limit=limit)
+
+    def scan(
+        self, prefix: str = "", *, reverse: bool = False, limit: int | None = None
+    ) -> Iterator[Entry]:
+        return self._primary().scan(prefix, reverse=reverse, limit=limit)
+
+    def batch(self, ops: Sequence[Op]) -> list[int]:
+        return self._primary().batch(ops)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
 def open_fallback_store(url: str) -> FallbackStore:
     """Open ``fallback://?primary=<percent-encoded URL>&local=<folder or file:// URL>``."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.netloc or parts.path or parts.fragment:
         raise InvalidStoreURL(url, "write a fallback store as fallback://?primary=URL&local=DIR")
     params: dict[str, str] = {}
@@ -436,15 +496,21 @@ def open_fallback_store(url: str) -> FallbackStore:
     primary_url = params.get("primary", "")
     if "://" not in primary_url:
         raise InvalidStoreURL(url, "primary= must be a percent-encoded store URL")
-    if urlsplit(primary_url).scheme.lower() == "fallback":
+    if split_url(primary_url).scheme.lower() == "fallback":
         raise InvalidStoreURL(url, "the primary of a fallback store cannot be another fallback")
     local = params.get("local") or DEFAULT_LOCAL
     root = root_of_url(local) if "://" in local else Path(local).expanduser()
     from lifecycle.stores import open_store
 
-    primary = open_store(primary_url)
+    primary: Store
     try:
-        return FallbackStore(primary, FileStore(root), url)
+        primary = open_store(primary_url)
+    except InvalidStoreURL:
+        raise
+    except StoreError as exc:  # down at open: every call queues until it comes back
+        primary = UnopenedPrimary(primary_url, exc)
+    try:
+        return FallbackStore(primary, FileStore(root), hide_secrets(url, url))
     except OSError as exc:
         primary.close()
         raise InvalidStoreURL(url, f"cannot create or open folder {str(root)!r}: {exc}") from None

@@ -47,6 +47,7 @@ is not fsynced) is replaced the next time its key is written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -55,7 +56,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from lifecycle.errors import CorruptRecord, InvalidStoreURL, StoreError
 from lifecycle.logs import get_logger
@@ -68,6 +69,7 @@ from lifecycle.stores.base import (
     check_storage_key,
     check_version,
     plan_batch,
+    split_url,
 )
 
 log = get_logger(__name__)
@@ -79,6 +81,8 @@ LOCK_NAME = ".lock"
 MAGIC = b"LC1"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+#: The largest value a record file holds; a larger file is refused from its header, unread.
+MAX_VALUE_BYTES = 64 * 1024 * 1024
 _MAX_HEADER = 64  # "LC1 " + 19-digit version + 19-digit length + 8 hex + spaces
 _HEADER = re.compile(rb"LC1 ([1-9][0-9]{0,18}) (0|[1-9][0-9]{0,18}) ([0-9a-f]{8})")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
@@ -108,6 +112,45 @@ def decode_record(key: str, data: bytes) -> tuple[int, bytes]:
     if crc != int(match[3], 16):
         raise CorruptRecord(key, f"checksum {crc:08x} does not match header {match[3].decode()}")
     return version, value
+
+
+def _open_record(key: str, path: str) -> int | None:
+    """A read-only descriptor on the record file ``path``, or None if there is none.
+
+    Never blocks and never follows a link: ``O_NONBLOCK`` keeps a FIFO planted in a
+    record's place from hanging the reader (and, behind it, every writer waiting for
+    the lock), and anything but a regular file is a :class:`CorruptRecord`.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise CorruptRecord(key, "not a regular file (a link, socket or folder)") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise CorruptRecord(key, "not a regular file (a FIFO, device or folder)")
+    return fd
+
+
+def _declared_length(key: str, head: bytes, size: int) -> int:
+    """The value length ``head`` declares, checked against the file's ``size`` and the cap.
+
+    Read before the value, so that a huge (or sparse) file costs one small read.
+    """
+    end = head.find(b"\n")
+    match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
+    if match is None:
+        return 0  # decode_record names what is wrong with the header
+    length = int(match[2])
+    if length > MAX_VALUE_BYTES:
+        raise CorruptRecord(key, f"header says {length} bytes, over the {MAX_VALUE_BYTES} cap")
+    if size != end + 1 + length:
+        raise CorruptRecord(key, f"header says {length} bytes, file holds {size - end - 1}")
+    return length
 
 
 def _fsync_dir(path: str) -> None:
@@ -171,6 +214,27 @@ def make_dirs(path: Path) -> None:
         _fsync_dir(os.path.dirname(folder))
 
 
+def _refuse_link(root: Path) -> None:
+    """A store folder that is a symbolic link is refused: whoever can replace the link
+    decides where the store's writes go. Name the real folder instead."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISLNK(os.lstat(root).st_mode):
+            target = os.path.realpath(root)
+            raise StoreError(
+                f"store folder {str(root)!r} is a symbolic link (to {target!r}); "
+                f"refusing it: use file://{target} to keep the store there"
+            )
+
+
+def _make_private(root: Path) -> None:
+    """Tighten an existing store folder of ours to 0700 (one made before us may be 0755)."""
+    with contextlib.suppress(OSError):
+        info = os.stat(root)
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(root, DIR_MODE)
+            log.info("store.folder_made_private", root=str(root))
+
+
 @contextlib.contextmanager
 def _os_errors(root: str, doing: str) -> Iterator[None]:
     """Turn an OSError (disk full, permission denied, I/O error) into a StoreError."""
@@ -190,8 +254,10 @@ class FileStore:
 
     def __init__(self, root: Path | str, url: str | None = None) -> None:
         root = Path(root).expanduser()
+        _refuse_link(root)
         make_dirs(root)
         self.root = root.resolve()
+        _make_private(self.root)
         self.url = url if url is not None else "file://" + str(self.root)
         self._root = str(self.root)
         self._lock_path = os.path.join(self._root, LOCK_NAME)
@@ -237,16 +303,18 @@ class FileStore:
     # -- reading -------------------------------------------------------------------------
 
     def _read(self, key: str, path: str) -> Entry | None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return None
-        except NotADirectoryError:
+        fd = _open_record(key, path)
+        if fd is None:
             return None
         try:
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
+            head = os.read(fd, _MAX_HEADER)
+            length = _declared_length(key, head, os.fstat(fd).st_size)
+            chunks = [head]
+            got = len(head)
+            want = head.find(b"\n") + 1 + length
+            while got < want and (chunk := os.read(fd, min(1 << 20, want - got))):
                 chunks.append(chunk)
+                got += len(chunk)
         finally:
             os.close(fd)
         version, value = decode_record(key, b"".join(chunks))
@@ -265,15 +333,18 @@ class FileStore:
         raises CorruptRecord for a compare-and-swap, whose answer it cannot know.
         """
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except (FileNotFoundError, NotADirectoryError):
-            return 0
-        try:
-            head = os.read(fd, _MAX_HEADER)
-        finally:
-            os.close(fd)
-        end = head.find(b"\n")
-        match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
+            fd = _open_record(key, path)
+        except CorruptRecord:
+            fd, match = None, None
+        else:
+            if fd is None:
+                return 0
+            try:
+                head = os.read(fd, _MAX_HEADER)
+            finally:
+                os.close(fd)
+            end = head.find(b"\n")
+            match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
         if match is not None:
             return int(match[1])
         if expected is not None:
@@ -388,24 +459,40 @@ class FileStore:
             os.close(fd)  # closing the descriptor releases the lock
 
     def _sweep(self, folders: Sequence[str]) -> None:
-        """Remove the temp files a crashed writer left in ``folders`` (relative to the root)."""
+        """Remove the temp files a crashed writer left in ``folders`` (relative to the root).
+
+        Each folder is opened one segment at a time from the root, never through a
+        symlink (``O_NOFOLLOW``), so a link planted in the store cannot point the sweep
+        at files outside it.
+        """
         for name in folders:
-            folder = os.path.normpath(os.path.join(self._root, name))
-            if os.path.commonpath([self._root, folder]) != self._root:
+            segments = [s for s in name.split("/") if s not in ("", ".")]
+            if any(s == ".." or not s.endswith(DIR_SUFFIX) for s in segments):
                 continue
             try:
-                with os.scandir(folder) as entries:
-                    stale = [
-                        e.path
-                        for e in entries
-                        if e.name.startswith(".") and e.name.endswith(TMP_SUFFIX)
-                    ]
-            except (FileNotFoundError, NotADirectoryError):
+                fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                return
+            try:
+                for segment in segments:
+                    sub = os.open(segment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    os.close(fd)
+                    fd = sub
+                stale = [
+                    e.name
+                    for e in os.scandir(fd)
+                    if e.name.startswith(".")
+                    and e.name.endswith(TMP_SUFFIX)
+                    and e.is_file(follow_symlinks=False)
+                ]
+                for item in stale:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(item, dir_fd=fd)
+                    log.info("store.stale_temp_removed", folder=name, name=item)
+            except OSError:  # gone, not a folder, or a link: nothing of ours to sweep
                 continue
-            for path in stale:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                log.info("store.stale_temp_removed", path=path)
+            finally:
+                os.close(fd)
 
     def _make_folder(self, folder: str) -> None:
         if folder not in self._made:
@@ -533,14 +620,18 @@ def root_of_url(url: str) -> Path:
     """The folder a ``file://`` URL names (``file://.lifecycle`` is relative to the cwd)."""
     if not isinstance(url, str):
         raise InvalidStoreURL(repr(url), "a store URL must be a string")
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme.lower() != "file":
         raise InvalidStoreURL(url, "a file store URL starts with file://")
     if parts.query or parts.fragment:
         raise InvalidStoreURL(url, "a file store URL takes no ?query or #fragment")
-    where = unquote(parts.netloc + parts.path)
+    if "@" in parts.netloc:
+        raise InvalidStoreURL(url, "a file store URL takes no user name or password")
+    where = unquote(parts.netloc + parts.path, errors="surrogateescape")
     if not where:
         raise InvalidStoreURL(url, "the URL names no folder; use file://.lifecycle or file:///DIR")
+    if "\x00" in where:
+        raise InvalidStoreURL(url, "the folder name contains a NUL character")
     return Path(where).expanduser()
 
 
@@ -549,6 +640,8 @@ def open_file_store(url: str) -> FileStore:
     root = root_of_url(url)
     try:
         return FileStore(root, url)
+    except StoreError as exc:  # refused as it is (a symlinked folder, another owner's)
+        raise InvalidStoreURL(url, str(exc)) from None
     except (NotADirectoryError, FileExistsError) as exc:
         raise InvalidStoreURL(url, f"cannot create or open folder {str(root)!r}: {exc}") from None
     except OSError as exc:  # the URL is fine; the file system says no (permissions, space)

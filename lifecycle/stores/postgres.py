@@ -27,7 +27,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlunsplit
 
 from lifecycle.errors import (
     InvalidStoreURL,
@@ -44,8 +44,11 @@ from lifecycle.stores.base import (
     Put,
     check_ops,
     check_storage_key,
+    checked_row,
     plan_batch,
     prefix_end,
+    row_crc,
+    split_url,
 )
 
 if TYPE_CHECKING:
@@ -65,7 +68,8 @@ MAX_ATTEMPTS = 20  # retries of a write that lost a race with a concurrent inser
 _LOCK_CLASS = 0x4C43  # "LC": first key of the migration advisory lock
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
-#: (number, name, statements with {schema} for the quoted schema). Append only.
+#: (number, name, statements with {schema} for the quoted schema; "fill checksums" is
+#: done in Python, in the same transaction). Append only.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
         1,
@@ -77,7 +81,14 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             " version BIGINT NOT NULL CHECK (version > 0))",
         ),
     ),
+    (
+        2,
+        "add lifecycle_entries.crc",
+        ("ALTER TABLE {schema}.lifecycle_entries ADD COLUMN crc BIGINT", "fill checksums"),
+    ),
 )
+#: Rows whose checksum migration 2 computes per round trip.
+_FILL_PAGE = 500
 LATEST_MIGRATION = MIGRATIONS[-1][0]
 
 
@@ -102,7 +113,7 @@ class _Location:
     def __init__(self, url: str) -> None:
         if not isinstance(url, str):
             raise InvalidStoreURL(str(url), "a store URL must be a string")
-        parts = urlsplit(url)
+        parts = split_url(url)
         if parts.scheme.lower() not in ("postgresql", "postgres"):
             raise InvalidStoreURL(url, "a PostgreSQL URL starts with postgresql://")
         self.secrets: list[str] = []
@@ -150,7 +161,7 @@ class PostgresStore(PagedScans):
         self.url = where.shown  # never the password
         if schema is not None and where.schema != self.schema:
             # The URL must reopen this same store (other processes open it by URL).
-            sep = "&" if urlsplit(self.url).query else "?"
+            sep = "&" if split_url(self.url).query else "?"
             self.url = f"{self.url}{sep}schema={self.schema}"
         self._timeout = timeout
         self._pid = os.getpid()
@@ -180,16 +191,16 @@ class PostgresStore(PagedScans):
         self._q = {
             name: sql.SQL(text).format(t=table).as_bytes(None)
             for name, text in {
-                "get": "SELECT value, version FROM {t} WHERE key = %s",
+                "get": "SELECT value, version, crc FROM {t} WHERE key = %s",
                 "version": "SELECT version FROM {t} WHERE key = %s",
-                "upsert": "INSERT INTO {t} (key, value, version) VALUES (%s, %s, 1) "
-                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, "
+                "upsert": "INSERT INTO {t} (key, value, version, crc) VALUES (%s, %s, 1, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, crc = EXCLUDED.crc, "
                 "version = {t}.version + 1 RETURNING version",
-                "create": "INSERT INTO {t} (key, value, version) VALUES (%s, %s, %s) "
+                "create": "INSERT INTO {t} (key, value, version, crc) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (key) DO NOTHING RETURNING version",
-                "swap": "UPDATE {t} SET value = %s, version = version + 1 "
+                "swap": "UPDATE {t} SET value = %s, crc = %s, version = version + 1 "
                 "WHERE key = %s AND version = %s RETURNING version",
-                "set": "UPDATE {t} SET value = %s, version = %s WHERE key = %s",
+                "set": "UPDATE {t} SET value = %s, crc = %s, version = %s WHERE key = %s",
                 "delete": "DELETE FROM {t} WHERE key = %s RETURNING version",
                 "delete_at": "DELETE FROM {t} WHERE key = %s AND version = %s RETURNING version",
                 "lock": "SELECT key, version FROM {t} WHERE key = ANY(%s) ORDER BY key FOR UPDATE",
@@ -332,7 +343,10 @@ class PostgresStore(PagedScans):
                     if number in done:
                         continue
                     for statement in statements:
-                        conn.execute(sql.SQL(statement).format(schema=schema))
+                        if statement == "fill checksums":
+                            self._fill_checksums(conn)
+                        else:
+                            conn.execute(sql.SQL(statement).format(schema=schema))
                     conn.execute(
                         sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(
                             migrations
@@ -347,6 +361,28 @@ class PostgresStore(PagedScans):
         if applied:
             log.info("postgres_store.migrated", url=self.url, schema=self.schema, applied=applied)
 
+    def _fill_checksums(self, conn: psycopg.Connection[Any]) -> None:
+        """Migration 2, in place: the checksum of every row already stored, page by page."""
+        from psycopg import sql
+
+        table = sql.SQL("{}.lifecycle_entries").format(sql.Identifier(self.schema))
+        after = ""
+        while True:
+            rows = conn.execute(
+                sql.SQL("SELECT key, value FROM {} WHERE key > %s ORDER BY key LIMIT %s").format(
+                    table
+                ),
+                (after, _FILL_PAGE),
+            ).fetchall()
+            if not rows:
+                return
+            with conn.cursor() as cur:
+                cur.executemany(
+                    sql.SQL("UPDATE {} SET crc = %s WHERE key = %s").format(table),
+                    [(row_crc(key, bytes(value)), key) for key, value in rows],
+                )
+            after = rows[-1][0]
+
     # -- reads -----------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
@@ -354,7 +390,7 @@ class PostgresStore(PagedScans):
         row = self._run(
             f"read {key!r}", lambda conn: conn.execute(self._q["get"], (key,)).fetchone()
         )
-        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+        return None if row is None else checked_row(key, *row)
 
     def _select(
         self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
@@ -381,7 +417,7 @@ class PostgresStore(PagedScans):
         if after:
             where.append(sql.SQL("key < %s" if reverse else "key > %s"))
         query = sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL("key, value, version" if values else "key"), self._table
+            sql.SQL("key, value, version, crc" if values else "key"), self._table
         )
         if where:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
@@ -401,15 +437,16 @@ class PostgresStore(PagedScans):
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
         check_storage_key(key)
         data = bytes(value)
+        crc = row_crc(key, data)
         q = self._q
 
         def put(conn: psycopg.Connection[Any]) -> int:
             if expected_version is None:
-                row = conn.execute(q["upsert"], (key, data)).fetchone()
+                row = conn.execute(q["upsert"], (key, data, crc)).fetchone()
             elif expected_version == 0:
-                row = conn.execute(q["create"], (key, data, 1)).fetchone()
+                row = conn.execute(q["create"], (key, data, 1, crc)).fetchone()
             else:
-                row = conn.execute(q["swap"], (data, key, expected_version)).fetchone()
+                row = conn.execute(q["swap"], (data, crc, key, expected_version)).fetchone()
             if row is not None:
                 return int(row[0])
             found = self._version(conn, key)
@@ -445,6 +482,7 @@ class PostgresStore(PagedScans):
         if not ops:
             return []
         values = [bytes(op.value) if isinstance(op, Put) else b"" for op in ops]
+        crcs = [row_crc(op.key, value) for op, value in zip(ops, values, strict=True)]
         # Apply in key order (ops on one key keep their order): concurrent batches then
         # take their row and insert locks in the same order and cannot deadlock.
         order = sorted(range(len(ops)), key=lambda i: ops[i].key)
@@ -463,11 +501,13 @@ class PostgresStore(PagedScans):
                         if current == 0:
                             # Absent when locked, so no row lock: a concurrent insert
                             # shows up here as a conflict, and we start over.
-                            row = conn.execute(q["create"], (op.key, values[i], 1)).fetchone()
+                            row = conn.execute(
+                                q["create"], (op.key, values[i], 1, crcs[i])
+                            ).fetchone()
                             if row is None:
                                 raise _LostRace
                         else:
-                            conn.execute(q["set"], (values[i], version, op.key))
+                            conn.execute(q["set"], (values[i], crcs[i], version, op.key))
                     elif current:
                         conn.execute(q["delete"], (op.key,))
                 if self._indexing:  # search index, in this transaction

@@ -101,7 +101,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 from mcp import ClientSession, StdioServerParameters, stdio_client
@@ -125,6 +125,7 @@ from lifecycle.stores.base import (
     check_storage_key,
     check_version,
     plan_batch,
+    split_url,
 )
 
 log = get_logger(__name__)
@@ -672,7 +673,7 @@ def _seconds(url: str, name: str, text: str) -> float:
 
 def parse_serena_url(url: str) -> dict[str, Any]:
     """The keyword arguments of :class:`SerenaStore` that a ``serena+stdio://`` URL names."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme.lower() != SCHEME:
         raise InvalidStoreURL(url, f"the Serena store takes {SCHEME}:// URLs")
     query: dict[str, str] = {}

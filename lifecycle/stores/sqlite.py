@@ -20,13 +20,15 @@ Durability and concurrency:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
 from lifecycle.logs import get_logger
@@ -40,8 +42,11 @@ from lifecycle.stores.base import (
     check_ops,
     check_storage_key,
     check_version,
+    checked_row,
     plan_batch,
     prefix_end,
+    row_crc,
+    split_url,
 )
 
 log = get_logger(__name__)
@@ -52,8 +57,16 @@ MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's transaction
 SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
 
-#: (number, name, statements). Append only; never edit a released step.
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+
+def _fill_checksums(conn: sqlite3.Connection) -> None:
+    """Migration 2, in place: the checksum of every row already stored."""
+    conn.create_function("lifecycle_crc", 2, lambda k, v: row_crc(k, bytes(v)), deterministic=True)
+    conn.execute("UPDATE entries SET crc = lifecycle_crc(key, value)")
+
+
+#: (number, name, steps: SQL statements or functions of the connection). Append only;
+#: never edit a released step.
+MIGRATIONS: tuple[tuple[int, str, tuple[str | Callable[[sqlite3.Connection], None], ...]], ...] = (
     (
         1,
         "create entries",
@@ -65,6 +78,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             ") WITHOUT ROWID",
         ),
     ),
+    (
+        2,
+        "add entries.crc",
+        ("ALTER TABLE entries ADD COLUMN crc INTEGER", _fill_checksums),
+    ),
 )
 LATEST_MIGRATION = MIGRATIONS[-1][0]
 
@@ -73,7 +91,7 @@ def parse_sqlite_url(url: str) -> str:
     """The database path a ``sqlite:///`` URL names (``:memory:`` for the in-memory one)."""
     if not isinstance(url, str):
         raise InvalidStoreURL(str(url), "a store URL must be a string")
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.scheme.lower() != "sqlite":
         raise InvalidStoreURL(url, "an SQLite store URL starts with sqlite:///")
     if parts.netloc:
@@ -85,7 +103,7 @@ def parse_sqlite_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise InvalidStoreURL(url, "an SQLite URL takes no '?' options or '#' fragment")
     # urlsplit keeps the path's leading '/': '/x.db' (relative) or '//abs/x.db' (absolute).
-    path = unquote(parts.path)[1:]
+    path = unquote(parts.path, errors="surrogateescape")[1:]
     if not path or path.endswith("/"):
         raise InvalidStoreURL(url, "an SQLite URL must name a database file after sqlite:///")
     if "\x00" in path:
@@ -93,9 +111,28 @@ def parse_sqlite_url(url: str) -> str:
     return path
 
 
+def refuse_special_file(path: str) -> None:
+    """StoreUnavailable unless ``path`` is absent or a regular file: SQLite would write its
+    journal beside a device (``/dev/null-journal``) and block on a FIFO."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise StoreUnavailable(f"SQLite database {path!r} is not a regular file; name a .db file")
+
+
 def open_sqlite_store(url: str) -> SqliteStore:
     """Open (creating and migrating if needed) the database a ``sqlite:///`` URL names."""
-    return SqliteStore(parse_sqlite_url(url), url=url)
+    path = parse_sqlite_url(url)
+    if path != MEMORY:
+        try:
+            refuse_special_file(path)
+        except StoreError as exc:
+            raise InvalidStoreURL(url, str(exc)) from None
+        except OSError as exc:
+            raise InvalidStoreURL(url, f"cannot open {path!r}: {exc.strerror or exc}") from None
+    return SqliteStore(path, url=url)
 
 
 class SqliteStore(PagedScans):
@@ -151,6 +188,7 @@ class SqliteStore(PagedScans):
                         f"SQLite database {self.path!r} refused WAL mode (got {mode!r}); "
                         "it needs a local file system that supports shared memory"
                     )
+                self._make_private()
             # Durable: each commit fsyncs the WAL. NORMAL would lose acknowledged
             # writes on power loss, which the Store contract does not allow.
             conn.execute("PRAGMA synchronous=FULL")
@@ -171,12 +209,30 @@ class SqliteStore(PagedScans):
         path = Path(self.path)
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
+            refuse_special_file(self.path)
+            # O_NONBLOCK: a FIFO swapped in after the check must not hang the open.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK, 0o600)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise StoreError(f"SQLite database {self.path!r} is not a regular file")
+                if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                    os.fchmod(fd, 0o600)  # one made before us (0644): keep it private
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot create SQLite database {self.path!r}: {exc.strerror or exc}"
             ) from exc
+
+    def _make_private(self) -> None:
+        """The -wal and -shm files 0600, whatever an earlier opener left (SQLite copies
+        the database file's mode when it creates them, but keeps existing ones)."""
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                info = os.stat(self.path + suffix)
+                if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+                    os.chmod(self.path + suffix, 0o600)
 
     def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
         text = str(exc)
@@ -227,7 +283,23 @@ class SqliteStore(PagedScans):
 
     # -- migrations ------------------------------------------------------------------------
 
+    def _migrated(self) -> bool:
+        """Whether every migration is applied already, read without a write transaction
+        (so that opening a database on a full disk, to read it, needs no free page)."""
+
+        def read(conn: sqlite3.Connection) -> bool:
+            try:
+                done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
+            except sqlite3.OperationalError:  # no migrations table yet
+                return False
+            return done == {number for number, _, _ in MIGRATIONS}
+
+        return self._run("read the schema migrations", read)
+
     def _migrate(self) -> None:
+        if self._migrated():
+            return
+
         def migrate(conn: sqlite3.Connection) -> list[int]:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations ("
@@ -248,7 +320,10 @@ class SqliteStore(PagedScans):
                 if number in done:
                     continue
                 for statement in statements:
-                    conn.execute(statement)
+                    if callable(statement):
+                        statement(conn)
+                    else:
+                        conn.execute(statement)
                 conn.execute("INSERT INTO migrations (version, name) VALUES (?, ?)", (number, name))
                 applied.append(number)
             return applied
@@ -264,16 +339,16 @@ class SqliteStore(PagedScans):
         row = self._run(
             f"read {key!r}",
             lambda conn: conn.execute(
-                "SELECT value, version FROM entries WHERE key = ?", (key,)
+                "SELECT value, version, crc FROM entries WHERE key = ?", (key,)
             ).fetchone(),
         )
-        return None if row is None else Entry(key, bytes(row[0]), int(row[1]))
+        return None if row is None else checked_row(key, *row)
 
     def _page(
         self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
-    ) -> list[tuple[str, bytes | None, int]]:
+    ) -> list[tuple[Any, ...]]:
         """Up to ``count`` rows (all: None) under ``prefix``, past ``after``, as a key range."""
-        columns = "key, value, version" if values else "key, NULL, version"
+        columns = "key, value, version, crc" if values else "key"
         where: list[str] = []
         args: list[object] = []
         if prefix:
@@ -288,8 +363,10 @@ class SqliteStore(PagedScans):
         sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
         sql += " LIMIT ?"
         args.append(-1 if count is None else count)  # LIMIT -1: no limit
-        rows = self._run(f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall())
-        return [(r[0], None if r[1] is None else bytes(r[1]), int(r[2])) for r in rows]
+        rows: list[tuple[Any, ...]] = self._run(
+            f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall()
+        )
+        return rows
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -301,9 +378,10 @@ class SqliteStore(PagedScans):
     @staticmethod
     def _store(conn: sqlite3.Connection, key: str, value: bytes, version: int) -> None:
         conn.execute(
-            "INSERT INTO entries (key, value, version) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version",
-            (key, value, version),
+            "INSERT INTO entries (key, value, version, crc) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version, "
+            "crc = excluded.crc",
+            (key, value, version, row_crc(key, value)),
         )
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
