@@ -270,9 +270,20 @@ def redact(text: str) -> str:
     return text
 
 
+_anchors: tuple[int, re.Pattern[bytes] | None] | None = None
+
+
 def _anchored(lowered: bytes) -> bool:
-    """Could any pattern match in this (lower-cased) text?"""
-    return any(not p.anchors or any(a in lowered for a in p.encoded) for p in PATTERNS)
+    """Could any pattern match in this (lower-cased) text? One scan for every anchor of
+    every pattern (rebuilt when a pattern is added); a pattern with no anchor runs on
+    every text."""
+    global _anchors
+    if _anchors is None or _anchors[0] != len(PATTERNS):
+        words = sorted({a for p in PATTERNS for a in p.encoded}, key=len, reverse=True)
+        always = any(not p.anchors for p in PATTERNS)
+        _anchors = (len(PATTERNS), None if always else re.compile(b"|".join(map(re.escape, words))))
+    found = _anchors[1]
+    return found is None or found.search(lowered) is not None
 
 
 def redact_json(raw: bytes) -> bytes:

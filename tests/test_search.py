@@ -117,6 +117,29 @@ def test_a_decision_is_found_once_by_its_rationale_though_many_records_hold_it(
     assert "[titles] [weigh]" in hits[0].snippet
 
 
+def test_a_decision_older_than_the_log_keeps_is_found_in_its_days_segment(store: Store) -> None:
+    """``project_state/decisions_log`` keeps the newest decisions; each day's segment
+    (``project_state/decisions/{day}``) keeps all of them, and search reads both."""
+    from lifecycle import keys, limits
+
+    clock = Clock()
+    for n in range(2):  # two sessions: the first one's decisions leave its checkpoints
+        m = SessionManager(store=store, project="demo", clock=clock)
+        m.start_session(restore=False)
+        for i in range(limits.DECISIONS_LOG_ENTRIES if n else 1):
+            m.record_decision("use the quokka cache" if not n else f"routine choice {i}")
+        clock.now += timedelta(minutes=5)
+        m.end_session()
+    logged = ProjectStore(store, "demo").get(keys.DECISIONS_LOG)
+    assert logged is not None and b"quokka" not in logged.value  # past the log's window
+    project = ProjectStore(store, "demo")
+    for key in project.list_keys(""):  # as retention leaves it: the checkpoints gone too
+        if not key.startswith(keys.DECISIONS_DAY_PREFIX):
+            project.delete(key)
+    hits = search(store, "demo", "quokka", kinds="decision")
+    assert [h.kind for h in hits] == ["decision"]
+
+
 def test_a_task_is_found_once_by_its_description(store: Store) -> None:
     worked(store)
     hits = search(store, "demo", "tokenizer", kinds="task")

@@ -35,6 +35,8 @@ from typing import Any
 import attrs
 import orjson
 
+from lifecycle import keys
+
 KINDS: tuple[str, ...] = (
     "learning",
     "decision",
@@ -50,7 +52,19 @@ MAX_FIELD_CHARS = 16_384
 
 _CHECKPOINT = re.compile(r"checkpoints/(?!latest$)[A-Za-z0-9._-]+")
 _SESSION = re.compile(r"session/(?:history/)?\d{8}T\d{6}\.\d{6}Z")
-_SUMMARY = re.compile(r"session/last|summaries/(?:daily|weekly|insights)/[A-Za-z0-9._-]+")
+_SUMMARY = re.compile(
+    re.escape(keys.LAST)
+    + r"|"
+    + re.escape(keys.SUMMARIES_PREFIX)
+    + r"(?:daily|weekly|insights)/[A-Za-z0-9._-]+"
+)
+#: Where decisions live: the log of the newest, and one segment per day (every decision).
+_DECISIONS = re.compile(
+    re.escape(keys.DECISIONS_LOG)
+    + r"|"
+    + re.escape(keys.DECISIONS_DAY_PREFIX)
+    + r"\d{4}-\d{2}-\d{2}"
+)
 
 
 @attrs.frozen
@@ -81,7 +95,7 @@ def is_indexed(key: str) -> bool:
         return _CHECKPOINT.fullmatch(key) is not None
     if head in ("session", "summaries"):
         return _SESSION.fullmatch(key) is not None or _SUMMARY.fullmatch(key) is not None
-    return key == "project_state/decisions_log"
+    return _DECISIONS.fullmatch(key) is not None
 
 
 def split_key(full_key: str) -> tuple[str, str] | None:
@@ -109,7 +123,7 @@ def documents(key: str, value: bytes) -> list[Document]:
             return _learning(key, data)
         if head == "checkpoints":
             return _checkpoint(key, data)
-        if key == "project_state/decisions_log":
+        if _DECISIONS.fullmatch(key):
             return [_decision(d) for d in _dicts(data.get("entries"))]
         if _SESSION.fullmatch(key):
             return _session(key, data)
