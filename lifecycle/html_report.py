@@ -26,7 +26,7 @@ from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidRecord
 from lifecycle.history import History, Node, build_history, sorted_nodes
 from lifecycle.records import Checkpoint, Learning, SessionRecord
-from lifecycle.spec import SessionState
+from lifecycle.spec import TABLE, Event, Guard, SessionState
 from lifecycle.stores.base import ProjectStore
 
 #: Checkpoint type -> colour (also the legend).
@@ -89,41 +89,68 @@ def _read(store: ProjectStore, key: str, cls: type[Any]) -> Any:
 
 
 def exercised(data: ReportData) -> dict[tuple[S, S], int]:
-    """How often each pair of states was passed, inferred from the records."""
+    """How often each pair of states was passed: each session's events, as its records
+    show them, replayed through the table (which decides every destination)."""
     counts: dict[tuple[S, S], int] = {}
-
-    def mark(a: S, b: S) -> None:
-        counts[(a, b)] = counts.get((a, b), 0) + 1
-
     by_session: dict[str, list[Node]] = {}
     for node in data.history.nodes.values():
         by_session.setdefault(node.session_id, []).append(node)
     for record in data.sessions:
-        state = S.RESUMED if record.restored_from else S.ACTIVE
-        mark(S.INITIALIZING, state)
+        replay = _Replay(counts)
+        replay.fire(Event.LOAD, restore_available=record.restored_from is not None)
+        replay.saved_is_restored = record.restored_from is not None
         work = record.work
         if work.tasks_completed or work.files_modified or work.decisions_made:
-            mark(S.ACTIVE, S.ACTIVE)  # recorded work that no checkpoint followed at once
+            replay.fire(Event.RECORD, has_unsaved=True)  # work no checkpoint followed at once
         cps = sorted_nodes(by_session.get(record.id, []))
         final = [n for n in cps if n.trigger == "session-end"]
         for node in cps:
             if node.trigger == "session-end":
                 continue
-            if node.type == "risk" and state in (S.RESUMED, S.CHECKPOINTED):
-                mark(state, S.CHECKPOINTED)
+            if node.type == "risk":
+                replay.fire(Event.BEFORE_OPERATION, checkpoint_due=True, risk_due=True)
             else:
-                if state != S.ACTIVE:
-                    mark(state, S.ACTIVE)
-                mark(S.ACTIVE, S.CHECKPOINTED)
-            state = S.CHECKPOINTED
+                if not replay.unsaved:
+                    replay.fire(Event.RECORD, has_unsaved=True)  # the work it saved
+                replay.fire(_CHECKPOINT_EVENTS.get(node.type, Event.SAVE), has_unsaved=True)
+            replay.saved_is_restored = False
         if record.end_time is not None:
-            if final:
-                if state != S.ACTIVE:
-                    mark(state, S.ACTIVE)
-                mark(S.ACTIVE, S.COMPLETED)
-            else:
-                mark(state, S.COMPLETED)
+            if final and not replay.unsaved:
+                replay.fire(Event.RECORD, has_unsaved=True)
+            replay.fire(Event.COMPLETE, has_unsaved=bool(final))
     return counts
+
+
+#: The event that writes each type of checkpoint (a trigger's, or the user's).
+_CHECKPOINT_EVENTS = {
+    "manual": Event.SAVE,
+    "automatic": Event.TICK,
+    "recovery": Event.ERROR_RECOVERED,
+}
+
+
+class _Replay:
+    """One session's state, moved only by the table's rows."""
+
+    def __init__(self, counts: dict[tuple[S, S], int]) -> None:
+        self.counts = counts
+        self.state = TABLE.initial
+        self.saved_is_restored = False
+        self.unsaved = False
+
+    def fire(self, event: Event, **facts: bool) -> None:
+        outcome = {guard: False for guard in Guard}
+        outcome[Guard.SAVED_IS_RESTORED] = self.saved_is_restored
+        outcome[Guard.CHECKPOINT_DUE] = facts.get("checkpoint_due", event is not Event.RECORD)
+        for name, value in facts.items():
+            outcome[Guard(name)] = value
+        row = TABLE.resolve(event, self.state, outcome)
+        if row is None or row.dest is None:
+            return
+        key = (self.state, row.dest)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.state = row.dest
+        self.unsaved = not row.writes and outcome[Guard.HAS_UNSAVED]
 
 
 # -- SVG pieces ----------------------------------------------------------------------------
@@ -133,13 +160,15 @@ def e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-POSITIONS = {
-    S.INITIALIZING: (120, 70),
-    S.RESUMED: (480, 70),
-    S.ACTIVE: (120, 250),
-    S.CHECKPOINTED: (480, 250),
-    S.COMPLETED: (300, 410),
+#: Where each state's box is drawn (by name: only the table decides between states).
+_PLACES = {
+    "INITIALIZING": (120, 70),
+    "RESUMED": (480, 70),
+    "ACTIVE": (120, 250),
+    "CHECKPOINTED": (480, 250),
+    "COMPLETED": (300, 410),
 }
+POSITIONS = {S(name): place for name, place in _PLACES.items()}
 
 
 def state_diagram(counts: dict[tuple[S, S], int]) -> str:
@@ -190,7 +219,7 @@ def state_diagram(counts: dict[tuple[S, S], int]) -> str:
             + "</g>"
         )
     for state, (x, y) in POSITIONS.items():
-        final = " final" if state is S.COMPLETED else ""
+        final = " final" if state in TABLE.final else ""
         parts.append(
             f'<g class="state{final}"><rect x="{x - 62}" y="{y - 24}" width="124" height="48" '
             f'rx="10"/><text x="{x}" y="{y + 5}">{e(state.value)}</text></g>'
