@@ -6,10 +6,11 @@ and the state diagram with the transitions the project's own history went throug
 Everything is inline (CSS, SVG, a few lines of script): the page loads nothing, so it
 can be mailed, archived or opened offline. It reads records only.
 
-The transitions are inferred from the stored records (session records and their
-checkpoints: a restored start, each checkpoint's type, the final checkpoint at the
-end), at the level of the overview diagram's edges (a pair of states); a history
-whose sessions were journaled is not replayed for it.
+The transitions come from replaying, through the table, the events the stored records
+show (session records and their checkpoints: a restored start, recorded work, the
+event behind each checkpoint's type, the final checkpoint at the end), at the level of
+the overview diagram's edges (a pair of states); a journaled history is not replayed
+event by event.
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ def state_diagram(counts: dict[tuple[S, S], int]) -> str:
     done = sum(1 for p in every if counts.get((p.source, p.dest)))
     caption = (
         f"<p>{done} of {len(every)} transitions (pairs of states) were gone through in this "
-        "project's history (inferred from its session records and checkpoints); green edges "
+        "project's history (its sessions' events replayed through the table); green edges "
         "carry how often, grey dashed ones never happened. Hover an edge for its events.</p>"
     )
     return "".join(parts) + caption
