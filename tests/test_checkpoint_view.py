@@ -12,29 +12,19 @@ from pathlib import Path
 
 import pytest
 from procs import ROOT, environment
+from stores import STORE_FACTORIES
 
 from lifecycle import Checkpoint, SessionManager
 from lifecycle.checkpoint_view import diff, read_checkpoint, read_state, show_text, state_of
 from lifecycle.errors import CheckpointNotFound
 from lifecycle.stores.base import ProjectStore, Store
-from lifecycle.stores.file import FileStore
-from lifecycle.stores.sqlite import SqliteStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=("file", "sqlite", "postgres"))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "file":
-        made: Store = FileStore(tmp_path / "s")
-    elif request.param == "sqlite":
-        made = SqliteStore(tmp_path / "s.db")
-    else:
-        import pgserver
-
-        from lifecycle.stores.postgres import PostgresStore
-
-        made = PostgresStore(pgserver.require_postgres_url(), schema=pgserver.unique_schema())
+    made = STORE_FACTORIES[request.param](tmp_path)
     yield made
     made.close()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from procs import ROOT, environment
+from stores import STORE_FACTORIES
 
 from lifecycle import Learning, LearningType, SessionManager
 from lifecycle.errors import InvalidQuery, VersionConflict
@@ -30,17 +31,7 @@ STORES = ("file", "sqlite", "postgres", "memory")
 
 
 def make_store(name: str, tmp_path: Path) -> Store:
-    if name == "file":
-        return FileStore(tmp_path / "store")
-    if name == "sqlite":
-        return SqliteStore(tmp_path / "store.db")
-    if name == "memory":
-        return MemoryStore()
-    import pgserver
-
-    from lifecycle.stores.postgres import PostgresStore
-
-    return PostgresStore(pgserver.require_postgres_url(), schema=pgserver.unique_schema())
+    return STORE_FACTORIES[name](tmp_path)
 
 
 @pytest.fixture(params=STORES)

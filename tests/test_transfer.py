@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 from procs import ROOT, environment
+from stores import STORE_FACTORIES
 
 from lifecycle import Learning, LearningType, SessionManager
 from lifecycle.errors import InvalidExport
@@ -33,15 +34,7 @@ STORES = ("file", "sqlite", "postgres")
 
 
 def make_store(name: str, where: Path) -> Store:
-    if name == "file":
-        return FileStore(where / "file-store")
-    if name == "sqlite":
-        return SqliteStore(where / "store.db")
-    import pgserver
-
-    from lifecycle.stores.postgres import PostgresStore
-
-    return PostgresStore(pgserver.require_postgres_url(), schema=pgserver.unique_schema())
+    return STORE_FACTORIES[name](where)
 
 
 @pytest.fixture(params=STORES)
