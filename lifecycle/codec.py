@@ -8,6 +8,7 @@ this code knows is a :class:`SchemaVersionError`, never a guess.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -232,14 +233,20 @@ def from_dict(cls: type[T], data: object, *, key: str = "") -> T:
         raise InvalidRecord(f"record {key or kind!r} does not fit its schema: {detail}") from None
 
 
+@functools.cache
+def _detailed() -> cattrs.Converter:
+    """The converter that says where a record does not fit (built at the first refusal)."""
+    detailed = make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
+    detailed.register_structure_hook(datetime, lambda v, _: records.utc(v))
+    return detailed
+
+
 def _why(data: dict[str, Any], cls: type) -> str:
     """Where a record does not fit, field by field. :data:`converter` structures without
     cattrs' detailed validation (a read converts each value once, with no error lists);
     a record that fails is structured again by a detailed converter to say why."""
-    detailed = make_converter(forbid_extra_keys=True, prefer_attrib_converters=True)
-    detailed.register_structure_hook(datetime, lambda v, _: records.utc(v))
     try:
-        detailed.structure(data, cls)
+        _detailed().structure(data, cls)
     except cattrs.BaseValidationError as exc:
         return "; ".join(cattrs.transform_error(exc, path=kind_of(cls)))
     except Exception as exc:
