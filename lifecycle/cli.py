@@ -14,18 +14,18 @@ See docs/cli.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lifecycle.commands.base import Parser, emit, one_line
+if TYPE_CHECKING:  # argparse and the parser are imported when the parser is built:
+    import argparse  # a Claude Code hook that only records never builds it
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-Handler = Callable[[argparse.Namespace], int]
+Handler = Callable[["argparse.Namespace"], int]
 COMMANDS: dict[str, Handler] = {}
 
 
@@ -44,6 +44,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lifecycle.commands.base import Parser
+
     parser = Parser(
         prog="lifecycle",
         description="Run an AI coding agent's work sessions as an explicit state machine.",
@@ -177,6 +179,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     finally:
         store.close()
+    from lifecycle.commands.base import emit
+
     emit(args, {"lines": out}, "\n".join(out))
     return 0
 
@@ -289,6 +293,12 @@ def _configure_logs(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
+    if words == ["hook", "claude"]:
+        # An event that only records is journaled without loading the engine.
+        from lifecycle.integrations.claude_fast import main as fast_path
+
+        if fast_path():
+            return 0
     if words[:1] == ["hook"] and "rich" not in sys.modules:
         # Every Claude Code hook is a new process. structlog imports rich (about
         # 100 ms) just to pretty-print tracebacks when it is installed; hooks never
@@ -314,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("lifecycle: error: out of memory (a record too large to read?)\n")
         return 1
     except Exception as exc:
+        from lifecycle.commands.base import one_line
         from lifecycle.errors import LifecycleError
 
         release(show=False)

@@ -23,8 +23,6 @@ object ``{"kind": "regex", ...}`` (read once, at the first redaction).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
@@ -126,6 +124,9 @@ def _flag(m: re.Match[str]) -> bool:
 
 def _basic(m: re.Match[str]) -> bool:
     """``Basic xxx`` is a credential when it decodes to ``user:password``."""
+    import base64  # here: most texts have no ``Basic`` value, and every hook imports this
+    import binascii
+
     raw = m.group("b64")
     try:
         decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)

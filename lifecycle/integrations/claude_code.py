@@ -75,6 +75,7 @@ from lifecycle.integrations.claude_record import (
     _distrust,
     _first_warning,
     _open,
+    _route,
     _route_file,
     _start,
     _task,
@@ -335,16 +336,6 @@ def _checkpoint_view(m: SessionManager, cp: Checkpoint) -> Any:
 
 #: A Claude session whose transcript changed this recently is still working.
 ALIVE_SECONDS = 15 * 60
-
-
-def _route(url: Any, base: str, event: Mapping[str, Any]) -> str | None:
-    """The project of a Claude session that works beside another one, or None."""
-    try:
-        with open(_route_file(url, base, event), encoding="utf-8") as f:
-            name = f.read().strip()
-    except OSError:
-        return None
-    return name or None
 
 
 def _set_route(url: Any, base: str, event: Mapping[str, Any]) -> str:

@@ -163,15 +163,12 @@ def store_url(event: Mapping[str, Any], env: Mapping[str, str]) -> str:
 def _first_warning(event: Mapping[str, Any], cause: str) -> bool:
     """True the first time ``cause`` is warned about in this Claude session (a marker file
     in the temp folder: the store itself may be what is broken)."""
-    import hashlib
-    import tempfile
-
     sid = _claude_id(event) or "none"
     where = event.get("cwd") if isinstance(event.get("cwd"), str) else ""
     seen = f"{sid}\x00{where}\x00{cause}".encode("utf-8", "surrogateescape")
-    digest = hashlib.blake2b(seen, digest_size=8).hexdigest()
+    digest = _digest(seen)
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    marker = os.path.join(tempfile.gettempdir(), f"lifecycle-{uid}-warned-{digest}")
+    marker = os.path.join(_temp_folder(), f"lifecycle-{uid}-warned-{digest}")
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
@@ -185,15 +182,44 @@ def _first_warning(event: Mapping[str, Any], cause: str) -> bool:
 TRANSCRIPT = "claude_transcript"
 
 
-def _route_file(url: Any, base: str, event: Mapping[str, Any]) -> str:
-    import hashlib
+def _digest(data: bytes) -> str:
+    """8 bytes of BLAKE2b, hex (``_blake2`` is what ``hashlib.blake2b`` is; importing
+    hashlib loads OpenSSL, a few milliseconds of every hook's start)."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # an interpreter without the module: hashlib's own
+        from hashlib import blake2b
+    return blake2b(data, digest_size=8).hexdigest()
+
+
+def _temp_folder() -> str:
+    """``tempfile.gettempdir()``, without importing tempfile when its first choice is the
+    plain one: no ``$TMPDIR``, ``$TEMP`` or ``$TMP``, and ``/tmp`` a folder we can write."""
+    plain = not any(os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP"))
+    first = "/tmp"  # noqa: S108 (tempfile's own first candidate; the names made in it are ours)
+    if plain and os.name == "posix" and os.access(first, os.W_OK | os.X_OK):
+        return first
     import tempfile
 
+    return tempfile.gettempdir()
+
+
+def _route_file(url: Any, base: str, event: Mapping[str, Any]) -> str:
     where = getattr(url, "url", url)
     key = f"{where}\x00{base}\x00{_claude_id(event)}"
-    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    digest = _digest(key.encode())
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return os.path.join(tempfile.gettempdir(), f"lifecycle-{uid}-route-{digest}")
+    return os.path.join(_temp_folder(), f"lifecycle-{uid}-route-{digest}")
+
+
+def _route(url: Any, base: str, event: Mapping[str, Any]) -> str | None:
+    """The project of a Claude session that works beside another one, or None."""
+    try:
+        with open(_route_file(url, base, event), encoding="utf-8") as f:
+            name = f.read().strip()
+    except OSError:
+        return None
+    return name or None
 
 
 def identity(root: str) -> dict[str, Any]:
