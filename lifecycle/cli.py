@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # argparse and the parser are imported when the parser is built:
-    import argparse  # a Claude Code hook that only records never builds it
+# argparse, typing and the parser are imported when the parser is built: a Claude Code
+# hook that only records never builds it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import Any, TypeAlias
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-Handler = Callable[["argparse.Namespace"], int]
+Handler: TypeAlias = "Callable[[argparse.Namespace], int]"
 COMMANDS: dict[str, Handler] = {}
 
 

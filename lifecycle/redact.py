@@ -23,10 +23,10 @@ object ``{"kind": "regex", ...}`` (read once, at the first redaction).
 
 from __future__ import annotations
 
+import _thread  # threading is more than one lock needs, on every hook
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Iterable
 
 #: What a secret becomes.
@@ -222,7 +222,7 @@ ENV_FILE = re.compile(
     r"|credentials(?:\.json)?|secrets?\.(?:json|ya?ml|toml))$"
 )
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _env_loaded = False
 #: JSON strings known to hold no secret (bounded: cleared when it grows past this).
 CLEAN_CACHE = 50_000

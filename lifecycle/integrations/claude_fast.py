@@ -36,8 +36,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself is not imported on the fast path
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 #: Tools whose PostToolUse is only activity for the time trigger (a tick): not a file
 #: change, a task or a todo list. Anything else runs the whole hook.
@@ -161,6 +164,26 @@ def essentials(event: Mapping[str, Any], root: str) -> dict[str, Any] | None:
     return None
 
 
+#: ``lifecycle.keys.NAME``, a project name (a test checks they are the same).
+PROJECT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+#: A folder name that ``lifecycle.keys.slug`` leaves as it is (a test checks that too).
+_SLUG_FIXED = r"[A-Za-z0-9](?:[A-Za-z0-9._]|-(?!-)){0,99}"
+
+
+def _name(project: str) -> bool:
+    import re
+
+    return re.fullmatch(PROJECT_NAME, project, re.ASCII) is not None
+
+
+def _own_slug(folder: str) -> str | None:
+    """``folder`` when it is already the project name ``slug`` makes of it, else None."""
+    import re
+
+    fixed = re.fullmatch(_SLUG_FIXED, folder, re.ASCII) and folder[-1] not in "-._"
+    return folder if fixed else None
+
+
 def journal_folder(event: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, str] | None:
     """``(journal folder, project root)`` when the event's store is a file store the fast
     path can name without the store's code, else None."""
@@ -181,11 +204,12 @@ def journal_folder(event: Mapping[str, Any], env: Mapping[str, str]) -> tuple[st
             from urllib.parse import quote
 
             url = "file://" + quote(where, errors="surrogateescape")
-    base = env.get("LIFECYCLE_PROJECT") or project_name(root)
+    base = env.get("LIFECYCLE_PROJECT") or _own_slug(os.path.basename(root))
+    if base is None:
+        base = project_name(root)  # a folder name that slug() changes: its own code
     project = _route(url, base, event) or base
-    from lifecycle.keys import validate_project
-
-    validate_project(project)
+    if not _name(project):
+        return None  # not a valid project name: the whole hook says so
     if os.path.islink(where) or not os.path.isdir(where):
         return None  # the store refuses a linked folder; a missing one is made by the engine
     return folder(where, project), root

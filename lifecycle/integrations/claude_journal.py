@@ -39,14 +39,15 @@ on them runs the engine, as before.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import zlib
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing itself is not imported: the fast path runs this module
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from lifecycle.integrations.claude_record import LiveSession
     from lifecycle.stores import Store
 
@@ -180,11 +181,15 @@ def records(data: bytes) -> tuple[list[dict[str, Any]], int]:
 
 
 def _batches(where: str) -> list[tuple[int, str]]:
-    out = []
-    with contextlib.suppress(FileNotFoundError):
-        for name in os.listdir(where):
-            if name.startswith(FOLDING) and name[len(FOLDING) :].isdigit():
-                out.append((int(name[len(FOLDING) :]), os.path.join(where, name)))
+    try:
+        names = os.listdir(where)
+    except FileNotFoundError:
+        return []
+    out = [
+        (int(name[len(FOLDING) :]), os.path.join(where, name))
+        for name in names
+        if name.startswith(FOLDING) and name[len(FOLDING) :].isdigit()
+    ]
     return sorted(out)
 
 
@@ -233,9 +238,15 @@ def take(where: str, applied: int) -> list[tuple[int, str]]:
         os.close(lock)
     for n, path in batches:
         if n <= applied:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            _unlink(path)
     return [(n, p) for n, p in batches if n > applied]
+
+
+def _unlink(path: str) -> None:
+    import contextlib
+
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def pending(where: str, applied: int) -> list[dict[str, Any]]:
@@ -249,6 +260,8 @@ def pending(where: str, applied: int) -> list[dict[str, Any]]:
 
 def prepare(where: str) -> None:
     """Make the folder and its lock file (0700, 0600), for the fast path to use."""
+    import contextlib
+
     if not os.path.isdir(where):
         with contextlib.suppress(FileExistsError):
             os.mkdir(where, 0o700)
@@ -261,8 +274,7 @@ def write_due(where: str, due: float | None, failing: bool) -> None:
     ``due`` lost in a crash leaves an older one, never a later one, or none."""
     path = os.path.join(where, DUE)
     if due is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        _unlink(path)
         return
     prepare(where)
     tmp = os.path.join(where, ".due.tmp")
@@ -277,19 +289,13 @@ def write_due(where: str, due: float | None, failing: bool) -> None:
 # -- folding -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _at(live: LiveSession, at: float) -> Iterator[None]:
-    """The session's clock pinned to the moment the hook saw the event."""
+def _pinned(live: LiveSession, at: float | None) -> None:
+    """The session's clock pinned to the moment the hook saw the event (None: unpinned).
+    The same pin SessionManager.apply uses: every moment of the event is this one, made
+    strictly later than the session's last moment by the manager."""
     from datetime import UTC, datetime
 
-    m = live.manager
-    # The same pin SessionManager.apply uses: every moment of the event is this one
-    # (made strictly later than the session's last moment by the manager).
-    m._pinned = datetime.fromtimestamp(at, UTC)
-    try:
-        yield
-    finally:
-        m._pinned = None
+    live.manager._pinned = None if at is None else datetime.fromtimestamp(at, UTC)
 
 
 def _apply(live: LiveSession, recorded: list[dict[str, Any]]) -> None:
@@ -314,12 +320,14 @@ def _apply(live: LiveSession, recorded: list[dict[str, Any]]) -> None:
             _warn(live, "a journaled hook event was not one lifecycle records; skipped")
             continue
         try:
-            with _at(live, float(at)):
-                handler(live, event, {"CLAUDE_PROJECT_DIR": root})
+            _pinned(live, float(at))
+            handler(live, event, {"CLAUDE_PROJECT_DIR": root})
         except StoreError:
             raise  # the store is down: the batch stays for the next fold
         except Exception as exc:  # the event itself is refused (as the hook would have)
             _warn(live, f"a journaled {name} was refused: {exc}")
+        finally:
+            _pinned(live, None)
 
 
 def _warn(live: LiveSession, text: str) -> None:
@@ -362,8 +370,7 @@ def fold(live: LiveSession, store: Store, project: str, *, save: bool) -> None:
         m._live = revise(m._live, folded_journal=batches[-1][0])
         m.save_context(fence=True)
     for _, path in batches:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        _unlink(path)
 
 
 def _folded(live: LiveSession) -> int:
@@ -377,6 +384,8 @@ def after_step(live: LiveSession, store: Store, project: str) -> None:
     where = folder_of(store, project)
     if where is None:
         return
+    import contextlib
+
     with contextlib.suppress(OSError):
         write_due(where, *_due(live))
 

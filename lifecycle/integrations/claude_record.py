@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing itself is not imported: the fast path runs this module
 if TYPE_CHECKING:
-    from typing import Protocol
+    from collections.abc import Mapping
+    from typing import Any, Protocol, TypeAlias
 
     from lifecycle.records import Checkpoint
     from lifecycle.session import SessionManager
@@ -107,7 +107,7 @@ SUBCOMMANDS = frozenset(
 )
 
 
-Answer = dict[str, Any] | None
+Answer: TypeAlias = "dict[str, Any] | None"
 
 
 class BadEvent(Exception):
