@@ -221,7 +221,10 @@ def record(raw: bytes, env: Mapping[str, str], now: float) -> bool:
 
     if len(raw) > MAX_EVENT_BYTES:
         return False
-    event = json.loads(raw)
+    try:
+        event = json.loads(raw)
+    except (ValueError, RecursionError):  # the whole hook names what is wrong with it
+        return False
     if not isinstance(event, dict) or not isinstance(event.get("hook_event_name"), str):
         return False
     if event["hook_event_name"] not in ("PostToolUse", "PreToolUse", "UserPromptSubmit"):

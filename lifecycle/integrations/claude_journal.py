@@ -152,7 +152,12 @@ def folder_of(store: Store, project: str) -> str | None:
     """The journal folder when ``store`` is a file store, else None."""
     from lifecycle.stores.file import FileStore
 
-    inner = getattr(store, "store", store)  # a ProjectStore: the store it scopes
+    inner: object = store
+    # through a ProjectStore (the store it scopes) and a ForwardingStore (the one it wraps)
+    for _ in range(8):
+        if isinstance(inner, FileStore):
+            break
+        inner = getattr(inner, "inner", None) or getattr(inner, "store", None)
     if not isinstance(inner, FileStore):
         return None
     return folder(str(inner.root), project)
