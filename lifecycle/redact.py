@@ -27,7 +27,10 @@ import _thread  # threading is more than one lock needs, on every hook
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+
+TYPE_CHECKING = False  # no typing or collections.abc at run time: every hook imports this
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 #: What a secret becomes.
 MARK = "[redacted:{kind}]"
