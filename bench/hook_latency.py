@@ -34,6 +34,7 @@ import concurrent.futures
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -71,12 +72,17 @@ class Hooks:
         # the scratch folder sits inside this repository: not a git work tree of its own
         self.env["GIT_CEILING_DIRECTORIES"] = str(project.parent)
         self.errors: list[str] = []
+        #: CPU seconds (user + system) of the last process run, when run one at a time
+        self.cpu = 0.0
 
     def event(self, name: str, **fields: Any) -> str:
         common = {"session_id": "bench", "transcript_path": "/dev/null", "cwd": str(self.project)}
-        return json.dumps({**common, "permission_mode": "default", "hook_event_name": name, **fields})
+        return json.dumps(
+            {**common, "permission_mode": "default", "hook_event_name": name, **fields}
+        )
 
     def run(self, argv: list[str], stdin: str = "") -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         done = subprocess.run(
             argv,
@@ -89,6 +95,8 @@ class Hooks:
             check=False,
         )
         elapsed = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         if done.returncode != 0 or "could not record" in done.stdout or done.stderr.strip():
             self.errors.append(f"{argv[-1][:40]}: rc={done.returncode} {done.stdout} {done.stderr}")
         return elapsed
@@ -106,7 +114,11 @@ class Hooks:
                 self.event(
                     "PostToolUse",
                     tool_name="Edit",
-                    tool_input={"file_path": f"{p}/src/app.py", "old_string": "a", "new_string": "b"},
+                    tool_input={
+                        "file_path": f"{p}/src/app.py",
+                        "old_string": "a",
+                        "new_string": "b",
+                    },
                     tool_response={"filePath": f"{p}/src/app.py"},
                 )
             ),
@@ -166,21 +178,39 @@ def durable_write(folder: Path) -> Callable[[], float]:
     return action
 
 
-def rounds(actions: dict[str, Callable[[], float]], n: int) -> dict[str, list[float]]:
-    """``n`` interleaved rounds (one warm-up round first, not kept)."""
+CPU: dict[str, list[float]] = {}
+
+
+def rounds(
+    actions: dict[str, Callable[[], float]], n: int, hooks: list[Hooks] | None = None
+) -> dict[str, list[float]]:
+    """``n`` interleaved rounds (one warm-up round first, not kept); the CPU time of each
+    process goes to :data:`CPU` (read from ``hooks``' last run)."""
     out: dict[str, list[float]] = {name: [] for name in actions}
     for i in range(n + 1):
         for name, action in actions.items():
+            for h in hooks or ():
+                h.cpu = -1.0
             t = action()
             if i:
                 out[name].append(t)
+                cpu = max([h.cpu for h in hooks or ()] + [-1.0])
+                if cpu >= 0:
+                    CPU.setdefault(name, []).append(cpu)
     return out
 
 
-def line(name: str, xs: list[float], versus: float | None = None, budget: str = "") -> str:
+def line(
+    name: str, xs: list[float], versus: float | None = None, budget: str = "", key: str = ""
+) -> str:
     med = statistics.median(xs)
     ratio = f"{med / versus:6.2f}x" if versus else "       "
-    return f"{name:<48} {med * 1000:8.1f} ms {p99(xs) * 1000:8.1f} ms {len(xs):5d} {ratio}  {budget}"
+    cpu = CPU.get(key or name)
+    cpu_text = f"{statistics.median(cpu) * 1000:7.1f} ms" if cpu else "          "
+    return (
+        f"{name:<48} {med * 1000:8.1f} ms {p99(xs) * 1000:8.1f} ms {len(xs):5d} {ratio}"
+        f" {cpu_text}  {budget}"
+    )
 
 
 def verdict(ok: bool) -> str:
@@ -308,12 +338,15 @@ def main() -> int:
             "one durable write (10 KB, in process)": durable_write(floor_dir),
             **main_hooks.cases(),
         }
-        got = rounds(actions, args.n)
+        got = rounds(actions, args.n, [main_hooks])
         json_floor = statistics.median(got['python -c "import json"'])
         tr_floor = statistics.median(got['python -c "import transitions"'])
         write = statistics.median(got["one durable write (10 KB, in process)"])
         say("")
-        say(f"{'measurement':<48} {'median':>11} {'p99':>11} {'n':>5} {'ratio':>7}  budget")
+        say(
+            f"{'measurement':<48} {'median':>11} {'p99':>11} {'n':>5} {'ratio':>7}"
+            f" {'CPU':>10}  budget"
+        )
         for name, xs in got.items():
             med = statistics.median(xs)
             if name.startswith(("PostToolUse", "UserPrompt", "PreToolUse Bash, not")):
@@ -322,8 +355,13 @@ def main() -> int:
             elif "risky (" in name:
                 limit = 2.0 * json_floor + write
                 say(
-                    line(name, xs, json_floor, f"<= 2.0x import json + 1 write "
-                         f"({limit * 1000:.1f} ms)  {verdict(med <= limit)}")
+                    line(
+                        name,
+                        xs,
+                        json_floor,
+                        f"<= 2.0x import json + 1 write "
+                        f"({limit * 1000:.1f} ms)  {verdict(med <= limit)}",
+                    )
                 )
             elif name.startswith("SessionStart"):
                 budget = f"<= 2.5x import transitions ({tr_floor / json_floor:.2f}x json)  "
@@ -332,11 +370,14 @@ def main() -> int:
                 say(line(name, xs, json_floor, f"< 1.5 s  {verdict(p99(xs) < 1.5)}"))
             else:
                 say(line(name, xs, json_floor))
-        say("  (ratios against python -c \"import json\")")
+        say('  (ratios against python -c "import json")')
         if not args.skip_history:
             say("")
             history: dict[str, Hooks] = {}
-            for label, count in (("10 checkpoints", 10), (f"{args.checkpoints:,} checkpoints", args.checkpoints)):
+            for label, count in (
+                ("10 checkpoints", 10),
+                (f"{args.checkpoints:,} checkpoints", args.checkpoints),
+            ):
                 h = Hooks(tree, scratch / label.replace(" ", "-").replace(",", ""), "bench")
                 h.project.mkdir()
                 seed_checkpoints(tree, h, count)
@@ -352,17 +393,20 @@ def main() -> int:
             picked = ("SessionStart (resume, with the context)", "PostToolUse Edit",
                       "PreToolUse Bash, risky (rm -rf build/)", "SessionEnd")  # fmt: skip
             actions = {
-                f"{label}: {case}": h.cases()[case] for label, h in history.items() for case in picked
+                f"{label}: {case}": h.cases()[case]
+                for label, h in history.items()
+                for case in picked
             }
-            got_h = rounds(actions, max(args.n // 2, 10))
+            got_h = rounds(actions, max(args.n // 2, 10), list(history.values()))
             labels = list(history)
             for small, big in ((labels[0], labels[1]), (labels[2], labels[3])):
                 for case in picked:
                     a, b = got_h[f"{small}: {case}"], got_h[f"{big}: {case}"]
                     ratio = statistics.median(b) / statistics.median(a)
-                    say(line(f"{small}: {case}"[:48], a))
-                    say(line(f"{big}: {case}"[:48], b, statistics.median(a),
-                             f"<= 1.2x  {verdict(ratio <= 1.2)}"))  # fmt: skip
+                    budget = f"<= 1.2x  {verdict(ratio <= 1.2)}"
+                    say(line(f"{small}: {case}"[:48], a, key=f"{small}: {case}"))
+                    say(line(f"{big}: {case}"[:48], b, statistics.median(a), budget,
+                             key=f"{big}: {case}"))  # fmt: skip
             for h in history.values():
                 main_hooks.errors += h.errors
         say("")
@@ -376,7 +420,10 @@ def main() -> int:
             line(f"burst: {args.burst} PostToolUse, 4 at a time", times)
             + f"  p99/median {p99(times) / med:.2f}x (<= 3x {verdict(p99(times) <= 3 * med)})"
         )
-        say(f"  lost {lost}, errors {errors}, {took:.1f} s in all  ({verdict(lost == 0 and errors == 0)})")
+        say(
+            f"  lost {lost}, errors {errors}, {took:.1f} s in all"
+            f"  ({verdict(lost == 0 and errors == 0)})"
+        )
         load = os.getloadavg()
         say(f"load average at end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         if main_hooks.errors or bh.errors:
