@@ -45,7 +45,6 @@ import zlib
 
 TYPE_CHECKING = False  # typing itself is not imported: the fast path runs this module
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from typing import Any
 
     from lifecycle.integrations.claude_record import LiveSession
@@ -300,7 +299,9 @@ def _pinned(live: LiveSession, at: float | None) -> None:
     strictly later than the session's last moment by the manager."""
     from datetime import UTC, datetime
 
-    live.manager._pinned = None if at is None else datetime.fromtimestamp(at, UTC)
+    from lifecycle.session.deferred import pin
+
+    pin(live.manager, None if at is None else datetime.fromtimestamp(at, UTC))
 
 
 def _apply(live: LiveSession, recorded: list[dict[str, Any]]) -> None:
@@ -337,9 +338,10 @@ def _apply(live: LiveSession, recorded: list[dict[str, Any]]) -> None:
 
 def _warn(live: LiveSession, text: str) -> None:
     from lifecycle.logs import get_logger
+    from lifecycle.session.deferred import warn
 
     get_logger(__name__).warning("claude_journal.skipped", reason=text)
-    live.manager._warnings.append(text)
+    warn(live.manager, text)
 
 
 def fold(live: LiveSession, store: Store, project: str, *, save: bool) -> None:
@@ -369,17 +371,18 @@ def fold(live: LiveSession, store: Store, project: str, *, save: bool) -> None:
         _warn(live, f"{damaged} torn or damaged journal line(s) skipped (never acknowledged)")
     live.attached = live.is_open
     if live.is_open:
-        from lifecycle.records import revise
+        from lifecycle.session.deferred import mark_folded
 
-        assert m._live is not None
-        m._live = revise(m._live, folded_journal=batches[-1][0])
+        mark_folded(m, batches[-1][0])
         m.save_context(fence=True)
     for _, path in batches:
         _unlink(path)
 
 
 def _folded(live: LiveSession) -> int:
-    record = live.manager._live
+    from lifecycle.session.deferred import live_record
+
+    record = live_record(live.manager)
     return 0 if record is None else record.folded_journal
 
 
@@ -397,14 +400,8 @@ def after_step(live: LiveSession, store: Store, project: str) -> None:
 
 def _due(live: LiveSession) -> tuple[float | None, bool]:
     from lifecycle.integrations.claude_record import FAILURES
+    from lifecycle.session.deferred import time_due
 
-    m = live.manager
-    record = m._live
-    if not live.is_open or record is None or record.last_activity_at is None:
+    if not live.is_open:
         return None, False
-    interval = m._time_settings.interval.total_seconds()
-    due = record.last_activity_at.timestamp() + interval - record.active_seconds
-    if record.last_auto_checkpoint_at is not None:
-        due = max(due, record.last_auto_checkpoint_at.timestamp() + interval)
-    failing: Mapping[str, Any] | Any = record.context.get(FAILURES)
-    return due, bool(failing)
+    return time_due(live.manager), bool(live.manager.context.get(FAILURES))
