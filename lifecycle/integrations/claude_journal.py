@@ -348,16 +348,17 @@ def fold(live: LiveSession, store: Store, project: str, *, save: bool) -> None:
     """Fold the project's journal into ``live``'s session (see the module docstring).
 
     ``save``: the caller holds the lease; batches are taken, applied, written to
-    ``session/context`` and deleted. Otherwise the pending records are applied in memory
-    only, and stay for the next step that saves."""
+    ``session/context`` and deleted. Otherwise (a step that only reads) the pending
+    records are applied to the open session in memory only, and stay for the next step
+    that saves."""
     where = folder_of(store, project)
     if where is None or not os.path.isdir(where):
         return
     m = live.manager
     applied = _folded(live)
     if not save:
-        _apply(live, pending(where, applied))
-        live.attached = live.is_open
+        if live.is_open:  # never start a session in a step that only reads
+            _apply(live, pending(where, applied))
         return
     batches = take(where, applied)
     if not batches:
