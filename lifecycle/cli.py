@@ -294,6 +294,18 @@ def _configure_logs(args: argparse.Namespace) -> None:
         configure("warning", verbose=verbose)
 
 
+def hook_claude_args() -> argparse.Namespace:
+    """What ``build_parser().parse_args(["hook", "claude"])`` gives (a test checks it)."""
+    import argparse
+
+    from lifecycle.commands.agents import cmd_hook_claude
+
+    return argparse.Namespace(
+        command="hook", action="claude", store=None, project=None, bad_args=[],
+        handler=cmd_hook_claude,
+    )  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words == ["hook", "claude"]:
@@ -307,7 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # 100 ms) just to pretty-print tracebacks when it is installed; hooks never
         # show one, so keep it out of their start-up.
         sys.modules["rich"] = None  # type: ignore[assignment]
-    args = build_parser().parse_args(argv)
+    # `hook claude` alone is what Claude Code runs for every event: its arguments are
+    # known without building every command's parser.
+    args = hook_claude_args() if words == ["hook", "claude"] else build_parser().parse_args(argv)
     handler: Handler = args.handler
     from lifecycle.logs import release
 

@@ -113,3 +113,9 @@ def test_a_recording_hook_on_the_fast_path_imports_only_its_listed_modules(
     assert os.path.getsize(journal) > 0  # it did take the fast path
     assert loaded - floor <= FAST_PATH_IMPORTS, sorted(loaded - floor - FAST_PATH_IMPORTS)
     assert [m for m in ENGINE if m in loaded] == []
+
+
+def test_hook_claude_skips_building_the_parser_with_the_same_arguments() -> None:
+    from lifecycle.cli import build_parser, hook_claude_args
+
+    assert vars(hook_claude_args()) == vars(build_parser().parse_args(["hook", "claude"]))
