@@ -21,24 +21,24 @@ if TYPE_CHECKING:
 def pin(manager: SessionManager, moment: datetime | None) -> None:
     """Run the next events at ``moment`` (made strictly later than the session's last
     moment by the manager); None: the clock again."""
-    manager._pinned = moment
+    manager._driver.pinned = moment
 
 
 def live_record(manager: SessionManager) -> LiveContext | None:
     """The open session's live record as it stands (None: no session)."""
-    return manager._live
+    return manager._driver.live
 
 
 def mark_folded(manager: SessionManager, batch: int) -> None:
     """Note in the live record that deferred batch ``batch`` is applied."""
-    live = manager._live
-    if live is not None:
-        manager._live = revise(live, folded_journal=batch)
+    driver = manager._driver
+    if driver.live is not None:
+        driver.live = revise(driver.live, folded_journal=batch)
 
 
 def warn(manager: SessionManager, text: str) -> None:
     """Add ``text`` to the session's warnings (kept in ``session/context``)."""
-    manager._warnings.append(text)
+    manager._driver.warn(text)
 
 
 def time_due(manager: SessionManager) -> float | None:
@@ -46,10 +46,10 @@ def time_due(manager: SessionManager) -> float | None:
     from the last activity on were active work: the last activity plus what is left of
     the interval, and not before the last automatic checkpoint plus the interval. None
     without a session or an activity yet."""
-    live = manager._live
+    live = manager._driver.live
     if live is None or live.last_activity_at is None:
         return None
-    interval = manager._time_settings.interval.total_seconds()
+    interval = manager._driver.time_settings.interval.total_seconds()
     due = live.last_activity_at.timestamp() + interval - live.active_seconds
     if live.last_auto_checkpoint_at is not None:
         due = max(due, live.last_auto_checkpoint_at.timestamp() + interval)
