@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TypeAlias
 
+def __getattr__(name: str) -> Any:
+    """``Parser``, ``emit`` and ``one_line`` as before, from :mod:`lifecycle.commands.base`
+    (imported on first use: it imports argparse)."""
+    if name in ("Parser", "emit", "one_line"):
+        from lifecycle.commands import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
