@@ -14,6 +14,9 @@ and never one of them (no ``.d``/``.rec`` suffix):
     ``write`` under ``O_APPEND`` and fsynced before the hook answers. A line a crash tore
     fails its length or checksum and is skipped: it was never acknowledged. The leading
     newline keeps a torn tail from swallowing the next append.
+    One case applies an event twice rather than lose it: an ``fsync`` that fails after
+    the whole line was written (an I/O error) hands the event to the engine, and the
+    line, if it reached the disk after all, is folded too.
 ``journal.lock``
     ``flock``: appenders hold it shared; a fold holds it exclusively only while it renames
     ``journal`` away, so an append lands either in the batch it takes or in the next one.
