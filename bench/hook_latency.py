@@ -242,17 +242,17 @@ if chunk:
     store.batch(chunk)
 store.close()
 """
-    subprocess.run([PY, "-c", script], env=hooks.env, check=True, timeout=600)
+    subprocess.run([PY, "-c", script], env=hooks.env, cwd=hooks.project, check=True, timeout=600)
 
 
 def seed_year(tree: Path, hooks: Hooks, days: int) -> None:
     """``days`` days of one session a day (bench/year.py's work), pruned daily."""
     script = f"""
 import sys
+from lifecycle import SessionManager  # the tree's, before bench/year.py puts this one first
 sys.path.insert(0, {str(ROOT / "bench")!r})
 from datetime import timedelta
 from year import Clock, work
-from lifecycle import SessionManager
 from lifecycle.retention import Policy, prune
 from lifecycle.stores import ProjectStore
 from lifecycle.stores.file import FileStore
@@ -268,7 +268,7 @@ for n in range(1, {days} + 1):
     clock.now = clock.now.replace(hour=8) + timedelta(days=1)
 raw.close()
 """
-    subprocess.run([PY, "-c", script], env=hooks.env, check=True, timeout=1800)
+    subprocess.run([PY, "-c", script], env=hooks.env, cwd=hooks.project, check=True, timeout=1800)
 
 
 def burst(hooks: Hooks, count: int, parallel: int) -> tuple[list[float], int, int]:
@@ -291,7 +291,13 @@ def burst(hooks: Hooks, count: int, parallel: int) -> tuple[list[float], int, in
         "    print(json.dumps([f.path for f in live.manager.work.files_modified]))\n"
     )
     done = subprocess.run(
-        [PY, "-c", probe], env=hooks.env, capture_output=True, text=True, timeout=120, check=True
+        [PY, "-c", probe],
+        env=hooks.env,
+        cwd=hooks.project,  # not this checkout: -c puts the current folder first on the path
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     held = set(json.loads(done.stdout))
     lost = sum(1 for i in range(count) if f"src/burst_{i}.py" not in held)
