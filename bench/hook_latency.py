@@ -150,7 +150,7 @@ class Hooks:
             "SessionEnd": self.hook(self.event("SessionEnd", reason="other")),
         }
 
-    def seed(self) -> None:
+    def first_session(self) -> None:
         """A session with some work, ended: every SessionStart has a checkpoint to restore."""
         self.hook(self.event("SessionStart", source="startup"))()
         for i in range(5):
@@ -217,7 +217,7 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISS"
 
 
-def seed_checkpoints(tree: Path, hooks: Hooks, count: int) -> None:
+def write_checkpoints(tree: Path, hooks: Hooks, count: int) -> None:
     """``count`` small checkpoints in the project's store, written straight to it."""
     script = f"""
 import sys
@@ -245,7 +245,7 @@ store.close()
     subprocess.run([PY, "-c", script], env=hooks.env, cwd=hooks.project, check=True, timeout=600)
 
 
-def seed_year(tree: Path, hooks: Hooks, days: int) -> None:
+def live_a_year(tree: Path, hooks: Hooks, days: int) -> None:
     """``days`` days of one session a day (bench/year.py's work), pruned daily."""
     script = f"""
 import sys
@@ -333,7 +333,7 @@ def main() -> int:
         say(f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         main_hooks = Hooks(tree, scratch / "project", "bench")
         main_hooks.project.mkdir()
-        main_hooks.seed()
+        main_hooks.first_session()
         floor_dir = scratch / "floor"
         floor_dir.mkdir()
         run = main_hooks.run
@@ -386,14 +386,14 @@ def main() -> int:
             ):
                 h = Hooks(tree, scratch / label.replace(" ", "-").replace(",", ""), "bench")
                 h.project.mkdir()
-                seed_checkpoints(tree, h, count)
-                h.seed()
+                write_checkpoints(tree, h, count)
+                h.first_session()
                 history[label] = h
             t0 = time.perf_counter()
             for label, days in (("day 1", 1), (f"day {args.days}", args.days)):
                 h = Hooks(tree, scratch / label.replace(" ", "-"), "demo")
                 h.project.mkdir()
-                seed_year(tree, h, days)
+                live_a_year(tree, h, days)
                 history[label] = h
             say(f"history written in {time.perf_counter() - t0:.0f} s")
             picked = ("SessionStart (resume, with the context)", "PostToolUse Edit",

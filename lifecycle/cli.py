@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TypeAlias
 
+
 def __getattr__(name: str) -> Any:
     """``Parser``, ``emit`` and ``one_line`` as before, from :mod:`lifecycle.commands.base`
     (imported on first use: it imports argparse)."""

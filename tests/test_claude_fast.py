@@ -585,7 +585,15 @@ def test_hostile_input_gets_the_whole_hooks_answer(tmp_path: Path, raw: bytes) -
 
 
 @pytest.mark.parametrize(
-    "url", ["sqlite:///{d}/x.db", "file://.lifecycle", "file:///{d}/with%20escape", "memory://"]
+    "url",
+    [
+        "sqlite:///{d}/x.db",
+        "postgresql://lifecycle@127.0.0.1:1/none",
+        "serena://{d}",
+        "file://.lifecycle",
+        "file:///{d}/with%20escape",
+        "memory://",
+    ],
 )
 def test_stores_the_fast_path_cannot_name_take_the_engines_path(tmp_path: Path, url: str) -> None:
     d = Driver(tmp_path / "p", True)
