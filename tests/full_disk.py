@@ -10,7 +10,8 @@ is left mounted. Inside, the script:
 1. mounts the tmpfs, and in a project folder beside it (on the ordinary disk) runs
    ``session start`` and ``checkpoint save --phase acked`` on a store in the tmpfs;
 2. fills the tmpfs until only ``--free-pages`` 4 KiB pages are left;
-3. runs each command given (``--`` before each), recording its exit status, output,
+3. runs each command given (``--`` before each; ``python CODE`` runs ``python -c CODE
+   URL``), recording its exit status, output,
    and whether the store's files changed (their bytes, SQLite's ``-shm`` index aside);
 4. removes the filler and runs ``status --format json`` and ``checkpoint save`` again.
 
@@ -117,7 +118,13 @@ def _on(
     for args in commands:
         args = [acked if word == "ACKED" else word for word in args]
         before = _contents(mount)
-        done = cli(args)
+        if args[0] == "python":  # a library check: python -c CODE URL
+            done = subprocess.run(
+                [sys.executable, "-c", args[1], url], cwd=project, capture_output=True,
+                text=True, timeout=60, check=False, env=procs.environment(),
+            )  # fmt: skip
+        else:
+            done = cli(args)
         runs.append({
             "args": args, "code": done.returncode, "stdout": done.stdout,
             "stderr": done.stderr, "changed": _contents(mount) != before,

@@ -28,13 +28,29 @@ WRITES = [
     ["learn", "--type", "insight", "--key", "late", "--content", "learned on a full disk"],
     ["session", "end"],
 ]
+LIBRARY = [
+    "python",
+    "import sys\n"
+    "from lifecycle.errors import StoreReadOnly\n"
+    "from lifecycle.stores import open_store\n"
+    "store = open_store(sys.argv[1])\n"
+    "assert store.read_only and 'file system is full' in store.read_only, store.read_only\n"
+    "assert store.get('proj/session/context') is not None\n"
+    "for write in (lambda: store.put('proj/x', b'1'), lambda: store.delete('proj/x')):\n"
+    "    try:\n"
+    "        write()\n"
+    "    except StoreReadOnly as exc:\n"
+    "        print(exc)\n"
+    "    else:\n"
+    "        raise AssertionError('a write on a read-only store went through')\n",
+]
 #: Free pages: none, a few, and the most at which SQLite could not create its -shm.
 LEVELS = (0, 4, 9)
 
 
 @pytest.fixture(scope="module", params=LEVELS, ids=[f"{n}-free-pages" for n in LEVELS])
 def full(request: pytest.FixtureRequest) -> dict[str, Any]:
-    return on_full_disk("sqlite", request.param, [*READS, *WRITES])
+    return on_full_disk("sqlite", request.param, [*READS, *WRITES, LIBRARY])
 
 
 def _run(full: dict[str, Any], *args: str) -> dict[str, Any]:
@@ -60,7 +76,8 @@ def test_status_on_a_full_disk_shows_the_acknowledged_checkpoint(full: dict[str,
 
 
 def test_search_on_a_full_disk_finds_what_was_saved(full: dict[str, Any]) -> None:
-    assert full["acked"] in _run(full, "search", "acked")["stdout"]
+    key = "checkpoints/" + full["acked"].removeprefix("cp-")
+    assert key in _run(full, "search", "acked")["stdout"]
 
 
 @pytest.mark.parametrize("args", WRITES, ids=lambda a: " ".join(a[:2]))
@@ -81,3 +98,13 @@ def test_with_room_again_the_session_goes_on_where_it_was(full: dict[str, Any]) 
     assert isinstance(after, dict), after
     assert after["session_id"] and after["phase"] == "acked", after
     assert full["save_after"] == 0
+
+
+def test_the_library_opens_the_store_read_only_and_refuses_writes_with_a_typed_error(
+    full: dict[str, Any],
+) -> None:
+    run = _run(full, *LIBRARY)
+    assert run["code"] == 0, run["stderr"]
+    refusals = run["stdout"].splitlines()
+    assert len(refusals) == 2 and all("is open read-only" in line for line in refusals)
+    assert not run["changed"]
