@@ -380,6 +380,50 @@ def test_a_store_opened_before_another_process_built_the_index_keeps_it_current(
     searcher.close()
 
 
+def test_a_postgres_index_of_version_4_gets_its_times_in_place_and_finds_the_same(
+    tmp_path: Path,
+) -> None:
+    from lifecycle.search import postgres_index
+    from lifecycle.stores.postgres import PostgresStore
+
+    store = make_store("postgres", tmp_path)
+    assert isinstance(store, PostgresStore)
+    worked(store)
+    queries = ("token", "bm25", "tokenizer", "phase", "impl")
+    before = {q: [(h.kind, h.key, h.timestamp) for h in search(store, "demo", q)] for q in queries}
+    schema = store.schema
+
+    def downgrade(conn: object) -> None:  # what version 4 left: no times in the text table
+        conn.execute(f'ALTER TABLE "{schema}".lifecycle_search_text DROP COLUMN ts')  # type: ignore[attr-defined]
+        conn.execute(f"UPDATE \"{schema}\".lifecycle_search_meta SET value = '4'")  # type: ignore[attr-defined]
+
+    store._run("downgrade", downgrade)
+    url = store.url
+    store.close()
+    reopened = PostgresStore(url, schema=schema)
+    try:
+        version, mismatched = reopened._run(
+            "check",
+            lambda conn: (
+                postgres_index._version(reopened, conn),
+                conn.execute(
+                    f'SELECT count(*) FROM "{schema}".lifecycle_search_text AS w'
+                    f' JOIN "{schema}".lifecycle_search AS d USING (project, kind, ident)'
+                    " WHERE w.ts <> d.ts"
+                ).fetchone()[0],
+            ),
+        )
+        assert (version, mismatched) == (postgres_index.INDEX_VERSION, 0)
+        after = {
+            q: [(h.kind, h.key, h.timestamp) for h in search(reopened, "demo", q)] for q in queries
+        }
+        assert after == before
+        ProjectStore(reopened, "demo").put("memories/sea", b"a narwhal")
+        assert [h.key for h in search(reopened, "demo", "narwhal")] == ["memories/sea"]
+    finally:
+        reopened.close()
+
+
 def test_rebuild_gives_the_same_hits(store: Store) -> None:
     worked(store)
     before = kinds_and_keys(search(store, "demo", "phase"))

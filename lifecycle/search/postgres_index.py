@@ -32,7 +32,9 @@ from lifecycle.search.scan import snippet
 
 log = get_logger(__name__)
 
-INDEX_VERSION = 4  # 2: the text in a table of its own; 3: its seq; 4: seq indexed
+#: 2: the text in a table of its own; 3: its seq; 4: seq indexed; 5: its time beside it
+#: (so that the best are chosen from the text table alone; 4 is migrated in place).
+INDEX_VERSION = 5
 _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
@@ -51,6 +53,8 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_text ("
     ' project TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL, ident TEXT COLLATE "C" NOT NULL,'
     " title TEXT NOT NULL, body TEXT NOT NULL, digest TEXT NOT NULL,"
+    # The document's time, as lifecycle_search's: it changes with the text.
+    " ts TEXT NOT NULL,"
     # The order documents were first indexed in: the newest matches are ranked.
     " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
     " doc tsvector GENERATED ALWAYS AS ("
@@ -82,10 +86,11 @@ _UPSERT = (
     " ON CONFLICT (project, kind, ident) DO UPDATE SET source = EXCLUDED.source,"
     " ts = CASE WHEN h.digest = EXCLUDED.digest THEN h.ts ELSE EXCLUDED.ts END,"
     " digest = EXCLUDED.digest)"
-    " INSERT INTO {x} AS w (project, kind, ident, title, body, digest)"
-    " SELECT %(project)s, kind, ident, title, body, digest FROM new"
+    " INSERT INTO {x} AS w (project, kind, ident, title, body, digest, ts)"
+    " SELECT %(project)s, kind, ident, title, body, digest, ts FROM new"
     " ON CONFLICT (project, kind, ident) DO UPDATE SET title = EXCLUDED.title,"
-    " body = EXCLUDED.body, digest = EXCLUDED.digest WHERE w.digest <> EXCLUDED.digest"
+    " body = EXCLUDED.body, digest = EXCLUDED.digest, ts = EXCLUDED.ts"
+    " WHERE w.digest <> EXCLUDED.digest"
 )
 
 
@@ -114,6 +119,9 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
             return False
         if version == INDEX_VERSION and not rebuild:
             return True
+        if version == 4 and not rebuild:
+            _add_times(store, conn)
+            return True
         for statement in DROP:
             conn.execute(_sql(store, statement))
         for statement in SCHEMA:
@@ -135,6 +143,31 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
         conn.execute(_sql(store, "ANALYZE {x}"))
         log.info("search.index_built", schema=store.schema, entries=len(changes))
     return True
+
+
+def _add_times(store: Any, conn: Any) -> None:
+    """Version 4 to 5, in place (in the caller's transaction): each text row gets its
+    document's time from ``lifecycle_search``, which has always kept it."""
+    conn.execute(_sql(store, "ALTER TABLE {x} ADD COLUMN ts TEXT NOT NULL DEFAULT ''"))
+    conn.execute(
+        _sql(
+            store,
+            "UPDATE {x} AS w SET ts = d.ts FROM {t} AS d"
+            " WHERE d.project = w.project AND d.kind = w.kind AND d.ident = w.ident",
+        )
+    )
+    conn.execute(_sql(store, "ALTER TABLE {x} ALTER COLUMN ts DROP DEFAULT"))
+    # Every row was rewritten: move their GIN entries out of the pending list, which each
+    # search would otherwise read through until a vacuum.
+    conn.execute(
+        "SELECT gin_clean_pending_list(%s::regclass)", (f'"{store.schema}".lifecycle_search_doc',)
+    )
+    conn.execute(
+        _sql(store, "UPDATE {s}.lifecycle_search_meta SET value = %s WHERE name = 'version'"),
+        (str(INDEX_VERSION),),
+    )
+    conn.execute(_sql(store, "ANALYZE {x}"))
+    log.info("search.index_migrated", schema=store.schema, to=INDEX_VERSION)
 
 
 def _version(store: Any, conn: Any) -> int | None:
@@ -200,21 +233,21 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
     if query.kinds:
         where.append("w.kind = ANY(%s)")
         args.append(list(query.kinds))
-    since = ""
     if query.since:
-        since = " WHERE d.ts >= %s"
+        where.append("w.ts >= %s")
         args.append(query.since)
     args.append(query.limit)
-    # The newest RANKED matches (the text table alone: GIN and seq), ranked; then their
-    # holders and times.
+    # The newest RANKED matches, ranked, and the best of them: all in the text table (its
+    # GIN index and seq); only those best are joined to the records that hold them.
     text = (
-        "SELECT d.source, w.kind, w.ident, d.ts, w.title, w.body, w.rank FROM ("  # noqa: S608
-        " SELECT project, kind, ident, title, body, ts_rank(doc, q) AS rank FROM ("
-        " SELECT w.project, w.kind, w.ident, w.title, w.body, w.doc, q"
+        "SELECT d.source, b.kind, b.ident, b.ts, b.title, b.body, b.rank FROM ("  # noqa: S608
+        " SELECT * FROM ("
+        " SELECT w.project, w.kind, w.ident, w.ts, w.title, w.body, ts_rank(w.doc, q) AS rank"
         f" FROM {{x}} AS w, (SELECT {tsquery} AS q) AS query WHERE {' AND '.join(where)}"
-        f" ORDER BY w.seq DESC LIMIT {RANKED}) AS recent) AS w"
-        f" JOIN {{t}} AS d USING (project, kind, ident){since}"
-        " ORDER BY w.rank DESC, d.ts DESC LIMIT %s"
+        f" ORDER BY w.seq DESC LIMIT {RANKED}) AS recent"
+        " ORDER BY rank DESC, ts DESC LIMIT %s) AS b"
+        " JOIN {t} AS d USING (project, kind, ident)"
+        " ORDER BY b.rank DESC, b.ts DESC"
     )
     statement = _sql(store, text)
 
