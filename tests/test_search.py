@@ -147,6 +147,50 @@ def test_the_session_and_its_summaries_and_final_checkpoint_are_found_by_the_pha
     assert session.key.startswith("session/")
 
 
+TOKEN = "ghp_" + "Z7q" * 12  # a GitHub token's shape: redact.py replaces it when stored
+
+
+def test_a_prompt_is_found_once_a_checkpoint_holds_it_and_never_with_its_secret(
+    store: Store,
+) -> None:
+    from lifecycle.integrations.claude_code import PROMPTS
+    from lifecycle.search.documents import PROMPTS as INDEXED_PROMPTS
+
+    assert INDEXED_PROMPTS == PROMPTS  # the key the hook keeps them under is the one indexed
+    m = SessionManager(store=store, project="demo", clock=Clock())
+    m.start_session(restore=False)
+    asked = f"rename the walrus parser and push with {TOKEN}"
+    m.update_context({PROMPTS: [asked]})
+    assert search(store, "demo", "walrus") == []  # only the live record holds it yet
+    m.create_checkpoint(phase="one")
+    m.update_context({PROMPTS: [asked, "now the quokka lexer"]})
+    m.create_checkpoint(phase="two")  # carries the first prompt again
+    hits = search(store, "demo", "walrus")
+    assert [(h.kind, h.ident.split("/")[0]) for h in hits] == [("prompt", m.session_id)]
+    assert "[walrus]" in hits[0].snippet and "redacted" in hits[0].snippet
+    assert TOKEN not in hits[0].snippet
+    assert search(store, "demo", TOKEN) == []
+    assert [h.kind for h in search(store, "demo", "quokka", kinds="prompt")] == ["prompt"]
+
+
+def test_a_prompt_given_to_the_claude_code_hook_is_found_by_the_command(tmp_path: Path) -> None:
+    import procs
+
+    def hook(name: str, **fields: str) -> None:
+        payload = {"session_id": "claude-1", "cwd": str(tmp_path), "hook_event_name": name}
+        done = procs.run(["hook", "claude"], cwd=tmp_path, stdin=json.dumps({**payload, **fields}))
+        assert done.returncode == 0, done.stderr
+
+    hook("SessionStart", source="startup")
+    hook("UserPromptSubmit", prompt=f"make the axolotl report faster, token {TOKEN}")
+    hook("SessionEnd", reason="prompt_input_exit")
+    done = procs.run(["search", "axolotl", "--type", "prompt", "--format", "json"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)
+    assert [h["kind"] for h in hits] == ["prompt"] and "[axolotl]" in hits[0]["snippet"]
+    assert TOKEN not in done.stdout
+
+
 def test_kinds_since_and_limit_narrow_the_hits(store: Store) -> None:
     worked(store)
     everything = search(store, "demo", "phase")

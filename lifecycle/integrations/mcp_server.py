@@ -1112,7 +1112,9 @@ def search_memory(
         ),
     ],
     kind: Annotated[
-        Literal["learning", "decision", "task", "summary", "checkpoint", "session", "memory"]
+        Literal[
+            "learning", "decision", "task", "summary", "checkpoint", "session", "memory", "prompt"
+        ]
         | None,
         Field(description="Only this kind of record; omit for every kind."),
     ] = None,
