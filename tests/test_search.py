@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from procs import ROOT, environment
@@ -424,6 +425,43 @@ def test_a_store_opened_before_another_process_built_the_index_keeps_it_current(
     searcher.close()
 
 
+def _pending_limit(store: Any) -> int | None:
+    """The GIN index's gin_pending_list_limit (KB), None for PostgreSQL's default."""
+    options = store._run(
+        "read",
+        lambda conn: conn.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = %s::regclass",
+            (f'"{store.schema}".lifecycle_search_doc',),
+        ).fetchone()[0],
+    )
+    found = [o.split("=")[1] for o in options or [] if o.startswith("gin_pending_list_limit=")]
+    return int(found[0]) if found else None
+
+
+def test_the_postgres_gin_index_keeps_a_short_pending_list_and_a_build_empties_it(
+    tmp_path: Path,
+) -> None:
+    """Searches read the pending list through, and the planner counts it: a long one (the
+    4 MB default) made two common words take a full table scan."""
+    from lifecycle.search import postgres_index
+
+    store = make_store("postgres", tmp_path)
+    try:
+        assert _pending_limit(store) == postgres_index.PENDING_KB
+        worked(store)
+        rebuild(store)
+        pending = store._run(
+            "read",
+            lambda conn: conn.execute(
+                "SELECT gin_clean_pending_list(%s::regclass)",
+                (f'"{store.schema}".lifecycle_search_doc',),  # type: ignore[attr-defined]
+            ).fetchone()[0],
+        )
+        assert pending == 0  # the build left nothing queued
+    finally:
+        store.close()
+
+
 def test_a_postgres_index_of_version_4_gets_its_times_in_place_and_finds_the_same(
     tmp_path: Path,
 ) -> None:
@@ -438,6 +476,7 @@ def test_a_postgres_index_of_version_4_gets_its_times_in_place_and_finds_the_sam
     schema = store.schema
 
     def downgrade(conn: object) -> None:  # what version 4 left: no times in the text table
+        conn.execute(f'ALTER INDEX "{schema}".lifecycle_search_doc RESET (gin_pending_list_limit)')  # type: ignore[attr-defined]
         conn.execute(f'ALTER TABLE "{schema}".lifecycle_search_text DROP COLUMN ts')  # type: ignore[attr-defined]
         conn.execute(f"UPDATE \"{schema}\".lifecycle_search_meta SET value = '4'")  # type: ignore[attr-defined]
 
@@ -458,6 +497,7 @@ def test_a_postgres_index_of_version_4_gets_its_times_in_place_and_finds_the_sam
             ),
         )
         assert (version, mismatched) == (postgres_index.INDEX_VERSION, 0)
+        assert _pending_limit(reopened) == postgres_index.PENDING_KB
         after = {
             q: [(h.kind, h.key, h.timestamp) for h in search(reopened, "demo", q)] for q in queries
         }

@@ -35,6 +35,8 @@ log = get_logger(__name__)
 #: 2: the text in a table of its own; 3: its seq; 4: seq indexed; 5: its time beside it
 #: (so that the best are chosen from the text table alone; 4 is migrated in place).
 INDEX_VERSION = 5
+#: The GIN index's pending list, in KB (PostgreSQL's default is 4 MB).
+PENDING_KB = 128
 _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
@@ -62,7 +64,11 @@ SCHEMA = (
     f" setweight(to_tsvector('simple', regexp_replace(body, {_SPLIT}, ' ', 'g')), 'B')"
     " ) STORED,"
     " PRIMARY KEY (project, kind, ident))",
-    "CREATE INDEX IF NOT EXISTS lifecycle_search_doc ON {s}.lifecycle_search_text USING GIN (doc)",
+    # A short pending list (KB): GIN queues new entries there, every search reads it
+    # through, and the planner, counting its pages, turned to reading the whole table:
+    # two common words took 17.6 ms after a year's writes instead of 8.5.
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_doc ON {s}.lifecycle_search_text USING GIN (doc)"
+    f" WITH (gin_pending_list_limit = {PENDING_KB})",
     # For a common word the planner walks the newest documents back and stops at RANKED.
     "CREATE INDEX IF NOT EXISTS lifecycle_search_seq ON {s}.lifecycle_search_text (project, seq)",
 )
@@ -137,6 +143,7 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
             rows.execute(_sql(store, "SELECT key, value FROM {entries}"))
             changes = [(key, bytes(value)) for key, value in rows]
         index_entries(store, conn, changes, prepare=False)
+        _clean_pending(store, conn)
         # Fresh statistics, so that the planner walks the newest documents for a common
         # word rather than reading all of its matches.
         conn.execute(_sql(store, "ANALYZE {t}"))
@@ -157,17 +164,27 @@ def _add_times(store: Any, conn: Any) -> None:
         )
     )
     conn.execute(_sql(store, "ALTER TABLE {x} ALTER COLUMN ts DROP DEFAULT"))
-    # Every row was rewritten: move their GIN entries out of the pending list, which each
-    # search would otherwise read through until a vacuum.
     conn.execute(
-        "SELECT gin_clean_pending_list(%s::regclass)", (f'"{store.schema}".lifecycle_search_doc',)
+        _sql(
+            store,
+            f"ALTER INDEX {{s}}.lifecycle_search_doc SET (gin_pending_list_limit = {PENDING_KB})",
+        )
     )
+    _clean_pending(store, conn)  # every row was rewritten
     conn.execute(
         _sql(store, "UPDATE {s}.lifecycle_search_meta SET value = %s WHERE name = 'version'"),
         (str(INDEX_VERSION),),
     )
     conn.execute(_sql(store, "ANALYZE {x}"))
     log.info("search.index_migrated", schema=store.schema, to=INDEX_VERSION)
+
+
+def _clean_pending(store: Any, conn: Any) -> None:
+    """Move the GIN index's pending entries into the index (what a vacuum does), after
+    writing every row at once."""
+    conn.execute(
+        "SELECT gin_clean_pending_list(%s::regclass)", (f'"{store.schema}".lifecycle_search_doc',)
+    )
 
 
 def _version(store: Any, conn: Any) -> int | None:
