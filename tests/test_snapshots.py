@@ -118,9 +118,9 @@ def test_an_unchanged_work_tree_adds_no_objects_and_reuses_the_commit(
 def test_an_unchanged_snapshot_rewrites_none_of_its_own_files(repo: GitRepo) -> None:
     """The kept index is the hard-link seed git left alone: nothing is copied or renamed
     (on ext4 a rename over the 800 KB index of 10,000 files cost milliseconds)."""
-    from lifecycle.snapshots import DEFAULT_EXCLUDES, kept_index
-
     import time
+
+    from lifecycle.snapshots import DEFAULT_EXCLUDES, kept_index
 
     # Files written in the second an index is written are "racily clean" (git's term),
     # and git rewrites that index to check them again: let the files be older.
