@@ -50,7 +50,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="store URL (default: $LIFECYCLE_STORE or file://.lifecycle)",
     )
     parser.add_argument(
-        "--project", default=None, help="project name (default: $LIFECYCLE_PROJECT or 'default')"
+        "--project",
+        default=None,
+        help="project name (default: $LIFECYCLE_PROJECT, else the git top level's folder name)",
     )
     parser.add_argument(
         "--format", choices=("text", "json", "yaml"), default="text", help="output format"

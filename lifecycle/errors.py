@@ -102,6 +102,11 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached at all."""
 
 
+class StoreReadOnly(StoreError):
+    """A store opened read-only (its file system is full or read-only): reads work, and
+    every write is refused before it starts, so nothing is half written."""
+
+
 class VersionConflict(StoreError):
     """A compare-and-swap whose expected version did not match the stored one."""
 

@@ -76,10 +76,15 @@ PROGRESS_BYTES = 4_000
 CONTEXT_BYTES = 16_000
 
 # -- learnings: refused past the cap ------------------------------------------------------
-#: The MCP server's ``capture_learning`` and ``write_memory`` share this limit.
+#: However a learning is captured: the library, ``lifecycle learn``, the MCP server's
+#: ``capture_learning`` and ``write_memory("learning/...")``.
 LEARNING_CONTENT_CHARS = 200_000
 LEARNING_TAGS = 20
 LEARNING_TAG_CHARS = 100
+
+# -- memories (``memories/...``, the MCP server's): refused past the cap -----------------
+#: A memory's text, as ``write_memory`` writes it or ``edit_memory`` leaves it.
+MEMORY_TEXT_CHARS = 200_000
 
 # -- what a resumed session carries of the previous one -----------------------------------
 #: The restored checkpoint's session's own completed tasks and decisions, newest first.

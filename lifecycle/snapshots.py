@@ -100,24 +100,87 @@ def git(
     import subprocess
 
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
             env=dict(env) if env is not None else git_env(),
-            input=stdin,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     except FileNotFoundError:
         raise NoWorkTree("git is not installed (no `git` on PATH)") from None
+    try:
+        out, raw_err = _communicate(proc, stdin, timeout)
     except subprocess.TimeoutExpired:
         raise GitFailed(f"git {args[0]} took more than {timeout:g} s and was stopped") from None
-    err = done.stderr.decode("utf-8", "replace")
-    if done.returncode not in ok:
+    finally:
+        if proc.poll() is None:  # timed out or interrupted: leave no git behind
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    err = raw_err.decode("utf-8", "replace")
+    if proc.returncode not in ok:
         first = next((line for line in err.splitlines() if line.strip()), "no message")
-        raise GitFailed(f"git {args[0]} failed (exit {done.returncode}): {first}")
-    return done.returncode, done.stdout, err
+        raise GitFailed(f"git {args[0]} failed (exit {proc.returncode}): {first}")
+    return proc.returncode, out, err
+
+
+def _communicate(proc: Any, stdin: bytes | None, timeout: float) -> tuple[bytes, bytes]:
+    """``proc.communicate(stdin, timeout)``, waiting for the exit on a pidfd where Linux
+    has them: ``subprocess`` polls for it with growing sleeps once the pipes close, a
+    few milliseconds per command on a busy machine (a snapshot runs two to four)."""
+    import selectors
+    import subprocess
+    import time
+
+    if not hasattr(os, "pidfd_open"):  # pragma: no cover - not Linux 5.3+
+        got: tuple[bytes, bytes] = proc.communicate(stdin, timeout=timeout)
+        return got
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except OSError:  # pragma: no cover - a kernel without them
+        got = proc.communicate(stdin, timeout=timeout)
+        return got
+    deadline = time.monotonic() + timeout
+    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    pending = memoryview(stdin) if stdin is not None else None
+    try:
+        with selectors.DefaultSelector() as selector:
+            for fd in chunks:
+                selector.register(fd, selectors.EVENT_READ)
+            selector.register(pidfd, selectors.EVENT_READ)
+            if pending is not None:
+                selector.register(proc.stdin.fileno(), selectors.EVENT_WRITE)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                for key, _ in selector.select(left):
+                    fd = key.fd
+                    if fd == pidfd:  # it exited: what is left in the pipes is read below
+                        selector.unregister(fd)
+                    elif fd in chunks:
+                        data = os.read(fd, 65536)
+                        if data:
+                            chunks[fd].append(data)
+                        else:
+                            selector.unregister(fd)
+                    elif pending is not None:
+                        try:
+                            pending = pending[os.write(fd, pending[:65536]) :]
+                        except BrokenPipeError:
+                            pending = pending[:0]
+                        if not pending:
+                            selector.unregister(fd)
+                            proc.stdin.close()
+    finally:
+        os.close(pidfd)
+    proc.wait()  # it has exited: no wait
+    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd])
 
 
 @attrs.frozen
@@ -216,7 +279,7 @@ def _add_all(repo: Repo, excludes: Sequence[str], objects: str | None) -> tuple[
     try:
         for start in (kept_index(repo, excludes), repo.index):
             try:
-                shutil.copy2(start, temp)  # copy2: its mtime keeps git's racy check exact
+                _seed(start, temp)
                 break
             except FileNotFoundError:
                 continue  # no snapshot yet; an empty repository has no index at all
@@ -231,6 +294,19 @@ def _add_all(repo: Repo, excludes: Sequence[str], objects: str | None) -> tuple[
     except BaseException:
         remove_file(temp)
         raise
+
+
+def _seed(start: str, temp: str) -> None:
+    """``temp`` holding the index ``start``: a hard link where the file system allows
+    (git never writes an index in place: it renames a new file over it, so ``start`` is
+    left as it was, and an unchanged index costs no copy and no rename), else a copy
+    (copy2: its mtime keeps git's racy check exact)."""
+    try:
+        os.link(start, temp)
+    except FileNotFoundError:
+        raise
+    except OSError:
+        shutil.copy2(start, temp)
 
 
 def kept_index(repo: Repo, excludes: Sequence[str]) -> str:
@@ -267,7 +343,8 @@ def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES, ref: str | None
     turns (a lock in ``$GIT_DIR/lifecycle``), so the kept index and its tree agree."""
     kept = kept_index(repo, excludes)
     with _locked(repo):
-        previous = _read_last(kept + ".last", _fingerprint(kept))
+        fingerprint = _fingerprint(kept)
+        previous = _read_last(kept + ".last", fingerprint)
         temp, changed = _add_all(repo, excludes, None)
         try:
             taken = None
@@ -282,8 +359,10 @@ def take(repo: Repo, excludes: Sequence[str] = DEFAULT_EXCLUDES, ref: str | None
             # the tree and commit of this very index file: a crash between the two
             # lines below leaves a pair that does not match, and the next snapshot
             # writes its tree again instead of trusting it
-            last = f"{taken.tree} {taken.commit} {_fingerprint(temp)}\n"
-            _write_atomic(kept + ".last", last.encode())
+            last = (taken.tree, taken.commit)
+            if last == previous and _fingerprint(temp) == fingerprint:
+                return taken  # git left the kept index as it was (temp is a link to it)
+            _write_atomic(kept + ".last", f"{last[0]} {last[1]} {_fingerprint(temp)}\n".encode())
             os.replace(temp, kept)
             return taken
         finally:

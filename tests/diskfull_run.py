@@ -75,7 +75,7 @@ def level(mount: Path, cwd: Path, free_pages: int, kind: str = "file") -> dict[s
 
         store = open_store(url)
         try:  # the newest valid checkpoint: the acknowledged one, or a newer one
-            cp = SessionManager(store=store, project="default").read_checkpoint()
+            cp = SessionManager(store=store, project=cwd.name).read_checkpoint()
             readable = cp.phase in ("acked", "late")
         except LifecycleError:
             readable = False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -421,11 +422,12 @@ async def fuzz_mcp(store_url: str, cwd: Path, calls: int, seed: int) -> tuple[in
 
 # -- hostile store folders: what another process (or user) may leave where a record is --
 
-#: What the audit planted in a file store: a FIFO, a folder, a symbolic link (to a file and
-#: to a folder outside the store), a sparse file far larger than its header, a truncated
-#: file, a flipped bit, a record from a newer lifecycle, an empty file, garbage.
+#: What the audit planted in a file store: a FIFO, a device (``/dev/zero``'s: reads never
+#: end), a folder, a symbolic link (to a file and to a folder outside the store), a sparse
+#: file far larger than its header, a truncated file, a flipped bit, a record from a newer
+#: lifecycle, an empty file, garbage.
 SHAPES = (
-    *("fifo", "folder", "link-file", "link-folder", "sparse", "truncated"),
+    *("fifo", "device", "folder", "link-file", "link-folder", "sparse", "truncated"),
     *("flip", "future", "empty", "garbage"),
 )
 #: Every step of one planted-store check must end within this many seconds (a hang is
@@ -470,10 +472,15 @@ def planted_template(folder: Path) -> Path:
 
 def _plant(path: Path, shape: str, n: int, outside: Path) -> None:
     data = path.read_bytes()
-    if shape in ("fifo", "folder", "link-file", "link-folder"):
+    if shape in ("fifo", "device", "folder", "link-file", "link-folder"):
         path.unlink()
         if shape == "fifo":
             os.mkfifo(path, 0o600)
+        elif shape == "device":
+            try:  # /dev/zero's numbers; making a device node needs root (CAP_MKNOD)
+                os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+            except PermissionError:
+                path.symlink_to("/dev/zero")
         elif shape == "folder":
             path.mkdir()
         elif shape == "link-file":

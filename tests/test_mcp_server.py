@@ -440,6 +440,27 @@ def test_the_published_tool_list_is_the_tables() -> None:
     assert orjson.loads(PUBLISHED.read_bytes()) == published()
 
 
+def test_an_edit_that_would_take_a_memory_past_its_limit_is_refused_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    from lifecycle.limits import MEMORY_TEXT_CHARS
+
+    text = "x" * (MEMORY_TEXT_CHARS - 6) + "needle"
+
+    async def memories(s: ClientSession) -> None:
+        await ok(s, "write_memory", {"memory_name": "big", "content": text})
+        refused = await error(
+            s, "edit_memory", {"memory_name": "big", "needle": "needle", "repl": "y" * 100}
+        )
+        assert f"over the {MEMORY_TEXT_CHARS:,}-character limit of a memory's text" in refused
+        read = await ok(
+            s, "read_memory", {"memory_name": "big", "offset": MEMORY_TEXT_CHARS - 1000}
+        )
+        assert (read["chars"], read["content"]) == (len(text), text[-1000:])
+
+    with_server(f"file://{tmp_path / '.lifecycle'}", memories)
+
+
 def test_memories_are_edited_renamed_listed_by_topic_and_shared_through_global(
     tmp_path: Path,
 ) -> None:

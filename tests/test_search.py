@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from procs import ROOT, environment
@@ -145,6 +146,50 @@ def test_the_session_and_its_summaries_and_final_checkpoint_are_found_by_the_pha
     assert found == {"checkpoint", "session", "summary"}
     (session,) = search(store, "demo", "impl add-search", kinds="session")
     assert session.key.startswith("session/")
+
+
+TOKEN = "ghp_" + "Z7q" * 12  # a GitHub token's shape: redact.py replaces it when stored
+
+
+def test_a_prompt_is_found_once_a_checkpoint_holds_it_and_never_with_its_secret(
+    store: Store,
+) -> None:
+    from lifecycle.integrations.claude_code import PROMPTS
+    from lifecycle.search.documents import PROMPTS as INDEXED_PROMPTS
+
+    assert INDEXED_PROMPTS == PROMPTS  # the key the hook keeps them under is the one indexed
+    m = SessionManager(store=store, project="demo", clock=Clock())
+    m.start_session(restore=False)
+    asked = f"rename the walrus parser and push with {TOKEN}"
+    m.update_context({PROMPTS: [asked]})
+    assert search(store, "demo", "walrus") == []  # only the live record holds it yet
+    m.create_checkpoint(phase="one")
+    m.update_context({PROMPTS: [asked, "now the quokka lexer"]})
+    m.create_checkpoint(phase="two")  # carries the first prompt again
+    hits = search(store, "demo", "walrus")
+    assert [(h.kind, h.ident.split("/")[0]) for h in hits] == [("prompt", m.session_id)]
+    assert "[walrus]" in hits[0].snippet and "redacted" in hits[0].snippet
+    assert TOKEN not in hits[0].snippet
+    assert search(store, "demo", TOKEN) == []
+    assert [h.kind for h in search(store, "demo", "quokka", kinds="prompt")] == ["prompt"]
+
+
+def test_a_prompt_given_to_the_claude_code_hook_is_found_by_the_command(tmp_path: Path) -> None:
+    import procs
+
+    def hook(name: str, **fields: str) -> None:
+        payload = {"session_id": "claude-1", "cwd": str(tmp_path), "hook_event_name": name}
+        done = procs.run(["hook", "claude"], cwd=tmp_path, stdin=json.dumps({**payload, **fields}))
+        assert done.returncode == 0, done.stderr
+
+    hook("SessionStart", source="startup")
+    hook("UserPromptSubmit", prompt=f"make the axolotl report faster, token {TOKEN}")
+    hook("SessionEnd", reason="prompt_input_exit")
+    done = procs.run(["search", "axolotl", "--type", "prompt", "--format", "json"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)
+    assert [h["kind"] for h in hits] == ["prompt"] and "[axolotl]" in hits[0]["snippet"]
+    assert TOKEN not in done.stdout
 
 
 def test_kinds_since_and_limit_narrow_the_hits(store: Store) -> None:
@@ -378,6 +423,89 @@ def test_a_store_opened_before_another_process_built_the_index_keeps_it_current(
     assert [h.key for h in search(searcher, "demo", "narwhal")] == ["memories/sea"]
     writer.close()
     searcher.close()
+
+
+def _pending_limit(store: Any) -> int | None:
+    """The GIN index's gin_pending_list_limit (KB), None for PostgreSQL's default."""
+    options = store._run(
+        "read",
+        lambda conn: conn.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = %s::regclass",
+            (f'"{store.schema}".lifecycle_search_doc',),
+        ).fetchone()[0],
+    )
+    found = [o.split("=")[1] for o in options or [] if o.startswith("gin_pending_list_limit=")]
+    return int(found[0]) if found else None
+
+
+def test_the_postgres_gin_index_keeps_a_short_pending_list_and_a_build_empties_it(
+    tmp_path: Path,
+) -> None:
+    """Searches read the pending list through, and the planner counts it: a long one (the
+    4 MB default) made two common words take a full table scan."""
+    from lifecycle.search import postgres_index
+
+    store = make_store("postgres", tmp_path)
+    try:
+        assert _pending_limit(store) == postgres_index.PENDING_KB
+        worked(store)
+        rebuild(store)
+        pending = store._run(
+            "read",
+            lambda conn: conn.execute(
+                "SELECT gin_clean_pending_list(%s::regclass)",
+                (f'"{store.schema}".lifecycle_search_doc',),  # type: ignore[attr-defined]
+            ).fetchone()[0],
+        )
+        assert pending == 0  # the build left nothing queued
+    finally:
+        store.close()
+
+
+def test_a_postgres_index_of_version_4_gets_its_times_in_place_and_finds_the_same(
+    tmp_path: Path,
+) -> None:
+    from lifecycle.search import postgres_index
+    from lifecycle.stores.postgres import PostgresStore
+
+    store = make_store("postgres", tmp_path)
+    assert isinstance(store, PostgresStore)
+    worked(store)
+    queries = ("token", "bm25", "tokenizer", "phase", "impl")
+    before = {q: [(h.kind, h.key, h.timestamp) for h in search(store, "demo", q)] for q in queries}
+    schema = store.schema
+
+    def downgrade(conn: object) -> None:  # what version 4 left: no times in the text table
+        conn.execute(f'ALTER INDEX "{schema}".lifecycle_search_doc RESET (gin_pending_list_limit)')  # type: ignore[attr-defined]
+        conn.execute(f'ALTER TABLE "{schema}".lifecycle_search_text DROP COLUMN ts')  # type: ignore[attr-defined]
+        conn.execute(f"UPDATE \"{schema}\".lifecycle_search_meta SET value = '4'")  # type: ignore[attr-defined]
+
+    store._run("downgrade", downgrade)
+    url = store.url
+    store.close()
+    reopened = PostgresStore(url, schema=schema)
+    try:
+        version, mismatched = reopened._run(
+            "check",
+            lambda conn: (
+                postgres_index._version(reopened, conn),
+                conn.execute(
+                    f'SELECT count(*) FROM "{schema}".lifecycle_search_text AS w'
+                    f' JOIN "{schema}".lifecycle_search AS d USING (project, kind, ident)'
+                    " WHERE w.ts <> d.ts"
+                ).fetchone()[0],
+            ),
+        )
+        assert (version, mismatched) == (postgres_index.INDEX_VERSION, 0)
+        assert _pending_limit(reopened) == postgres_index.PENDING_KB
+        after = {
+            q: [(h.kind, h.key, h.timestamp) for h in search(reopened, "demo", q)] for q in queries
+        }
+        assert after == before
+        ProjectStore(reopened, "demo").put("memories/sea", b"a narwhal")
+        assert [h.key for h in search(reopened, "demo", "narwhal")] == ["memories/sea"]
+    finally:
+        reopened.close()
 
 
 def test_rebuild_gives_the_same_hits(store: Store) -> None:

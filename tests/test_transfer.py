@@ -314,6 +314,42 @@ def test_a_migration_killed_half_way_is_finished_by_running_it_again(tmp_path: P
     assert "migrate: 2000/2000 keys (100%)" in err.splitlines()
 
 
+def test_a_migration_on_a_terminal_draws_a_bar_in_place(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    source = SqliteStore(tmp_path / "src.db")
+    source.batch([Put(f"demo/memories/m{j:03d}", b"note") for j in range(300)])
+    source.close()
+    src, dst = f"sqlite:///{tmp_path / 'src.db'}", f"file://{tmp_path / 'dst'}"
+    leader, follower = pty.openpty()  # stderr is a terminal, as a person runs it
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "lifecycle", "migrate", "--from", src, "--to", dst],
+            stdout=subprocess.PIPE, stderr=follower, timeout=120, cwd=tmp_path,
+            env={**environment(), "PYTHONPATH": str(ROOT)}, check=False,
+        )  # fmt: skip
+        os.close(follower)
+        follower = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0, drawn
+    text = drawn.decode()
+    assert "\rmigrate [" in text and "] 300/300" in text, text
+    assert "keys (" not in text  # the plain lines are for a log, not a terminal
+
+
 # -- the command line ------------------------------------------------------------------------
 
 

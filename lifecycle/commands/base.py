@@ -56,7 +56,57 @@ def project_name(args: argparse.Namespace) -> str:
         return str(args.project or os.environ.get("LIFECYCLE_PROJECT"))
     from lifecycle.project import default_name
 
-    return default_name()
+    name = default_name()
+    if not getattr(args, "_checked_default", False):
+        args._checked_default = True
+        _warn_if_left_under_default(getattr(args, "store", None), name)
+    return name
+
+
+def _warn_if_left_under_default(url: str | None, project: str) -> None:
+    """Warn (with the fix) when a local store keeps its records under ``default``, the
+    name every project had before it was named after its folder. Only a file or SQLite
+    store that exists is looked into (opening it is cheap and creates nothing); any
+    failure is the command's own to report."""
+    import logging
+
+    from lifecycle.project import left_under_default, moved_hint
+    from lifecycle.stores import default_url, open_store
+
+    url = url or default_url()
+    scheme = url.partition("://")[0].lower()
+    try:
+        if scheme == "file":
+            from lifecycle.stores.file import root_of_url
+
+            if not root_of_url(url).is_dir():
+                return
+        elif scheme == "sqlite":
+            from lifecycle.stores.sqlite import parse_sqlite_url
+
+            if not os.path.isfile(parse_sqlite_url(url)):
+                return
+        else:
+            return
+        quiet = logging.getLogger("lifecycle.stores")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # what opening it warns of, the command's open says
+        try:
+            store = open_store(url)
+        finally:
+            quiet.setLevel(level)
+        try:
+            found = left_under_default(store, project)
+        finally:
+            store.close()
+    except Exception:  # a probe: the command opens the store itself and says what is wrong
+        return
+    if found:
+        from lifecycle.logs import get_logger
+
+        get_logger("lifecycle.project").warning(
+            "project.records_under_default", fix=moved_hint(project)
+        )
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:

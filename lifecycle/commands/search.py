@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-KINDS = ("learning", "decision", "task", "summary", "checkpoint", "session", "memory")
+KINDS = ("learning", "decision", "task", "summary", "checkpoint", "session", "memory", "prompt")
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -14,7 +14,7 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
     search = sub.add_parser(
         "search",
         help="ranked full-text search over learnings, decisions, tasks, summaries, "
-        "sessions and checkpoints",
+        "sessions, checkpoints and prompts",
     )
     add_common(search)
     search.add_argument(

@@ -51,7 +51,6 @@ from lifecycle import keys, limits
 from lifecycle.errors import LifecycleError, quoted
 from lifecycle.integrations import outputs
 from lifecycle.integrations.memory_names import GLOBAL_SCOPE, GLOBAL_TOPIC, MemoryRef, memory_ref
-from lifecycle.records import MAX_LEARNING_CHARS
 
 #: Listed by list_memories when no topic is given: what a reader wants, without the
 #: many checkpoints and journal entries.
@@ -63,7 +62,9 @@ MEMORY_PREFIXES = (
 )
 #: The longest answer a read tool gives by default, and the most it can be asked for.
 DEFAULT_ANSWER_CHARS = 50_000
-MAX_ANSWER_CHARS = MAX_LEARNING_CHARS
+#: The longest text a memory tool takes or gives: a memory's, or a learning's.
+MAX_TEXT_CHARS = max(limits.MEMORY_TEXT_CHARS, limits.LEARNING_CONTENT_CHARS)
+MAX_ANSWER_CHARS = MAX_TEXT_CHARS
 #: The longest error message (each input in it is quoted to 200 characters).
 MAX_ERROR_CHARS = 1_000
 INSTRUCTIONS = (
@@ -686,8 +687,8 @@ def capture_learning(
         str,
         Field(
             min_length=1,
-            max_length=MAX_LEARNING_CHARS,
-            description=f"The learning, at most {MAX_LEARNING_CHARS:,} characters.",
+            max_length=limits.LEARNING_CONTENT_CHARS,
+            description=f"The learning, at most {limits.LEARNING_CONTENT_CHARS:,} characters.",
         ),
     ],
     tags: Annotated[
@@ -802,16 +803,19 @@ def _read_text(env: Env, live: Any, ref: MemoryRef) -> str:
 def _write_text(env: Env, live: Any, ref: MemoryRef, content: str) -> bool:
     """Write a memory's text; whether it replaced one."""
     _written_keys(ref)
-    if len(content) > MAX_LEARNING_CHARS:
+    learning = ref.key.startswith(keys.LEARNING_PREFIX)
+    limit = limits.LEARNING_CONTENT_CHARS if learning else limits.MEMORY_TEXT_CHARS
+    if len(content) > limit:
         from lifecycle.errors import InvalidRecord
 
+        what = "a learning's content" if learning else "a memory's text"
         raise InvalidRecord(
             f"memory {quoted(ref.name)} is {len(content):,} characters, over the "
-            f"{MAX_LEARNING_CHARS:,}-character limit; split it"
+            f"{limit:,}-character limit of {what}; split it"
         )
     store = env.memories(ref, live)
     existed = store.get(ref.key) is not None
-    if ref.key.startswith(keys.LEARNING_PREFIX):
+    if learning:
         kind = ref.key.split("/")[1][:-1]  # patterns -> pattern
         result = live.manager.capture_learning(type=kind, key=ref.key, content=content)
         if not result.success:
@@ -855,8 +859,8 @@ def write_memory(
     content: Annotated[
         str,
         Field(
-            max_length=MAX_LEARNING_CHARS,
-            description=f"The memory's text (markdown), at most {MAX_LEARNING_CHARS:,} "
+            max_length=MAX_TEXT_CHARS,
+            description=f"The memory's text (markdown), at most {MAX_TEXT_CHARS:,} "
             "characters; a learning/... name makes a learning with it.",
         ),
     ],
@@ -886,7 +890,7 @@ def edit_memory(
     ],
     repl: Annotated[
         str,
-        Field(max_length=MAX_LEARNING_CHARS, description="The replacement, inserted verbatim."),
+        Field(max_length=MAX_TEXT_CHARS, description="The replacement, inserted verbatim."),
     ],
     mode: Annotated[
         Literal["literal", "regex"], Field(description="How needle is read.")
@@ -1112,7 +1116,9 @@ def search_memory(
         ),
     ],
     kind: Annotated[
-        Literal["learning", "decision", "task", "summary", "checkpoint", "session", "memory"]
+        Literal[
+            "learning", "decision", "task", "summary", "checkpoint", "session", "memory", "prompt"
+        ]
         | None,
         Field(description="Only this kind of record; omit for every kind."),
     ] = None,

@@ -17,6 +17,8 @@ Which keys are indexed (everything else gives no document)::
     checkpoints/{...}             checkpoint phase, type, trigger, label, operation
                                   task       id, description, status (each task)
                                   decision   decision, rationale, impact (each one)
+                                  prompt     each of the user's prompts its context keeps
+                                             (as stored: redacted)
     session/{ts}, session/history/{ts}
                                   session    command, change id, phase
                                   task, decision (the session's work)
@@ -45,7 +47,11 @@ KINDS: tuple[str, ...] = (
     "checkpoint",
     "session",
     "memory",
+    "prompt",
 )
+#: The context key under which a front end keeps the user's last prompts (the Claude Code
+#: hook's ``PROMPTS``): a checkpoint holds them, so a search finds what was asked.
+PROMPTS = "prompts"
 
 #: Text kept per document field; a bigger record is still found by its beginning.
 MAX_FIELD_CHARS = 16_384
@@ -152,6 +158,10 @@ def _checkpoint(key: str, data: dict[str, Any]) -> list[Document]:
         )
     )
     found = [Document("checkpoint", key, ts, _str(data.get("phase")) or key, body)]
+    context = data.get("context")
+    if isinstance(context, dict):
+        session = _str(data.get("session_id"))
+        found.extend(_prompt(session, text, ts) for text in _strs(context.get(PROMPTS)))
     state = data.get("state")
     if isinstance(state, dict):
         for task in (*_dicts(state.get("active_tasks")), *_dicts(state.get("completed_tasks"))):
@@ -250,6 +260,13 @@ def _decision(d: dict[str, Any]) -> Document:
         return Document("decision", ident, _ts(stamp), decision, body)
 
     return _remember(key, make)
+
+
+def _prompt(session: str, text: str, ts: str) -> Document:
+    """A prompt's document: one per session and text (each checkpoint of the session
+    carries its last prompts again); its time is the first checkpoint's that held it."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return Document("prompt", f"{session}/{digest}", ts, _cap(text), "")
 
 
 def _decision_id(timestamp: object, decision: str) -> str:

@@ -76,6 +76,11 @@ def prepare(conn: sqlite3.Connection, *, rebuild: bool = False) -> bool:
 
 def search(store: Any, project: str, query: Query) -> list[SearchHit]:
     if not store._run("read the search index", ready):
+        if store.read_only:  # no index, and no room to build one: read and match
+            from lifecycle.search import scan
+
+            found: list[SearchHit] = scan.search(store, project, query)
+            return found
         store._indexing = store._write("build the search index", prepare)
 
     def run(conn: sqlite3.Connection) -> list[SearchHit]:

@@ -16,6 +16,11 @@ Durability and concurrency:
   use from two threads at once); other processes use their own.
 - A ``migrations`` table records each schema step applied; opening a database
   that a newer lifecycle migrated further is refused rather than misread.
+- On a full or read-only file system: SQLite deletes ``-wal`` and ``-shm`` when the
+  last connection closes and cannot create them again there (the ``-shm`` alone takes
+  32 KiB), so the store opens the database file read-only and immutable, with a
+  warning, when nothing waits in a write-ahead log: reads work, and every write raises
+  :class:`~lifecycle.errors.StoreReadOnly` before it starts.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote
 
-from lifecycle.errors import InvalidStoreURL, StoreError, StoreUnavailable
+from lifecycle.errors import InvalidStoreURL, StoreError, StoreReadOnly, StoreUnavailable
 from lifecycle.logs import get_logger
 from lifecycle.search import fts as search_fts
 from lifecycle.search import sqlite_index as search_sqlite
@@ -56,6 +61,9 @@ T = TypeVar("T")
 MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's transaction
 SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
+#: Free bytes below which a file system counts as full for a WAL database: the -shm
+#: (32 KiB) and the -wal's header and first frames.
+WAL_ROOM = 64 * 1024
 
 
 def _fill_checksums(conn: sqlite3.Connection) -> None:
@@ -85,6 +93,14 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | Callable[[sqlite3.Connection], Non
     ),
 )
 LATEST_MIGRATION = MIGRATIONS[-1][0]
+
+
+def _size(path: str) -> int:
+    """The size of the file at ``path``; 0 when there is none."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def parse_sqlite_url(url: str) -> str:
@@ -150,13 +166,28 @@ class SqliteStore(PagedScans):
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._closed = False
-        self._conn = self._connect(busy_timeout)
+        #: Why the store is open read-only (a full or read-only file system), or None.
+        self.read_only: str | None = None
+        # Without a -shm to share, SQLite must make one (and a -wal) to open: where there
+        # is no room for them, open read-only at once rather than leave empty ones behind.
+        shared = os.path.exists(self.path + "-shm") or _size(self.path + "-wal")
+        reason = None if shared else self._no_room_for_wal()
+        if reason is None:
+            try:
+                self._conn = self._connect(busy_timeout)
+            except StoreError:
+                reason = self._no_room_for_wal()
+                if reason is None:
+                    raise
+        if reason is not None:
+            self._conn = self._connect_read_only(reason, busy_timeout)
         try:
             self._migrate()
             # -- search index (lifecycle.search.sqlite_index): same database, same transactions
             from lifecycle.search import sqlite_index
 
-            self._indexing = self._run("read the search index", sqlite_index.opened)
+            opened = sqlite_index.ready if self.read_only else sqlite_index.opened
+            self._indexing = self._run("read the search index", opened)
         except BaseException:
             self._conn.close()
             raise
@@ -201,6 +232,56 @@ class SqliteStore(PagedScans):
             raise
         return conn
 
+    def _no_room_for_wal(self) -> str | None:
+        """Why SQLite could not create this database's ``-wal`` or ``-shm`` (its file
+        system is full or read-only), or None when that is not why the open failed."""
+        if self.path == MEMORY or not os.path.isfile(self.path):
+            return None
+        folder = os.path.dirname(os.path.abspath(self.path))
+        try:
+            fs = os.statvfs(folder)
+        except OSError:
+            return None
+        if fs.f_flag & os.ST_RDONLY:
+            return "its file system is read-only"
+        free = fs.f_bavail * fs.f_frsize
+        if free < WAL_ROOM:
+            return f"its file system is full ({free // 1024} KiB free)"
+        if not os.access(folder, os.W_OK):
+            return "its folder is not writable"
+        return None
+
+    def _connect_read_only(self, reason: str, busy_timeout: float) -> sqlite3.Connection:
+        """The database file alone, read-only and immutable (no -wal, no -shm, no locks).
+
+        Only when no write-ahead log holds commits: those are readable only through
+        the -shm that cannot be made, and reading without them would show old records.
+        """
+        where = f"SQLite database {self.path!r}"
+        waiting = _size(self.path + "-wal")
+        if waiting:
+            raise StoreUnavailable(
+                f"{where} cannot be opened: {reason}, and its write-ahead log holds "
+                f"{waiting:,} bytes of commits that only a writable open can read; "
+                "free some space and retry"
+            )
+        uri = Path(os.path.abspath(self.path)).as_uri() + "?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=busy_timeout, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {where} read-only: {exc}") from exc
+        self.read_only = reason
+        log.warning(
+            "sqlite_store.read_only",
+            path=self.path,
+            reason=f"{reason}: opened read-only; reads work, writes are refused "
+            "until there is room for its write-ahead log",
+        )
+        return conn
+
     def _create_file(self) -> None:
         """Create the database file 0600 (and its folder 0700) before SQLite does.
 
@@ -237,6 +318,11 @@ class SqliteStore(PagedScans):
     def _error(self, exc: sqlite3.Error, doing: str) -> StoreError:
         text = str(exc)
         where = f"SQLite database {self.path!r}"
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL:
+            return StoreError(
+                f"{where}: its file system is full; could not {doing} (nothing was "
+                "written); free some space and retry"
+            )
         if "locked" in text or "busy" in text:
             return StoreUnavailable(
                 f"{where} is locked by another writer (waited for the busy timeout); "
@@ -266,6 +352,12 @@ class SqliteStore(PagedScans):
 
     def _write(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it commits or none."""
+
+        if self.read_only:
+            raise StoreReadOnly(
+                f"SQLite database {self.path!r} is open read-only because {self.read_only}; "
+                f"could not {doing} (nothing was written); free some space and retry"
+            )
 
         def transaction(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
@@ -299,6 +391,11 @@ class SqliteStore(PagedScans):
     def _migrate(self) -> None:
         if self._migrated():
             return
+        if self.read_only:
+            raise StoreUnavailable(
+                f"SQLite database {self.path!r} needs its schema set up or migrated, which "
+                f"needs a write, and {self.read_only}; free some space and retry"
+            )
 
         def migrate(conn: sqlite3.Connection) -> list[int]:
             conn.execute(
