@@ -69,8 +69,16 @@ class Delete:
 Op = Put | Delete
 
 
+#: Storage keys already found safe (a process reads and writes the same few keys over
+#: and over); emptied when full.
+_SAFE_KEYS: set[str] = set()
+_SAFE_KEYS_MAX = 4096
+
+
 def check_storage_key(key: object) -> str:
     """Return ``key`` if it is a safe storage key, else raise InvalidKey."""
+    if type(key) is str and key in _SAFE_KEYS:
+        return key
     if not isinstance(key, str):
         raise InvalidKey(repr(key), "a key must be a string")
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -82,6 +90,10 @@ def check_storage_key(key: object) -> str:
                 f"segment {quoted(segment)} must be 1-128 of A-Z a-z 0-9 . _ - "
                 "and not start with '.' or '-'",
             )
+    if type(key) is str:
+        if len(_SAFE_KEYS) >= _SAFE_KEYS_MAX:
+            _SAFE_KEYS.clear()
+        _SAFE_KEYS.add(key)
     return key
 
 
@@ -372,17 +384,24 @@ class ProjectStore:
         self.project = keys.validate_project(project)
         self._root = self.project + "/"
         self._validate = keys.validate
+        self._valid: set[str] = set()  # keys the grammar allowed already
 
     @property
     def url(self) -> str:
         return self.store.url
 
     def _full(self, key: str) -> str:
-        return self._root + self._validate(key)
+        if type(key) is str and key in self._valid:
+            return self._root + key
+        full = self._root + self._validate(key)
+        if len(self._valid) >= _SAFE_KEYS_MAX:
+            self._valid.clear()
+        self._valid.add(key)
+        return full
 
     def get(self, key: str) -> Entry | None:
         entry = self.store.get(self._full(key))
-        return None if entry is None else attrs.evolve(entry, key=key)
+        return None if entry is None else Entry(key, entry.value, entry.version)
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
         return self.store.put(self._full(key), value, expected_version=expected_version)
