@@ -30,6 +30,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 #: What a secret becomes.
 MARK = "[redacted:{kind}]"
@@ -223,16 +224,19 @@ ENV_FILE = re.compile(
 
 _lock = threading.Lock()
 _env_loaded = False
-#: JSON strings known to hold no secret (bounded: cleared when it grows past this).
-CLEAN_CACHE = 50_000
+#: Pieces of JSON known to hold no secret, bounded in bytes (cleared past this).
+CLEAN_CACHE_BYTES = 8 << 20
 _clean: set[bytes] = set()
+_clean_bytes = 0
 
 
 def add_pattern(kind: str, regex: str, anchors: Iterable[str] = ()) -> None:
     """Redact what ``regex`` matches as ``[redacted:KIND]`` from now on (no anchors:
     the pattern runs on every text)."""
+    global _clean_bytes
     PATTERNS.append(Pattern(kind, regex, anchors))
     _clean.clear()
+    _clean_bytes = 0
 
 
 def _load_env() -> None:
@@ -274,40 +278,87 @@ _anchors: tuple[int, re.Pattern[bytes] | None] | None = None
 
 
 def _anchored(lowered: bytes) -> bool:
-    """Could any pattern match in this (lower-cased) text? One scan for every anchor of
-    every pattern (rebuilt when a pattern is added); a pattern with no anchor runs on
-    every text."""
+    """Could any pattern match in this (lower-cased) text? One regex scan for every
+    anchor of every pattern (rebuilt when a pattern is added), written as a trie so
+    that each position tries one branch per next byte instead of every anchor; a
+    pattern with no anchor runs on every text."""
     global _anchors
     if _anchors is None or _anchors[0] != len(PATTERNS):
-        words = sorted({a for p in PATTERNS for a in p.encoded}, key=len, reverse=True)
         always = any(not p.anchors for p in PATTERNS)
-        _anchors = (len(PATTERNS), None if always else re.compile(b"|".join(map(re.escape, words))))
+        words = {a for p in PATTERNS for a in p.encoded}
+        _anchors = (len(PATTERNS), None if always else re.compile(_trie(words)))
     found = _anchors[1]
     return found is None or found.search(lowered) is not None
+
+
+def _trie(words: Iterable[bytes]) -> bytes:
+    """A regex matching exactly the ``words``, with their common prefixes factored."""
+    root: dict[int, Any] = {}
+    for word in words:
+        node = root
+        for byte in word:
+            node = node.setdefault(byte, {})
+        node[-1] = {}  # a word ends here
+
+    def emit(node: dict[int, Any]) -> bytes:
+        branches = [re.escape(bytes([b])) + emit(node[b]) for b in sorted(node) if b >= 0]
+        if not branches:
+            return b""
+        if len(branches) == 1 and -1 not in node:
+            return branches[0]
+        body = b"(?:" + b"|".join(branches) + b")"
+        return body + b"?" if -1 in node else body
+
+    return emit(root)
 
 
 def redact_json(raw: bytes) -> bytes:
     """JSON bytes with the secrets in their strings redacted (the replacement holds no
     quote or backslash, so the JSON stays valid).
 
-    Successive records repeat most of their strings (a checkpoint holds the one
-    before it and a little more), so the strings found clean are remembered and only
-    new ones are searched: a checkpoint costs about a split and a set lookup per
-    string. A string with an anchor in it is never remembered."""
+    Successive records repeat most of their content (a checkpoint holds the one before
+    it and a little more), so the pieces found clean are remembered and only new ones
+    are searched. The pieces are what lies between two ``{`` (about one per record in a
+    list: a task, a decision, a file), and a new one is cut again at ``,`` (about one
+    field each), so what is searched is the fields that changed: a checkpoint costs a
+    split and a set lookup per record and a search of its new fields. No anchor holds
+    a ``{`` or a ``,`` (else the pieces are the strings, cut at quotes), so no anchor
+    is ever cut in two, and a piece with an anchor in it is never remembered: the
+    patterns run on the whole text whenever any part of it has one, exactly as if
+    nothing were remembered."""
+    global _clean_bytes
     if not _env_loaded:
         _load_env()
-    # every piece between quotes (an escaped quote splits a string: keep the parity out)
-    fresh = [p for p in set(raw.split(b'"')).difference(_clean) if len(p) >= 6]
+    outer, inner = _cuts()
+    fresh = set(raw.split(outer)).difference(_clean)
     if not fresh:
         return raw
-    if not _anchored(b'"'.join(fresh).lower()):
-        if len(_clean) > CLEAN_CACHE:
+    fields = set(inner.join(fresh).split(inner)).difference(_clean) if inner else fresh
+    if not _anchored(b"{".join(fields).lower()):
+        size = sum(map(len, fresh)) + sum(map(len, fields))
+        if _clean_bytes + size > CLEAN_CACHE_BYTES:
             _clean.clear()
+            _clean_bytes = 0
         _clean.update(fresh)
+        _clean.update(fields)
+        _clean_bytes += size
         return raw
     text = raw.decode("utf-8")
     out = redact(text)
     return raw if out == text else out.encode("utf-8")
+
+
+def _cuts() -> tuple[bytes, bytes]:
+    """Where JSON is cut into pieces, and new pieces into fields: at ``{`` and ``,``,
+    or at quotes (no second cut) when an added pattern's anchor holds either."""
+    global _cut_at
+    if _cut_at is None or _cut_at[0] != len(PATTERNS):
+        held = any(c in a for p in PATTERNS for a in p.encoded for c in (b"{", b","))
+        _cut_at = (len(PATTERNS), (b'"', b"") if held else (b"{", b","))
+    return _cut_at[1]
+
+
+_cut_at: tuple[int, tuple[bytes, bytes]] | None = None
 
 
 def is_secret_file(path: str) -> bool:

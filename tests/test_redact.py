@@ -10,6 +10,8 @@ import json
 import uuid
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from lifecycle import codec, redact
 from lifecycle.records import Checkpoint, ErrorContext, WorkState
@@ -266,3 +268,41 @@ def test_env_like_files_are_secret_as_a_whole() -> None:
         assert redact.is_secret_file(path), path
     for path in ("environment.py", "src/env.ts", "README.md", ".envoy/config"):
         assert not redact.is_secret_file(path), path
+
+
+ANCHORS = sorted({a for p in redact.PATTERNS for a in p.encoded})
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(ANCHORS).flatmap(lambda a: st.integers(1, len(a)).map(lambda n: a[:n])),
+            st.binary(max_size=8),
+        ),
+        max_size=12,
+    ).map(b"".join)
+)
+def test_the_anchor_scan_finds_exactly_the_anchors(text: bytes) -> None:
+    # one regex scan (a trie of the anchors) stands for a substring search of each
+    assert redact._anchored(text) == any(a in text for a in ANCHORS)
+
+
+_FIELD_TEXT = st.sampled_from(
+    ["parser", "fix the tokenizer", f"password={B36}", "api_key", B36, "{", ",", "ghp_", ""]
+)
+_RECORD = st.dictionaries(st.sampled_from(["id", "note", "api_key", "x,y", "a{"]), _FIELD_TEXT)
+
+
+@given(st.lists(st.lists(_RECORD, max_size=4), min_size=1, max_size=5))
+@example([[{"id": "parser"}], [{"id": "parser"}, {"note": f"password={B36}"}]])
+@example([[{"id": "a{"}], [{"id": "a{", "note": B36}], [{"api_key": B36}]])
+def test_what_is_remembered_never_changes_what_is_redacted(
+    docs: list[list[dict[str, str]]],
+) -> None:
+    # successive documents share records; whatever pieces are remembered from the ones
+    # before, each is redacted exactly as the patterns redact its whole text (a secret
+    # cut across a piece boundary included)
+    redact._clean.clear()
+    for doc in docs:
+        raw = json.dumps({"tasks": doc, "context": {"k": doc[:1]}}).encode()
+        assert redact.redact_json(raw) == redact.redact(raw.decode()).encode()

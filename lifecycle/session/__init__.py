@@ -2,6 +2,10 @@
 
 - :mod:`~lifecycle.session.manager`: :class:`SessionManager`, the façade; each public
   method is one table event;
+- :mod:`~lifecycle.session.driver`: the session's live state and the step that moves
+  it (legal, facts, dispatch, adopt);
+- :mod:`~lifecycle.session.continuity`: ``session/context`` written and attached (one
+  session continued across processes);
 - :mod:`~lifecycle.session.step`: one event decided (its facts, the guards' values)
   and done (the effect of the row that fired);
 - :mod:`~lifecycle.session.effects`: what the effects do to the store;

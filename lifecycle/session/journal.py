@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import cattrs
@@ -253,3 +253,63 @@ def durable_keys(
             else first.result.get("checkpoint_id")
         )
     return found
+
+
+class Driven(Protocol):
+    """What :func:`apply` needs of the session's driver (``session.driver.Driver``)."""
+
+    journal: Journal | None
+    live: Any
+    pinned: datetime | None
+    store: ProjectStore
+
+    @property
+    def checkpoints(self) -> Any: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    def now(self, *, peek: bool = False) -> datetime: ...
+
+
+def apply(manager: Any, driver: Driven, message: EventMessage) -> Any:
+    """``SessionManager.apply``: run ``message``'s event on ``manager`` (whose ``driver``
+    this is), once per idempotency key, and journal it when the journal is on. The
+    caller holds the session's lock."""
+    from lifecycle.events import EVENTS, arguments
+
+    journal = driver.journal
+    if journal is None:
+        journal = driver.journal = Journal(enabled=False)
+    kwargs = arguments(message)  # checks the name and the payload
+    method = EVENTS[message.name]
+    key = message.idempotency_key
+    live = driver.live
+    session_id = None if live is None else live.session.id
+    if key is not None:
+        restored_from = None if live is None else live.session.restored_from
+        found = lookup(
+            journal, driver.store, session_id, restored_from, driver.checkpoints.by_id, key
+        )
+        if found is not MISSING:
+            log.info(
+                "event.duplicate", session_id=session_id, name=message.name, idempotency_key=key
+            )
+            return found
+    # The moment the event runs at, as the manager would take it (strictly after its
+    # last one): pinned for the whole event, and journaled, so replay takes it.
+    moment = driver.now(peek=True)
+    driver.pinned = moment
+    journal.applying = True
+    try:
+        result = method(manager, **kwargs)
+    finally:
+        driver.pinned = None
+        journal.applying = False
+    if key is not None:
+        journal.remember(key, result)
+    if journal.enabled:
+        live = driver.live
+        session_id = None if live is None else live.session.id
+        append(journal, driver.store, session_id, driver.state.value, message, moment, result)
+    return result

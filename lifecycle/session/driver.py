@@ -1,0 +1,312 @@
+"""The driver: one session's live state and the step that moves it.
+
+:class:`Driver` holds what the façade would otherwise keep in two dozen
+attributes: the live record (``session/context``'s content), the state, the last
+durable checkpoint and what it holds, the restored checkpoint, the warnings and
+the clock. Each event goes through it the same way: :meth:`Driver.begin` checks
+the event is legal, :meth:`Driver.step` gathers its facts, :meth:`Driver.dispatch`
+fires it on the transitions machine and adopts what the row's effect built. The
+façade (:mod:`lifecycle.session.manager`) turns arguments into an event and the
+driver's result into the public result; it holds the session's lock around both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lifecycle.errors import IllegalTransition, InvalidRecord, StoreError
+from lifecycle.logs import get_logger
+from lifecycle.machine import fire
+from lifecycle.records import Checkpoint, LiveContext, WorkState, revise
+from lifecycle.session.checkpoints import Checkpoints
+from lifecycle.session.effects import Begin, Env, EventEffects
+from lifecycle.session.learnings import Learnings
+from lifecycle.session.step import Change, Edit, Snapshot, Step
+from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
+from lifecycle.stores import ProjectStore
+from lifecycle.triggers import evaluate_all
+from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, SessionFacts
+from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lifecycle.merge import Merged
+    from lifecycle.session import journal as journaling
+
+    Clock = Callable[[], datetime]
+
+log = get_logger(__name__)
+
+#: The facts record the step copies with the event's facts (see :meth:`Driver.step`).
+_FACTS = SessionFacts()
+#: Warnings a session keeps (the newest), in memory and in ``session/context``.
+WARNINGS_KEPT = 50
+
+
+class Driver:
+    """One session's live state, moved only by the events :meth:`dispatch` fires."""
+
+    def __init__(
+        self,
+        store: ProjectStore,
+        env: Env,
+        clock: Clock,
+        time_settings: TimeSettings,
+        evaluators: Sequence[Evaluator],
+    ) -> None:
+        self.store = store
+        self.env = env
+        self.checkpoints: Checkpoints = env.checkpoints
+        self.learnings: Learnings = env.learnings
+        self.clock = clock
+        self.time_settings = time_settings
+        self.evaluators = tuple(evaluators)
+        # The session's whole live state: one frozen record (``session/context``).
+        self.live: LiveContext | None = None
+        self.state = TABLE.initial
+        self.saved: Checkpoint | None = None  # the last durable checkpoint
+        self.saved_at: Snapshot | None = None  # what it holds, for has_unsaved
+        self.last_after: Snapshot | None = None  # the state the last event computed
+        self.restored: Checkpoint | None = None  # the checkpoint this session restored
+        self.floor: datetime | None = None  # the clock floor before a session exists
+        self.warnings: list[str] = []
+        self.last_merge: Merged | None = None
+        #: The journal (``journal=True``, or made by the first ``apply``).
+        self.journal: journaling.Journal | None = None
+        self.pinned: datetime | None = None  # the moment the event being applied runs at
+        #: The version of ``session/context`` attach read (0: none), for save_context's
+        #: compare-and-swap; None when unknown (no attach, or an unreadable record).
+        self.context_version: int | None = None
+
+    # -- facts -------------------------------------------------------------------------
+
+    def now(self, *, peek: bool = False) -> datetime:
+        """The clock (the pinned moment while a message is applied), made strictly
+        increasing so ids and keys never collide."""
+        now = self.clock() if self.pinned is None else self.pinned
+        if now.tzinfo is None:
+            raise InvalidRecord("the clock must return an aware datetime (UTC)")
+        now = now.astimezone(UTC)
+        live = self.live
+        last = self.floor if live is None else live.last_moment
+        if last is not None and now <= last:
+            now = last + timedelta(microseconds=1)
+        if not peek:
+            if live is None:
+                self.floor = now
+            else:
+                self.live = attrs.evolve(live, last_moment=now)
+        return now
+
+    def legal(self, event: Event) -> None:
+        """Raise IllegalTransition before anything is read, evaluated or written."""
+        legal = TABLE.legal_events(self.state)
+        if event not in legal:
+            raise IllegalTransition(self.state.value, event.value, (e.value for e in legal))
+
+    def snapshot(self) -> Snapshot:
+        """What the session holds now (phase, progress, context, work)."""
+        live = self.live
+        if live is None:
+            return Snapshot("", {}, {}, WorkState())
+        last = self.last_after  # the state the last event left, if the live record holds it
+        if (
+            last is not None
+            and last.work is live.work
+            and last.phase is live.phase
+            and last.progress is live.progress
+            and last.context is live.context
+        ):
+            return last
+        return Snapshot(live.phase, live.progress, live.context, live.work)
+
+    def unsaved(self) -> bool:
+        return self.saved_at != self.snapshot()
+
+    # -- the step ----------------------------------------------------------------------
+
+    def begin(self, event: Event, *, success: bool | None = None) -> EventEffects:
+        """Check the event is legal, retry queued learnings, and start its effects."""
+        self.legal(event)
+        if self.learnings.pending:
+            self.learnings.retry(self.learned)
+        return self.effects(success=success)
+
+    def effects(self, *, success: bool | None = None) -> EventEffects:
+        return EventEffects(
+            self.env, self.live, self.saved, self.restored, success=success, floor=self.floor
+        )
+
+    def step(
+        self,
+        activity: Activity,
+        edit: Edit,
+        effects: EventEffects | None = None,
+        *,
+        call: CheckpointCall | None = None,
+    ) -> Step:
+        """The event's facts. Active time first counts the gap up to this event (the time
+        trigger reads it), in the event's effects: the live record changes only if the
+        event does."""
+        live = self.live
+        active, last_auto, tasks = 0.0, None, 0
+        if live is not None:
+            active, last_auto = live.active_seconds, live.last_auto_checkpoint_at
+            tasks = live.tasks_since_checkpoint
+            if activity.event in ACTIVE_TIME_EVENTS:
+                account = advance(
+                    ActiveTime(active, live.last_activity_at), activity.at, self.time_settings
+                )
+                active = account.active_seconds
+                if effects is not None:
+                    effects.update(
+                        active_seconds=active,
+                        last_activity_at=account.last_activity_at,
+                    )
+        if activity.event is Event.TASK_COMPLETED:
+            tasks += 1  # the completion being evaluated counts
+        state, evaluators = self.state, self.evaluators
+        last_at = None if self.saved is None else self.saved.timestamp
+
+        def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:
+            # The facts come from the live record, already checked: no validators again.
+            facts = revise(
+                _FACTS,
+                state=state,
+                active_seconds=float(active),
+                last_checkpoint_at=last_at,
+                last_auto_checkpoint_at=last_auto,
+                tasks_completed_since_checkpoint=tasks,
+                has_unsaved=unsaved,
+            )
+            return evaluate_all(evaluators, a, facts, a.at)
+
+        saved = self.saved
+        return Step(
+            activity,
+            self.snapshot(),
+            self.saved_at,
+            effects if effects is not None else self.effects(),
+            edit=edit,
+            evaluate=None if call is not None else evaluate,
+            call=call,
+            saved_is_restored=saved is not None and saved is self.restored,
+        )
+
+    def work(
+        self, event: Event, change: Change | None, *, edit: Edit | None = None, **activity: Any
+    ) -> tuple[Row, EventEffects]:
+        """A work event: ``change`` applied to the work (and ``edit``'s scalars)."""
+        effects = self.begin(event)
+        edit = Edit(change) if edit is None else attrs.evolve(edit, change=change)
+        step = self.step(Activity(event, self.now(peek=True), **activity), edit, effects)
+        return self.dispatch(event, step, effects), effects
+
+    def load(
+        self, begin: Begin, restore: Checkpoint | None, warnings: Sequence[str]
+    ) -> tuple[LiveContext, tuple[str, ...]]:
+        """The load event: restore ``restore`` (read before dispatch) or start fresh.
+        Returns the new live record and the load's warnings."""
+        effects = EventEffects(self.env, None, None, None, begin=begin, floor=self.floor)
+        step = Step(
+            Activity(Event.LOAD, self.now(peek=True)), Snapshot("", {}, {}, WorkState()), None,
+            effects, restore=restore,
+        )  # fmt: skip
+        step.warnings.extend(warnings)
+        self.dispatch(Event.LOAD, step, effects)
+        live = self.live
+        assert live is not None
+        # Which checkpoint was the newest at the start (the retention ratio's base),
+        # kept now so that the session's end reads it without listing every checkpoint.
+        latest_key = self.checkpoints.latest_key()
+        if latest_key is not None:
+            live = self.live = revise(
+                live, session=revise(live.session, latest_at_start=latest_key)
+            )
+        return live, tuple(step.warnings)
+
+    def dispatch(self, event: Event, step: Step, effects: EventEffects) -> Row:
+        """Fire the event; adopt what its effects built. An event that raises changes
+        nothing, not even the clock floor or the active time."""
+        source = self.state
+        logs_on = log.enabled()
+        started = time.perf_counter() if logs_on else 0.0
+        row, state = fire(source, event, step)
+        self.live = effects.commit(state.value, step.at)
+        self.last_after = step.known_after
+        self.state = state
+        if effects.saved is not self.saved:
+            self.saved_at = None if effects.saved is None else Snapshot.of(effects.saved)
+        self.saved, self.restored = effects.saved, effects.restored
+        if effects.merged is not None:
+            self.last_merge = effects.merged
+        if step.warnings:
+            self.warn(*step.warnings)
+        if logs_on:
+            written = effects.written
+            live = self.live
+            log.info(
+                "transition",
+                session_id=None if live is None else live.session.id,
+                source=source.value,
+                dest=state.value,
+                trigger=event.value,
+                reason=(written.trigger if written else row.note),
+                checkpoint_id=written.checkpoint_id if written else None,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        return row
+
+    def would_checkpoint(self) -> bool:
+        """Would a tick now write a checkpoint? The table's answer, nothing changed."""
+        if Event.TICK not in TABLE.legal_events(self.state):
+            return False
+        step = self.step(Activity(Event.TICK, self.now(peek=True)), Edit())
+        row = TABLE.resolve(Event.TICK, self.state, _Guards(step))
+        return row is not None and row.writes
+
+    # -- small state -------------------------------------------------------------------
+
+    def warn(self, *warnings: str) -> None:
+        self.warnings.extend(warnings)
+        del self.warnings[:-WARNINGS_KEPT]
+
+    def learned(self, key: str) -> None:
+        """Note in the session record that the learning at ``key`` was written."""
+        live = self.live
+        if live is not None and key not in live.session.learnings:
+            session = attrs.evolve(live.session, learnings=(*live.session.learnings, key))
+            self.live = attrs.evolve(live, session=session)
+
+    def read_restore(
+        self, checkpoint_id: str | None, warnings: list[str]
+    ) -> tuple[Checkpoint | None, int | None]:
+        """The checkpoint a load restores and the pointer's version, read before dispatch
+        (the guard only asks whether one was found). A store that cannot be read starts
+        a fresh session, with a warning ("Checkpoint read failure")."""
+        try:
+            if checkpoint_id is not None:
+                return self.checkpoints.by_id(checkpoint_id), None
+            return self.checkpoints.latest_valid(warnings)
+        except (StoreError, OSError) as exc:
+            log.warning("restore.failed", error=str(exc))
+            warnings.append(f"could not read checkpoints ({exc}); starting a fresh session")
+            return None, None
+
+
+class _Guards(dict):  # type: ignore[type-arg]
+    """A step's guard values as a mapping, for ``Spec.resolve`` (asked lazily)."""
+
+    def __init__(self, step: Step) -> None:
+        super().__init__()
+        self._step = step
+
+    def __missing__(self, guard: Any) -> bool:
+        value: bool = self._step.guard(guard)
+        return value
