@@ -223,7 +223,7 @@ def close(store: Any) -> None:
 @contextlib.contextmanager
 def _store_locked(root: str) -> Iterator[None]:
     """The file store's write lock: no write happens while a project is rebuilt."""
-    from lifecycle.stores.file import lock_held
+    from lifecycle.stores.held import lock_held
 
     fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:

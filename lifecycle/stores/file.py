@@ -60,7 +60,6 @@ import fcntl
 import os
 import re
 import stat
-import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from itertools import islice
@@ -80,6 +79,7 @@ from lifecycle.stores.base import (
     plan_batch,
     split_url,
 )
+from lifecycle.stores.held import held_roots, lock_held
 
 log = get_logger(__name__)
 
@@ -160,33 +160,6 @@ def _declared_length(key: str, head: bytes, size: int) -> int:
     if size != end + 1 + length:
         raise CorruptRecord(key, f"header says {length} bytes, file holds {size - end - 1}")
     return length
-
-
-class _Held(threading.local):
-    """The roots whose write lock this thread holds (see :func:`lock_held`)."""
-
-    def __init__(self) -> None:
-        self.roots: dict[str, int] = {}
-
-
-_held = _Held()
-
-
-@contextlib.contextmanager
-def lock_held(root: str) -> Iterator[None]:
-    """Mark ``root``'s write lock as held by this thread, for as long as the block runs.
-
-    Whoever takes the lock (the store's writes, the search index's rebuild) says so, so
-    that a read in the same thread that finds a torn record does not wait for a lock
-    it holds itself: no write in place can be in progress then."""
-    roots = _held.roots
-    roots[root] = roots.get(root, 0) + 1
-    try:
-        yield
-    finally:
-        roots[root] -= 1
-        if not roots[root]:
-            del roots[root]
 
 
 def _open_in_place(path: str) -> int | None:
@@ -398,7 +371,7 @@ class FileStore:
             except CorruptRecord:
                 # Maybe a value being written in place (see the module docstring): read
                 # it again once no writer holds the lock; still torn, it is torn.
-                if self._root in _held.roots:
+                if self._root in held_roots():
                     raise
                 with self._reading_locked() as locked:
                     if not locked:
