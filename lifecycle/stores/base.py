@@ -73,6 +73,14 @@ Op = Put | Delete
 #: and over); emptied when full.
 _SAFE_KEYS: set[str] = set()
 _SAFE_KEYS_MAX = 4096
+#: Project-relative keys the key grammar (:func:`lifecycle.keys.validate`) allowed.
+_GRAMMAR_KEYS: set[str] = set()
+
+
+def _keys_validate() -> Callable[[str], str]:
+    from lifecycle import keys
+
+    return keys.validate
 
 
 def check_storage_key(key: object) -> str:
@@ -384,19 +392,19 @@ class ProjectStore:
         self.project = keys.validate_project(project)
         self._root = self.project + "/"
         self._validate = keys.validate
-        self._valid: set[str] = set()  # keys the grammar allowed already
 
     @property
     def url(self) -> str:
         return self.store.url
 
     def _full(self, key: str) -> str:
-        if type(key) is str and key in self._valid:
+        if type(key) is str and key in _GRAMMAR_KEYS:
             return self._root + key
         full = self._root + self._validate(key)
-        if len(self._valid) >= _SAFE_KEYS_MAX:
-            self._valid.clear()
-        self._valid.add(key)
+        if self._validate is _keys_validate():
+            if len(_GRAMMAR_KEYS) >= _SAFE_KEYS_MAX:
+                _GRAMMAR_KEYS.clear()
+            _GRAMMAR_KEYS.add(key)
         return full
 
     def get(self, key: str) -> Entry | None:
