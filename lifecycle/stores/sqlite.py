@@ -399,7 +399,8 @@ class SqliteStore(PagedScans):
         crc = row_crc(key, value)
         if expected is None:
             if _RETURNING:
-                row = conn.execute(_UPSERT_RETURNING, (key, value, crc)).fetchone()
+                # fetchall: stepped to its end, so no statement is left open at COMMIT
+                (row,) = conn.execute(_UPSERT_RETURNING, (key, value, crc)).fetchall()
                 return int(row[0])
             found = self._version(conn, key)
             self._store(conn, key, value, found + 1)
