@@ -22,7 +22,7 @@ from cattrs.preconf.orjson import make_converter
 
 from lifecycle import records
 from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
-from lifecycle.redact import redact_json
+from lifecycle.redact import piecewise, redact_json
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -112,38 +112,71 @@ def encode(record: object) -> bytes:
 MEMO_RECORDS = 4096
 
 
+#: How many tuples of them (a work state's task, decision and file lists) it keeps.
+MEMO_LISTS = 256
+
+
 def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
     """Unstructure each ``cls`` record once: a session's checkpoints hold the same task,
     decision and file records (immutable, shared by identity) one checkpoint after
     another, and unstructuring them again was most of what encoding a checkpoint cost.
     The memo holds the record itself, so an id is never reused while it is kept; every
     caller gets its own dict (and its own copy of the ``lists`` fields), so one that
-    edits what :func:`to_dict` returned changes nothing for the next; only
-    :func:`dumps`, whose dicts go straight to orjson, shares the memo's. The plain
-    function is generated at the first use, not at import (hook start-up)."""
-    memo: dict[int, tuple[object, dict[str, Any]]] = {}
+    edits what :func:`to_dict` returned changes nothing for the next. :func:`dumps`
+    gets the record's JSON itself, encoded and redacted once, and a tuple of them (a
+    work state's list, shared by identity too while it does not change) as one piece of
+    JSON (see ``_Encoding``). The plain function is generated at the first use, not at
+    import (hook start-up)."""
+    memo: dict[int, list[Any]] = {}  # id -> [record, its dict, its redacted JSON or None]
+    many: dict[int, tuple[tuple[Any, ...], orjson.Fragment]] = {}
     plain: Callable[[Any], dict[str, Any]] | None = None
 
-    def unstructure(obj: object) -> dict[str, Any]:
+    def entry(obj: object) -> list[Any]:
         nonlocal plain
         hit = memo.get(id(obj))
-        if hit is not None and hit[0] is obj:
-            data = hit[1]
-        else:
+        if hit is None or hit[0] is not obj:
             if plain is None:
                 plain = converter.gen_unstructure_attrs_fromdict(cls)
-            data = plain(obj)
             if len(memo) >= MEMO_RECORDS:
                 memo.clear()
-            memo[id(obj)] = (obj, data)
-        if _encoding.active:  # straight to orjson, which only reads it
-            return data
-        out = dict(data)
+            hit = memo[id(obj)] = [obj, plain(obj), None]
+        return hit
+
+    def piece(hit: list[Any]) -> bytes:
+        if hit[2] is None:  # right-sized (see encode): the memo keeps it
+            hit[2] = redact_json(memoryview(orjson.dumps(hit[1])).tobytes())
+        own: bytes = hit[2]
+        return own
+
+    def unstructure(obj: object) -> Any:
+        hit = entry(obj)
+        encoding = _encoding
+        if encoding.active:
+            if not encoding.pieces:
+                return hit[1]  # straight to orjson, which only reads it
+            encoding.fragments += 1
+            return orjson.Fragment(piece(hit))
+        out = dict(hit[1])
         for name in lists:
             out[name] = list(out[name])
         return out
 
+    def unstructure_many(items: tuple[Any, ...]) -> Any:
+        encoding = _encoding
+        if not (encoding.active and encoding.pieces):
+            return [unstructure(obj) for obj in items]
+        found = many.get(id(items))
+        if found is None or found[0] is not items:
+            if len(many) >= MEMO_LISTS:
+                many.clear()
+            joined = b",".join([piece(entry(obj)) for obj in items])
+            found = many[id(items)] = (items, orjson.Fragment(b"[" + joined + b"]"))
+        encoding.fragments += 1
+        return found[1]
+
     converter.register_unstructure_hook(cls, unstructure)
+    tuple_of = tuple.__class_getitem__((cls, ...))  # tuple[cls, ...], the fields' type
+    converter.register_unstructure_hook_func(lambda t: t == tuple_of, unstructure_many)
 
 
 def _omit_empty_omitted() -> None:
@@ -165,7 +198,15 @@ def _omit_empty_omitted() -> None:
 
 
 class _Encoding(threading.local):
-    active = False  # this thread is in dumps()
+    """What this thread's :func:`dumps` is doing. ``active``: the memo's dicts go
+    straight to orjson. ``pieces``: memoized records come as their own JSON, already
+    redacted (``orjson.Fragment``), and ``fragments`` counts them; only while
+    :func:`lifecycle.redact.piecewise` says redacting a record on its own is the same
+    as redacting it where it stands."""
+
+    active = False
+    pieces = False
+    fragments = 0
 
 
 _encoding = _Encoding()
@@ -177,19 +218,46 @@ _omit_empty_omitted()
 
 def dumps(record: object) -> bytes:
     """orjson's own output for the record (not right-sized: see :func:`encode`), for a
-    caller that makes its own copy; InvalidRecord for what JSON cannot hold."""
+    caller that makes its own copy; InvalidRecord for what JSON cannot hold.
+
+    Nothing secret is stored, whichever front end recorded it: the JSON is redacted.
+    Task, decision and file records are redacted once each, when first encoded (they
+    are immutable, and a session's checkpoints repeat them); the rest of the record is
+    checked with each of them in place as ``0``. When that finds nothing, the JSON is
+    the record's; else (rare: a secret outside any task, decision or file) the whole
+    JSON is redacted, as it always is when added patterns make records not piecewise."""
+    encoding = _encoding
     try:
-        _encoding.active = True
+        encoding.active = True
+        encoding.pieces = piecewise()
+        encoding.fragments = 0
         try:
-            raw = orjson.dumps(to_dict(record))
+            tree = to_dict(record)
+            raw = orjson.dumps(tree)
         finally:
-            _encoding.active = False
-        return redact_json(raw)  # nothing secret is stored, whichever front end recorded it
+            encoding.active = encoding.pieces = False
+        if not encoding.fragments:
+            return redact_json(raw)
+        rest = orjson.dumps(_without_fragments(tree))
+        return raw if redact_json(rest) is rest else redact_json(raw)
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
+
+
+def _without_fragments(node: Any) -> Any:
+    """``node`` with every ``orjson.Fragment`` in it as ``0`` (what :func:`dumps` checks
+    for secrets besides the records, which were checked on their own)."""
+    kind = type(node)
+    if kind is dict:
+        return {k: _without_fragments(v) for k, v in node.items()}
+    if kind is list:
+        return [0 if type(v) is orjson.Fragment else _without_fragments(v) for v in node]
+    if kind is orjson.Fragment:
+        return 0
+    return node
 
 
 def too_big(record: object, size: int) -> InvalidRecord:

@@ -50,7 +50,10 @@ _ASSIGNED_WORDS = (
     "accesskey",
     "private_key",
     "private-key",
+    "privatekey",
     "auth_key",
+    "auth-key",
+    "authkey",
     "credential",
     "pwd",
 )
@@ -237,6 +240,22 @@ def add_pattern(kind: str, regex: str, anchors: Iterable[str] = ()) -> None:
     PATTERNS.append(Pattern(kind, regex, anchors))
     _clean.clear()
     _clean_bytes = 0
+
+
+#: How many patterns are built in (the rest were added).
+BUILT_IN = len(PATTERNS)
+
+
+def piecewise() -> bool:
+    """Is redacting each JSON object of a document on its own, and the rest with each in
+    place as ``0``, the same as redacting the document? True for the built-in patterns:
+    no match of theirs takes in a ``{`` or ``}`` outside a string (the values they
+    redact stop at quotes and braces), and each match holds one of its pattern's
+    anchors, so where a pattern runs does not change what it finds. Added patterns
+    promise neither, so with any, documents are redacted whole."""
+    if not _env_loaded:
+        _load_env()
+    return len(PATTERNS) == BUILT_IN
 
 
 def _load_env() -> None:

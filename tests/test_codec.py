@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle import codec, records
+from lifecycle import codec, records, redact
 from lifecycle.errors import CorruptRecord, InvalidRecord, SchemaVersionError
 from lifecycle.records import Checkpoint, Learning, LearningType, Task, WorkState
+from lifecycle.testing import work_states
 
 NOW = datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
 
@@ -210,3 +211,42 @@ def test_memoized_records_encode_to_the_same_bytes_and_callers_cannot_change_the
     later = records.revise(done, description="shipped")  # a new record: not a memo hit
     again = records.revise(cp, state=records.revise(work, completed_tasks=(later,)))
     assert codec.decode(Checkpoint, codec.encode(again)).state.completed_tasks == (later,)
+
+
+_SECRET_OR_NOT = st.sampled_from(
+    [
+        "ship it",
+        "fix the tokenizer",
+        "export GITHUB_TOKEN=ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+        "password=hunter2-prod",
+        "curl https://deploy:s3cretpw@example.com/x",
+        "privatekey=Zq81mN0pLw2",
+        "{",
+        ",",
+        "",
+    ]
+)
+
+
+@given(
+    work_states(max_items=3),
+    st.lists(_SECRET_OR_NOT, min_size=3, max_size=3),
+    st.dictionaries(st.sampled_from(["api_key", "note", "k,{"]), _SECRET_OR_NOT, max_size=2),
+)
+def test_records_encoded_piece_by_piece_are_the_whole_json_redacted(
+    work: WorkState, texts: list[str], context: dict[str, str]
+) -> None:
+    """dumps redacts each task, decision and file on its own (once: they are memoized)
+    and the rest of the record with them in place as 0; the bytes are exactly the whole
+    JSON redacted by the patterns, secret or not, first encode or later."""
+    task = Task(id="T1", description=texts[0], progress=texts[1])
+    decision = records.Decision(timestamp=NOW, decision=texts[2] or "d", rationale=texts[0])
+    work = records.revise(
+        work,
+        completed_tasks=(*work.completed_tasks, task),
+        decisions=(*work.decisions, decision),
+    )
+    cp = Checkpoint(id="cp-1", timestamp=NOW, phase=texts[1], context=context, state=work)
+    whole = redact.redact(orjson.dumps(codec.to_dict(cp)).decode()).encode()
+    assert codec.dumps(cp) == whole
+    assert codec.dumps(cp) == whole  # every piece remembered

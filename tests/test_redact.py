@@ -306,3 +306,13 @@ def test_what_is_remembered_never_changes_what_is_redacted(
     for doc in docs:
         raw = json.dumps({"tasks": doc, "context": {"k": doc[:1]}}).encode()
         assert redact.redact_json(raw) == redact.redact(raw.decode()).encode()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["privatekey", "private-key", "authkey", "auth-key", "auth_key", "apikey", "accesskey"],
+)
+def test_every_name_the_assignment_pattern_knows_is_redacted_on_its_own(name: str) -> None:
+    # each match holds an anchor of its pattern: no name is found only when another
+    # anchor happens to be in the same text
+    assert redact.redact(f"{name}=Zq81mN0pLw2") == f"{name}=[redacted:secret-assignment]"

@@ -10,6 +10,7 @@ from lifecycle import codec, keys, limits
 from lifecycle.errors import InvalidKey, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.records import Learning
+from lifecycle.session.results import LearningResult
 from lifecycle.stores import ProjectStore
 
 log = get_logger(__name__)
@@ -56,6 +57,19 @@ class Learnings:
         """Write now (raising StoreError); ``written(key)`` is told when it is durable."""
         self.store.put(learning.key, codec.encode(learning))
         written(learning.key)
+
+    def capture(self, learning: Learning, written: Callable[[str], None]) -> LearningResult:
+        """Write a checked learning after the queued ones; queue it if the store fails."""
+        self.retry(written)
+        try:
+            self.write(learning, written)
+        except StoreError as exc:
+            self.pending.append(learning)
+            log.warning(
+                "learning.queued", key=learning.key, error=str(exc), session_id=learning.session_id
+            )
+            return LearningResult(False, learning.key, queued=True, error=str(exc))
+        return LearningResult(True, learning.key)
 
     def retry(self, written: Callable[[str], None]) -> None:
         while self.pending:

@@ -30,7 +30,6 @@ from lifecycle.errors import (
     CheckpointNotFound,
     InvalidRecord,
     InvalidSettings,
-    StoreError,
 )
 from lifecycle.events import build, event
 from lifecycle.keys import CheckpointKind
@@ -55,7 +54,6 @@ from lifecycle.session.hooks import LifecycleHooks
 from lifecycle.session.learnings import Learnings, checked
 from lifecycle.session.results import (
     CheckpointResult,
-    CheckpointStatus,
     Clearance,
     ConflictPolicy,
     EndResult,
@@ -304,15 +302,7 @@ class SessionManager:
             return effects.written
         if effects.failed is not None:
             return effects.failed
-        last = self._driver.saved
-        return CheckpointResult(
-            checkpoint_id=None if last is None else last.id,
-            timestamp=None if last is None else last.timestamp,
-            key=None if last is None else last.key,
-            type=None if last is None else last.type,
-            trigger=None if last is None else last.trigger,
-            status=CheckpointStatus.UNCHANGED,
-        )
+        return CheckpointResult.unchanged(self._driver.saved)
 
     @event(None)
     def capture_learning(
@@ -330,20 +320,10 @@ class SessionManager:
             if learning is None:
                 if type is None or key is None or content is None:
                     raise InvalidRecord("capture_learning needs a Learning or type, key, content")
-                learning = Learning(
-                    type=type, key=key, content=content, timestamp=self._driver.now(), tags=tags
-                )
+                at = self._driver.now()
+                learning = Learning(type=type, key=key, content=content, timestamp=at, tags=tags)
             learning = checked(learning, self.session_id or "")
-            self._driver.learnings.retry(self._driver.learned)
-            try:
-                self._driver.learnings.write(learning, self._driver.learned)
-            except StoreError as exc:
-                self._driver.learnings.pending.append(learning)
-                log.warning(
-                    "learning.queued", key=learning.key, error=str(exc), session_id=self.session_id
-                )
-                return LearningResult(False, learning.key, queued=True, error=str(exc))
-            return LearningResult(True, learning.key)
+            return self._driver.learnings.capture(learning, self._driver.learned)
 
     @event(Event.COMPLETE)
     def end_session(
@@ -556,27 +536,9 @@ class SessionManager:
             if isinstance(operation, Operation)
             else Operation(command=operation, **fields)
         )
-        effects = self._driver.begin(Event.BEFORE_OPERATION)
-        at = self._driver.now(peek=True)
-        step = self._driver.step(
-            Activity(Event.BEFORE_OPERATION, at, operation=op), Edit(), effects
-        )
-        row = self._driver.dispatch(Event.BEFORE_OPERATION, step, effects)
-        written, failed = effects.written, effects.failed
-        blocked = failed is not None and written is None
-        return Clearance(
-            state=self.state,
-            transition=row.label,
-            checkpoint=written or failed,
-            proceed=not blocked,
-            reason=(
-                f"checkpoint before a risky operation failed: {failed.error}"
-                if blocked and failed
-                else (written.trigger or "")
-                if written
-                else "not risky"
-            ),
-        )
+        with self._lock:
+            row, effects = self._driver.work(Event.BEFORE_OPERATION, None, operation=op)
+            return Clearance.of(self.state, row.label, effects.written, effects.failed)
 
     @event(Event.ERROR_RECOVERED)
     def error_recovered(

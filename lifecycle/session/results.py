@@ -66,6 +66,16 @@ class CheckpointResult:
     def written(self) -> bool:
         return self.status is CheckpointStatus.WRITTEN
 
+    @classmethod
+    def unchanged(cls, last: Checkpoint | None) -> CheckpointResult:
+        """Nothing to write: the last durable checkpoint (if any) still holds the work."""
+        if last is None:
+            return cls(None, None, status=CheckpointStatus.UNCHANGED)
+        return cls(
+            last.id, last.timestamp, last.key, last.type, last.trigger,
+            status=CheckpointStatus.UNCHANGED,
+        )  # fmt: skip
+
     @property
     def success(self) -> bool:
         return self.written
@@ -98,6 +108,21 @@ class Clearance(Outcome):
 
     proceed: bool = True
     reason: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        state: SessionState,
+        transition: str,
+        written: CheckpointResult | None,
+        failed: CheckpointResult | None,
+    ) -> Clearance:
+        """The answer after the event: blocked only when the checkpoint it needed failed."""
+        if failed is not None and written is None:
+            reason = f"checkpoint before a risky operation failed: {failed.error}"
+            return cls(state, transition, failed, proceed=False, reason=reason)
+        reason = "not risky" if written is None else written.trigger or ""
+        return cls(state, transition, written, proceed=True, reason=reason)
 
 
 @attrs.frozen
