@@ -11,7 +11,9 @@ entries, reached through a small pool of connections (``psycopg_pool``):
   database at the same moment do not race; a database migrated by a newer
   lifecycle is refused.
 - Compare-and-swap is one conditional statement (``UPDATE ... WHERE version =``,
-  ``INSERT ... ON CONFLICT DO NOTHING`` for "must be absent"); a batch is one
+  ``INSERT ... ON CONFLICT DO NOTHING`` for "must be absent"); a batch on distinct
+  keys (a checkpoint and its pointer) is one statement of such writes as
+  data-modifying CTEs, which a refused check makes fail whole; any other batch is one
   transaction that locks its rows with ``SELECT ... FOR UPDATE`` before checking.
 
 The URL may carry ``?schema=NAME`` (default ``public``) to keep the tables in

@@ -10,8 +10,10 @@ Durability and concurrency:
   acknowledged write survives power loss (WAL with NORMAL may lose the last
   commits), while readers never block the writer.
 - Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the database's
-  write lock before reading the versions it checks, so compare-and-swap is
-  race-free across processes; waits for the lock up to ``busy_timeout``.
+  write lock before the versions are checked, so compare-and-swap is race-free
+  across processes; waits for the lock up to ``busy_timeout``. The check is inside
+  the write (``INSERT ... ON CONFLICT DO NOTHING`` for "must be absent", ``UPDATE
+  ... WHERE version = ?``); a write that changed no row rolls the transaction back.
 - One connection per store behind a lock (sqlite3 connections are not safe to
   use from two threads at once); other processes use their own.
 - A ``migrations`` table records each schema step applied; opening a database
