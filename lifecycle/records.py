@@ -54,41 +54,32 @@ def revise(record: R, **changes: Any) -> R:
     converted form). The hot path of every event builds a few records; converting
     their unchanged dicts and tuples again on each is most of its cost. Only for the
     records here (slotted, no ``__attrs_post_init__``, no ``init=False`` fields)."""
-    cls: type = type(record)
-    copier = _COPIERS.get(cls) or _copier_of(cls)
+    cls = type(record)
+    slots = _SLOTS.get(cls) or _slots_of(cls)
+    new: R = object.__new__(cls)
+    if len(changes) < len(slots):  # else every field is given: nothing to copy
+        for get, put in slots.values():  # the slots' own descriptors: no lookup by name
+            put(new, get(record))
     try:
-        new: R = copier(record, **changes)
-    except TypeError:
-        unknown = sorted(changes.keys() - {f.name for f in attrs.fields(cls)})
-        if not unknown:
-            raise
+        for name, value in changes.items():
+            slots[name][1](new, value)
+    except KeyError:
+        unknown = sorted(changes.keys() - slots.keys())
         raise TypeError(f"{cls.__name__} has no field {unknown}") from None
     return new
 
 
-#: Per record class, the function :func:`revise` copies it with (generated once).
-_COPIERS: dict[type, Callable[..., Any]] = {}
+#: Per record class, each field's slot descriptor as (get, set), in field order.
+_SLOTS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]] = {}
 
 
-def _copier_of(cls: type) -> Callable[..., Any]:
-    """``copy(record, **changes)`` for ``cls``: each field set straight into the new
-    object's slot (as attrs' own ``__init__`` does), taken from ``changes`` or from
-    ``record``. Generated code, so that nothing is looked up by name at run time: a
-    copy costs about 0.4x the loop over the slot descriptors it replaces."""
-    names = [f.name for f in attrs.fields(cls)]  # attribute names: identifiers
-    given = ", ".join(f"{name}=_KEEP" for name in names)
-    lines = [f"def copy(record, *, {given}):", "    new = _new(_cls)"]
-    lines += [
-        f"    _set(new, {name!r}, record.{name} if {name} is _KEEP else {name})" for name in names
-    ]
-    lines.append("    return new")
-    scope: dict[str, Any] = {
-        "_KEEP": object(), "_new": object.__new__, "_cls": cls, "_set": object.__setattr__
-    }  # fmt: skip
-    exec("\n".join(lines), scope)  # noqa: S102 - field names of our own records
-    copier: Callable[..., Any] = scope["copy"]
-    _COPIERS[cls] = copier
-    return copier
+def _slots_of(cls: type) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]:
+    slots = {}
+    for f in attrs.fields(cls):
+        slot = getattr(cls, f.name)  # a member descriptor: attrs records are slotted
+        slots[f.name] = (slot.__get__, slot.__set__)
+    _SLOTS[cls] = slots
+    return slots
 
 
 def _opt_utc(value: datetime | str | None) -> datetime | None:
