@@ -6,8 +6,8 @@ hook, which is a new process) pays only for what it touches.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+# No imports at run time (not even typing): every Claude Code hook imports this package.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -83,6 +83,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from lifecycle.aio import AsyncSessionManager
     from lifecycle.errors import (
         CorruptRecord,
@@ -125,6 +127,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lifecycle' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -2,6 +2,13 @@
 
 import sys
 
+if sys.argv[1:] == ["hook", "claude"]:
+    # An event that only records is journaled before the command line is even loaded.
+    from lifecycle.integrations.claude_fast import main as fast_path
+
+    if fast_path():
+        sys.exit(0)
+
 from lifecycle.cli import main
 
 sys.exit(main())

@@ -14,18 +14,32 @@ See docs/cli.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
 
-from lifecycle.commands.base import Parser, emit, one_line
+# argparse, typing and the parser are imported when the parser is built: a Claude Code
+# hook that only records never builds it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from typing import Any, TypeAlias
+
+
+def __getattr__(name: str) -> Any:
+    """``Parser``, ``emit`` and ``one_line`` as before, from :mod:`lifecycle.commands.base`
+    (imported on first use: it imports argparse)."""
+    if name in ("Parser", "emit", "one_line"):
+        from lifecycle.commands import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
-Handler = Callable[[argparse.Namespace], int]
+Handler: TypeAlias = "Callable[[argparse.Namespace], int]"
 COMMANDS: dict[str, Handler] = {}
 
 
@@ -44,6 +58,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lifecycle.commands.base import Parser
+
     parser = Parser(
         prog="lifecycle",
         description="Run an AI coding agent's work sessions as an explicit state machine.",
@@ -177,6 +193,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     finally:
         store.close()
+    from lifecycle.commands.base import emit
+
     emit(args, {"lines": out}, "\n".join(out))
     return 0
 
@@ -287,14 +305,34 @@ def _configure_logs(args: argparse.Namespace) -> None:
         configure("warning", verbose=verbose)
 
 
+def hook_claude_args() -> argparse.Namespace:
+    """What ``build_parser().parse_args(["hook", "claude"])`` gives (a test checks it)."""
+    import argparse
+
+    from lifecycle.commands.agents import cmd_hook_claude
+
+    return argparse.Namespace(
+        command="hook", action="claude", store=None, project=None, bad_args=[],
+        handler=cmd_hook_claude,
+    )  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
+    if words == ["hook", "claude"]:
+        # An event that only records is journaled without loading the engine.
+        from lifecycle.integrations.claude_fast import main as fast_path
+
+        if fast_path():
+            return 0
     if words[:1] == ["hook"] and "rich" not in sys.modules:
         # Every Claude Code hook is a new process. structlog imports rich (about
         # 100 ms) just to pretty-print tracebacks when it is installed; hooks never
         # show one, so keep it out of their start-up.
         sys.modules["rich"] = None  # type: ignore[assignment]
-    args = build_parser().parse_args(argv)
+    # `hook claude` alone is what Claude Code runs for every event: its arguments are
+    # known without building every command's parser.
+    args = hook_claude_args() if words == ["hook", "claude"] else build_parser().parse_args(argv)
     handler: Handler = args.handler
     from lifecycle.logs import release
 
@@ -314,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("lifecycle: error: out of memory (a record too large to read?)\n")
         return 1
     except Exception as exc:
+        from lifecycle.commands.base import one_line
         from lifecycle.errors import LifecycleError
 
         release(show=False)

@@ -402,6 +402,9 @@ class LiveContext:
     #: process reads them without listing a folder that grows with history.
     saved_checkpoint_key: str | None = None
     journal_seq: int | None = None
+    #: The last batch of the Claude Code hook's journal folded into this session
+    #: (:mod:`lifecycle.integrations.claude_journal`): a batch is applied exactly once.
+    folded_journal: int = 0
     schema_version: int = SCHEMA_VERSION
 
 

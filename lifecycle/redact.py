@@ -23,14 +23,15 @@ object ``{"kind": "regex", ...}`` (read once, at the first redaction).
 
 from __future__ import annotations
 
-import base64
-import binascii
+import _thread  # threading is more than one lock needs, on every hook
 import json
 import os
 import re
-import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+
+TYPE_CHECKING = False  # no typing or collections.abc at run time: every hook imports this
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 #: What a secret becomes.
 MARK = "[redacted:{kind}]"
@@ -130,6 +131,9 @@ def _flag(m: re.Match[str]) -> bool:
 
 def _basic(m: re.Match[str]) -> bool:
     """``Basic xxx`` is a credential when it decodes to ``user:password``."""
+    import base64  # here: most texts have no ``Basic`` value, and every hook imports this
+    import binascii
+
     raw = m.group("b64")
     try:
         decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
@@ -225,7 +229,7 @@ ENV_FILE = re.compile(
     r"|credentials(?:\.json)?|secrets?\.(?:json|ya?ml|toml))$"
 )
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _env_loaded = False
 #: Pieces of JSON known to hold no secret, bounded in bytes (cleared past this).
 CLEAN_CACHE_BYTES = 8 << 20

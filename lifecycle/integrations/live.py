@@ -119,6 +119,7 @@ def live_session(
     ``save=False`` is for steps that only read: they take no session lease.
     """
     from lifecycle import keys
+    from lifecycle.integrations import claude_journal
     from lifecycle.session import SessionManager
     from lifecycle.session.lease import held
     from lifecycle.stores import ProjectStore, open_store
@@ -137,6 +138,9 @@ def live_session(
 
             first = make()
             live = LiveSession(first, first.attach(), make)
+            # Events the Claude Code hook only journaled join the session first (and a
+            # fold that fails saves nothing: its batch stays whole for the next one).
+            claude_journal.fold(live, raw, project, save=save)
             try:
                 yield live
             except BaseException:
@@ -146,6 +150,8 @@ def live_session(
                 raise
             if save and live.is_open:
                 live.manager.save_context(fence=True)
+            if save:
+                claude_journal.after_step(live, raw, project)
     finally:
         if owned:
             raw.close()
