@@ -223,10 +223,13 @@ def close(store: Any) -> None:
 @contextlib.contextmanager
 def _store_locked(root: str) -> Iterator[None]:
     """The file store's write lock: no write happens while a project is rebuilt."""
+    from lifecycle.stores.held import lock_held
+
     fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        with lock_held(root):  # its reads of torn records then do not wait for it
+            yield
     finally:
         os.close(fd)
 

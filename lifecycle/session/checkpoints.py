@@ -9,9 +9,10 @@ the ``merge`` policy, enforces the size limits, and retries a failed write once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -77,6 +78,7 @@ class Checkpoints:
         self.store = store
         #: Takes the work tree's git snapshot a checkpoint is due (None: never).
         self.snapshots = snapshots
+        self._where = (store.url, store.project)
 
     # reading ---------------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ class Checkpoints:
             entry = self.store.get(key)
             if entry is None:
                 return None
-            return codec.decode(Checkpoint, entry.value, key=key)
+            return _fresh(DECODED.decode(Checkpoint, self._where, key, entry.value))
         except (CorruptRecord, InvalidRecord, InvalidKey) as exc:
             if warnings is not None:
                 warnings.append(f"skipped corrupt checkpoint {key}: {exc}")
@@ -122,7 +124,9 @@ class Checkpoints:
         """The key ``checkpoints/latest`` names (None: no pointer, or unreadable)."""
         try:
             entry = self.store.get(LATEST)
-            return None if entry is None else codec.decode(Pointer, entry.value, key=LATEST).key
+            if entry is None:
+                return None
+            return DECODED.decode(Pointer, self._where, LATEST, entry.value).key
         except (CorruptRecord, InvalidRecord, StoreError):
             return None
 
@@ -134,7 +138,7 @@ class Checkpoints:
         try:
             pointer_entry = self.store.get(LATEST)
             if pointer_entry is not None:
-                pointer = codec.decode(Pointer, pointer_entry.value, key=LATEST)
+                pointer = DECODED.decode(Pointer, self._where, LATEST, pointer_entry.value)
                 cp = self.read_key(pointer.key)
                 if cp is not None:
                     return cp, pointer_entry.version
@@ -237,6 +241,71 @@ class Checkpoints:
                 log.warning("checkpoint.trimmed", checkpoint_id=cp.id, trimmed=list(trimmed))
             return Committed(cp, len(body), versions[1], trimmed)
         raise StoreError(f"could not move {LATEST}: too many concurrent writers")
+
+
+R = TypeVar("R")
+
+
+class Decoded:
+    """The records of the last few checkpoint and pointer reads, each kept with the bytes
+    it was decoded from: the same bytes read again (the latest checkpoint, restored by
+    every session and read by every ``read_checkpoint``) are not decoded again.
+
+    Nothing is taken on trust: every read still reads the record from the store (its
+    checksum checked there), and only bytes equal to those a record was decoded from
+    give that record, so a write by another process, a deleted and rewritten key or a
+    damaged file is seen exactly as without the memo. Decoding is a function of the
+    bytes alone, which is what makes this safe; the place (store, project, key) only
+    says which slot to look in."""
+
+    SLOTS = 8
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[type, tuple[str, str], str], tuple[bytes, object]] = {}
+        self._lock = threading.Lock()
+
+    def decode(self, cls: type[R], where: tuple[str, str], key: str, raw: bytes) -> R:
+        slot = (cls, where, key)
+        hit = self._slots.get(slot)
+        if hit is not None and hit[0] == raw:
+            return hit[1]  # type: ignore[return-value]
+        record = codec.decode(cls, raw, key=key)
+        with self._lock:
+            self._slots.pop(slot, None)
+            while len(self._slots) >= self.SLOTS:
+                self._slots.pop(next(iter(self._slots)))
+            self._slots[slot] = (raw, record)
+        return record
+
+    def clear(self) -> None:
+        with self._lock:
+            self._slots.clear()
+
+
+#: The process's memo of decoded checkpoints and pointers (shared by every manager).
+DECODED = Decoded()
+
+
+def _fresh(cp: Checkpoint) -> Checkpoint:
+    """``cp`` with its own copies of the containers a caller could change (progress,
+    context, the work's ``omitted`` counts): the memo's record is never handed out."""
+    state = cp.state
+    return revise(
+        cp,
+        progress=_copied(cp.progress),
+        context=_copied(cp.context),
+        state=revise(state, omitted=dict(state.omitted)),
+    )
+
+
+def _copied(value: Any) -> Any:
+    """A JSON value with fresh dicts and lists (strings and numbers are shared)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if kind is list:
+        return [_copied(v) for v in value]
+    return value
 
 
 def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:

@@ -69,8 +69,24 @@ class Delete:
 Op = Put | Delete
 
 
+#: Storage keys already found safe (a process reads and writes the same few keys over
+#: and over); emptied when full.
+_SAFE_KEYS: set[str] = set()
+_SAFE_KEYS_MAX = 4096
+#: Project-relative keys the key grammar (:func:`lifecycle.keys.validate`) allowed.
+_GRAMMAR_KEYS: set[str] = set()
+
+
+def _keys_validate() -> Callable[[str], str]:
+    from lifecycle import keys
+
+    return keys.validate
+
+
 def check_storage_key(key: object) -> str:
     """Return ``key`` if it is a safe storage key, else raise InvalidKey."""
+    if type(key) is str and key in _SAFE_KEYS:
+        return key
     if not isinstance(key, str):
         raise InvalidKey(repr(key), "a key must be a string")
     if not key or len(key) > MAX_KEY_LENGTH:
@@ -82,6 +98,10 @@ def check_storage_key(key: object) -> str:
                 f"segment {quoted(segment)} must be 1-128 of A-Z a-z 0-9 . _ - "
                 "and not start with '.' or '-'",
             )
+    if type(key) is str:
+        if len(_SAFE_KEYS) >= _SAFE_KEYS_MAX:
+            _SAFE_KEYS.clear()
+        _SAFE_KEYS.add(key)
     return key
 
 
@@ -378,11 +398,18 @@ class ProjectStore:
         return self.store.url
 
     def _full(self, key: str) -> str:
-        return self._root + self._validate(key)
+        if type(key) is str and key in _GRAMMAR_KEYS:
+            return self._root + key
+        full = self._root + self._validate(key)
+        if self._validate is _keys_validate():
+            if len(_GRAMMAR_KEYS) >= _SAFE_KEYS_MAX:
+                _GRAMMAR_KEYS.clear()
+            _GRAMMAR_KEYS.add(key)
+        return full
 
     def get(self, key: str) -> Entry | None:
         entry = self.store.get(self._full(key))
-        return None if entry is None else attrs.evolve(entry, key=key)
+        return None if entry is None else Entry(key, entry.value, entry.version)
 
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
         return self.store.put(self._full(key), value, expected_version=expected_version)

@@ -29,12 +29,20 @@ Crash semantics of :meth:`FileStore.batch`. Every compare-and-swap is checked un
 the lock before anything is written, so a conflict writes nothing. Then every
 value is written to its temp file (and fsynced unless ``Put(sync=False)``), the
 temp files are renamed (deletes unlinked) in op order, and each affected folder is
-fsynced once. The call returns only after all of that, so an acknowledged batch is
-whole. A crash in the middle of the renames leaves some of them done and the rest
-not: on journaling file systems (ext4, xfs, apfs) metadata reaches the disk in
-order, so a reader sees a prefix of the batch; POSIX itself does not promise the
-order across folders. Callers therefore put their commit record (a ``latest``
-pointer) last and readers check that what it points to exists and is valid.
+fsynced once. Last, a ``Put(sync=False)`` whose key already has a regular file (a
+``latest`` pointer, ``session/current``, the lease) is written in place, after the
+folder fsyncs, and flushed with ``fdatasync``: no second new file, no rename. A
+crash during that write leaves the old value (the batch was not acknowledged) or a
+torn one, which fails its checksum: the reader of a pointer then falls back to the
+newest valid record, which the folder fsync already made durable. A reader that
+finds a torn record reads it once more while holding the lock, so a write in place
+in progress is never taken for a torn one. The call returns only after all of that,
+so an acknowledged batch is whole. A crash in the middle of the renames leaves some
+of them done and the rest not: on journaling file systems (ext4, xfs, apfs)
+metadata reaches the disk in order, so a reader sees a prefix of the batch; POSIX
+itself does not promise the order across folders. Callers therefore put their
+commit record (a ``latest`` pointer) last and readers check that what it points to
+exists and is valid.
 
 Temp files. A temp file left by a crashed writer is never read (its name starts
 with ``.``). Before writing, a writer lists the folders it is about to write temp
@@ -71,6 +79,7 @@ from lifecycle.stores.base import (
     plan_batch,
     split_url,
 )
+from lifecycle.stores.held import held_roots, lock_held
 
 log = get_logger(__name__)
 
@@ -151,6 +160,40 @@ def _declared_length(key: str, head: bytes, size: int) -> int:
     if size != end + 1 + length:
         raise CorruptRecord(key, f"header says {length} bytes, file holds {size - end - 1}")
     return length
+
+
+def _open_in_place(path: str) -> int | None:
+    """A descriptor to rewrite the existing regular file ``path`` in place, or None (no
+    such file, or not a regular one: the temp file and rename then replace it)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # absent, a link, a FIFO without reader, a folder
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            return None
+        if stat.S_IMODE(info.st_mode) != FILE_MODE:
+            os.fchmod(fd, FILE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_in_place(fd: int, data: bytes) -> None:
+    """Overwrite the file open on ``fd`` with ``data`` and flush it (``fdatasync``).
+
+    The new bytes go over the old ones (no block freed and allocated again, so a full
+    disk does not refuse a same-sized value), then the file is cut to their length."""
+    view = memoryview(data)
+    at = 0
+    while at < len(data):
+        at += os.pwrite(fd, view[at:], at)
+    if os.fstat(fd).st_size != len(data):
+        os.ftruncate(fd, len(data))
+    os.fdatasync(fd)
 
 
 def _fsync_dir(path: str) -> None:
@@ -323,7 +366,32 @@ class FileStore:
     def get(self, key: str) -> Entry | None:
         with _os_errors(self._root, f"read {key!r}"):
             _, path = self._path(key)
-            return self._read(key, path)
+            try:
+                return self._read(key, path)
+            except CorruptRecord:
+                # Maybe a value being written in place (see the module docstring): read
+                # it again once no writer holds the lock; still torn, it is torn.
+                if self._root in held_roots():
+                    raise
+                with self._reading_locked() as locked:
+                    if not locked:
+                        raise
+                    return self._read(key, path)
+
+    @contextlib.contextmanager
+    def _reading_locked(self) -> Iterator[bool]:
+        """Hold the write lock shared (no writer at work) while the block runs; yields
+        False without waiting when there is no lock file (so no writer ever was)."""
+        try:
+            fd = os.open(self._lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            yield False
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield True
+        finally:
+            os.close(fd)
 
     def _version(self, key: str, path: str, expected: int | None) -> int:
         """The stored version of ``key`` (0 if absent), read from the header alone.
@@ -447,14 +515,15 @@ class FileStore:
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            info = os.fstat(fd)
-            if stat.S_IMODE(info.st_mode) != FILE_MODE:
-                os.fchmod(fd, FILE_MODE)
-            size = info.st_size
-            if size:
-                self._sweep(os.pread(fd, size, 0).decode("utf-8", "replace").splitlines())
-                os.ftruncate(fd, 0)
-            yield fd
+            with lock_held(self._root):
+                info = os.fstat(fd)
+                if stat.S_IMODE(info.st_mode) != FILE_MODE:
+                    os.fchmod(fd, FILE_MODE)
+                size = info.st_size
+                if size:
+                    self._sweep(os.pread(fd, size, 0).decode("utf-8", "replace").splitlines())
+                    os.ftruncate(fd, 0)
+                yield fd
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
@@ -531,7 +600,7 @@ class FileStore:
                     ops, lambda key, expected: self._version(key, where[key], expected)
                 )
                 versions = [planned.version for planned in plan]
-                self._apply(lock, ops, paths, versions)
+                self._apply(lock, ops, paths, versions, in_place=True)
                 self._index_written([(o.key, o.value if isinstance(o, Put) else None) for o in ops])
                 return versions
 
@@ -556,20 +625,33 @@ class FileStore:
         ops: Sequence[Op],
         paths: Sequence[tuple[str, str]],
         versions: Sequence[int],
+        *,
+        in_place: bool = False,
     ) -> None:
-        """Write ``ops`` (their compare-and-swaps already checked), each Put at its version."""
+        """Write ``ops`` (their compare-and-swaps already checked), each Put at its version.
+
+        With ``in_place``, a ``Put(sync=False)`` over an existing regular file is written
+        in place after the renames and folder fsyncs (see the module docstring)."""
         # 1. Only the last op on each key reaches the disk; earlier ones are superseded.
         last = {op.key: i for i, op in enumerate(ops)}
         final = [i for i in range(len(ops)) if last[ops[i].key] == i]
-        folders = {paths[i][0] for i in final if isinstance(ops[i], Put)}
-        if folders:
-            marker = "\n".join(os.path.relpath(f, self._root) for f in sorted(folders))
-            os.pwrite(lock, marker.encode(), 0)
+        overwrite: dict[int, int] = {}  # op index -> descriptor of the file it rewrites
         temps: dict[int, str] = {}
         try:
+            if in_place:
+                for i in final:
+                    op = ops[i]
+                    if isinstance(op, Put) and not op.sync:
+                        fd = _open_in_place(paths[i][1])
+                        if fd is not None:
+                            overwrite[i] = fd
+            folders = {paths[i][0] for i in final if isinstance(ops[i], Put) and i not in overwrite}
+            if folders:
+                marker = "\n".join(os.path.relpath(f, self._root) for f in sorted(folders))
+                os.pwrite(lock, marker.encode(), 0)
             for i in final:
                 op = ops[i]
-                if isinstance(op, Put):
+                if isinstance(op, Put) and i not in overwrite:
                     folder, path = paths[i]
                     temp = os.path.join(folder, "." + os.path.basename(path) + TMP_SUFFIX)
                     data = encode_record(versions[i], op.value)
@@ -589,16 +671,23 @@ class FileStore:
                     os.replace(temps[i], path)
                     del temps[i]
                     touched[folder] = None
-                else:
+                elif i not in overwrite:
                     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                         os.unlink(path)
                         touched[folder] = None
             for folder in touched:
                 _fsync_dir(folder)
+            # 3. Values rewritten in place, in op order, once what they name is durable.
+            for i, fd in overwrite.items():
+                op = ops[i]
+                assert isinstance(op, Put)
+                _write_in_place(fd, encode_record(versions[i], op.value))
         finally:
             for temp in temps.values():
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
+            for fd in overwrite.values():
+                os.close(fd)
         if folders:
             os.ftruncate(lock, 0)
 

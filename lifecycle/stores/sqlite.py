@@ -10,8 +10,10 @@ Durability and concurrency:
   acknowledged write survives power loss (WAL with NORMAL may lose the last
   commits), while readers never block the writer.
 - Every write is one ``BEGIN IMMEDIATE`` transaction: it takes the database's
-  write lock before reading the versions it checks, so compare-and-swap is
-  race-free across processes; waits for the lock up to ``busy_timeout``.
+  write lock before the versions are checked, so compare-and-swap is race-free
+  across processes; waits for the lock up to ``busy_timeout``. The check is inside
+  the write (``INSERT ... ON CONFLICT DO NOTHING`` for "must be absent", ``UPDATE
+  ... WHERE version = ?``); a write that changed no row rolls the transaction back.
 - One connection per store behind a lock (sqlite3 connections are not safe to
   use from two threads at once); other processes use their own.
 - A ``migrations`` table records each schema step applied; opening a database
@@ -59,6 +61,19 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 MEMORY = ":memory:"
+#: ``INSERT ... RETURNING`` (SQLite 3.35): an unconditional write learns its new version
+#: in the same statement.
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+_UPSERT_RETURNING = (
+    "INSERT INTO entries (key, value, version, crc) VALUES (?, ?, 1, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+    "version = entries.version + 1, crc = excluded.crc RETURNING version"
+)
+_CREATE = (
+    "INSERT INTO entries (key, value, version, crc) VALUES (?, ?, 1, ?) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+_SWAP = "UPDATE entries SET value = ?, version = ?, crc = ? WHERE key = ? AND version = ?"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds a writer waits for another's transaction
 SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
 #: Free bytes below which a file system counts as full for a WAL database: the -shm
@@ -472,6 +487,44 @@ class SqliteStore(PagedScans):
         row = conn.execute("SELECT version FROM entries WHERE key = ?", (key,)).fetchone()
         return 0 if row is None else int(row[0])
 
+    def _checked_put(
+        self, conn: sqlite3.Connection, key: str, value: bytes, expected: int | None
+    ) -> int:
+        """Write one key whose version check is inside the write: a create is an INSERT
+        that does nothing when the key exists, a compare-and-swap an UPDATE of the
+        expected version; neither reads first. A write that changed no row was refused,
+        and the version then found names the conflict (the caller's transaction rolls
+        back whatever the batch wrote before it). Returns the new version."""
+        crc = row_crc(key, value)
+        if expected is None:
+            if _RETURNING:
+                # fetchall: stepped to its end, so no statement is left open at COMMIT
+                (row,) = conn.execute(_UPSERT_RETURNING, (key, value, crc)).fetchall()
+                return int(row[0])
+            found = self._version(conn, key)
+            self._store(conn, key, value, found + 1)
+            return found + 1
+        if expected == 0:
+            cursor = conn.execute(_CREATE, (key, value, crc))
+        else:
+            cursor = conn.execute(_SWAP, (value, expected + 1, crc, key, expected))
+        if cursor.rowcount != 1:
+            check_version(key, expected, self._version(conn, key))
+            raise StoreError(f"SQLite database {self.path!r}: write of {key!r} changed no row")
+        return expected + 1
+
+    def _checked_delete(self, conn: sqlite3.Connection, key: str, expected: int | None) -> bool:
+        """Delete one key, its version check inside the DELETE (as :meth:`_checked_put`)."""
+        if expected is None:
+            return conn.execute("DELETE FROM entries WHERE key = ?", (key,)).rowcount > 0
+        if expected == 0:
+            check_version(key, 0, self._version(conn, key))
+            return False
+        cursor = conn.execute("DELETE FROM entries WHERE key = ? AND version = ?", (key, expected))
+        if cursor.rowcount != 1:
+            check_version(key, expected, self._version(conn, key))
+        return True
+
     @staticmethod
     def _store(conn: sqlite3.Connection, key: str, value: bytes, version: int) -> None:
         conn.execute(
@@ -486,11 +539,9 @@ class SqliteStore(PagedScans):
         data = bytes(value)
 
         def put(conn: sqlite3.Connection) -> int:
-            found = self._version(conn, key)
-            check_version(key, expected_version, found)
-            self._store(conn, key, data, found + 1)
+            version = self._checked_put(conn, key, data, expected_version)
             self._index(conn, key, data)
-            return found + 1
+            return version
 
         return self._write(f"write {key!r}", put)
 
@@ -498,11 +549,8 @@ class SqliteStore(PagedScans):
         check_storage_key(key)
 
         def delete(conn: sqlite3.Connection) -> bool:
-            found = self._version(conn, key)
-            check_version(key, expected_version, found)
-            if found == 0:
+            if not self._checked_delete(conn, key, expected_version):
                 return False
-            conn.execute("DELETE FROM entries WHERE key = ?", (key,))
             self._index(conn, key, None)
             return True
 
@@ -513,6 +561,11 @@ class SqliteStore(PagedScans):
         if not ops:
             return []
         values = [bytes(op.value) if isinstance(op, Put) else b"" for op in ops]
+        if len({op.key for op in ops}) == len(ops):
+            return self._write(
+                f"apply a batch of {len(ops)} operations",
+                lambda conn: self._distinct_batch(conn, ops, values),
+            )
 
         def batch(conn: sqlite3.Connection) -> list[int]:
             plan = plan_batch(ops, lambda key, _: self._version(conn, key))
@@ -525,6 +578,23 @@ class SqliteStore(PagedScans):
             return [planned.version for planned in plan]
 
         return self._write(f"apply a batch of {len(ops)} operations", batch)
+
+    def _distinct_batch(
+        self, conn: sqlite3.Connection, ops: Sequence[Op], values: Sequence[bytes]
+    ) -> list[int]:
+        """A batch whose ops are on distinct keys (a checkpoint and its pointer): each
+        op's version check is inside its write, and a refused one raises VersionConflict,
+        which rolls back the whole transaction, so the batch still applies all or none."""
+        versions = []
+        for op, value in zip(ops, values, strict=True):
+            if isinstance(op, Put):
+                versions.append(self._checked_put(conn, op.key, value, op.expected_version))
+                self._index(conn, op.key, value)
+            else:
+                if self._checked_delete(conn, op.key, op.expected_version):
+                    self._index(conn, op.key, None)
+                versions.append(0)
+        return versions
 
     def _index(self, conn: sqlite3.Connection, key: str, value: bytes | None) -> None:
         """The search index (lifecycle.search.sqlite_index), in the write's transaction:
