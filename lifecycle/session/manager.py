@@ -211,7 +211,7 @@ class SessionManager:
     @property
     def has_unsaved_work(self) -> bool:
         with self._lock:
-            return self._driver.saved_at != self._driver.snapshot()
+            return self._driver.unsaved()
 
     @property
     def warnings(self) -> tuple[str, ...]:
