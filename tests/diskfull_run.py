@@ -40,6 +40,7 @@ def run(args: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess[str
 
 
 def fill(folder: Path, free_pages: int) -> Path:
+    """A file that takes every page of ``folder``'s file system but ``free_pages``."""
     filler = folder / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
     try:

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import procs
+from diskfull_run import fill as _fill
 
-PAGE = 4096
 HERE = Path(__file__).resolve()
 
 
@@ -61,21 +61,6 @@ def on_full_disk(store: str, free_pages: int, commands: list[list[str]]) -> dict
         raise RuntimeError(f"the full-disk scenario failed ({done.returncode}): {done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
-
-
-def _fill(folder: Path, free_pages: int) -> Path:
-    """A file that takes every page of ``folder``'s file system but ``free_pages``."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * PAGE)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    os.truncate(filler, max(0, filler.stat().st_size - free_pages * PAGE))
-    return filler
 
 
 def _contents(folder: Path) -> dict[str, str]:
