@@ -114,6 +114,16 @@ def test_should_create_checkpoint_is_the_tables_answer_for_a_tick_and_changes_no
     assert m.should_create_checkpoint() is False  # COMPLETED: nothing more
 
 
+def test_asking_whether_a_checkpoint_is_due_does_not_move_the_sessions_clock() -> None:
+    m = SessionManager(store=open_store("memory://"), project="p", clock=Clock())
+    m.start_session(restore=False)
+    first = m.create_checkpoint(phase="one")
+    for _ in range(3):
+        m.should_create_checkpoint()
+    second = m.create_checkpoint(phase="two")
+    assert second.timestamp == first.timestamp + timedelta(microseconds=1)
+
+
 def test_should_create_checkpoint_is_false_with_nothing_unsaved_however_long_the_work() -> None:
     clock = Clock()
     m = SessionManager(store=open_store("memory://"), project="p", clock=clock)
@@ -257,4 +267,7 @@ def test_a_store_that_cannot_be_read_at_load_starts_fresh_with_a_warning_and_a_l
     assert result.is_fresh_session
     assert any("starting a fresh session" in w for w in result.warnings)
     failed = [x for x in logs if x["event"] == "restore.failed"]
-    assert len(failed) == 1 and failed[0]["log_level"] == "warning" and failed[0]["error"]
+    assert len(failed) == 1 and failed[0]["log_level"] == "warning"
+    (warning,) = [w for w in result.warnings if "starting a fresh session" in w]
+    assert warning == f"could not read checkpoints ({failed[0]['error']}); starting a fresh session"
+    assert failed[0]["error"] not in ("", "None")
