@@ -11,8 +11,9 @@ A bare JSON-RPC client on the server's pipes (no client library in the way) meas
   ``tools/call session_status`` and ``tools/call session_save``, medians of 50.
 
 Beside them: the floor of a bare Python process, one that only imports the ``mcp``
-SDK's stdio transport (what a server that loads the SDK first waits for), and the peer ``@modelcontextprotocol/server-memory`` (node, from
-``tests/mcp_clients/node_modules`` when installed there).
+SDK's stdio transport (what a server that loads the SDK first waits for), and the peer
+``@modelcontextprotocol/server-memory`` (node, from ``tests/mcp_clients/node_modules``
+when installed there).
 """
 
 from __future__ import annotations

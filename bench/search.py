@@ -38,12 +38,14 @@ from lifecycle.search import rebuild, search  # noqa: E402
 from lifecycle.stores.base import Put, Store  # noqa: E402
 from lifecycle.stores.memory import MemoryStore  # noqa: E402
 
-WORDS = (
-    "parser lexer token cache index query schema migration checkpoint restore session "
-    "learning decision rationale rename fsync folder file store sqlite postgres pool "
-    "retry timeout budget latency journal replay branch merge conflict lock thread "
-    "process signal hook prompt context summary report diagram table guard effect row "
-    "event trigger risk deletion security review audit test fixture bench profile"
+WORDS = " ".join(
+    (
+        "parser lexer token cache index query schema migration checkpoint restore session",
+        "learning decision rationale rename fsync folder file store sqlite postgres pool",
+        "retry timeout budget latency journal replay branch merge conflict lock thread",
+        "process signal hook prompt context summary report diagram table guard effect row",
+        "event trigger risk deletion security review audit test fixture bench profile",
+    )
 ).split()
 RARE = ("walrus", "quokka", "axolotl", "pangolin")
 
@@ -152,12 +154,8 @@ def main() -> int:
                 store.batch([Put(e.key, e.value) for e in entries[i : i + 100]])
             load = time.perf_counter() - start
             if name == "postgres":  # what autovacuum does to a table a year old
-                store._run(
-                    "analyze",
-                    lambda conn: conn.execute(  # type: ignore[attr-defined]
-                        f'ANALYZE "{store.schema}".lifecycle_search_text'  # type: ignore[attr-defined]
-                    ),
-                )
+                analyze = f'ANALYZE "{store.schema}".lifecycle_search_text'  # type: ignore[attr-defined]
+                store._run("analyze", lambda conn, sql=analyze: conn.execute(sql))  # type: ignore[attr-defined]
             first = timed(store, mix[:1])[0]
             times = timed(store, mix)
             start = time.perf_counter()
