@@ -126,7 +126,14 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFECYCLE_", "CLAUDE_"))}
     env["PYTHONPATH"] = str(ROOT)
     with tempfile.TemporaryDirectory() as folder:
-        server = [sys.executable, "-m", "lifecycle", "mcp", "--store", f"file://{folder}/.lifecycle"]
+        server = [
+            sys.executable,
+            "-m",
+            "lifecycle",
+            "mcp",
+            "--store",
+            f"file://{folder}/.lifecycle",
+        ]
         floor = [sys.executable, "-c", "import mcp.server.stdio"]
         bare = [sys.executable, "-c", "pass"]
         first_list(server, folder, env)  # compile and cache what the first run would
