@@ -297,20 +297,36 @@ def redact(text: str) -> str:
     return text
 
 
-_anchors: tuple[int, re.Pattern[bytes] | None] | None = None
+class _Scan:
+    """What the patterns imply for scanning JSON, derived once per set of patterns:
+    ``anchors``, one regex for every anchor of every pattern, written as a trie so that
+    each position tries one branch per next byte instead of every anchor (None: a
+    pattern with no anchor runs on every text); ``outer`` and ``inner``, where JSON is
+    cut into pieces and new pieces into fields (``{`` and ``,``, or quotes and no second
+    cut when an added pattern's anchor holds either, so that no anchor is cut in two)."""
+
+    def __init__(self) -> None:
+        self.count = len(PATTERNS)
+        words = {a for p in PATTERNS for a in p.encoded}
+        always = any(not p.anchors for p in PATTERNS)
+        self.anchors = None if always else re.compile(_trie(words))
+        held = any(c in a for a in words for c in (b"{", b","))
+        self.outer, self.inner = (b'"', b"") if held else (b"{", b",")
+
+
+_scan: _Scan | None = None
+
+
+def _scanning() -> _Scan:
+    global _scan
+    if _scan is None or _scan.count != len(PATTERNS):
+        _scan = _Scan()
+    return _scan
 
 
 def _anchored(lowered: bytes) -> bool:
-    """Could any pattern match in this (lower-cased) text? One regex scan for every
-    anchor of every pattern (rebuilt when a pattern is added), written as a trie so
-    that each position tries one branch per next byte instead of every anchor; a
-    pattern with no anchor runs on every text."""
-    global _anchors
-    if _anchors is None or _anchors[0] != len(PATTERNS):
-        always = any(not p.anchors for p in PATTERNS)
-        words = {a for p in PATTERNS for a in p.encoded}
-        _anchors = (len(PATTERNS), None if always else re.compile(_trie(words)))
-    found = _anchors[1]
+    """Could any pattern match in this (lower-cased) text?"""
+    found = _scanning().anchors
     return found is None or found.search(lowered) is not None
 
 
@@ -352,12 +368,14 @@ def redact_json(raw: bytes) -> bytes:
     global _clean_bytes
     if not _env_loaded:
         _load_env()
-    outer, inner = _cuts()
+    scan = _scanning()
+    outer, inner = scan.outer, scan.inner
     fresh = set(raw.split(outer)).difference(_clean)
     if not fresh:
         return raw
     fields = set(inner.join(fresh).split(inner)).difference(_clean) if inner else fresh
-    if not _anchored(b"{".join(fields).lower()):
+    found = scan.anchors
+    if found is not None and found.search(outer.join(fields).lower()) is None:
         size = sum(map(len, fresh)) + sum(map(len, fields))
         if _clean_bytes + size > CLEAN_CACHE_BYTES:
             _clean.clear()
@@ -369,19 +387,6 @@ def redact_json(raw: bytes) -> bytes:
     text = raw.decode("utf-8")
     out = redact(text)
     return raw if out == text else out.encode("utf-8")
-
-
-def _cuts() -> tuple[bytes, bytes]:
-    """Where JSON is cut into pieces, and new pieces into fields: at ``{`` and ``,``,
-    or at quotes (no second cut) when an added pattern's anchor holds either."""
-    global _cut_at
-    if _cut_at is None or _cut_at[0] != len(PATTERNS):
-        held = any(c in a for p in PATTERNS for a in p.encoded for c in (b"{", b","))
-        _cut_at = (len(PATTERNS), (b'"', b"") if held else (b"{", b","))
-    return _cut_at[1]
-
-
-_cut_at: tuple[int, tuple[bytes, bytes]] | None = None
 
 
 def is_secret_file(path: str) -> bool:
