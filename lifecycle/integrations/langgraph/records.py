@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 import zlib
 from collections.abc import Sequence
 from typing import TypeVar, cast
@@ -265,11 +266,25 @@ def _header(cls: type[R], raw: bytes, key: str) -> R:
     return codec.from_dict(cls, data, key=key)
 
 
+#: Where each part of a body lies in its frame: ``(start, end)`` offsets.
+Spans = tuple[tuple[int, int], ...]
+
+
 def frame(header: bytes, parts: Sequence[bytes | memoryview]) -> bytes:
     """The stored bytes for a header (JSON, no newline) and the parts of a body."""
-    sizes = ",".join(str(len(p)) for p in parts).encode("ascii")
-    rest = b"".join([sizes, b" ", header, b"\n", *parts])
-    return MAGIC + b"%08x " % zlib.crc32(rest) + rest
+    return _framed(header, parts)[0]
+
+
+def _framed(header: bytes, parts: Sequence[bytes | memoryview]) -> tuple[bytes, Spans]:
+    sizes = [len(p) for p in parts]
+    digits = ",".join(map(str, sizes)).encode("ascii")
+    rest = b"".join([digits, b" ", header, b"\n", *parts])
+    at = _FRAME_HEAD + len(digits) + len(header) + 2
+    spans = []
+    for size in sizes:
+        spans.append((at, at + size))
+        at += size
+    return MAGIC + b"%08x " % zlib.crc32(rest) + rest, tuple(spans)
 
 
 def encode(record: Record, parts: Sequence[bytes | memoryview]) -> bytes:
@@ -277,37 +292,114 @@ def encode(record: Record, parts: Sequence[bytes | memoryview]) -> bytes:
     :mod:`lifecycle.codec` form (``kind`` and its fields), written here directly: its
     fields are text, None, ints and the write triples, which cattrs' unstructuring only
     copied."""
+    return encoded(record, parts)[0]
+
+
+def encoded(record: Record, parts: Sequence[bytes | memoryview]) -> tuple[bytes, Spans]:
+    """:func:`encode`, with where each part lies in the stored bytes (for :data:`MEMO`)."""
     data = {name: getattr(record, name) for name in _NAMES[type(record)]}
     if isinstance(record, GraphWrites):
         data["writes"] = [[h.idx, h.channel, h.type] for h in record.writes]
     data["kind"] = KINDS[type(record)]
-    return frame(orjson.dumps(data), parts)
+    return _framed(orjson.dumps(data), parts)
 
 
 def decode(cls: type[R], raw: bytes, key: str) -> tuple[R, list[memoryview]]:
     """The record and its body's parts (views of ``raw``, not copies); CorruptRecord if
     the frame or its crc is wrong."""
+    record, spans = _decoded(cls, raw, key)
+    view = memoryview(raw)
+    return record, [view[a:b] for a, b in spans]
+
+
+def _decoded(cls: type[R], raw: bytes, key: str) -> tuple[R, Spans]:
     if raw[: len(MAGIC)] != MAGIC or raw[_FRAME_HEAD - 1 : _FRAME_HEAD] != b" ":
         raise CorruptRecord(key, "not a LangGraph record of lifecycle (no LG1 header)")
     try:
         crc = int(raw[len(MAGIC) : _FRAME_HEAD - 1], 16)
     except ValueError:
         raise CorruptRecord(key, "its checksum is not hexadecimal") from None
-    view = memoryview(raw)
-    if zlib.crc32(view[_FRAME_HEAD:]) != crc:
+    if zlib.crc32(memoryview(raw)[_FRAME_HEAD:]) != crc:
         raise CorruptRecord(key, "its checksum does not match its content")
     space = raw.find(b" ", _FRAME_HEAD)
     end = raw.find(b"\n", space)
     if space < 0 or end < 0:
         raise CorruptRecord(key, "no end to its header")
     record = _header(cls, raw[space + 1 : end], key)
-    parts, at = [], end + 1
+    spans, at = [], end + 1
     sizes = raw[_FRAME_HEAD:space]
     for size in sizes.split(b",") if sizes else ():
         if not size.isdigit():
             raise CorruptRecord(key, "its part sizes are not numbers")
-        parts.append(view[at : at + int(size)])
+        spans.append((at, at + int(size)))
         at += int(size)
     if at != len(raw):
         raise CorruptRecord(key, "its parts do not add up to its body")
-    return record, parts
+    return record, tuple(spans)
+
+
+# -- the memo of decoded records -----------------------------------------------------------
+
+
+class Decoded:
+    """The records of the last few values read, each kept with the exact bytes it was
+    decoded from (or encoded to): the same bytes read again (the latest checkpoint of a
+    thread, read by every ``get_tuple``) are not checked and parsed again.
+
+    As :data:`lifecycle.session.checkpoints.DECODED` does for lifecycle's checkpoints,
+    nothing is taken on trust: every read still reads the value from the store (which
+    checks its own checksum there), and only bytes equal to those a record came from
+    give that record, so a write by another process, a rewritten key or a damaged value
+    is seen exactly as without the memo. A record is a function of its bytes alone
+    (:func:`decode` reads nothing else; records are frozen, their parts are views of
+    the bytes read now), which is what makes this safe; the place (store, project,
+    key) only says which slot to look in. Bounded by slots and by bytes kept."""
+
+    SLOTS = 32
+    #: Bytes of values kept at most (a value over it is never kept).
+    BUDGET = 32 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._slots: dict[tuple[type, tuple[str, str], str], tuple[bytes, Record, Spans]] = {}
+        self._kept = 0
+        self._lock = threading.Lock()
+
+    def decode(
+        self, cls: type[R], where: tuple[str, str], key: str, raw: bytes
+    ) -> tuple[R, list[memoryview]]:
+        """:func:`decode` ``raw``, or the record decoded from equal bytes at this place."""
+        hit = self._slots.get((cls, where, key))
+        if hit is not None and hit[0] == raw:
+            record, spans = cast(R, hit[1]), hit[2]
+        else:
+            record, spans = _decoded(cls, raw, key)
+            self.remember(where, key, raw, record, spans)
+        view = memoryview(raw)
+        return record, [view[a:b] for a, b in spans]
+
+    def remember(
+        self, where: tuple[str, str], key: str, raw: bytes, record: Record, spans: Spans
+    ) -> None:
+        """Keep ``record`` as what ``raw`` (its exact stored bytes) decodes to."""
+        if type(raw) is not bytes or len(raw) > self.BUDGET:
+            return  # only immutable bytes can be compared later
+        slot = (type(record), where, key)
+        with self._lock:
+            old = self._slots.pop(slot, None)
+            if old is not None:
+                self._kept -= len(old[0])
+            while self._slots and (
+                len(self._slots) >= self.SLOTS or self._kept + len(raw) > self.BUDGET
+            ):
+                self._kept -= len(self._slots.pop(next(iter(self._slots)))[0])
+            self._slots[slot] = (raw, record, spans)
+            self._kept += len(raw)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._slots.clear()
+            self._kept = 0
+
+
+#: The process's memo of decoded saver records (shared by every LifecycleSaver).
+MEMO = Decoded()

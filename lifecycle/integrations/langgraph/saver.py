@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 from langchain_core.runnables import RunnableConfig
@@ -43,11 +43,22 @@ from lifecycle.errors import CorruptRecord, InvalidRecord, InvalidSettings, Vers
 from lifecycle.integrations.langgraph import records as rec
 from lifecycle.integrations.langgraph.serde import NoPickleSerializer
 from lifecycle.logs import get_logger
-from lifecycle.stores.base import Delete, Entry, Op, ProjectStore, Put, Store
+from lifecycle.stores.base import Delete, Op, ProjectStore, Put, Store
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
+
+
+class Entry(NamedTuple):
+    """A store entry keyed under the project (a tuple: cheaper to make than the
+    store's own entries, and every read makes one or more)."""
+
+    key: str
+    value: bytes
+    version: int
+
+
 #: A checkpoint read: the entry, its record and its body (checkpoint, metadata bytes).
 Found = tuple[Entry, rec.GraphCheckpoint, list[memoryview]]
 #: The entries of a checkpoint's pending writes.
@@ -102,6 +113,8 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         # of each entry (attrs.evolve) was a tenth of a get_tuple.
         self._raw = store
         self._root = self.project + "/"
+        #: This saver's place in the memo of decoded records (:data:`.records.MEMO`).
+        self._where = (store.url, self.project)
         self._owns_store = owns_store
         # memory:// does no I/O: the async methods run inline rather than in a thread.
         self._inline = store.url.startswith("memory://")
@@ -155,9 +168,11 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
         return self._load(record.metadata_type, parts[1], entry.key)
 
     def _pending_writes(self, record: rec.GraphCheckpoint, writes: Sequence[Entry]) -> Any:
+        if not writes:
+            return []
         tasks = []
         for entry in writes:
-            task, parts = rec.decode(rec.GraphWrites, entry.value, entry.key)
+            task, parts = rec.MEMO.decode(rec.GraphWrites, self._where, entry.key, entry.value)
             if len(parts) != len(task.writes):
                 raise CorruptRecord(entry.key, "its parts do not match its writes")
             if task.thread_id == record.thread_id and task.checkpoint_ns == record.checkpoint_ns:
@@ -193,7 +208,7 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
 
     def _checkpoint(self, entry: Entry) -> Found:
         """``entry`` read as a checkpoint record; CorruptRecord (or InvalidRecord) if not."""
-        record, parts = rec.decode(rec.GraphCheckpoint, entry.value, entry.key)
+        record, parts = rec.MEMO.decode(rec.GraphCheckpoint, self._where, entry.key, entry.value)
         if len(parts) != 2:
             raise CorruptRecord(entry.key, "a checkpoint record has two parts")
         return entry, record, parts
@@ -354,7 +369,10 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             metadata_type=m_type,
         )
         key = rec.checkpoint_key(thread_id, ns, checkpoint["id"])
-        self.store.put(key, rec.encode(record, (c_data, m_data)))
+        value, spans = rec.encoded(record, (c_data, m_data))
+        self.store.put(key, value)
+        # What a get_tuple of this checkpoint reads back: decoded already.
+        rec.MEMO.remember(self._where, key, value, record, spans)
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -387,7 +405,7 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
             entry = self.store.get(key)
             by_idx: dict[int, tuple[rec.WriteHead, bytes | memoryview]] = {}
             if entry is not None:
-                stored, parts = rec.decode(rec.GraphWrites, entry.value, key)
+                stored, parts = rec.MEMO.decode(rec.GraphWrites, self._where, key, entry.value)
                 by_idx = {w.idx: (w, p) for w, p in zip(stored.writes, parts, strict=True)}
             before = dict(by_idx)
             for w, payload in new:
@@ -403,9 +421,10 @@ class LifecycleSaver(BaseCheckpointSaver[int]):
                 task_path=task_path,
                 writes=tuple(by_idx[i][0] for i in sorted(by_idx)),
             )
-            value = rec.encode(record, [by_idx[i][1] for i in sorted(by_idx)])
+            value, spans = rec.encoded(record, [by_idx[i][1] for i in sorted(by_idx)])
             try:
                 self.store.put(key, value, expected_version=0 if entry is None else entry.version)
+                rec.MEMO.remember(self._where, key, value, record, spans)
                 return
             except VersionConflict:
                 if attempt == WRITE_TRIES - 1:
