@@ -277,14 +277,17 @@ def frame(header: bytes, parts: Sequence[bytes | memoryview]) -> bytes:
 
 def _framed(header: bytes, parts: Sequence[bytes | memoryview]) -> tuple[bytes, Spans]:
     sizes = [len(p) for p in parts]
-    digits = ",".join(map(str, sizes)).encode("ascii")
-    rest = b"".join([digits, b" ", header, b"\n", *parts])
-    at = _FRAME_HEAD + len(digits) + len(header) + 2
+    head = b"%s %s\n" % (",".join(map(str, sizes)).encode("ascii"), header)
+    # The crc of all after it, piece by piece: the body is copied once, into the frame.
+    crc = zlib.crc32(head)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    at = _FRAME_HEAD + len(head)
     spans = []
     for size in sizes:
         spans.append((at, at + size))
         at += size
-    return MAGIC + b"%08x " % zlib.crc32(rest) + rest, tuple(spans)
+    return b"".join([MAGIC, b"%08x " % crc, head, *parts]), tuple(spans)
 
 
 def encode(record: Record, parts: Sequence[bytes | memoryview]) -> bytes:
