@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.errors import CorruptRecord, LifecycleError
-from lifecycle.stores.base import row_crc
+from lifecycle.stores.base import checked_row, row_crc
 from lifecycle.stores.sqlite import SqliteStore
 
 
@@ -62,6 +62,41 @@ def test_a_changed_sqlite_value_is_corrupt_and_skipped_by_scans(tmp_path: Path) 
         assert store.get("p/a").value == b"rewritten"  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_large_row_read_intact_once_is_still_checked_when_it_changes(tmp_path: Path) -> None:
+    """checked_row remembers large rows it found intact (so that reading the same bytes
+    again does not take their CRC again): a changed value or checksum is still caught."""
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    value = b"x" * 4000 + b"Phase 2"
+    try:
+        store.put("p/a", value)
+        for _ in range(2):  # the second read finds the same bytes and checksum
+            assert store.get("p/a").value == value  # type: ignore[union-attr]
+        conn = sqlite3.connect(path)
+        changed = value.replace(b"Phase", b"Qhase")
+        conn.execute("UPDATE entries SET value = ? WHERE key = 'p/a'", (changed,))
+        conn.commit()
+        with pytest.raises(CorruptRecord, match="checksum"):
+            store.get("p/a")
+        wrong = row_crc("p/a", value) ^ 1
+        conn.execute("UPDATE entries SET value = ?, crc = ? WHERE key = 'p/a'", (value, wrong))
+        conn.commit()
+        with pytest.raises(CorruptRecord, match="checksum"):
+            store.get("p/a")
+        assert list(store.scan("p/")) == []
+        conn.execute("UPDATE entries SET crc = ? WHERE key = 'p/a'", (row_crc("p/a", value),))
+        conn.commit()
+        conn.close()
+        assert store.get("p/a").value == value  # type: ignore[union-attr]
+    finally:
+        store.close()
+    # The same bytes under another key are another row: its own checksum decides.
+    crc = row_crc("p/a", value)
+    assert checked_row("p/a", value, 1, crc).value == value
+    with pytest.raises(CorruptRecord):
+        checked_row("p/b", value, 1, crc)
 
 
 VALUE = b'{"kind":"checkpoint","phase":"Phase 2","id":"cp-20260125T120000.000000Z"}'

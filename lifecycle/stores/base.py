@@ -221,6 +221,18 @@ def row_crc(key: str, value: bytes) -> int:
     return zlib.crc32(value, zlib.crc32(key.encode("utf-8", "surrogateescape") + b"\0"))
 
 
+#: Large rows :func:`checked_row` found intact: key -> (value, crc). A row read again
+#: with equal bytes and an equal checksum is intact without taking its CRC again (the
+#: CRC is a function of the key and the value alone); any other row is checked. Emptied
+#: when full.
+_INTACT: dict[str, tuple[bytes, int]] = {}
+_INTACT_SLOTS = 32
+#: Only values this long or longer are remembered (below it the CRC is cheap), and
+#: none longer than _INTACT_LARGEST (so at most 32 MiB are kept).
+_INTACT_SMALLEST = 2048
+_INTACT_LARGEST = 1024 * 1024
+
+
 def checked_row(key: Any, value: Any, version: Any, crc: Any) -> Entry:
     """The entry of one SQL row ``(key, value, version, crc)``, or CorruptRecord.
 
@@ -231,8 +243,16 @@ def checked_row(key: Any, value: Any, version: Any, crc: Any) -> Entry:
     if not isinstance(value, bytes | bytearray | memoryview) or not isinstance(version, int):
         raise CorruptRecord(name, "the row's columns have the wrong types")
     data = bytes(value)
-    if not isinstance(crc, int) or not isinstance(key, str) or row_crc(key, data) != crc:
+    if not isinstance(crc, int) or not isinstance(key, str):
         raise CorruptRecord(name, "the row's checksum does not match its key and value")
+    seen = _INTACT.get(key)
+    if seen is None or seen[1] != crc or seen[0] != data:
+        if row_crc(key, data) != crc:
+            raise CorruptRecord(name, "the row's checksum does not match its key and value")
+        if _INTACT_SMALLEST <= len(data) <= _INTACT_LARGEST:
+            if len(_INTACT) >= _INTACT_SLOTS:
+                _INTACT.clear()
+            _INTACT[key] = (data, crc)
     return Entry(key, data, version)
 
 
