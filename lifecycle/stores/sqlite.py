@@ -28,6 +28,7 @@ Durability and concurrency:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sqlite3
 import stat
@@ -79,6 +80,24 @@ SCAN_PAGE = PagedScans.scan_page  # rows fetched per query while scanning
 #: Free bytes below which a file system counts as full for a WAL database: the -shm
 #: (32 KiB) and the -wal's header and first frames.
 WAL_ROOM = 64 * 1024
+
+
+def _page_sql(values: bool, reverse: bool, prefix: bool, after: bool) -> str:
+    """The query of :meth:`SqliteStore._page` for one shape of page; its arguments are
+    the prefix's range (if any), the key to start after (if any), the limit."""
+    where = ["key >= ?", "key < ?"] if prefix else []
+    if after:
+        where.append("key < ?" if reverse else "key > ?")
+    columns = "key, value, version, crc" if values else "key"
+    sql = f"SELECT {columns} FROM entries"  # noqa: S608 - fixed fragments, values bound
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
+    return sql + " LIMIT ?"
+
+
+#: Every shape of page query, made once: (values, reverse, prefix, after) -> SQL.
+_PAGE_SQL = {shape: _page_sql(*shape) for shape in itertools.product((False, True), repeat=4)}
 
 
 def _fill_checksums(conn: sqlite3.Connection) -> None:
@@ -460,21 +479,11 @@ class SqliteStore(PagedScans):
         self, prefix: str, after: str | None, reverse: bool, count: int | None, values: bool
     ) -> list[tuple[Any, ...]]:
         """Up to ``count`` rows (all: None) under ``prefix``, past ``after``, as a key range."""
-        columns = "key, value, version, crc" if values else "key"
-        where: list[str] = []
-        args: list[object] = []
-        if prefix:
-            where += ["key >= ?", "key < ?"]
-            args += [prefix, prefix_end(prefix)]
+        args: list[object] = [prefix, prefix_end(prefix)] if prefix else []
         if after is not None:
-            where.append("key < ?" if reverse else "key > ?")
             args.append(after)
-        sql = f"SELECT {columns} FROM entries"  # noqa: S608 - fixed fragments, values bound
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY key DESC" if reverse else " ORDER BY key"
-        sql += " LIMIT ?"
         args.append(-1 if count is None else count)  # LIMIT -1: no limit
+        sql = _PAGE_SQL[values, reverse, bool(prefix), after is not None]
         rows: list[tuple[Any, ...]] = self._run(
             f"scan prefix {prefix!r}", lambda conn: conn.execute(sql, args).fetchall()
         )
