@@ -33,6 +33,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # The suite runs inside this project's own git repository: a session snapshots the
 # work tree (refs/lifecycle/...) only where a test asks for it (tests/test_snapshots.py).
 os.environ["LIFECYCLE_SNAPSHOT"] = "never"
+# Hooks run in their own process unless a test starts a resident one
+# (tests/test_resident.py): a suite of thousands of tmp projects must not leave a
+# server behind for each.
+os.environ["LIFECYCLE_RESIDENT"] = "0"
 
 
 class FakeClock:
