@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -88,6 +89,31 @@ def make_manager(clock: FakeClock, tmp_path) -> Iterator[Callable[..., object]]:
         return manager
 
     yield make
+
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop every resident hook process this run started (a test that drives a client
+    which builds its own environment, like the Claude Code CLI's, starts them)."""
+    import contextlib
+    import signal
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1]).encode()
+    boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir() if Path("/proc/uptime").exists() else ():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            started = boot + int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+        except (OSError, ValueError, IndexError):
+            continue
+        ours = len(argv) >= 3 and b"resident_server" in argv[2] and argv[3:4] == [package]
+        if ours and started >= _SESSION_STARTED - 1:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGTERM)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]

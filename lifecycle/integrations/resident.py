@@ -188,6 +188,41 @@ def ask(raw: bytes, env: Mapping[str, str]) -> tuple[int, bytes, bytes] | None:
     return None if data is None else parse_answer(data)
 
 
+def _control(root: str, env: Mapping[str, str], request: bytes) -> dict[str, object] | None:
+    import _socket
+
+    where = folder(env)
+    if where is None:
+        return None
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(ANSWER_TIMEOUT)
+        sock.connect(os.path.join(where, name(root) + ".sock"))
+        sock.sendall(request)
+        sock.shutdown(_socket.SHUT_WR)
+        data = _read_all(sock, MAX_HEADER)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    try:
+        answer = json.loads(data or b"")
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def status(root: str, env: Mapping[str, str]) -> dict[str, object] | None:
+    """``root``'s server's pid, project folder, events answered and idle time, or None
+    when none answers (waits while it answers an event)."""
+    return _control(root, env, b"S1\n")
+
+
+def stop(root: str, env: Mapping[str, str]) -> dict[str, object] | None:
+    """Ask ``root``'s server to exit once it has answered; its last status, or None."""
+    return _control(root, env, b"X1\n")
+
+
 def running(root: str, env: Mapping[str, str]) -> int | None:
     """The pid of ``root``'s server when one holds its lock, else None."""
     import fcntl

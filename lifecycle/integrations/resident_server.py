@@ -130,7 +130,8 @@ def warm(env: Mapping[str, str]) -> None:
 
 
 def _read_request(conn: socket.socket) -> tuple[dict[str, Any], bytes] | str:
-    """The header and event of one connection, or why it is not a request."""
+    """The header and event of one connection, or why it is not a request (``S1`` and
+    ``X1``, a status or stop request, come back as ``"S1"`` and ``"X1"``)."""
     from lifecycle.integrations.claude_record import MAX_EVENT_BYTES
 
     conn.settimeout(REQUEST_TIMEOUT)
@@ -141,6 +142,8 @@ def _read_request(conn: socket.socket) -> tuple[dict[str, Any], bytes] | str:
             return "no request line"
         data += chunk
     line, _, rest = data.partition(b"\n")
+    if line in (b"S1", b"X1"):
+        return line.decode()
     parts = line.split(b" ")
     if len(parts) != 3 or parts[0] != b"Q1" or not all(p.isdigit() for p in parts[1:]):
         return "not a request"
@@ -264,6 +267,9 @@ class Server:
             request = _read_request(conn)
         except OSError:
             return None  # the hook went away (and runs the event itself, if it can)
+        if request in ("S1", "X1"):
+            _send(conn, json.dumps(self.status()).encode() + b"\n")
+            return "asked to stop" if request == "X1" else None
         if isinstance(request, str):
             _send(conn, b"N1 " + request.encode() + b"\n")
             return None
@@ -279,6 +285,16 @@ class Server:
         self.last = time.monotonic()
         _send(conn, b"A1 %d %d %d\n" % (code, len(out), len(err)) + out + err)
         return None
+
+    def status(self) -> dict[str, Any]:
+        """What ``lifecycle.integrations.resident.status`` reports."""
+        return {
+            "pid": os.getpid(),
+            "root": self.root,
+            "events": self.events,
+            "idle_seconds": round(time.monotonic() - self.last, 3),
+            "exits_after_idle_seconds": self.idle,
+        }
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
