@@ -433,3 +433,29 @@ def test_only_a_whole_answer_counts_as_answered(answer: bytes) -> None:
 
 def test_a_whole_answer_is_parsed() -> None:
     assert resident.parse_answer(b"A1 0 3 2\nabcde") == (0, b"abc", b"de")
+
+
+def test_the_command_line_shows_the_server_and_stops_it(tmp_path: Path, runtime: str) -> None:
+    p = Project(tmp_path / "p", runtime)
+    p.hook("SessionStart", source="startup")
+    pid = p.wait_for_server()["pid"]
+
+    def command(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lifecycle", "hook", "resident", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=p.folder,
+            env=p.env,
+            check=False,
+        )
+
+    shown = command()
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert shown.stdout.startswith(f"resident hook process {pid} for {p.folder}: 0 events")
+    stopped = command("--stop", "--format", "json")
+    assert json.loads(stopped.stdout)["pid"] == pid and json.loads(stopped.stdout)["stopping"]
+    assert gone(pid, 30)
+    after = command()
+    assert after.stdout == f"no resident hook process for {p.folder}\n"
