@@ -459,3 +459,14 @@ def test_the_command_line_shows_the_server_and_stops_it(tmp_path: Path, runtime:
     assert gone(pid, 30)
     after = command()
     assert after.stdout == f"no resident hook process for {p.folder}\n"
+
+
+def test_no_server_starts_while_transition_coverage_is_recorded(
+    tmp_path: Path, runtime: str
+) -> None:
+    p = Project(tmp_path / "p", runtime, LIFECYCLE_COVERAGE=str(tmp_path / "cov.json"))
+    assert p.hook("SessionStart", source="startup").returncode == 0
+    assert p.risky().returncode == 0
+    time.sleep(1.0)
+    assert server_processes(p.folder) == []
+    assert p.checkpoint_types().count("risk") == 1

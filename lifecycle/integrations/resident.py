@@ -28,7 +28,8 @@ What it promises (``tests/test_resident.py`` checks each):
   event the server had written just before dying is then applied twice, the journal's
   rule too: twice rather than lost.)
 * **The hook works the same without it**: no server, a server starting up, one for
-  another configuration, ``$LIFECYCLE_RESIDENT=0``, or a system without Unix sockets:
+  another configuration, ``$LIFECYCLE_RESIDENT=0``, transition coverage being recorded
+  (``$LIFECYCLE_COVERAGE``), or a system without Unix sockets:
   the hook runs the event in its own process, as it always did.
 
 Files, in ``$XDG_RUNTIME_DIR/lifecycle-<uid>/`` (else ``/tmp/lifecycle-<uid>/``; the
@@ -77,8 +78,10 @@ _OFF = ("0", "off", "no", "false", "never")
 
 
 def enabled(env: Mapping[str, str]) -> bool:
-    """Whether hooks may use (and start) a resident process."""
-    if env.get(ENV_VAR, "").strip().lower() in _OFF:
+    """Whether hooks may use (and start) a resident process. Not while transition
+    coverage is recorded (``$LIFECYCLE_COVERAGE``): each hook process records its own, and
+    the server's warm-up session must not count."""
+    if env.get(ENV_VAR, "").strip().lower() in _OFF or env.get("LIFECYCLE_COVERAGE"):
         return False
     return sys.platform != "win32" and hasattr(os, "getuid")
 
