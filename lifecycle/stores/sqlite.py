@@ -42,6 +42,7 @@ from lifecycle.errors import InvalidStoreURL, StoreError, StoreReadOnly, StoreUn
 from lifecycle.logs import get_logger
 from lifecycle.search import fts as search_fts
 from lifecycle.search import sqlite_index as search_sqlite
+from lifecycle.search.documents import is_indexed, split_key
 from lifecycle.stores.base import (
     Entry,
     Op,
@@ -98,6 +99,12 @@ def _page_sql(values: bool, reverse: bool, prefix: bool, after: bool) -> str:
 
 #: Every shape of page query, made once: (values, reverse, prefix, after) -> SQL.
 _PAGE_SQL = {shape: _page_sql(*shape) for shape in itertools.product((False, True), repeat=4)}
+
+
+def _indexed(key: str) -> bool:
+    """Whether a write of this storage key may change the search index."""
+    parts = split_key(key)
+    return parts is not None and is_indexed(parts[1])
 
 
 def _fill_checksums(conn: sqlite3.Connection) -> None:
@@ -384,14 +391,17 @@ class SqliteStore(PagedScans):
             except sqlite3.Error as exc:
                 raise self._error(exc, doing) from exc
 
-    def _write(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it commits or none."""
-
+    def _refuse_if_read_only(self, doing: str) -> None:
         if self.read_only:
             raise StoreReadOnly(
                 f"SQLite database {self.path!r} is open read-only because {self.read_only}; "
                 f"could not {doing} (nothing was written); free some space and retry"
             )
+
+    def _write(self, doing: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it commits or none."""
+
+        self._refuse_if_read_only(doing)
 
         def transaction(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
@@ -546,6 +556,8 @@ class SqliteStore(PagedScans):
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
         check_storage_key(key)
         data = bytes(value)
+        if expected_version is None and _RETURNING and not _indexed(key):
+            return self._upsert(key, data)
 
         def put(conn: sqlite3.Connection) -> int:
             version = self._checked_put(conn, key, data, expected_version)
@@ -553,6 +565,22 @@ class SqliteStore(PagedScans):
             return version
 
         return self._write(f"write {key!r}", put)
+
+    def _upsert(self, key: str, data: bytes) -> int:
+        """An unconditional write of a key the search index ignores: one statement, which
+        SQLite runs as its own write transaction (it takes the write lock before reading,
+        waiting up to the busy timeout, and commits with the WAL fsynced, as COMMIT does;
+        a statement that fails changes nothing). The same write as BEGIN IMMEDIATE,
+        upsert, COMMIT, in one call instead of three."""
+        doing = f"write {key!r}"
+        self._refuse_if_read_only(doing)
+        crc = row_crc(key, data)
+
+        def upsert(conn: sqlite3.Connection) -> int:
+            (row,) = conn.execute(_UPSERT_RETURNING, (key, data, crc)).fetchall()
+            return int(row[0])
+
+        return self._run(doing, upsert)
 
     def delete(self, key: str, *, expected_version: int | None = None) -> bool:
         check_storage_key(key)
