@@ -1,11 +1,11 @@
 """The memo of decoded saver records (``lifecycle.integrations.langgraph.records.MEMO``).
 
-A read that finds the same bytes as an earlier read (or as this process's own write)
-reuses the record decoded from them; anything else is decoded and checked afresh.
-These tests check that the memo never hides a change: another process's checkpoint,
-another process rewriting the same key with other bytes or adding pending writes, a
-damaged record; that what the memo holds is exactly what a fresh decode gives; that
-no caller can change what the next one gets; and that it is bounded.
+A read that finds the same bytes as an earlier read reuses the record decoded from
+them; anything else is decoded and checked afresh. These tests check that the memo
+never hides a change: another process's checkpoint, another process rewriting the
+same key with other bytes or adding pending writes, a damaged record; that what the
+memo holds is exactly what a fresh decode gives; that no caller can change what the
+next one gets; and that it is bounded.
 """
 
 from __future__ import annotations
@@ -221,49 +221,52 @@ _records = st.one_of(
 
 
 @given(_records, st.lists(st.binary(max_size=40), min_size=2, max_size=4))
-def test_what_a_write_puts_in_the_memo_is_what_a_fresh_decode_of_its_bytes_gives(
+def test_what_the_memo_gives_for_equal_bytes_is_what_a_fresh_decode_gives(
     record: rec.Record, bodies: list[bytes]
 ) -> None:
     parts = bodies[:2] if isinstance(record, rec.GraphCheckpoint) else bodies[: len(record.writes)]
-    raw, spans = rec.encoded(record, parts)
+    raw = rec.encode(record, parts)
     fresh, views = rec.decode(type(record), raw, "k")
     assert fresh == record
-    assert [bytes(v) for v in views] == [raw[a:b] for a, b in spans] == parts
+    assert [bytes(v) for v in views] == parts
     memo = rec.Decoded()
-    memo.remember(("memory://", PROJECT), "k", raw, record, spans)
-    again, again_views = memo.decode(type(record), ("memory://", PROJECT), "k", bytes(raw))
-    assert again == fresh
-    assert [bytes(v) for v in again_views] == parts
+    for copy in (raw, bytes(bytearray(raw))):  # a miss, then a hit on equal bytes
+        again, again_views = memo.decode(type(record), WHERE, "k", copy)
+        assert again == fresh
+        assert [bytes(v) for v in again_views] == parts
+        assert all(v.obj is copy for v in again_views)  # views of the bytes read now
+    assert len(memo._slots) == 1
+
+
+WHERE = ("memory://", PROJECT)
+RECORD = rec.GraphCheckpoint("t", "", "c-1", None, "msgpack", "msgpack")
 
 
 def test_only_equal_bytes_give_the_remembered_record() -> None:
     memo = rec.Decoded()
-    record = rec.GraphCheckpoint("t", "", "c-1", None, "msgpack", "msgpack")
-    raw, spans = rec.encoded(record, [b"\x80", b"\x80"])
-    memo.remember(("memory://", PROJECT), "k", raw, record, spans)
+    memo.decode(rec.GraphCheckpoint, WHERE, "k", rec.encode(RECORD, [b"\x80", b"\x80"]))
     other = rec.GraphCheckpoint("t", "", "c-1", "c-0", "msgpack", "msgpack")
-    other_raw, _ = rec.encoded(other, [b"\x80", b"\x80"])
-    got, _ = memo.decode(rec.GraphCheckpoint, ("memory://", PROJECT), "k", other_raw)
+    other_raw = rec.encode(other, [b"\x80", b"\x80"])
+    got, _ = memo.decode(rec.GraphCheckpoint, WHERE, "k", other_raw)
     assert got == other
     flipped = other_raw[:-1] + b"\x81"
     with pytest.raises(CorruptRecord, match="checksum does not match"):
-        memo.decode(rec.GraphCheckpoint, ("memory://", PROJECT), "k", flipped)
+        memo.decode(rec.GraphCheckpoint, WHERE, "k", flipped)
 
 
 def test_the_memo_is_bounded_by_slots_and_by_bytes() -> None:
     memo = rec.Decoded()
-    record = rec.GraphCheckpoint("t", "", "c-1", None, "msgpack", "msgpack")
     for n in range(3 * memo.SLOTS):
-        raw, spans = rec.encoded(record, [b"x" * n, b""])
-        memo.remember(("memory://", PROJECT), f"k{n}", raw, record, spans)
+        memo.decode(rec.GraphCheckpoint, WHERE, f"k{n}", rec.encode(RECORD, [b"x" * n, b""]))
     assert len(memo._slots) == memo.SLOTS
-    big, spans = rec.encoded(record, [b"x" * (memo.BUDGET // 3), b""])
+    big = rec.encode(RECORD, [b"x" * (memo.BUDGET // 3), b""])
     for n in range(4):
-        memo.remember(("memory://", PROJECT), f"big{n}", big, record, spans)
+        memo.decode(rec.GraphCheckpoint, WHERE, f"big{n}", big)
     assert memo._kept == sum(len(v[0]) for v in memo._slots.values()) <= memo.BUDGET
-    huge, spans = rec.encoded(record, [b"x" * memo.BUDGET, b""])
-    memo.remember(("memory://", PROJECT), "huge", huge, record, spans)
-    assert ((rec.GraphCheckpoint, ("memory://", PROJECT), "huge")) not in memo._slots
+    huge = rec.encode(RECORD, [b"x" * memo.BUDGET, b""])
+    memo.decode(rec.GraphCheckpoint, WHERE, "huge", huge)
+    assert (rec.GraphCheckpoint, WHERE, "huge") not in memo._slots
     # Only bytes are kept: a buffer that can change under the memo is not.
-    memo.remember(("memory://", PROJECT), "mutable", bytearray(raw), record, spans)  # type: ignore[arg-type]
-    assert ((rec.GraphCheckpoint, ("memory://", PROJECT), "mutable")) not in memo._slots
+    changing = bytearray(rec.encode(RECORD, [b"", b""]))
+    memo.decode(rec.GraphCheckpoint, WHERE, "mutable", changing)  # type: ignore[arg-type]
+    assert (rec.GraphCheckpoint, WHERE, "mutable") not in memo._slots

@@ -22,7 +22,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from structlog.testing import capture_logs
 
 from lifecycle import codec, keys, open_store
-from lifecycle.errors import CorruptRecord, InvalidSettings, SchemaVersionError
+from lifecycle.errors import CorruptRecord, InvalidKey, InvalidSettings, SchemaVersionError
 from lifecycle.integrations.langgraph import (
     LifecycleSaver,
     PruneRefused,
@@ -101,6 +101,19 @@ def test_any_thread_id_round_trips_and_stays_apart_from_the_others(thread: str) 
     saver.delete_thread(thread)
     assert saver.get_tuple(cfg(thread, "child:1|x")) is None
     assert saver.get_tuple(generate_config("neighbour")) is not None
+
+
+@given(
+    st.lists(st.text(alphabet="ab_.-/Z9\u00e9 ", max_size=8) | st.text(max_size=110), max_size=6)
+)
+def test_the_savers_key_check_is_the_grammars_rule_for_its_keys(parts: list[str]) -> None:
+    key = rec.ROOT + "/".join(parts)
+    assert bool(rec.KEY.fullmatch(key)) == keys.is_valid(key)
+    built = rec.writes_key(*[*parts, "", "", "", ""][:4])
+    assert rec.checked_key(built) == built and keys.is_valid(built)
+    if not keys.is_valid(key):
+        with pytest.raises(InvalidKey):
+            rec.checked_key(key)
 
 
 def test_records_are_stored_under_the_project_in_the_key_grammar() -> None:
