@@ -49,7 +49,8 @@ elif store == "sqlite":
     saver.setup()
 else:
     from langgraph.checkpoint.postgres import PostgresSaver
-    saver = PostgresSaver.from_conn_string(url).__enter__()
+    opened = PostgresSaver.from_conn_string(url)  # kept: its end closes the connection
+    saver = opened.__enter__()
     saver.setup()
 writer = writer_with_writes(saver, payload())
 for _ in range(30):
