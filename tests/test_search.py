@@ -17,7 +17,7 @@ import pytest
 from procs import ROOT, environment
 from stores import STORE_FACTORIES
 
-from lifecycle import Learning, LearningType, SessionManager
+from lifecycle import Learning, LearningType, SessionManager, keys
 from lifecycle.errors import InvalidQuery, VersionConflict
 from lifecycle.search import rebuild, search
 from lifecycle.search.query import MAX_QUERY_CHARS
@@ -243,6 +243,26 @@ def test_a_batch_that_fails_its_compare_and_swap_leaves_the_index_as_it_was(stor
         p.batch([Put("memories/b", b"walrus"), Put("memories/a", b"walrus", expected_version=7)])
     assert search(store, "demo", "walrus") == []
     assert p.get("memories/b") is None
+
+
+def test_a_write_refused_by_the_check_of_a_key_the_index_ignores_leaves_the_index_as_it_was(
+    store: Store,
+) -> None:
+    """One indexed key beside a checked one (a checkpoint and its pointer): on PostgreSQL
+    the index's update is part of the write's statement, and rolls back with it."""
+    p = ProjectStore(store, "demo")
+    p.put(keys.LATEST, b"1")
+    with pytest.raises(VersionConflict):
+        p.batch([Put("memories/b", b"walrus"), Put(keys.LATEST, b"2", expected_version=7)])
+    with pytest.raises(VersionConflict):
+        p.put("memories/b", b"walrus", expected_version=3)
+    assert search(store, "demo", "walrus") == []
+    assert p.get("memories/b") is None
+    p.put("memories/b", b"walrus", expected_version=0)
+    with pytest.raises(VersionConflict):
+        p.put("memories/b", b"narwhal", expected_version=0)
+    assert [h.key for h in search(store, "demo", "walrus")] == ["memories/b"]
+    assert search(store, "demo", "narwhal") == []
 
 
 def test_a_record_that_is_not_json_or_of_a_future_version_is_stored_and_gives_no_error(
