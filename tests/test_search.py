@@ -409,7 +409,10 @@ def test_a_damaged_file_store_index_is_deleted_and_rebuilt(tmp_path: Path) -> No
 
 def _drop_sqlite_index(path: Path) -> None:
     conn = sqlite3.connect(path)
-    conn.executescript("DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_meta;")
+    conn.executescript(
+        "DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_sources;"
+        " DROP TABLE search_meta;"
+    )
     conn.close()
 
 
@@ -423,6 +426,27 @@ def test_an_sqlite_database_without_the_index_gets_it_at_its_first_search(tmp_pa
         "SELECT count(*) FROM sqlite_master WHERE name LIKE 'search_%'"
     )
     assert tables.fetchone() == (0,)
+    assert [h.key for h in search(reopened, "demo", "token")] == [
+        "learning/solutions/jwt-expiry-fix"
+    ]
+    reopened.close()
+
+
+def test_an_sqlite_index_of_an_older_version_is_rebuilt_at_the_first_search(
+    tmp_path: Path,
+) -> None:
+    """Version 3 kept each document's record key in its row; 4 keeps it in a row of its
+    own (search_sources): an older index is not written, then rebuilt by a search."""
+    store = SqliteStore(tmp_path / "s.db")
+    worked(store)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    with conn:
+        conn.execute("UPDATE search_meta SET value = '3' WHERE name = 'version'")
+    conn.close()
+    reopened = SqliteStore(tmp_path / "s.db")
+    ProjectStore(reopened, "demo").put("memories/sea", b"a narwhal")
+    assert [h.key for h in search(reopened, "demo", "narwhal")] == ["memories/sea"]
     assert [h.key for h in search(reopened, "demo", "token")] == [
         "learning/solutions/jwt-expiry-fix"
     ]
