@@ -325,8 +325,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # An event that only records is journaled without loading the engine.
         from lifecycle.integrations.claude_fast import main as fast_path
 
-        if fast_path():
-            return 0
+        answered = fast_path()
+        if answered is not None:
+            return answered
     if words[:1] == ["hook"] and "rich" not in sys.modules:
         # Every Claude Code hook is a new process. structlog imports rich (about
         # 100 ms) just to pretty-print tracebacks when it is installed; hooks never

@@ -197,12 +197,35 @@ class Repo:
         return os.path.join(self.git_dir, STATE_DIR)
 
 
+def _certainly_no_repo(cwd: str) -> bool:
+    """True only when git could find no repository from ``cwd``: no ``GIT_DIR`` or
+    ``GIT_WORK_TREE`` in the environment, and no folder from ``cwd`` up to ``/`` holds a
+    ``.git`` or is itself a git folder (``HEAD`` beside ``objects``). Spares a hook the
+    ``git`` process in a folder that is not a work tree; anything else asks git."""
+    if os.environ.get("GIT_DIR") or os.environ.get("GIT_WORK_TREE"):
+        return False
+    folder = os.path.abspath(cwd)
+    while True:
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return False
+        if os.path.isfile(os.path.join(folder, "HEAD")) and os.path.isdir(
+            os.path.join(folder, "objects")
+        ):
+            return False
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return True
+        folder = parent
+
+
 def find_repo(path: str | os.PathLike[str] | None = None) -> Repo:
     """The git work tree ``path`` (default: the current folder) is in; NoWorkTree when
     it is in none. Works where ``.git`` is a file (linked worktrees, submodules)."""
     cwd = os.fspath(path) if path is not None else os.getcwd()
     if not os.path.isdir(cwd):
         raise NoWorkTree(f"{cwd} is not a folder")
+    if _certainly_no_repo(cwd):
+        raise NoWorkTree(f"{cwd} is not in a git work tree (no .git in it or above it)")
     args = ["rev-parse", "--is-inside-work-tree", "--show-toplevel", "--absolute-git-dir"]
     code, out, err = git([*args, "--git-path", "index", "--git-path", "objects"], cwd, ok=(0, 128))
     lines = out.decode("utf-8", "surrogateescape").splitlines()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # The suite runs inside this project's own git repository: a session snapshots the
 # work tree (refs/lifecycle/...) only where a test asks for it (tests/test_snapshots.py).
 os.environ["LIFECYCLE_SNAPSHOT"] = "never"
+# Hooks run in their own process unless a test starts a resident one
+# (tests/test_resident.py): a suite of thousands of tmp projects must not leave a
+# server behind for each.
+os.environ["LIFECYCLE_RESIDENT"] = "0"
 
 
 class FakeClock:
@@ -84,6 +89,31 @@ def make_manager(clock: FakeClock, tmp_path) -> Iterator[Callable[..., object]]:
         return manager
 
     yield make
+
+
+_SESSION_STARTED = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop every resident hook process this run started (a test that drives a client
+    which builds its own environment, like the Claude Code CLI's, starts them)."""
+    import contextlib
+    import signal
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1]).encode()
+    boot = time.time() - float(Path("/proc/uptime").read_text().split()[0])
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir() if Path("/proc/uptime").exists() else ():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            started = boot + int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+        except (OSError, ValueError, IndexError):
+            continue
+        ours = len(argv) >= 3 and b"resident_server" in argv[2] and argv[3:4] == [package]
+        if ours and started >= _SESSION_STARTED - 1:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGTERM)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]

@@ -202,3 +202,14 @@ def test_no_secret_reaches_the_store_or_the_model(lived: Project) -> None:
             assert SECRET not in path.read_text(errors="replace"), path
     for body in lived.fake.requests:
         assert SECRET not in text_of(body.get("messages")).split("[lifecycle]", 1)[-1][:10_000]
+
+
+def test_the_resident_process_answered_the_hooks_that_need_the_engine(lived: Project) -> None:
+    from lifecycle.integrations import resident
+
+    env = lived.env()
+    env["CLAUDE_PROJECT_DIR"] = str(lived.dir)
+    found = resident.status(str(lived.dir), env)
+    assert found is not None, "no resident process for the project"
+    assert found["root"] == str(lived.dir)
+    assert isinstance(found["events"], int) and found["events"] >= 3

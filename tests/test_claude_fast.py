@@ -363,6 +363,7 @@ def test_a_risky_pretooluse_never_takes_the_fast_path(
 def _hook_process(folder: Path, event: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFECYCLE_", "CLAUDE_"))}
     env.update(CLAUDE_PROJECT_DIR=str(folder), LIFECYCLE_PROJECT=PROJECT, PYTHONPATH=str(ROOT))
+    env["LIFECYCLE_RESIDENT"] = "0"  # the hook's own process (tests/test_resident.py: the other)
     env["GIT_CEILING_DIRECTORIES"] = str(folder.parent)
     common = {"session_id": "s1", "transcript_path": "/dev/null", "cwd": str(folder)}
     return subprocess.run(
@@ -568,7 +569,7 @@ def test_hostile_input_gets_the_whole_hooks_answer(tmp_path: Path, raw: bytes) -
     d.edit("src/a.py")
     assert not claude_fast.record(raw, d.env, d.clock.now.timestamp() + 1)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFECYCLE_", "CLAUDE_"))}
-    env.update(d.env, PYTHONPATH=str(ROOT))
+    env.update(d.env, PYTHONPATH=str(ROOT), LIFECYCLE_RESIDENT="0")
     done = subprocess.run(
         [sys.executable, "-m", "lifecycle", "hook", "claude"],
         input=raw,

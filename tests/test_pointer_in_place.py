@@ -45,9 +45,9 @@ WRITER = textwrap.dedent(
     armed = [False]
     plain = file_store._write_in_place
 
-    def dying(fd, data):
+    def dying(fd, data, **how):
         if not armed[0]:
-            return plain(fd, data)
+            return plain(fd, data, **how)
         if mode == "before-write":
             os.kill(os.getpid(), signal.SIGKILL)
         if mode == "torn":

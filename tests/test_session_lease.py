@@ -185,3 +185,41 @@ def test_no_lock_file_is_made_in_the_temp_folder(tmp_path: Path) -> None:
     done = procs.run(["session", "start"], cwd=tmp_path, env={"TMPDIR": str(tmpdir)})
     assert done.returncode == 0
     assert os.listdir(tmpdir) == []
+
+
+def _flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every fsync and fdatasync the process makes from now on (by name)."""
+    seen: list[str] = []
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
+
+        def counted(fd: int, _real=real, _name=name) -> None:  # type: ignore[no-untyped-def]
+            seen.append(_name)
+            _real(fd)
+
+        monkeypatch.setattr(os, name, counted)
+    return seen
+
+
+def test_taking_and_giving_back_the_lease_flushes_nothing_on_the_file_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lifecycle.stores import Put
+    from lifecycle.stores.file import FileStore
+
+    store = ProjectStore(FileStore(tmp_path / "s"), "demo")
+    store.put("session/context", b"{}")  # the project's folders exist, as in any session
+    seen = _flushes(monkeypatch)
+    for _ in range(3):
+        lease = Lease(store)
+        lease.acquire(1.0)
+        assert store.get(LEASE) is not None
+        lease.release()
+        assert store.get(LEASE) is None
+    assert seen == []  # a reboot ends every holder: nothing of the lease need survive it
+    store.batch([Put("session/context", b"{}")])
+    assert seen.count("fsync") == 2  # a durable value still flushes its bytes and its name
+    seen.clear()
+    store.batch([Put(LEASE, b"x", sync=False, volatile=True), Put("session/current", b"{}")])
+    assert "fsync" in seen and seen.count("fsync") >= 2  # a folder with a durable name
+

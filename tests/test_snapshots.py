@@ -958,3 +958,38 @@ def test_a_checkpoint_written_again_under_a_later_id_leaves_no_ref_behind(
     assert cp_id in stored
     assert len(stored) == 2
     assert set(list_refs(find_repo(repo.path), PROJECT)) == stored
+
+
+def _git_sees_a_work_tree(folder: Path) -> bool:
+    done = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    return done.returncode == 0 and done.stdout.strip() == "true"
+
+
+def test_the_shortcut_past_git_is_taken_only_where_git_finds_no_repository(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    from lifecycle.snapshots import _certainly_no_repo
+
+    plain = tmp_path / "plain" / "deep"
+    plain.mkdir(parents=True)
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True, timeout=TIMEOUT)
+    linked = tmp_path / "linked"
+    repo.git("worktree", "add", "-q", "--detach", str(linked))
+    sub = repo.path / "src" / "pkg"
+    sub.mkdir(parents=True, exist_ok=True)
+    cases = {plain: True, repo.path: False, sub: False, linked: False, bare: False}
+    for folder, expected in cases.items():
+        assert _certainly_no_repo(str(folder)) is expected, folder
+        if expected:  # never claimed where git would find one
+            assert not _git_sees_a_work_tree(folder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GIT_DIR", str(repo.path / ".git"))
+        assert not _certainly_no_repo(str(plain))

@@ -119,3 +119,50 @@ def test_hook_claude_skips_building_the_parser_with_the_same_arguments() -> None
     from lifecycle.cli import build_parser, hook_claude_args
 
     assert vars(hook_claude_args()) == vars(build_parser().parse_args(["hook", "claude"]))
+
+
+#: What a hook the resident process answers imports beyond the fast path's modules.
+RESIDENT_CLIENT_IMPORTS = frozenset({"lifecycle.integrations.resident", "_socket"})
+
+
+def test_a_hook_the_resident_process_answers_imports_only_its_listed_modules(
+    tmp_path: Path,
+) -> None:
+    import tempfile
+    import time
+
+    from lifecycle.integrations import resident
+
+    runtime = tempfile.mkdtemp(prefix="lcr-", dir="/tmp")
+    env = {"PATH": "/usr/bin:/bin", "CLAUDE_PROJECT_DIR": str(tmp_path), "XDG_RUNTIME_DIR": runtime}
+    env.update(LIFECYCLE_PROJECT="demo", LIFECYCLE_SNAPSHOT="never")
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    common = {"session_id": "abc", "transcript_path": "/dev/null", "cwd": str(tmp_path)}
+    start = {**common, "hook_event_name": "SessionStart", "source": "startup"}
+    hook = (
+        "import sys\nsys.argv = ['lifecycle', 'hook', 'claude']\n"
+        "from lifecycle.cli import main\ncode = main()"
+    )
+    try:
+        _modules_after(hook, tmp_path, env, json.dumps(start))  # answers, then starts it
+        end = time.monotonic() + 60
+        while resident.status(str(tmp_path), env) is None and time.monotonic() < end:
+            time.sleep(0.05)
+        risky = {
+            **common,
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_input": {"command": "rm -rf build/"},
+        }
+        floor = _modules_after("import json", tmp_path, env)
+        loaded = _modules_after(hook, tmp_path, env, json.dumps(risky))
+        found = resident.status(str(tmp_path), env)
+        assert found is not None and found["events"] == 1  # it did answer the hook
+        allowed = FAST_PATH_IMPORTS | RESIDENT_CLIENT_IMPORTS
+        assert loaded - floor <= allowed, sorted(loaded - floor - allowed)
+        assert [m for m in ENGINE if m in loaded] == []
+    finally:
+        resident.stop(str(tmp_path), env)
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -95,6 +95,17 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
     status.add_argument("--project-dir", default=".", help="the project folder")
     status.set_defaults(handler=cmd_hook_status)
 
+    resident = actions.add_parser(
+        "resident",
+        help="the project's resident hook process: whether one runs, or --stop it",
+    )
+    resident.add_argument(
+        "--format", choices=("text", "json", "yaml"), default="text", help="output format"
+    )
+    resident.add_argument("--project-dir", default=".", help="the project folder")
+    resident.add_argument("--stop", action="store_true", help="ask it to exit")
+    resident.set_defaults(handler=cmd_hook_resident)
+
     context = sub.add_parser(
         "context", help="what the next Claude Code session start would tell Claude"
     )
@@ -172,6 +183,34 @@ def cmd_hook_uninstall(args: argparse.Namespace) -> int:
         if removed
         else f"No lifecycle hooks in {path}; nothing changed."
     )
+    emit(args, data, text)
+    return 0
+
+
+def cmd_hook_resident(args: argparse.Namespace) -> int:
+    import os
+
+    from lifecycle.integrations import resident
+
+    root = os.path.abspath(args.project_dir)
+    env = dict(os.environ)
+    found = (resident.stop if args.stop else resident.status)(root, env)
+    data: dict[str, Any] = {"project_dir": root, "running": found is not None}
+    if not resident.enabled(env):
+        data["disabled_by"] = f"${resident.ENV_VAR}"
+    if found is None:
+        text = f"no resident hook process for {root}"
+        if "disabled_by" in data:
+            text += f" (hooks start none: ${resident.ENV_VAR}={env.get(resident.ENV_VAR)})"
+    else:
+        data.update(found, stopping=bool(args.stop))
+        text = (
+            f"resident hook process {found['pid']} for {root}: {found['events']} events "
+            f"answered, idle {found['idle_seconds']:.0f} s "
+            f"(exits after {found['exits_after_idle_seconds']:.0f} s idle)"
+        )
+        if args.stop:
+            text += "; asked to exit"
     emit(args, data, text)
     return 0
 

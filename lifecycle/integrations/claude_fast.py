@@ -251,26 +251,56 @@ def record(raw: bytes, env: Mapping[str, str], now: float) -> bool:
     return append(where, redact_json(body.encode("utf-8", "surrogatepass")))
 
 
-def main() -> bool:
-    """Run ``lifecycle hook claude`` here if the event only records: True when answered
-    (nothing to print); False when the whole hook must run (stdin is given back)."""
+def main() -> int | None:
+    """Run ``lifecycle hook claude`` here if the event only records, or have the project's
+    resident process (:mod:`lifecycle.integrations.resident`) run it: the exit code when
+    answered (what to print is printed); None when the whole hook must run in this
+    process (stdin is given back, and the resident process is started afterwards)."""
     global _tried
     if _tried:
-        return False  # declined once in this process (``python -m`` asks, then the CLI)
+        return None  # declined once in this process (``python -m`` asks, then the CLI)
     _tried = True
     from lifecycle.integrations.claude_record import MAX_EVENT_BYTES
 
     try:
         raw = sys.stdin.buffer.read(MAX_EVENT_BYTES + 1)
     except (AttributeError, OSError, ValueError):  # no binary stdin: the CLI reads it
-        return False
+        return None
     try:
         answered = record(raw, os.environ, time.time())
     except Exception:  # anything unexpected: the whole hook decides, and says why
         answered = False
     if answered:
-        return True
+        return 0
+    from lifecycle.integrations import resident
+
+    if resident.enabled(os.environ) and len(raw) <= MAX_EVENT_BYTES:
+        try:
+            reply = resident.ask(raw, os.environ)
+        except Exception:  # the hook runs the event itself
+            reply = None
+        if reply is not None:
+            code, out, err = reply
+            sys.stdout.buffer.write(out)
+            sys.stdout.flush()
+            sys.stderr.buffer.write(err)
+            sys.stderr.flush()
+            return code
+        import atexit
+
+        atexit.register(_start_resident)
     import io
 
     sys.stdin = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace")
-    return False
+    return None
+
+
+def _start_resident() -> None:
+    """After the hook answered by itself: start the project's resident process."""
+    from lifecycle.integrations import resident
+
+    try:
+        sys.stdout.flush()
+        resident.start(os.environ)
+    except Exception:  # best effort: the next hook runs the event itself again
+        return

@@ -37,7 +37,7 @@ import orjson
 from lifecycle import keys
 from lifecycle.errors import CorruptRecord, StoreError, StoreUnavailable, VersionConflict
 from lifecycle.logs import get_logger
-from lifecycle.stores import ProjectStore, Put
+from lifecycle.stores import Delete, ProjectStore, Put
 
 log = get_logger(__name__)
 
@@ -127,8 +127,11 @@ class Lease:
                 return holder
             log.info("lease.taken_over", holder=holder, project=self.store.project)
         try:
-            # The value need not be flushed: a torn lease fails its checksum, and is free.
-            (self.version,) = self.store.batch([Put(LEASE, self._body(), expected, sync=False)])
+            # Nothing need be flushed: a torn lease fails its checksum, and is free; a
+            # reboot ends every holder, and the lease names the boot it was taken in.
+            (self.version,) = self.store.batch(
+                [Put(LEASE, self._body(), expected, sync=False, volatile=True)]
+            )
         except VersionConflict:
             return "a process that took it first"
         return None
@@ -156,7 +159,7 @@ class Lease:
         if version is None:
             return
         try:
-            self.store.delete(LEASE, expected_version=version)
+            self.store.batch([Delete(LEASE, version, volatile=True)])
         except VersionConflict:
             log.warning("lease.lost", project=self.store.project, owner=self.owner)
         except StoreError as exc:  # it expires on its own

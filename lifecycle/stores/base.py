@@ -52,18 +52,26 @@ class Put:
     ``sync=False`` lets a store acknowledge before this value's bytes are
     flushed (its name is still made durable). Only for values whose reader
     detects a torn copy (checksum) and can rebuild it, like ``latest`` pointers.
+    ``volatile=True`` (with ``sync=False``) goes further: neither the value nor its
+    name need survive a crash of the machine, so a store may flush nothing for it.
+    Only for records that coordinate live processes and mean nothing after a reboot:
+    the session lease, whose holder a reboot has ended anyway.
     """
 
     key: str
     value: bytes
     expected_version: int | None = None
     sync: bool = True
+    volatile: bool = False
 
 
 @attrs.frozen
 class Delete:
+    """Delete ``key``; ``volatile=True`` as for :class:`Put` (the lease's release)."""
+
     key: str
     expected_version: int | None = None
+    volatile: bool = False
 
 
 Op = Put | Delete

@@ -182,8 +182,9 @@ def _open_in_place(path: str) -> int | None:
     return fd
 
 
-def _write_in_place(fd: int, data: bytes) -> None:
-    """Overwrite the file open on ``fd`` with ``data`` and flush it (``fdatasync``).
+def _write_in_place(fd: int, data: bytes, *, flush: bool = True) -> None:
+    """Overwrite the file open on ``fd`` with ``data`` and flush it (``fdatasync``,
+    unless ``flush`` is false: a volatile value).
 
     The new bytes go over the old ones (no block freed and allocated again, so a full
     disk does not refuse a same-sized value), then the file is cut to their length."""
@@ -193,7 +194,8 @@ def _write_in_place(fd: int, data: bytes) -> None:
         at += os.pwrite(fd, view[at:], at)
     if os.fstat(fd).st_size != len(data):
         os.ftruncate(fd, len(data))
-    os.fdatasync(fd)
+    if flush:
+        os.fdatasync(fd)
 
 
 def _fsync_dir(path: str) -> None:
@@ -663,25 +665,28 @@ class FileStore:
                         self._made.discard(folder)
                         self._make_folder(folder)
                         _write_file(temp, data, sync=op.sync)
-            # 2. Renames and unlinks in op order, then each folder fsynced once.
-            touched: dict[str, None] = {}
+            # 2. Renames and unlinks in op order, then each folder fsynced once (unless
+            # only volatile values were renamed or unlinked in it).
+            touched: dict[str, bool] = {}
             for i in final:
                 folder, path = paths[i]
+                durable = not ops[i].volatile or touched.get(folder, False)
                 if i in temps:
                     os.replace(temps[i], path)
                     del temps[i]
-                    touched[folder] = None
+                    touched[folder] = durable
                 elif i not in overwrite:
                     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                         os.unlink(path)
-                        touched[folder] = None
-            for folder in touched:
-                _fsync_dir(folder)
+                        touched[folder] = durable
+            for folder, durable in touched.items():
+                if durable:
+                    _fsync_dir(folder)
             # 3. Values rewritten in place, in op order, once what they name is durable.
             for i, fd in overwrite.items():
                 op = ops[i]
                 assert isinstance(op, Put)
-                _write_in_place(fd, encode_record(versions[i], op.value))
+                _write_in_place(fd, encode_record(versions[i], op.value), flush=not op.volatile)
         finally:
             for temp in temps.values():
                 with contextlib.suppress(OSError):
