@@ -55,40 +55,31 @@ def revise(record: R, **changes: Any) -> R:
     their unchanged dicts and tuples again on each is most of its cost. Only for the
     records here (slotted, no ``__attrs_post_init__``, no ``init=False`` fields)."""
     cls = type(record)
-    copy = _COPIERS.get(cls) or _copier(cls)
-    new: R = copy(record)
-    slots = _SETTERS[cls]
+    slots = _SLOTS.get(cls) or _slots_of(cls)
+    new: R = object.__new__(cls)
+    if len(changes) < len(slots):  # else every field is given: nothing to copy
+        for get, put in slots.values():  # the slots' own descriptors: no lookup by name
+            put(new, get(record))
     try:
         for name, value in changes.items():
-            slots[name](new, value)
+            slots[name][1](new, value)
     except KeyError:
         unknown = sorted(changes.keys() - slots.keys())
         raise TypeError(f"{cls.__name__} has no field {unknown}") from None
     return new
 
 
-#: Per record class, a function returning a new instance holding the same objects.
-_COPIERS: dict[type, Callable[[Any], Any]] = {}
-#: Per record class, each field's slot setter (the slot's own descriptor), by name.
-_SETTERS: dict[type, dict[str, Callable[[Any, Any], None]]] = {}
+#: Per record class, each field's slot descriptor as (get, set), in field order.
+_SLOTS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]] = {}
 
 
-def _copier(cls: type) -> Callable[[Any], Any]:
-    """A copy function written for ``cls``'s fields: one line per slot, read by
-    attribute (the interpreter's fast slot read) and set by the slot's descriptor (a
-    frozen record refuses ``setattr``). 40% faster than a loop over the descriptors."""
-    names = [f.name for f in attrs.fields(cls)]
-    setters = {name: getattr(cls, name).__set__ for name in names}  # slotted: descriptors
-    lines = [f"    set_{i}(new, record.{name})" for i, name in enumerate(names)]
-    source = "def copy(record):\n    new = make(cls)\n" + "\n".join(lines) + "\n    return new\n"
-    scope: dict[str, Any] = {"make": object.__new__, "cls": cls}
-    scope.update((f"set_{i}", setters[name]) for i, name in enumerate(names))
-    # Field names are Python identifiers (attrs checks them); nothing else is in the text.
-    exec(compile(source, f"<revise {cls.__qualname__}>", "exec"), scope)  # noqa: S102
-    _SETTERS[cls] = setters
-    copy: Callable[[Any], Any] = scope["copy"]
-    _COPIERS[cls] = copy
-    return copy
+def _slots_of(cls: type) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]:
+    slots = {}
+    for f in attrs.fields(cls):
+        slot = getattr(cls, f.name)  # a member descriptor: attrs records are slotted
+        slots[f.name] = (slot.__get__, slot.__set__)
+    _SLOTS[cls] = slots
+    return slots
 
 
 def _opt_utc(value: datetime | str | None) -> datetime | None:
