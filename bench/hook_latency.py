@@ -24,8 +24,8 @@ by the project's resident process (``lifecycle.integrations.resident``), which t
 such hook starts: the benchmark waits for it once, after the warm-up round, and adds its
 CPU per event (read from ``/proc``) to the hook's in the CPU column. The same
 SessionStart and risky PreToolUse with ``LIFECYCLE_RESIDENT=0`` (in process: what the
-first hook after the server went idle pays) are timed in the same rounds, on a second
-project.
+first hook after the server went idle pays) are timed afterwards in rounds of their own
+(with the ``import json`` floor again), on a second project.
 
 Bytecode is present: the children run without ``PYTHONDONTWRITEBYTECODE`` and the
 first round is a warm-up. ``--tree`` measures another checkout (e.g. one made with
@@ -417,13 +417,8 @@ def main() -> int:
             'python -c "import transitions"': lambda: run([PY, "-c", "import transitions"]),
             "one durable write (10 KB, in process)": durable_write(floor_dir),
             **main_hooks.cases(),
-            **{
-                f"{case} in process": action
-                for case, action in alone.cases().items()
-                if case.startswith("SessionStart") or "risky (" in case
-            },
         }
-        got = rounds(actions, args.n, [main_hooks, alone])
+        got = rounds(actions, args.n, [main_hooks])
         json_floor = statistics.median(got['python -c "import json"'])
         tr_floor = statistics.median(got['python -c "import transitions"'])
         write = statistics.median(got["one durable write (10 KB, in process)"])
@@ -458,6 +453,24 @@ def main() -> int:
                 say(line(name, xs, json_floor))
         say('  (ratios against python -c "import json"; CPU: the hook\'s, plus the resident')
         say("   process's while it answered)")
+        # Without the resident process (what the first such hook after it went idle
+        # pays), in rounds of their own: each of these processes leaves a few hundred
+        # milliseconds of CPU and unflushed writes behind, which the rounds above would
+        # otherwise pay for in their fsyncs.
+        alone_actions = {
+            'python -c "import json" (again)': lambda: alone.run([PY, "-c", "import json"]),
+            **{
+                f"{case} in process": action
+                for case, action in alone.cases().items()
+                if case.startswith("SessionStart") or "risky (" in case
+            },
+        }
+        got_alone = rounds(alone_actions, max(args.n // 2, 10), [alone])
+        alone_floor = statistics.median(got_alone['python -c "import json" (again)'])
+        say("")
+        for name, xs in got_alone.items():
+            note = "(no resident process)" if "in process" in name else ""
+            say(line(name, xs, alone_floor, note))
         if not args.skip_history:
             say("")
             history: dict[str, Hooks] = {}

@@ -469,6 +469,63 @@ def test_a_batch_whose_fold_was_saved_before_a_crash_is_not_applied_twice(
     assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
 
 
+def test_a_step_that_folds_in_its_own_save_writes_the_live_record_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = Driver(tmp_path / "p", True)
+    d.send("SessionStart", source="startup")
+    d.edit("src/a.py")
+    d.send("UserPromptSubmit", prompt="one")
+    writes: list[str] = []
+    real = FileStore.batch
+
+    def counted(self: FileStore, ops: Any) -> list[int]:
+        writes.extend(op.key for op in ops)
+        return real(self, ops)
+
+    monkeypatch.setattr(FileStore, "batch", counted)
+    d.send("Stop")
+    assert writes.count(f"{PROJECT}/{keys.CONTEXT}") == 1  # not one for the fold and one after
+    assert d.live()["folded_journal"] == 1
+    assert _prompts(d) == ["one"]
+    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+
+
+def test_a_step_that_dies_before_its_save_leaves_its_batch_to_be_applied_once(
+    tmp_path: Path,
+) -> None:
+    d = Driver(tmp_path / "p", True)
+    d.send("SessionStart", source="startup")
+    d.edit("src/a.py")
+    d.send("UserPromptSubmit", prompt="one")
+    # a risky step folds the batch (in memory), writes its checkpoint, and is killed
+    script = (
+        "import os\n"
+        "from lifecycle.integrations.live import live_session\n"
+        f"with live_session({'file://' + str(d.folder / '.lifecycle')!r}, {PROJECT!r},"
+        " defer_fold=True, snapshot='never') as live:\n"
+        "    assert live.manager.context['prompts'] == ['one']\n"
+        "    live.manager.before_operation('rm -rf build/')\n"
+        "    os._exit(9)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=d.folder,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 9, done.stderr
+    assert [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert d.live()["folded_journal"] == 0  # its save never came
+    d.send("Stop")
+    assert _prompts(d) == ["one"]  # applied once, to the record before the crash
+    assert sorted(f.path for f in d.checkpoints()[-1].state.files_modified) == ["src/a.py"]
+    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+
+
 def test_a_torn_line_is_skipped_and_the_lines_after_it_are_kept(tmp_path: Path) -> None:
     d = Driver(tmp_path / "p", True)
     d.send("SessionStart", source="startup")

@@ -26,7 +26,7 @@ import pytest
 
 from lifecycle.integrations import resident
 from lifecycle.session.lease import held
-from lifecycle.stores import ProjectStore
+from lifecycle.stores import ProjectStore, open_store
 from lifecycle.stores.file import FileStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +56,10 @@ class Project:
         common = {"session_id": "s1", "transcript_path": "/dev/null", "cwd": str(self.folder)}
         return json.dumps({**common, "hook_event_name": name, **fields})
 
-    def hook(self, name: str, **fields: Any) -> subprocess.CompletedProcess[str]:
+    def lifecycle(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "lifecycle", "hook", "claude"],
-            input=self.event(name, **fields),
+            [sys.executable, "-m", "lifecycle", *args],
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
@@ -67,6 +67,9 @@ class Project:
             env=self.env,
             check=False,
         )
+
+    def hook(self, name: str, **fields: Any) -> subprocess.CompletedProcess[str]:
+        return self.lifecycle("hook", "claude", stdin=self.event(name, **fields))
 
     def risky(self, command: str = "rm -rf build/") -> subprocess.CompletedProcess[str]:
         return self.hook("PreToolUse", tool_name="Bash", tool_input={"command": command})
@@ -84,7 +87,9 @@ class Project:
         raise AssertionError("no resident process answered")
 
     def store(self) -> ProjectStore:
-        return ProjectStore(FileStore(self.folder / ".lifecycle"), PROJECT)
+        url = self.env.get("LIFECYCLE_STORE")
+        raw = open_store(url) if url else FileStore(self.folder / ".lifecycle")
+        return ProjectStore(raw, PROJECT)
 
     def checkpoint_types(self) -> list[str]:
         from lifecycle import codec
@@ -221,11 +226,17 @@ def _workday(p: Project) -> list[tuple[int, str, str]]:
     return answers
 
 
+@pytest.mark.parametrize("kind", ["file", "sqlite"])
 def test_a_session_answered_by_the_server_is_the_same_as_one_run_by_each_hook(
-    tmp_path: Path, runtime: str
+    tmp_path: Path, runtime: str, kind: str
 ) -> None:
-    alone = Project(tmp_path / "alone" / "p", runtime, LIFECYCLE_RESIDENT="0")
-    served = Project(tmp_path / "served" / "p", runtime)
+    def store(name: str) -> dict[str, str]:
+        if kind == "file":
+            return {}
+        return {"LIFECYCLE_STORE": f"sqlite:///{tmp_path / name}.db"}
+
+    alone = Project(tmp_path / "alone" / "p", runtime, LIFECYCLE_RESIDENT="0", **store("a"))
+    served = Project(tmp_path / "served" / "p", runtime, **store("s"))
     expected = _workday(alone)
     assert _workday(served) == expected
     assert any("additionalContext" in out for _, out, _ in expected)
@@ -441,15 +452,7 @@ def test_the_command_line_shows_the_server_and_stops_it(tmp_path: Path, runtime:
     pid = p.wait_for_server()["pid"]
 
     def command(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "lifecycle", "hook", "resident", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=p.folder,
-            env=p.env,
-            check=False,
-        )
+        return p.lifecycle("hook", "resident", *args)
 
     shown = command()
     assert (shown.returncode, shown.stderr) == (0, "")

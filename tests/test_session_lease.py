@@ -222,4 +222,3 @@ def test_taking_and_giving_back_the_lease_flushes_nothing_on_the_file_store(
     seen.clear()
     store.batch([Put(LEASE, b"x", sync=False, volatile=True), Put("session/current", b"{}")])
     assert "fsync" in seen and seen.count("fsync") >= 2  # a folder with a durable name
-

@@ -220,8 +220,11 @@ def handle(
             out = answer["hookSpecificOutput"]
             out["additionalContext"] = cap(out["additionalContext"] + "\n" + theirs)
             return answer
+        # The events whose step never ends the session mark the journal folded in the
+        # step's own save (one session/context write fewer).
+        defer = name not in ("SessionEnd", "SessionStart")
         with live_session(
-            url, routed or base, clock=clock, lock_timeout=timeout, **options
+            url, routed or base, clock=clock, lock_timeout=timeout, defer_fold=defer, **options
         ) as live:
             if handler is None:
                 _open(live, event, env).tick()

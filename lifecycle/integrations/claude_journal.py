@@ -24,7 +24,11 @@ and never one of them (no ``.d``/``.rec`` suffix):
     a batch a fold took (N increasing). The fold applies it, writes ``session/context``
     with ``folded_journal = N`` in the same record, then deletes it; a batch found with
     N at or below the live record's ``folded_journal`` was applied before a crash and is
-    only deleted, so a batch is applied exactly once.
+    only deleted, so a batch is applied exactly once. For a hook event that never ends
+    the session, that ``session/context`` write is the step's own, at its end (one
+    write fewer); a crash before it leaves the batch and the record before it, and the
+    next fold applies the batch to that record. Events that may end the session
+    (SessionStart, SessionEnd) and every other caller write it before the step runs.
 ``due``
     ``{"v": 1, "due": <epoch seconds>, "failing": <bool>}``, written by the engine after
     every step of an open session: the earliest moment the time trigger could fire (the
@@ -48,6 +52,7 @@ import zlib
 
 TYPE_CHECKING = False  # typing itself is not imported: the fast path runs this module
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
     from lifecycle.integrations.claude_record import LiveSession
@@ -347,25 +352,34 @@ def _warn(live: LiveSession, text: str) -> None:
     warn(live.manager, text)
 
 
-def fold(live: LiveSession, store: Store, project: str, *, save: bool) -> None:
+def fold(
+    live: LiveSession, store: Store, project: str, *, save: bool, defer: bool = False
+) -> list[str]:
     """Fold the project's journal into ``live``'s session (see the module docstring).
 
     ``save``: the caller holds the lease; batches are taken, applied, written to
     ``session/context`` and deleted. Otherwise (a step that only reads) the pending
     records are applied to the open session in memory only, and stay for the next step
-    that saves."""
+    that saves.
+
+    ``defer``: the step that follows never ends the session, and writes
+    ``session/context`` itself (``live_session`` does, for the hook's events that only
+    continue a session): the batches are marked folded in memory and their files
+    returned, for the caller to delete once that write is durable (one write instead of
+    two; a crash before it leaves the batches and the older record, and the next fold
+    applies them to that record, once)."""
     where = folder_of(store, project)
     if where is None or not os.path.isdir(where):
-        return
+        return []
     m = live.manager
     applied = _folded(live)
     if not save:
         if live.is_open:  # never start a session in a step that only reads
             _apply(live, pending(where, applied))
-        return
+        return []
     batches = take(where, applied)
     if not batches:
-        return
+        return []
     damaged = 0
     for _, path in batches:
         found, torn = records(_read(path))
@@ -378,8 +392,16 @@ def fold(live: LiveSession, store: Store, project: str, *, save: bool) -> None:
         from lifecycle.session.deferred import mark_folded
 
         mark_folded(m, batches[-1][0])
+        if defer:
+            return [path for _, path in batches]
         m.save_context(fence=True)
-    for _, path in batches:
+    discard(path for _, path in batches)
+    return []
+
+
+def discard(paths: Iterable[str]) -> None:
+    """Delete batches whose folding is durable."""
+    for path in paths:
         _unlink(path)
 
 

@@ -107,6 +107,7 @@ def live_session(
     clock: Callable[[], datetime] | None = None,
     lock_timeout: float = LOCK_TIMEOUT,
     save: bool = True,
+    defer_fold: bool = False,
     **manager_options: Any,
 ) -> Iterator[LiveSession]:
     """Continue the project's open session for one step.
@@ -117,6 +118,9 @@ def live_session(
     even when the block raised: whatever the manager did is then what the next
     process sees (each manager event is atomic, so that state is consistent).
     ``save=False`` is for steps that only read: they take no session lease.
+    ``defer_fold=True`` is for a step that never ends the session (most hook events):
+    the journal's batches are marked folded in the save at the end of the block rather
+    than in a save of their own (:func:`lifecycle.integrations.claude_journal.fold`).
     """
     from lifecycle import keys
     from lifecycle.integrations import claude_journal
@@ -140,16 +144,19 @@ def live_session(
             live = LiveSession(first, first.attach(), make)
             # Events the Claude Code hook only journaled join the session first (and a
             # fold that fails saves nothing: its batch stays whole for the next one).
-            claude_journal.fold(live, raw, project, save=save)
+            folded = claude_journal.fold(live, raw, project, save=save, defer=defer_fold)
             try:
                 yield live
             except BaseException:
                 if save and live.is_open:  # never hide the error that is already on its way out
                     with contextlib.suppress(Exception):
                         live.manager.save_context(fence=True)
+                        claude_journal.discard(folded)
                 raise
             if save and live.is_open:
                 live.manager.save_context(fence=True)
+            # (a step that ended the session anyway: what it wrote last holds the batches)
+            claude_journal.discard(folded)
             if save:
                 claude_journal.after_step(live, raw, project)
     finally:

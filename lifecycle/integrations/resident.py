@@ -158,6 +158,25 @@ def parse_answer(data: bytes) -> tuple[int, bytes, bytes] | None:
     return code, rest[:n_out], rest[n_out:]
 
 
+def _exchange(where: str, root: str, request: bytes, limit: int) -> bytes | None:
+    """Send ``request`` to ``root``'s server in ``where`` and read its whole answer (at
+    most ``limit`` bytes); None when there is no server or the exchange broke off."""
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(CONNECT_TIMEOUT)
+        sock.connect(os.path.join(where, name(root) + ".sock"))
+        sock.settimeout(ANSWER_TIMEOUT)
+        sock.sendall(request)
+        sock.shutdown(_socket.SHUT_WR)
+        return _read_all(sock, limit)
+    except OSError:  # no server, a stale socket, a broken connection, a timeout
+        return None
+    finally:
+        sock.close()
+
+
 def ask(raw: bytes, env: Mapping[str, str]) -> tuple[int, bytes, bytes] | None:
     """The resident server's answer to the event ``raw`` (exit code, stdout, stderr), or
     None when there is no server to ask or it did not answer the whole of it."""
@@ -167,8 +186,6 @@ def ask(raw: bytes, env: Mapping[str, str]) -> tuple[int, bytes, bytes] | None:
     where = folder(env) if root else None
     if root is None or where is None:
         return None
-    import _socket
-
     try:
         cwd = os.getcwd()
         header = json.dumps({"key": key(root, env), "cwd": cwd, "env": dict(env)}).encode(
@@ -176,38 +193,14 @@ def ask(raw: bytes, env: Mapping[str, str]) -> tuple[int, bytes, bytes] | None:
         )
     except (OSError, ValueError):
         return None
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.settimeout(CONNECT_TIMEOUT)
-        sock.connect(os.path.join(where, name(root) + ".sock"))
-        sock.settimeout(ANSWER_TIMEOUT)
-        sock.sendall(b"Q1 %d %d\n" % (len(header), len(raw)) + header + raw)
-        sock.shutdown(_socket.SHUT_WR)
-        data = _read_all(sock, MAX_ANSWER)
-    except OSError:  # no server, a stale socket, a broken connection, a timeout
-        return None
-    finally:
-        sock.close()
+    request = b"Q1 %d %d\n" % (len(header), len(raw)) + header + raw
+    data = _exchange(where, root, request, MAX_ANSWER)
     return None if data is None else parse_answer(data)
 
 
 def _control(root: str, env: Mapping[str, str], request: bytes) -> dict[str, object] | None:
-    import _socket
-
     where = folder(env)
-    if where is None:
-        return None
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    try:
-        sock.settimeout(ANSWER_TIMEOUT)
-        sock.connect(os.path.join(where, name(root) + ".sock"))
-        sock.sendall(request)
-        sock.shutdown(_socket.SHUT_WR)
-        data = _read_all(sock, MAX_HEADER)
-    except OSError:
-        return None
-    finally:
-        sock.close()
+    data = None if where is None else _exchange(where, root, request, MAX_HEADER)
     try:
         answer = json.loads(data or b"")
     except ValueError:
