@@ -17,7 +17,7 @@ import pytest
 from procs import ROOT, environment
 from stores import STORE_FACTORIES
 
-from lifecycle import Learning, LearningType, SessionManager
+from lifecycle import Learning, LearningType, SessionManager, keys
 from lifecycle.errors import InvalidQuery, VersionConflict
 from lifecycle.search import rebuild, search
 from lifecycle.search.query import MAX_QUERY_CHARS
@@ -245,6 +245,26 @@ def test_a_batch_that_fails_its_compare_and_swap_leaves_the_index_as_it_was(stor
     assert p.get("memories/b") is None
 
 
+def test_a_write_refused_by_the_check_of_a_key_the_index_ignores_leaves_the_index_as_it_was(
+    store: Store,
+) -> None:
+    """One indexed key beside a checked one (a checkpoint and its pointer): on PostgreSQL
+    the index's update is part of the write's statement, and rolls back with it."""
+    p = ProjectStore(store, "demo")
+    p.put(keys.LATEST, b"1")
+    with pytest.raises(VersionConflict):
+        p.batch([Put("memories/b", b"walrus"), Put(keys.LATEST, b"2", expected_version=7)])
+    with pytest.raises(VersionConflict):
+        p.put("memories/b", b"walrus", expected_version=3)
+    assert search(store, "demo", "walrus") == []
+    assert p.get("memories/b") is None
+    p.put("memories/b", b"walrus", expected_version=0)
+    with pytest.raises(VersionConflict):
+        p.put("memories/b", b"narwhal", expected_version=0)
+    assert [h.key for h in search(store, "demo", "walrus")] == ["memories/b"]
+    assert search(store, "demo", "narwhal") == []
+
+
 def test_a_record_that_is_not_json_or_of_a_future_version_is_stored_and_gives_no_error(
     store: Store,
 ) -> None:
@@ -389,7 +409,10 @@ def test_a_damaged_file_store_index_is_deleted_and_rebuilt(tmp_path: Path) -> No
 
 def _drop_sqlite_index(path: Path) -> None:
     conn = sqlite3.connect(path)
-    conn.executescript("DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_meta;")
+    conn.executescript(
+        "DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_sources;"
+        " DROP TABLE search_meta;"
+    )
     conn.close()
 
 
@@ -403,6 +426,27 @@ def test_an_sqlite_database_without_the_index_gets_it_at_its_first_search(tmp_pa
         "SELECT count(*) FROM sqlite_master WHERE name LIKE 'search_%'"
     )
     assert tables.fetchone() == (0,)
+    assert [h.key for h in search(reopened, "demo", "token")] == [
+        "learning/solutions/jwt-expiry-fix"
+    ]
+    reopened.close()
+
+
+def test_an_sqlite_index_of_an_older_version_is_rebuilt_at_the_first_search(
+    tmp_path: Path,
+) -> None:
+    """Version 3 kept each document's record key in its row; 4 keeps it in a row of its
+    own (search_sources): an older index is not written, then rebuilt by a search."""
+    store = SqliteStore(tmp_path / "s.db")
+    worked(store)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    with conn:
+        conn.execute("UPDATE search_meta SET value = '3' WHERE name = 'version'")
+    conn.close()
+    reopened = SqliteStore(tmp_path / "s.db")
+    ProjectStore(reopened, "demo").put("memories/sea", b"a narwhal")
+    assert [h.key for h in search(reopened, "demo", "narwhal")] == ["memories/sea"]
     assert [h.key for h in search(reopened, "demo", "token")] == [
         "learning/solutions/jwt-expiry-fix"
     ]

@@ -8,11 +8,18 @@ them in a database file of their own inside the store's root.
 Tables (``search_`` prefix, beside the store's ``entries``)::
 
     search_meta(name, value)            the index's schema version
+    search_sources(id, project, key)    the records that hold documents, one row each
     search_docs(id, project, kind, ident, source, ts, digest, title, body)
-                                        one row per document; ``source`` is the key of
-                                        the record that holds it now
+                                        one row per document; ``source`` is the
+                                        search_sources row of the record that holds it now
     search_text(title, body)            FTS5 over search_docs' text (external content,
                                         rowid = search_docs.id): the words, not a copy
+
+A checkpoint carries its session's tasks and decisions again: when most of a new key's
+documents were held by one record (the previous checkpoint) and fewer stay with it (its
+own checkpoint document), that record's search_sources row is renamed to the new key
+and the few that stay get a new row: a few small rows written instead of a row per
+document (and its index entries).
 
 The tokenizer is ``unicode61 remove_diacritics 2``: words of letters and digits,
 case and accents folded. Ranking is bm25 with the title weighted twice, among the
@@ -40,19 +47,22 @@ from lifecycle.search.scan import snippet
 T = TypeVar("T")
 
 #: The index's own schema version (not the store's migrations: it can always be rebuilt).
-INDEX_VERSION = 3  # 3: the text kept in search_docs (FTS5 external content)
+INDEX_VERSION = 4  # 3: the text kept in search_docs (FTS5 external content); 4: sources
 #: How many of the newest matches are ranked.
 RANKED = 500
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS search_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS search_sources ("
+    " id INTEGER PRIMARY KEY, project TEXT NOT NULL, key TEXT NOT NULL,"
+    " UNIQUE (project, key))",
     "CREATE TABLE IF NOT EXISTS search_docs ("
     " id INTEGER PRIMARY KEY,"
     " project TEXT NOT NULL, kind TEXT NOT NULL, ident TEXT NOT NULL,"
-    " source TEXT NOT NULL, ts TEXT NOT NULL, digest TEXT NOT NULL,"
+    " source INTEGER NOT NULL, ts TEXT NOT NULL, digest TEXT NOT NULL,"
     " title TEXT NOT NULL, body TEXT NOT NULL,"
     " UNIQUE (project, kind, ident))",
-    "CREATE INDEX IF NOT EXISTS search_docs_source ON search_docs (project, source)",
+    "CREATE INDEX IF NOT EXISTS search_docs_source ON search_docs (source)",
     "CREATE VIRTUAL TABLE IF NOT EXISTS search_text USING fts5("
     "title, body, content = 'search_docs', content_rowid = 'id',"
     " tokenize = 'unicode61 remove_diacritics 2')",
@@ -61,6 +71,7 @@ SCHEMA = (
 DROP = (
     "DROP TABLE IF EXISTS search_text",
     "DROP TABLE IF EXISTS search_docs",
+    "DROP TABLE IF EXISTS search_sources",
     "DROP TABLE IF EXISTS search_meta",
 )
 
@@ -96,6 +107,7 @@ def clear_project(conn: sqlite3.Connection, project: str) -> None:
         (project,),
     )
     conn.execute("DELETE FROM search_docs WHERE project = ?", (project,))
+    conn.execute("DELETE FROM search_sources WHERE project = ?", (project,))
 
 
 def index_entry(conn: sqlite3.Connection, full_key: str, value: bytes | None) -> None:
@@ -117,23 +129,32 @@ def index_documents(
     does are removed; each of ``docs`` is added, or taken over from the record that
     held it before. Only a document whose text changed is written to the FTS table; the
     others (a checkpoint carries its session's tasks and decisions again) are taken
-    over in one statement, so a checkpoint costs a few statements, not a few per task."""
+    over without rewriting them: by renaming the row of the record that held most of
+    them (:func:`_take_over`), else in one statement, so a checkpoint costs a few
+    statements and rows, not a few per task."""
     new = {(d.kind, d.ident): d for d in docs}
-    gone = [
-        (doc_id, title, body)
-        for doc_id, kind, ident, title, body in conn.execute(
-            "SELECT id, kind, ident, title, body FROM search_docs WHERE project = ? AND source = ?",
-            (project, source),
-        )
-        if (kind, ident) not in new
-    ]
-    if gone:
-        conn.executemany(_UNINDEX, gone)
-        for part in _chunks([doc_id for doc_id, _, _ in gone]):
-            conn.execute(_in("DELETE FROM search_docs WHERE id IN ()", len(part)), part)
+    row = conn.execute(
+        "SELECT id FROM search_sources WHERE project = ? AND key = ?", (project, source)
+    ).fetchone()
+    sid: int | None = None if row is None else int(row[0])
+    if sid is not None:
+        gone = [
+            (doc_id, title, body)
+            for doc_id, kind, ident, title, body in conn.execute(
+                "SELECT id, kind, ident, title, body FROM search_docs WHERE source = ?", (sid,)
+            )
+            if (kind, ident) not in new
+        ]
+        if gone:
+            conn.executemany(_UNINDEX, gone)
+            for part in _chunks([doc_id for doc_id, _, _ in gone]):
+                conn.execute(_in("DELETE FROM search_docs WHERE id IN ()", len(part)), part)
+        if not new:
+            conn.execute("DELETE FROM search_sources WHERE id = ?", (sid,))
+            return
     if not new:
         return
-    found: dict[tuple[str, str], tuple[int, str, str, str]] = {}
+    found: dict[tuple[str, str], tuple[int, int, str]] = {}  # -> (id, source, digest)
     by_kind: dict[str, list[str]] = {}
     for kind, ident in new:
         by_kind.setdefault(kind, []).append(ident)
@@ -141,13 +162,20 @@ def index_documents(
         for part in _chunks(idents):
             rows = conn.execute(
                 _in(
-                    "SELECT ident, id, digest, title, body FROM search_docs"
+                    "SELECT ident, id, source, digest FROM search_docs"
                     " WHERE project = ? AND kind = ? AND ident IN ()",
                     len(part),
                 ),
                 (project, kind, *part),
             )
-            found.update(((kind, row[0]), row[1:]) for row in rows)
+            found.update(((kind, r[0]), r[1:]) for r in rows)
+    # The records the found documents are held by, and which of them each holds.
+    held: dict[int, set[int]] = {}
+    for doc_id, holder, _ in found.values():
+        if holder != sid:
+            held.setdefault(holder, set()).add(doc_id)
+    if sid is None:
+        sid = _take_over(conn, project, source, held)
     taken: list[int] = []
     for key, doc in new.items():
         row = found.get(key)
@@ -156,24 +184,69 @@ def index_documents(
             cur = conn.execute(
                 "INSERT INTO search_docs (project, kind, ident, source, ts, digest, title, body)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (project, doc.kind, doc.ident, source, doc.timestamp, digest, doc.title, doc.body),
+                (project, doc.kind, doc.ident, sid, doc.timestamp, digest, doc.title, doc.body),
             )
             conn.execute(_INDEX, (cur.lastrowid, doc.title, doc.body))
-        elif row[1] == digest:
-            taken.append(row[0])
+        elif row[2] == digest:
+            if row[1] != sid:
+                taken.append(row[0])
         else:
-            doc_id, _, old_title, old_body = row
+            doc_id = row[0]
+            old_title, old_body = conn.execute(
+                "SELECT title, body FROM search_docs WHERE id = ?", (doc_id,)
+            ).fetchone()
             conn.execute(_UNINDEX, (doc_id, old_title, old_body))
             conn.execute(
                 "UPDATE search_docs SET source = ?, ts = ?, digest = ?, title = ?, body = ?"
                 " WHERE id = ?",
-                (source, doc.timestamp, digest, doc.title, doc.body, doc_id),
+                (sid, doc.timestamp, digest, doc.title, doc.body, doc_id),
             )
             conn.execute(_INDEX, (doc_id, doc.title, doc.body))
     for ids in _chunks(taken):
-        conn.execute(
-            _in("UPDATE search_docs SET source = ? WHERE id IN ()", len(ids)), (source, *ids)
-        )
+        conn.execute(_in("UPDATE search_docs SET source = ? WHERE id IN ()", len(ids)), (sid, *ids))
+    for holder in held:  # a record left holding nothing keeps no row
+        if holder != sid and _holds(conn, holder) == 0:
+            conn.execute("DELETE FROM search_sources WHERE id = ?", (holder,))
+
+
+def _take_over(
+    conn: sqlite3.Connection, project: str, source: str, held: dict[int, set[int]]
+) -> int:
+    """The record row for ``source``, new to the index: the row of the record that held
+    most of its documents, renamed to ``source``, when fewer of that record's documents
+    stay with it than move (a checkpoint after a checkpoint: all but the previous one's
+    own document move); those few get a new row under the old key. Else a new row."""
+    if held:
+        holder, moving = max(held.items(), key=lambda item: len(item[1]))
+        staying = [
+            doc_id
+            for (doc_id,) in conn.execute("SELECT id FROM search_docs WHERE source = ?", (holder,))
+            if doc_id not in moving
+        ]
+        if len(staying) < len(moving):
+            (old_key,) = conn.execute(
+                "SELECT key FROM search_sources WHERE id = ?", (holder,)
+            ).fetchone()
+            conn.execute("UPDATE search_sources SET key = ? WHERE id = ?", (source, holder))
+            if staying:
+                cur = conn.execute(
+                    "INSERT INTO search_sources (project, key) VALUES (?, ?)", (project, old_key)
+                )
+                for ids in _chunks(staying):
+                    conn.execute(
+                        _in("UPDATE search_docs SET source = ? WHERE id IN ()", len(ids)),
+                        (cur.lastrowid, *ids),
+                    )
+            return holder
+    cur = conn.execute("INSERT INTO search_sources (project, key) VALUES (?, ?)", (project, source))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def _holds(conn: sqlite3.Connection, source_id: int) -> int:
+    """How many documents the record of ``source_id`` holds (its index entries only)."""
+    row = conn.execute("SELECT count(*) FROM search_docs WHERE source = ?", (source_id,))
+    return int(row.fetchone()[0])
 
 
 def _in(sql: str, count: int) -> str:
@@ -239,11 +312,16 @@ def search(conn: sqlite3.Connection, project: str, query: Query) -> list[SearchH
     if len(rows) < query.limit and floor > 0:
         floor = _floor(conn, query, project)
         rows = conn.execute(sql, (query.fts5(), floor, *args, query.limit)).fetchall()
+    # The keys of the records that hold the hits, for the hits only.
+    ids = sorted({row[0] for row in rows})
+    keys = dict(
+        conn.execute(_in("SELECT id, key FROM search_sources WHERE id IN ()", len(ids)), ids)
+    )
     # The snippet is made here, for the hits only: FTS5's snippet() would be computed for
     # every ranked row before the LIMIT.
     return [
         SearchHit(
-            key=source,
+            key=keys[source],
             kind=kind,
             timestamp=parse_timestamp(ts),
             snippet=clean_snippet(snippet(title, body, query.terms)),

@@ -118,6 +118,13 @@ def _shape(op: Op) -> str:
     return "delete" if op.expected_version is None else "delete_at"
 
 
+def _indexes(key: str) -> bool:
+    """Whether the search index keeps ``key`` (lifecycle.search.postgres_index)."""
+    from lifecycle.search import postgres_index
+
+    return postgres_index.touches_index([(key, None)])
+
+
 class _LostRace(Exception):
     """A concurrent writer changed a key between our check and our write: try again."""
 
@@ -212,7 +219,7 @@ class PostgresStore(PagedScans):
         table = sql.SQL("{}.lifecycle_entries").format(sql.Identifier(self.schema))
         self._table = table
         self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
-        self._statements: dict[tuple[str, ...], bytes] = {}
+        self._statements: dict[tuple[tuple[str, ...], bool], bytes] = {}
         # Rendered once: composing and rendering a query on every call was a third of a
         # scan's CPU time.
         self._q = {
@@ -467,6 +474,9 @@ class PostgresStore(PagedScans):
         data = bytes(value)
         crc = row_crc(key, data)
         q = self._q
+        if self._indexing and _indexes(key):
+            # The write and its index update as one statement (see _one_statement).
+            return self._one_statement([Put(key, data, expected_version)], [data], [crc])[0]
 
         def put(conn: psycopg.Connection[Any]) -> int:
             if expected_version is None:
@@ -562,25 +572,31 @@ class PostgresStore(PagedScans):
         op is a data-modifying CTE with its version check in its WHERE or ON CONFLICT,
         and the statement divides by the number of rows the checked ones changed, so a
         refused check raises and the whole statement, every write in it, rolls back. One
-        round trip instead of five (BEGIN, SELECT ... FOR UPDATE, the writes, COMMIT);
-        with the search index to keep, the statement and the index's share one
-        transaction (four)."""
+        round trip instead of five (BEGIN, SELECT ... FOR UPDATE, the writes, COMMIT).
+        The search index's update of one indexed key is more CTEs of the same statement
+        (lifecycle.search.postgres_index.CTES), so it commits, or rolls back, with the
+        writes; a batch of several indexed keys has them in a transaction with it."""
         order = sorted(range(len(ops)), key=lambda i: ops[i].key)
-        query, args = self._statement(
-            tuple(_shape(ops[i]) for i in order), ops, order, values, crcs
-        )
         changes = [
             (op.key, value if isinstance(op, Put) else None)
             for op, value in zip(ops, values, strict=True)
         ]
         from lifecycle.search import postgres_index
 
-        indexed = self._indexing and postgres_index.touches_index(changes)
+        index = postgres_index.indexed(changes) if self._indexing else []
+        # Several indexed keys may carry the same documents, which one statement cannot
+        # upsert twice: those keep the index's own statement, in the same transaction.
+        inline = len(index) == 1
+        query, args = self._statement(
+            tuple(_shape(ops[i]) for i in order), ops, order, values, crcs, inline
+        )
+        if inline:
+            args += postgres_index.cte_args(*index[0])
         pg = self._psycopg
 
         def batch(conn: psycopg.Connection[Any]) -> list[int]:
             try:
-                if not indexed:
+                if len(index) <= 1:
                     row = conn.execute(query, args).fetchone()
                 else:
                     # Not pipelined: psycopg's pipeline waits for the answer by polling a
@@ -603,12 +619,14 @@ class PostgresStore(PagedScans):
         order: Sequence[int],
         values: Sequence[bytes],
         crcs: Sequence[int],
+        index: bool = False,
     ) -> tuple[bytes, list[object]]:
-        """The one statement of :meth:`_one_statement` (rendered once per shape) and its
-        arguments, the ops in key order."""
-        query = self._statements.get(shapes)
+        """The one statement of :meth:`_one_statement` (rendered once per shape, with
+        or without the search index's CTEs) and its arguments, the ops in key order
+        (the index's arguments follow them)."""
+        query = self._statements.get((shapes, index))
         if query is None:
-            query = self._statements[shapes] = self._compose_statement(shapes)
+            query = self._statements[(shapes, index)] = self._compose_statement(shapes, index)
         args: list[object] = []
         for i in order:
             op = ops[i]
@@ -623,7 +641,7 @@ class PostgresStore(PagedScans):
                 args += [op.key, op.expected_version]
         return query, args
 
-    def _compose_statement(self, shapes: tuple[str, ...]) -> bytes:
+    def _compose_statement(self, shapes: tuple[str, ...], index: bool) -> bytes:
         from psycopg import sql
 
         ctes = []
@@ -632,11 +650,18 @@ class PostgresStore(PagedScans):
             ctes.append(f"w{n} AS ({_CTE[kind]})")
             if kind not in ("upsert", "delete"):
                 checked.append(f"(SELECT count(*) FROM w{n})")  # noqa: S608 - fixed
+        if index:
+            ctes.append("{ix}")
         columns = [f"(SELECT version FROM w{n})" for n in range(len(shapes))]  # noqa: S608
         if checked:
             columns.append(f"1 / ({' * '.join(checked)})")
         text = "WITH " + ", ".join(ctes) + " SELECT " + ", ".join(columns)
-        return sql.SQL(text).format(t=self._table).as_bytes(None)
+        parts: dict[str, sql.Composable] = {"t": self._table}
+        if index:
+            from lifecycle.search import postgres_index
+
+            parts["ix"] = postgres_index.ctes(self)
+        return sql.SQL(text).format(**parts).as_bytes(None)
 
     def _refused(self, conn: psycopg.Connection[Any], ops: Sequence[Op]) -> NoReturn:
         """A checked write of the statement changed no row: raise the VersionConflict of
