@@ -67,6 +67,7 @@ class Hooks:
     """One project folder, and how to run a hook (or a floor) in it as a process."""
 
     def __init__(self, tree: Path, project: Path, name: str, *, resident: bool = True) -> None:
+        self.tree = tree
         self.project = project
         self.name = name
         self.env = {
@@ -94,36 +95,21 @@ class Hooks:
             {**common, "permission_mode": "default", "hook_event_name": name, **fields}
         )
 
-    def server_pid(self) -> int | None:
-        """The pid of this project's resident process, if one runs."""
-        for lock in Path(RUNTIME).glob("r-*.lock") if RUNTIME else ():
-            try:
-                pid = int(lock.read_text().strip() or 0)
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except (OSError, ValueError):
-                continue
-            if pid and cmdline.split(b"\0")[-2:-1] == [str(self.project).encode()]:
-                return pid
-        return None
-
     def wait_for_server(self, timeout: float = 30.0) -> None:
-        """Until this project's resident process answers (it warms up first)."""
-        if not self.resident:
+        """Until this project's resident process answers (it warms up first); its pid
+        goes to ``self.pid``. A tree without one (``--tree`` of an older checkout): none."""
+        if not self.resident or not (self.tree / "lifecycle/integrations/resident.py").exists():
             return
+        from lifecycle.integrations.resident import status
+
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            pid = self.server_pid()
-            sock = Path(RUNTIME or "/nonexistent") / f"{self._name()}.sock"
-            if pid and sock.exists():
-                self.pid = pid
+            found = status(str(self.project), self.env)
+            if found is not None:
+                self.pid = int(str(found["pid"]))
                 return
             time.sleep(0.05)
         self.errors.append("the resident process did not start")
-
-    def _name(self) -> str:
-        from lifecycle.integrations.resident import name
-
-        return name(str(self.project))
 
     def run(self, argv: list[str], stdin: str = "") -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -205,13 +191,6 @@ class Hooks:
         self.hook(self.event("SessionEnd", reason="other"))()
 
 
-def _runtime() -> str | None:
-    from lifecycle.integrations.resident import folder
-
-    return folder(os.environ)
-
-
-RUNTIME = _runtime()
 TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -418,11 +418,22 @@ def _prompts(d: Driver) -> list[str]:
     return list(d.live()["context"].get("prompts", []))
 
 
-def test_events_appended_before_a_crash_are_folded_by_the_next_process(tmp_path: Path) -> None:
+def _one_prompt_journaled(tmp_path: Path) -> Driver:
+    """A session with an edit and a prompt waiting in the journal."""
     d = Driver(tmp_path / "p", True)
     d.send("SessionStart", source="startup")
     d.edit("src/a.py")
     d.send("UserPromptSubmit", prompt="one")
+    return d
+
+
+def _batches(d: Driver) -> list[str]:
+    """The batch files a fold took and has not deleted."""
+    return [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+
+
+def test_events_appended_before_a_crash_are_folded_by_the_next_process(tmp_path: Path) -> None:
+    d = _one_prompt_journaled(tmp_path)
     d.send("UserPromptSubmit", prompt="two")
     assert d.journaled == 3  # acknowledged; the process that appended them is gone
     done = subprocess.run(
@@ -440,24 +451,18 @@ def test_events_appended_before_a_crash_are_folded_by_the_next_process(tmp_path:
 
 
 def test_a_batch_taken_by_a_fold_that_crashed_is_applied_by_the_next_one(tmp_path: Path) -> None:
-    d = Driver(tmp_path / "p", True)
-    d.send("SessionStart", source="startup")
-    d.edit("src/a.py")
-    d.send("UserPromptSubmit", prompt="one")
+    d = _one_prompt_journaled(tmp_path)
     claude_journal.take(d.where, 0)  # renamed to folding-1, then the process died
     d.send("UserPromptSubmit", prompt="two")
     d.send("Stop")
     assert _prompts(d) == ["one", "two"]
-    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d) == []
 
 
 def test_a_batch_whose_fold_was_saved_before_a_crash_is_not_applied_twice(
     tmp_path: Path,
 ) -> None:
-    d = Driver(tmp_path / "p", True)
-    d.send("SessionStart", source="startup")
-    d.edit("src/a.py")
-    d.send("UserPromptSubmit", prompt="one")
+    d = _one_prompt_journaled(tmp_path)
     journal = Path(d.where) / claude_journal.JOURNAL
     kept = journal.read_bytes()
     d.send("Stop")  # folds batch 1 and saves session/context with folded_journal = 1
@@ -466,16 +471,13 @@ def test_a_batch_whose_fold_was_saved_before_a_crash_is_not_applied_twice(
     (Path(d.where) / f"{claude_journal.FOLDING}{1:012d}").write_bytes(kept)
     d.send("Stop")
     assert _prompts(d) == ["one"]
-    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d) == []
 
 
 def test_a_step_that_folds_in_its_own_save_writes_the_live_record_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    d = Driver(tmp_path / "p", True)
-    d.send("SessionStart", source="startup")
-    d.edit("src/a.py")
-    d.send("UserPromptSubmit", prompt="one")
+    d = _one_prompt_journaled(tmp_path)
     writes: list[str] = []
     real = FileStore.batch
 
@@ -488,16 +490,13 @@ def test_a_step_that_folds_in_its_own_save_writes_the_live_record_once(
     assert writes.count(f"{PROJECT}/{keys.CONTEXT}") == 1  # not one for the fold and one after
     assert d.live()["folded_journal"] == 1
     assert _prompts(d) == ["one"]
-    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d) == []
 
 
 def test_a_step_that_dies_before_its_save_leaves_its_batch_to_be_applied_once(
     tmp_path: Path,
 ) -> None:
-    d = Driver(tmp_path / "p", True)
-    d.send("SessionStart", source="startup")
-    d.edit("src/a.py")
-    d.send("UserPromptSubmit", prompt="one")
+    d = _one_prompt_journaled(tmp_path)
     # a risky step folds the batch (in memory), writes its checkpoint, and is killed
     script = (
         "import os\n"
@@ -518,12 +517,12 @@ def test_a_step_that_dies_before_its_save_leaves_its_batch_to_be_applied_once(
         check=False,
     )
     assert done.returncode == 9, done.stderr
-    assert [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d)
     assert d.live()["folded_journal"] == 0  # its save never came
     d.send("Stop")
     assert _prompts(d) == ["one"]  # applied once, to the record before the crash
     assert sorted(f.path for f in d.checkpoints()[-1].state.files_modified) == ["src/a.py"]
-    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d) == []
 
 
 def test_a_torn_line_is_skipped_and_the_lines_after_it_are_kept(tmp_path: Path) -> None:
@@ -540,19 +539,16 @@ def test_a_torn_line_is_skipped_and_the_lines_after_it_are_kept(tmp_path: Path) 
 
 
 def test_a_fold_whose_save_fails_keeps_its_batch_for_the_next_step(tmp_path: Path) -> None:
-    d = Driver(tmp_path / "p", True)
-    d.send("SessionStart", source="startup")
-    d.edit("src/a.py")
-    d.send("UserPromptSubmit", prompt="one")
+    d = _one_prompt_journaled(tmp_path)
     faulty = FaultyStore(FileStore(d.folder / ".lifecycle"))
     faulty.fail(("put", "batch"), prefix=f"{PROJECT}/session/context", times=1)
     answer = handle(d.event("Stop"), store=faulty, env=d.env, clock=d.clock)
     assert answer is not None and "could not record" in answer["systemMessage"]
     assert faulty.failed["put"] + faulty.failed["batch"] == 1
-    assert [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d)
     d.send("Stop")
     assert _prompts(d) == ["one"]
-    assert not [n for n in os.listdir(d.where) if n.startswith(claude_journal.FOLDING)]
+    assert _batches(d) == []
 
 
 # -- concurrency -------------------------------------------------------------------------

@@ -115,10 +115,15 @@ def name(root: str) -> str:
     return f"r-{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
+def _package() -> str:
+    """The folder of the ``lifecycle`` package this module is part of."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def key(root: str, env: Mapping[str, str]) -> str:
     """What a server must have been started with to answer an event: the project folder,
     the interpreter, this package's folder and every ``LIFECYCLE_*`` variable."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = _package()
     settings = sorted((k, v) for k, v in env.items() if k.startswith("LIFECYCLE_"))
     return json.dumps([root, sys.executable, package, settings])
 
@@ -252,7 +257,7 @@ def start(env: Mapping[str, str]) -> int | None:
     root = project_root(env)
     if root is None or not os.path.isdir(root) or running(root, env) is not None:
         return None
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    package_parent = os.path.dirname(_package())
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "from lifecycle.integrations.resident_server import main; sys.exit(main(sys.argv[2]))"

@@ -118,11 +118,14 @@ def warm(env: Mapping[str, str]) -> None:
             event("SessionEnd", reason="other"),
         ):
             run_hook(base, scratch, raw)
-        url = env.get("LIFECYCLE_STORE", "")
-        scheme = url.partition(":")[0].partition("+")[0]
-        if scheme in ("sqlite", "postgresql", "postgres"):
+        # and the module of the store in use (its driver too), which the scratch file
+        # store did not load
+        from lifecycle.stores import SCHEMES
+
+        scheme = env.get("LIFECYCLE_STORE", "").partition("://")[0].lower()
+        if scheme in SCHEMES:
             with contextlib.suppress(ImportError):
-                __import__("lifecycle.stores." + ("sqlite" if scheme == "sqlite" else "postgres"))
+                __import__(SCHEMES[scheme].partition(":")[0])
     finally:
         import shutil
 
@@ -182,7 +185,6 @@ class Server:
 
     def __init__(self, root: str, env: Mapping[str, str]) -> None:
         self.root = root
-        self.env = dict(env)
         self.key = resident.key(root, env)
         self.idle = _idle(env)
         where = resident.folder(env)
