@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from lifecycle import codec, keys
-from lifecycle.errors import CheckpointNotFound, InvalidKey
+from lifecycle.errors import CheckpointNotFound, CorruptRecord, InvalidKey, InvalidRecord
 from lifecycle.records import Checkpoint, LiveContext, WorkState
 from lifecycle.stores.base import ProjectStore
 
@@ -44,24 +44,43 @@ def read_checkpoint(store: ProjectStore, checkpoint_id: str) -> Checkpoint:
     """The checkpoint with ``checkpoint_id`` (``latest`` for the newest), or
     :class:`CheckpointNotFound`."""
     from lifecycle.history import checkpoint_key_for
-    from lifecycle.records import Pointer
 
     if checkpoint_id == "latest":
-        entry = store.get(keys.LATEST)
-        if entry is None:
-            raise CheckpointNotFound("latest")
-        key: str | None = codec.decode(Pointer, entry.value, key=keys.LATEST).key
-    elif checkpoint_id.startswith(keys.CHECKPOINTS_PREFIX):
-        key = keys.validate(checkpoint_id)
+        return _latest(store)
+    if checkpoint_id.startswith(keys.CHECKPOINTS_PREFIX):
+        key: str | None = keys.validate(checkpoint_id)
     else:
         key = checkpoint_key_for(store, checkpoint_id)
     entry = None if key is None else store.get(key)
     if entry is None or key is None:
         raise CheckpointNotFound(checkpoint_id)
     cp = codec.decode(Checkpoint, entry.value, key=key)
-    if checkpoint_id not in ("latest", key) and cp.id != checkpoint_id:
+    if checkpoint_id != key and cp.id != checkpoint_id:
         raise CheckpointNotFound(checkpoint_id)
     return cp
+
+
+def _latest(store: ProjectStore) -> Checkpoint:
+    """The checkpoint ``checkpoints/latest`` names; when the pointer is torn, was left
+    unflushed before the machine restarted, or names a missing or damaged checkpoint:
+    the newest that reads, as a restore takes."""
+    from lifecycle.history import newest_valid
+    from lifecycle.records import Pointer
+
+    try:
+        entry = store.get(keys.LATEST)
+        if entry is None:
+            raise CheckpointNotFound("latest")
+        key = codec.decode(Pointer, entry.value, key=keys.LATEST).key
+        found = store.get(key)
+        if found is not None:
+            return codec.decode(Checkpoint, found.value, key=key)
+    except (CorruptRecord, InvalidRecord):
+        pass
+    newest = newest_valid(store)
+    if newest is None:
+        raise CheckpointNotFound("latest")
+    return newest
 
 
 def read_now(store: ProjectStore) -> State:

@@ -92,6 +92,12 @@ class CorruptRecord(LifecycleError):
         super().__init__(f"record {quoted(key)} is corrupt: {reason}")
 
 
+class StaleRecord(CorruptRecord):
+    """A value the store left unflushed (``Put(lazy=True)``) before the machine last
+    restarted: intact, but maybe older than the last value written, so it is not
+    trusted. Its reader rebuilds it, as it does a torn copy."""
+
+
 class StoreError(LifecycleError):
     """A store operation that failed (I/O error, server gone, permission denied)."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from lifecycle import codec, keys
-from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StoreError
+from lifecycle.errors import CorruptRecord, InvalidKey, InvalidRecord, StaleRecord, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.records import Checkpoint, Pointer
 from lifecycle.stores.base import ProjectStore
@@ -40,6 +40,21 @@ def checkpoint_keys_by_ts(store: ProjectStore) -> dict[str, str]:
         if keys.parse_checkpoint_key(key) is not None:
             found[key[-len("20250131T143000.000000Z") :]] = key
     return found
+
+
+def newest_valid(store: ProjectStore) -> Checkpoint | None:
+    """The newest checkpoint (by name) that reads and decodes: what a restore falls back
+    to when ``checkpoints/latest`` is unreadable (torn, or left unflushed before the
+    machine restarted) or names a missing one."""
+    by_ts = checkpoint_keys_by_ts(store)
+    for ts in sorted(by_ts, reverse=True):
+        try:
+            entry = store.get(by_ts[ts])
+            if entry is not None:
+                return codec.decode(Checkpoint, entry.value, key=by_ts[ts])
+        except (CorruptRecord, InvalidRecord) as exc:
+            log.warning("history.unreadable", key=by_ts[ts], error=str(exc))
+    return None
 
 
 def checkpoint_key_for(store: ProjectStore, checkpoint_id: str) -> str | None:
@@ -187,7 +202,12 @@ def build_history(store: ProjectStore) -> History:
             roots.append(node)
         else:
             parent.children.append(node)
-    return History(nodes, roots, latest_id(store), unreadable)
+    latest = latest_id(store)
+    if (latest is None or latest not in nodes) and nodes:
+        # No pointer to follow (unreadable, or naming a missing checkpoint): the one a
+        # restore would take, the newest that reads.
+        latest = max(nodes.values(), key=lambda node: node.timestamp).id
+    return History(nodes, roots, latest, unreadable)
 
 
 def latest_id(store: ProjectStore) -> str | None:
@@ -197,6 +217,9 @@ def latest_id(store: ProjectStore) -> str | None:
         if entry is None:
             return None
         return codec.decode(Pointer, entry.value, key=keys.LATEST).id
+    except StaleRecord:
+        log.info("history.latest_from_an_earlier_boot")
+        return None
     except (CorruptRecord, InvalidRecord, StoreError) as exc:
         log.warning("history.latest_unreadable", error=str(exc))
         return None

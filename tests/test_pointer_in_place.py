@@ -2,8 +2,9 @@
 existing file) in place, after the folder fsync that makes the checkpoint durable.
 
 These tests kill a real writer process (SIGKILL, as tests/crash_harness.py does) at
-the moments that write in place adds: just before it, between the write and its
-``fdatasync``, and halfway through the bytes (a torn pointer). Each time:
+the moments that write in place adds: just before it, after the write (the pointer is
+``Put(lazy=True)``: never flushed), and halfway through the bytes (a torn pointer).
+Each time:
 
 - every checkpoint the writer acknowledged is still readable;
 - a new session restores the newest acknowledged checkpoint or the newer one whose
@@ -12,6 +13,10 @@ the moments that write in place adds: just before it, between the write and its
 
 A second process reading the pointer while a writer rewrites it in place never gets
 a CorruptRecord: a torn read is read again under the store's lock.
+
+What a power loss adds (a pointer older than the newest checkpoint, intact) is made
+by hand: the pointer names the boot it was written in, and one from an earlier boot
+is not trusted (``StaleRecord``); every reader then takes the newest checkpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pytest
 from lifecycle import SessionManager, codec, keys
 from lifecycle.errors import CorruptRecord
 from lifecycle.records import Checkpoint, Pointer
+from lifecycle.stores import file as file_store
 from lifecycle.stores.file import FileStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,3 +210,102 @@ def test_a_pointer_write_is_in_place_and_a_new_key_is_not(tmp_path: Path) -> Non
     assert store.get("p/a").value == b"3rd"  # type: ignore[union-attr]
     store.put("p/a", b"synced")  # a durable put still goes through a temp file
     assert path.stat().st_ino != inode
+
+
+# -- a pointer left unflushed (Put(lazy=True)), and the next boot ---------------------------
+
+
+def _flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every fsync and fdatasync the process makes from now on (by name)."""
+    seen: list[str] = []
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
+
+        def counted(fd: int, _real=real, _name=name) -> None:  # type: ignore[no-untyped-def]
+            seen.append(_name)
+            _real(fd)
+
+        monkeypatch.setattr(os, name, counted)
+    return seen
+
+
+def _from_another_boot(path: Path, value: bytes, version: int) -> None:
+    """What a power loss can leave: an older pointer, intact, written in an earlier boot
+    whose page cache never reached the disk with the newer one."""
+    other = b"0123456789abcdef" if file_store.boot_tag() != b"0123456789abcdef" else b"f" * 16
+    path.write_bytes(file_store.encode_record(version, value, other))
+
+
+@pytest.mark.skipif(file_store.boot_tag() is None, reason="this machine has no boot id")
+def test_a_checkpoint_flushes_the_checkpoint_and_its_name_but_not_the_pointer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path / "store")
+    manager = SessionManager(store, project=PROJECT, snapshot="never")
+    manager.start_session(restore=False)
+    manager.create_checkpoint(progress={"n": 0})  # the pointer's file exists from now on
+    seen = _flushes(monkeypatch)
+    result = manager.create_checkpoint(progress={"n": 1})
+    assert seen == ["fsync", "fsync"]  # the checkpoint's bytes, then its folder
+    path = tmp_path / "store" / f"{PROJECT}.d" / "checkpoints.d" / "latest.rec"
+    header = path.read_bytes().split(b"\n", 1)[0]
+    assert header.split()[3] == b"b" + file_store.boot_tag()  # type: ignore[operator]
+    assert _pointer(store).key == result.key  # every process of this boot reads it
+
+
+def test_without_a_boot_id_the_pointer_is_flushed_and_names_no_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_store, "_boot", [None])  # as on a system with no boot id
+    store = FileStore(tmp_path / "store")
+    manager = SessionManager(store, project=PROJECT, snapshot="never")
+    manager.start_session(restore=False)
+    manager.create_checkpoint(progress={"n": 0})
+    seen = _flushes(monkeypatch)
+    manager.create_checkpoint(progress={"n": 1})
+    assert seen == ["fsync", "fsync", "fdatasync"]
+    path = tmp_path / "store" / f"{PROJECT}.d" / "checkpoints.d" / "latest.rec"
+    assert len(path.read_bytes().split(b"\n", 1)[0].split()) == 4  # LC1 version length crc
+
+
+def test_a_pointer_from_an_earlier_boot_is_not_trusted_and_the_newest_checkpoint_wins(
+    tmp_path: Path,
+) -> None:
+    from lifecycle import checkpoint_view
+    from lifecycle.errors import StaleRecord
+    from lifecycle.history import build_history
+    from lifecycle.stores import ProjectStore, Put
+
+    root = tmp_path / "store"
+    store = FileStore(root)
+    manager = SessionManager(store, project=PROJECT, snapshot="never")
+    manager.start_session(restore=False)
+    first = manager.create_checkpoint(progress={"n": 0})
+    old_pointer = store.get(f"{PROJECT}/{keys.LATEST}")
+    assert old_pointer is not None
+    newest = manager.create_checkpoint(progress={"n": 1})
+    manager.end_session()
+    # The machine lost power: the pointer on disk is the older one, from the old boot.
+    path = root / f"{PROJECT}.d" / "checkpoints.d" / "latest.rec"
+    _from_another_boot(path, old_pointer.value, old_pointer.version)
+    assert codec.decode(Pointer, old_pointer.value).key == first.key
+
+    with pytest.raises(StaleRecord) as raised:
+        store.get(f"{PROJECT}/{keys.LATEST}")
+    assert "restarted" in str(raised.value)
+    with pytest.raises(StaleRecord):  # nor can a compare-and-swap trust its version
+        store.batch([Put(f"{PROJECT}/{keys.LATEST}", b"x", expected_version=old_pointer.version)])
+    # Every reader takes the newest checkpoint, quietly: nothing is wrong.
+    scoped = ProjectStore(store, PROJECT)
+    assert checkpoint_view.read_checkpoint(scoped, "latest").id == newest.checkpoint_id
+    assert build_history(scoped).latest_id == newest.checkpoint_id
+    again = SessionManager(store, project=PROJECT, snapshot="never")
+    started = again.start_session(restore=True)
+    assert started.checkpoint_id == newest.checkpoint_id
+    assert started.warnings == ()
+    # The next checkpoint writes the pointer again, naming this boot.
+    later = again.create_checkpoint(progress={"n": 2})
+    assert _pointer(store).key == later.key
+    assert SessionManager(store, project=PROJECT, snapshot="never").read_checkpoint().id == (
+        later.checkpoint_id
+    )

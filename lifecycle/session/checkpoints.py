@@ -23,6 +23,7 @@ from lifecycle.errors import (
     CorruptRecord,
     InvalidKey,
     InvalidRecord,
+    StaleRecord,
     StoreError,
     VersionConflict,
 )
@@ -143,6 +144,10 @@ class Checkpoints:
                 if cp is not None:
                     return cp, pointer_entry.version
                 warnings.append(f"latest checkpoint {pointer.key} is missing or corrupt")
+        except StaleRecord:
+            # Left unflushed before the machine restarted (Put(lazy=True)): maybe older
+            # than the newest checkpoint, which the listing finds. Nothing is wrong.
+            log.info("restore.pointer_from_an_earlier_boot")
         except (CorruptRecord, InvalidRecord) as exc:
             warnings.append(f"{LATEST} is unreadable ({exc})")
         version = None if pointer_entry is None else pointer_entry.version
@@ -207,7 +212,7 @@ class Checkpoints:
                 versions = self.store.batch(
                     [
                         Put(cp.key, body, expected_version=0),
-                        Put(LATEST, pointer, expected_version=expected, sync=False),
+                        Put(LATEST, pointer, expected_version=expected, sync=False, lazy=True),
                     ]
                 )
             except CorruptRecord:

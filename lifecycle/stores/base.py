@@ -56,6 +56,11 @@ class Put:
     name need survive a crash of the machine, so a store may flush nothing for it.
     Only for records that coordinate live processes and mean nothing after a reboot:
     the session lease, whose holder a reboot has ended anyway.
+    ``lazy=True`` (with ``sync=False``) lets a store leave the value unflushed for good
+    (its name is still made durable): a copy that may not have reached the disk before
+    the machine restarted then reads as :class:`~lifecycle.errors.StaleRecord`, which
+    its reader treats as a torn copy. Only for values the reader can rebuild exactly:
+    ``checkpoints/latest``, whose reader falls back to the newest valid checkpoint.
     """
 
     key: str
@@ -63,6 +68,7 @@ class Put:
     expected_version: int | None = None
     sync: bool = True
     volatile: bool = False
+    lazy: bool = False
 
 
 @attrs.frozen

@@ -14,7 +14,16 @@ Record format. Each file is a one-line header and the value::
     LC1 <version> <length> <crc32 8 hex>\\n<value bytes>
 
 The CRC covers ``LC1 <version> <length> `` and the value, so a flipped bit in the
-version is caught as well as one in the value. :meth:`FileStore.get` raises
+version is caught as well as one in the value. A value the store never flushed
+(``Put(lazy=True)``) names the boot it was written in before its CRC::
+
+    LC1 <version> <length> b<boot 16 hex> <crc32 8 hex>\\n<value bytes>
+
+and reads as :class:`~lifecycle.errors.StaleRecord` once the machine has restarted:
+the page cache that held it may have died with the old boot before reaching the
+disk, so it may be older than the last value written. Within one boot every process
+reads the page cache, which always holds the last write. (Without a boot id, as
+outside Linux, such a value is flushed like any ``sync=False`` one.) :meth:`FileStore.get` raises
 :class:`~lifecycle.errors.CorruptRecord` for a torn, truncated or flipped file;
 :meth:`FileStore.scan` skips such files with a warning.
 
@@ -31,10 +40,12 @@ value is written to its temp file (and fsynced unless ``Put(sync=False)``), the
 temp files are renamed (deletes unlinked) in op order, and each affected folder is
 fsynced once. Last, a ``Put(sync=False)`` whose key already has a regular file (a
 ``latest`` pointer, ``session/current``, the lease) is written in place, after the
-folder fsyncs, and flushed with ``fdatasync``: no second new file, no rename. A
-crash during that write leaves the old value (the batch was not acknowledged) or a
-torn one, which fails its checksum: the reader of a pointer then falls back to the
-newest valid record, which the folder fsync already made durable. A reader that
+folder fsyncs, and flushed with ``fdatasync`` (not at all if it is volatile or lazy):
+no second new file, no rename. A crash during that write leaves the old value (the
+batch was not acknowledged) or a torn one, which fails its checksum; a machine crash
+after it may leave an older lazy value, which names the old boot: the reader of a
+pointer then falls back to the newest valid record, which the folder fsync already
+made durable. A reader that
 finds a torn record reads it once more while holding the lock, so a write in place
 in progress is never taken for a torn one. The call returns only after all of that,
 so an acknowledged batch is whole. A crash in the middle of the renames leaves some
@@ -66,7 +77,7 @@ from itertools import islice
 from pathlib import Path
 from urllib.parse import unquote
 
-from lifecycle.errors import CorruptRecord, InvalidStoreURL, StoreError
+from lifecycle.errors import CorruptRecord, InvalidStoreURL, StaleRecord, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.stores.base import (
     Delete,
@@ -92,14 +103,37 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 #: The largest value a record file holds; a larger file is refused from its header, unread.
 MAX_VALUE_BYTES = 64 * 1024 * 1024
-_MAX_HEADER = 64  # "LC1 " + 19-digit version + 19-digit length + 8 hex + spaces
-_HEADER = re.compile(rb"LC1 ([1-9][0-9]{0,18}) (0|[1-9][0-9]{0,18}) ([0-9a-f]{8})")
+_MAX_HEADER = 96  # "LC1 " + 19-digit version + 19-digit length + boot + 8 hex + spaces
+_HEADER = re.compile(
+    rb"LC1 ([1-9][0-9]{0,18}) (0|[1-9][0-9]{0,18}) (?:b([0-9a-f]{16}) )?([0-9a-f]{8})"
+)
+_BOOT_ID = "/proc/sys/kernel/random/boot_id"
+_boot: list[bytes | None] = []  # this boot's tag, once read
+
+
+def boot_tag() -> bytes | None:
+    """This boot's tag (16 hex digits of the kernel's boot id), or None where there is
+    no boot id to read: then no value is left unflushed."""
+    if not _boot:
+        try:
+            with open(_BOOT_ID, "rb") as f:
+                digits = f.read(64).strip().replace(b"-", b"").lower()
+        except OSError:
+            digits = b""
+        ok = len(digits) >= 16 and all(c in b"0123456789abcdef" for c in digits[:16])
+        _boot.append(digits[:16] if ok else None)
+    return _boot[0]
+
+
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
-def encode_record(version: int, value: bytes) -> bytes:
-    """The bytes of one record file: header line, then the value."""
+def encode_record(version: int, value: bytes, boot: bytes | None = None) -> bytes:
+    """The bytes of one record file: header line, then the value; ``boot`` names the
+    boot of a value left unflushed."""
     head = b"LC1 %d %d " % (version, len(value))
+    if boot is not None:
+        head += b"b%s " % boot
     crc = zlib.crc32(value, zlib.crc32(head))
     return head + b"%08x\n" % crc + value
 
@@ -116,11 +150,19 @@ def decode_record(key: str, data: bytes) -> tuple[int, bytes]:
     value = data[end + 1 :]
     if len(value) != length:
         raise CorruptRecord(key, f"header says {length} bytes, file holds {len(value)}")
-    head = data[: match.start(3)]
+    head = data[: match.start(4)]
     crc = zlib.crc32(value, zlib.crc32(head))
-    if crc != int(match[3], 16):
-        raise CorruptRecord(key, f"checksum {crc:08x} does not match header {match[3].decode()}")
+    if crc != int(match[4], 16):
+        raise CorruptRecord(key, f"checksum {crc:08x} does not match header {match[4].decode()}")
+    if match[3] is not None and match[3] != boot_tag():
+        raise _stale(key)
     return version, value
+
+
+def _stale(key: str) -> StaleRecord:
+    return StaleRecord(
+        key, "written without a flush before the machine restarted: maybe not the last value"
+    )
 
 
 def _open_record(key: str, path: str) -> int | None:
@@ -196,6 +238,14 @@ def _write_in_place(fd: int, data: bytes, *, flush: bool = True) -> None:
         os.ftruncate(fd, len(data))
     if flush:
         os.fdatasync(fd)
+
+
+def _unflushed(op: Op) -> bytes | None:
+    """The boot tag a value is written with when it is never flushed (``Put(lazy=True)``
+    on a machine with a boot id), else None."""
+    if isinstance(op, Put) and op.lazy and not op.sync and not op.volatile:
+        return boot_tag()
+    return None
 
 
 def _fsync_dir(path: str) -> None:
@@ -370,6 +420,8 @@ class FileStore:
             _, path = self._path(key)
             try:
                 return self._read(key, path)
+            except StaleRecord:
+                raise  # whole, and no writer makes it less stale
             except CorruptRecord:
                 # Maybe a value being written in place (see the module docstring): read
                 # it again once no writer holds the lock; still torn, it is torn.
@@ -416,6 +468,8 @@ class FileStore:
             end = head.find(b"\n")
             match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
         if match is not None:
+            if expected is not None and match[3] is not None and match[3] != boot_tag():
+                raise _stale(key)  # a compare-and-swap cannot trust its version either
             return int(match[1])
         if expected is not None:
             raise CorruptRecord(key, "bad header; delete or overwrite it without expected_version")
@@ -489,6 +543,9 @@ class FileStore:
                 return
             try:
                 entry = self.get(key)
+            except StaleRecord:
+                log.info("store.stale_record_skipped", key=key, url=self.url)
+                continue
             except CorruptRecord as exc:
                 log.warning(
                     "store.corrupt_record_skipped", key=key, reason=exc.reason, url=self.url
@@ -656,7 +713,7 @@ class FileStore:
                 if isinstance(op, Put) and i not in overwrite:
                     folder, path = paths[i]
                     temp = os.path.join(folder, "." + os.path.basename(path) + TMP_SUFFIX)
-                    data = encode_record(versions[i], op.value)
+                    data = encode_record(versions[i], op.value, _unflushed(op))
                     self._make_folder(folder)
                     temps[i] = temp
                     try:
@@ -686,7 +743,9 @@ class FileStore:
             for i, fd in overwrite.items():
                 op = ops[i]
                 assert isinstance(op, Put)
-                _write_in_place(fd, encode_record(versions[i], op.value), flush=not op.volatile)
+                boot = _unflushed(op)
+                data = encode_record(versions[i], op.value, boot)
+                _write_in_place(fd, data, flush=not (op.volatile or boot is not None))
         finally:
             for temp in temps.values():
                 with contextlib.suppress(OSError):
