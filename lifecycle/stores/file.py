@@ -205,10 +205,11 @@ def _declared_length(key: str, head: bytes, size: int) -> int:
 
 
 def _open_in_place(path: str) -> int | None:
-    """A descriptor to rewrite the existing regular file ``path`` in place, or None (no
-    such file, or not a regular one: the temp file and rename then replace it)."""
+    """A descriptor to rewrite the existing regular file ``path`` in place (and to read
+    its header), or None (no such file, or not a regular one: the temp file and rename
+    then replace it)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:  # absent, a link, a FIFO without reader, a folder
         return None
     try:
@@ -357,6 +358,7 @@ class FileStore:
         self._root = str(self.root)
         self._lock_path = os.path.join(self._root, LOCK_NAME)
         self._made: set[str] = set()  # folders this instance knows exist
+        self._relatives: dict[str, str] = {}  # folder -> its name relative to the root
         # The search index (lifecycle.search.file_index), once a search has made one.
         self._search_index: object | None = None
         self._index_file = os.path.join(self._root, ".search", "index.sqlite3")
@@ -366,12 +368,16 @@ class FileStore:
     def _folder(self, segments: Sequence[str]) -> str:
         return os.path.join(self._root, *(s + DIR_SUFFIX for s in segments))
 
-    def _path(self, key: str) -> tuple[str, str]:
-        """Return ``(folder, file path)`` of a checked key, refusing paths that leave the root."""
+    def _path(self, key: str, checked: set[str] | None = None) -> tuple[str, str]:
+        """Return ``(folder, file path)`` of a checked key, refusing paths that leave the
+        root; ``checked`` holds folders already checked by the same operation."""
         *dirs, name = check_storage_key(key).split("/")
         folder = self._folder(dirs)
-        self._check_inside(key, folder, len(dirs))
-        path = os.path.join(folder, name + FILE_SUFFIX)
+        if checked is None or folder not in checked:
+            self._check_inside(key, folder, len(dirs))
+            if checked is not None:
+                checked.add(folder)
+        path = folder + os.sep + name + FILE_SUFFIX
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISLNK(os.lstat(path).st_mode):
                 raise StoreError(f"key {key!r} is a symbolic link in {self._root}; refusing it")
@@ -447,26 +453,32 @@ class FileStore:
         finally:
             os.close(fd)
 
-    def _version(self, key: str, path: str, expected: int | None) -> int:
-        """The stored version of ``key`` (0 if absent), read from the header alone.
+    def _version(self, key: str, path: str, expected: int | None, fd: int | None = None) -> int:
+        """The stored version of ``key`` (0 if absent), read from the header alone
+        (through ``fd`` when the caller has the file open).
 
         A file whose header is unreadable counts as absent for a write without
         ``expected_version`` (so a torn record can be overwritten or deleted), and
         raises CorruptRecord for a compare-and-swap, whose answer it cannot know.
         """
-        try:
-            fd = _open_record(key, path)
-        except CorruptRecord:
-            fd, match = None, None
-        else:
-            if fd is None:
-                return 0
-            try:
-                head = os.read(fd, _MAX_HEADER)
-            finally:
-                os.close(fd)
+        if fd is not None:
+            head = os.pread(fd, _MAX_HEADER, 0)
             end = head.find(b"\n")
             match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
+        else:
+            try:
+                fd = _open_record(key, path)
+            except CorruptRecord:
+                fd, match = None, None
+            else:
+                if fd is None:
+                    return 0
+                try:
+                    head = os.read(fd, _MAX_HEADER)
+                finally:
+                    os.close(fd)
+                end = head.find(b"\n")
+                match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
         if match is not None:
             if expected is not None and match[3] is not None and match[3] != boot_tag():
                 raise _stale(key)  # a compare-and-swap cannot trust its version either
@@ -649,17 +661,36 @@ class FileStore:
     def batch(self, ops: Sequence[Op]) -> list[int]:
         """Apply ``ops`` all or none (see the module docstring for crash semantics)."""
         with _os_errors(self._root, f"write a batch of {len(ops)} operations"):
-            paths = [self._path(op.key) for op in ops]
+            checked: set[str] = set()
+            paths = [self._path(op.key, checked) for op in ops]
             if not ops:
                 return []
             where = {op.key: path for op, (_, path) in zip(ops, paths, strict=True)}
             with self._locked() as lock:
-                # Every compare-and-swap, against the state the batch itself builds up.
-                plan = plan_batch(
-                    ops, lambda key, expected: self._version(key, where[key], expected)
-                )
-                versions = [planned.version for planned in plan]
-                self._apply(lock, ops, paths, versions, in_place=True)
+                # The files a Put(sync=False) rewrites in place, opened once: their
+                # versions are read through the same descriptors.
+                last = {op.key: i for i, op in enumerate(ops)}
+                overwrite: dict[int, int] = {}
+                try:
+                    for key, i in last.items():
+                        op = ops[i]
+                        if isinstance(op, Put) and not op.sync:
+                            fd = _open_in_place(where[key])
+                            if fd is not None:
+                                overwrite[i] = fd
+                    by_key = {ops[i].key: fd for i, fd in overwrite.items()}
+                    # Every compare-and-swap, against the state the batch itself builds up.
+                    plan = plan_batch(
+                        ops,
+                        lambda key, expected: self._version(
+                            key, where[key], expected, by_key.get(key)
+                        ),
+                    )
+                    versions = [planned.version for planned in plan]
+                    self._apply(lock, ops, paths, versions, overwrite)
+                finally:
+                    for fd in overwrite.values():
+                        os.close(fd)
                 self._index_written([(o.key, o.value if isinstance(o, Put) else None) for o in ops])
                 return versions
 
@@ -671,11 +702,12 @@ class FileStore:
         """
         ops: list[Op] = [Delete(k) if v is None else Put(k, v, sync=False) for k, v, _ in items]
         with _os_errors(self._root, f"mirror {len(ops)} keys"):
-            paths = [self._path(op.key) for op in ops]
+            checked: set[str] = set()
+            paths = [self._path(op.key, checked) for op in ops]
             versions = [0 if value is None else version for _, value, version in items]
             if ops:
                 with self._locked() as lock:
-                    self._apply(lock, ops, paths, versions)
+                    self._apply(lock, ops, paths, versions, {})
                     self._index_written([(k, v) for k, v, _ in items])
 
     def _apply(
@@ -684,35 +716,27 @@ class FileStore:
         ops: Sequence[Op],
         paths: Sequence[tuple[str, str]],
         versions: Sequence[int],
-        *,
-        in_place: bool = False,
+        overwrite: dict[int, int],
     ) -> None:
         """Write ``ops`` (their compare-and-swaps already checked), each Put at its version.
 
-        With ``in_place``, a ``Put(sync=False)`` over an existing regular file is written
-        in place after the renames and folder fsyncs (see the module docstring)."""
+        ``overwrite`` maps the index of each ``Put(sync=False)`` to rewrite in place to
+        the descriptor of its file (the caller closes them): those are written after
+        the renames and folder fsyncs (see the module docstring)."""
         # 1. Only the last op on each key reaches the disk; earlier ones are superseded.
         last = {op.key: i for i, op in enumerate(ops)}
         final = [i for i in range(len(ops)) if last[ops[i].key] == i]
-        overwrite: dict[int, int] = {}  # op index -> descriptor of the file it rewrites
         temps: dict[int, str] = {}
         try:
-            if in_place:
-                for i in final:
-                    op = ops[i]
-                    if isinstance(op, Put) and not op.sync:
-                        fd = _open_in_place(paths[i][1])
-                        if fd is not None:
-                            overwrite[i] = fd
             folders = {paths[i][0] for i in final if isinstance(ops[i], Put) and i not in overwrite}
             if folders:
-                marker = "\n".join(os.path.relpath(f, self._root) for f in sorted(folders))
+                marker = "\n".join(self._relative(f) for f in sorted(folders))
                 os.pwrite(lock, marker.encode(), 0)
             for i in final:
                 op = ops[i]
                 if isinstance(op, Put) and i not in overwrite:
                     folder, path = paths[i]
-                    temp = os.path.join(folder, "." + os.path.basename(path) + TMP_SUFFIX)
+                    temp = folder + os.sep + "." + path[len(folder) + 1 :] + TMP_SUFFIX
                     data = encode_record(versions[i], op.value, _unflushed(op))
                     self._make_folder(folder)
                     temps[i] = temp
@@ -750,10 +774,17 @@ class FileStore:
             for temp in temps.values():
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
-            for fd in overwrite.values():
-                os.close(fd)
         if folders:
             os.ftruncate(lock, 0)
+
+    def _relative(self, folder: str) -> str:
+        """``folder`` relative to the root, as the crash marker names it (memoized)."""
+        name = self._relatives.get(folder)
+        if name is None:
+            name = os.path.relpath(folder, self._root)
+            if len(self._relatives) < 1024:
+                self._relatives[folder] = name
+        return name
 
     def _index_written(self, changes: Sequence[tuple[str, bytes | None]]) -> None:
         """Keep the search index current, under the write lock, if a search made one."""
