@@ -57,6 +57,32 @@ def newest_valid(store: ProjectStore) -> Checkpoint | None:
     return None
 
 
+def current_session(store: ProjectStore) -> tuple[str, str] | None:
+    """``(key, id)`` of the session ``session/current`` names (None without one). When
+    the pointer is unreadable (torn, or left unflushed before the machine restarted):
+    the newest session record by name, which is the one it named, since each session
+    record is created with its pointer, in time order."""
+    try:
+        entry = store.get(keys.CURRENT)
+        if entry is None:
+            return None
+        pointer = codec.decode(Pointer, entry.value, key=keys.CURRENT)
+        return pointer.key, pointer.id
+    except (CorruptRecord, InvalidRecord) as exc:
+        log.info("history.current_unreadable", error=str(exc))
+    newest: str | None = None
+    for key in store.list_keys(keys.SESSION_PREFIX):
+        ts = key[len(keys.SESSION_PREFIX) :]
+        if "/" in ts or (newest is not None and ts <= newest):
+            continue
+        try:
+            keys.parse_ts(ts)
+        except ValueError:
+            continue  # session/current, session/context, ...
+        newest = ts
+    return None if newest is None else (keys.SESSION_PREFIX + newest, f"session-{newest}")
+
+
 def checkpoint_key_for(store: ProjectStore, checkpoint_id: str) -> str | None:
     """The key of the checkpoint with ``checkpoint_id``, from names alone; None if none."""
     ts = checkpoint_ts(checkpoint_id)

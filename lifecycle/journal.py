@@ -228,10 +228,12 @@ def resume(
     """
     target = ProjectStore(store, project)
     if session_id is None:
-        pointer = target.get(keys.CURRENT)
-        if pointer is None:
+        from lifecycle.history import current_session
+
+        current = current_session(target)
+        if current is None:
             raise NoSession(f"project {project!r} has no session to resume")
-        session_id = codec.decode(Pointer, pointer.value, key=keys.CURRENT).id
+        session_id = current[1]
     items = list(entries(target, session_id))
     if not items:
         raise NoSession(f"session {session_id} has no journal to resume from")

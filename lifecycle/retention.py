@@ -41,9 +41,9 @@ import attrs
 
 from lifecycle import codec, keys
 from lifecycle.errors import CorruptRecord, InvalidRecord, InvalidSettings, StoreError
-from lifecycle.history import checkpoint_keys_by_ts, checkpoint_ts, latest_id
+from lifecycle.history import checkpoint_keys_by_ts, checkpoint_ts, current_session, latest_id
 from lifecycle.logs import get_logger
-from lifecycle.records import LiveContext, Pointer
+from lifecycle.records import LiveContext
 from lifecycle.stores.base import Delete, Op, ProjectStore, Put
 
 log = get_logger(__name__)
@@ -167,10 +167,10 @@ def live_heads(store: ProjectStore, by_ts: dict[str, str], warnings: list[str]) 
 
 def _current_session_key(store: ProjectStore) -> str | None:
     try:
-        entry = store.get(keys.CURRENT)
-        return None if entry is None else codec.decode(Pointer, entry.value, key=keys.CURRENT).key
-    except (CorruptRecord, InvalidRecord, StoreError):
+        found = current_session(store)
+    except StoreError:
         return None
+    return None if found is None else found[0]
 
 
 def plan(store: ProjectStore, now: datetime, policy: Policy = Policy()) -> Plan:

@@ -309,3 +309,29 @@ def test_a_pointer_from_an_earlier_boot_is_not_trusted_and_the_newest_checkpoint
     assert SessionManager(store, project=PROJECT, snapshot="never").read_checkpoint().id == (
         later.checkpoint_id
     )
+
+
+def test_a_session_pointer_from_an_earlier_boot_gives_way_to_the_newest_session(
+    tmp_path: Path,
+) -> None:
+    from lifecycle.errors import StaleRecord
+    from lifecycle.history import current_session
+    from lifecycle.stores import ProjectStore
+
+    root = tmp_path / "store"
+    store = FileStore(root)
+    first = SessionManager(store, project=PROJECT, snapshot="never")
+    first.start_session(restore=False)
+    first.end_session()
+    old = store.get(f"{PROJECT}/{keys.CURRENT}")
+    assert old is not None
+    second = SessionManager(store, project=PROJECT, snapshot="never")
+    started = second.start_session(restore=False)
+    scoped = ProjectStore(store, PROJECT)
+    assert current_session(scoped) == (f"session/{started.session_id[8:]}", started.session_id)
+    # A power loss kept the older pointer, from the old boot.
+    path = root / f"{PROJECT}.d" / "session.d" / "current.rec"
+    _from_another_boot(path, old.value, old.version)
+    with pytest.raises(StaleRecord):
+        store.get(f"{PROJECT}/{keys.CURRENT}")
+    assert current_session(scoped) == (f"session/{started.session_id[8:]}", started.session_id)

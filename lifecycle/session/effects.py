@@ -329,7 +329,7 @@ def _create(store: ProjectStore, record: SessionRecord) -> SessionRecord:
                 [
                     Put(key, codec.encode(record), expected_version=0),
                     Put(CURRENT, codec.encode(Pointer(key, record.id, record.start_time)),
-                        sync=False),
+                        sync=False, lazy=True),
                 ]
             )  # fmt: skip
             return record

@@ -60,7 +60,8 @@ class Put:
     (its name is still made durable): a copy that may not have reached the disk before
     the machine restarted then reads as :class:`~lifecycle.errors.StaleRecord`, which
     its reader treats as a torn copy. Only for values the reader can rebuild exactly:
-    ``checkpoints/latest``, whose reader falls back to the newest valid checkpoint.
+    ``checkpoints/latest`` (its readers take the newest valid checkpoint) and
+    ``session/current`` (the newest session record).
     """
 
     key: str
