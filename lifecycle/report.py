@@ -20,6 +20,7 @@ or learning leaves its part out and adds a warning, never an error.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -310,16 +311,40 @@ def _recovery(e: ErrorContext) -> str:
     )
 
 
+def runs_of(item: Mapping[str, Any]) -> int:
+    """How many times a recorded risky operation ran (``runs``, 1 when absent)."""
+    runs = item.get("runs")
+    return runs if type(runs) is int and 1 <= runs <= 1_000_000 else 1
+
+
 def _risky(value: Any) -> list[str]:
-    """Risky operations the front end recorded with the checkpoint written before each."""
-    out = []
+    """Risky operations the front end recorded with the checkpoint written before each;
+    one line per operation, however often it ran (newest last)."""
+    runs: dict[str, list[str | None]] = {}
     for item in value if isinstance(value, list) else []:
         if isinstance(item, dict) and isinstance(item.get("operation"), str):
             cp = item.get("checkpoint_id")
-            out.append(
-                f"risky operation {_clip(item['operation'], 160)!r}"
-                + (f", checkpoint {cp} written before it ran" if cp else ", not checkpointed")
+            op = item["operation"]
+            before = runs.pop(op, [])
+            runs[op] = [
+                *before,
+                *[None] * (runs_of(item) - 1),
+                cp if isinstance(cp, str) and cp else None,
+            ]
+    out = []
+    for op, cps in runs.items():
+        line = f"risky operation {_clip(op, 160)!r}"
+        last = cps[-1]
+        if len(cps) == 1:
+            line += f", checkpoint {last} written before it ran" if last else ", not checkpointed"
+        else:
+            line += f" ({len(cps)} times)"
+            line += (
+                f", checkpoint {last} written before the last run"
+                if last
+                else ", the last run not checkpointed"
             )
+        out.append(line)
     return out
 
 

@@ -214,11 +214,34 @@ def test_pre_compact_saves_a_checkpoint_of_unsaved_work(tmp_path) -> None:
 
 
 def test_pre_tool_use_of_a_risky_command_checkpoints_before_it_runs(tmp_path) -> None:
-    pytest.importorskip("lifecycle.triggers.risk", reason="the risk evaluator is not merged yet")
     hook(event("SessionStart", tmp_path, source="startup"), tmp_path)
     answer = tool("PreToolUse", tmp_path, "Bash", {"command": "rm -rf build"})
     assert answer is None  # never blocks
     assert status(tmp_path)["last_checkpoint"]["type"] == "risk"
+
+
+def test_a_risky_command_run_again_is_one_entry_with_its_count_and_newest_checkpoint(
+    tmp_path,
+) -> None:
+    hook(event("SessionStart", tmp_path, source="startup"), tmp_path)
+    seen = []
+    for command in ("rm -rf build", "git reset --hard", "rm -rf build", "rm -rf build"):
+        tool("PreToolUse", tmp_path, "Bash", {"command": command})
+        seen.append(status(tmp_path)["last_checkpoint"]["checkpoint_id"])
+    risky = status(tmp_path)["context"]["risky_operations"]
+    assert [(r["operation"], r["checkpoint_id"], r.get("runs")) for r in risky] == [
+        ("git reset --hard", seen[1], None),
+        ("rm -rf build", seen[3], 3),
+    ]
+    hook(event("SessionEnd", tmp_path, reason="logout"), tmp_path)
+    answer = hook(event("SessionStart", tmp_path, "claude-2", source="startup"), tmp_path)
+    assert answer is not None
+    context = answer["hookSpecificOutput"]["additionalContext"]
+    assert (
+        f"risky operation 'rm -rf build' (3 times), checkpoint {seen[3]} written "
+        "before the last run" in context
+    )
+    assert context.count("rm -rf build") == 1
 
 
 def test_pre_tool_use_of_a_plain_command_writes_no_checkpoint_and_never_blocks(tmp_path) -> None:

@@ -314,3 +314,30 @@ def test_long_sections_say_how_many_more_and_the_whole_fits_the_limit(clock) -> 
     assert small.splitlines()[-1].endswith(
         "more lines (cut at 1,500 characters; `lifecycle report` has them all)"
     )
+
+
+def test_a_risky_operation_run_again_is_one_line_naming_the_checkpoint_before_its_last_run(
+    clock,
+) -> None:
+    from lifecycle.report import render_context
+
+    m = SessionManager(store=open_store("memory://"), project="demo", clock=clock)
+    m.start_session(restore=False)
+    m.update_context(
+        {
+            "risky_operations": [
+                {"operation": "rm -rf build/", "checkpoint_id": "cp-1"},
+                {"operation": "git reset --hard", "checkpoint_id": "cp-2"},
+                {"operation": "rm -rf build/", "checkpoint_id": "cp-3"},
+                {"operation": "rm -rf build/", "checkpoint_id": "cp-4"},
+                {"operation": "git push --force"},
+            ]
+        }
+    )
+    lines = [line.strip() for line in render_context(m.snapshot()).splitlines()]
+    risky = [line for line in lines if line.startswith("- risky operation")]
+    assert risky == [
+        "- risky operation 'git reset --hard', checkpoint cp-2 written before it ran",
+        "- risky operation 'rm -rf build/' (3 times), checkpoint cp-4 written before the last run",
+        "- risky operation 'git push --force', not checkpointed",
+    ]

@@ -47,7 +47,7 @@ FAILURES = "failures"  # target -> "Bash failed (ls x): ...", until the target s
 PROMPTS = "prompts"  # the user's last prompts, trimmed
 
 
-RISKY = "risky_operations"  # [{"operation", "checkpoint_id"}]
+RISKY = "risky_operations"  # [{"operation", "checkpoint_id", "runs" when over 1}]
 
 
 IDENTITY = "project_identity"  # {"root": ..., "uid": ...}: whose records these are
@@ -326,10 +326,17 @@ def pre_tool_use(live: LiveSession, event: Mapping[str, Any], env: Mapping[str, 
     after = m.last_checkpoint
     if after is not None and after is not before and after.type.value == "risk":
         what = describe(str(event.get("tool_name") or ""), _input(event))
+        # One entry per operation, however often it runs: its count and newest checkpoint
+        # (so ten runs of one command do not push every other operation out).
+        from lifecycle.report import runs_of
+
         kept = [r for r in m.context.get(RISKY) or [] if isinstance(r, dict)]
-        m.update_context(
-            {RISKY: [*kept, {"operation": what, "checkpoint_id": after.id}][-KEEP_RISKY:]}
-        )
+        runs = 1 + sum(runs_of(r) for r in kept if r.get("operation") == what)
+        entry: dict[str, Any] = {"operation": what, "checkpoint_id": after.id}
+        if runs > 1:
+            entry["runs"] = runs
+        kept = [r for r in kept if r.get("operation") != what]
+        m.update_context({RISKY: [*kept, entry][-KEEP_RISKY:]})
     if not clearance.proceed and _first_warning(event, "risk-checkpoint"):
         return {
             "systemMessage": f"lifecycle: {clearance.reason}; the tool runs anyway (no checkpoint)"
