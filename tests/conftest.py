@@ -94,6 +94,21 @@ def make_manager(clock: FakeClock, tmp_path) -> Iterator[Callable[..., object]]:
 _SESSION_STARTED = time.time()
 
 
+@pytest.fixture
+def flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every fsync and fdatasync the test's process makes from now on (by name)."""
+    seen: list[str] = []
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
+
+        def counted(fd: int, _real=real, _name=name) -> None:  # type: ignore[no-untyped-def]
+            seen.append(_name)
+            _real(fd)
+
+        monkeypatch.setattr(os, name, counted)
+    return seen
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop every resident hook process this run started (a test that drives a client
     which builds its own environment, like the Claude Code CLI's, starts them)."""

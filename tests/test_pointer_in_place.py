@@ -215,20 +215,6 @@ def test_a_pointer_write_is_in_place_and_a_new_key_is_not(tmp_path: Path) -> Non
 # -- a pointer left unflushed (Put(lazy=True)), and the next boot ---------------------------
 
 
-def _flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every fsync and fdatasync the process makes from now on (by name)."""
-    seen: list[str] = []
-    for name in ("fsync", "fdatasync"):
-        real = getattr(os, name)
-
-        def counted(fd: int, _real=real, _name=name) -> None:  # type: ignore[no-untyped-def]
-            seen.append(_name)
-            _real(fd)
-
-        monkeypatch.setattr(os, name, counted)
-    return seen
-
-
 def _from_another_boot(path: Path, value: bytes, version: int) -> None:
     """What a power loss can leave: an older pointer, intact, written in an earlier boot
     whose page cache never reached the disk with the newer one."""
@@ -238,13 +224,14 @@ def _from_another_boot(path: Path, value: bytes, version: int) -> None:
 
 @pytest.mark.skipif(file_store.boot_tag() is None, reason="this machine has no boot id")
 def test_a_checkpoint_flushes_the_checkpoint_and_its_name_but_not_the_pointer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, flushes: list[str]
 ) -> None:
     store = FileStore(tmp_path / "store")
     manager = SessionManager(store, project=PROJECT, snapshot="never")
     manager.start_session(restore=False)
     manager.create_checkpoint(progress={"n": 0})  # the pointer's file exists from now on
-    seen = _flushes(monkeypatch)
+    flushes.clear()  # counted from here
+    seen = flushes
     result = manager.create_checkpoint(progress={"n": 1})
     assert seen == ["fsync", "fsync"]  # the checkpoint's bytes, then its folder
     path = tmp_path / "store" / f"{PROJECT}.d" / "checkpoints.d" / "latest.rec"
@@ -254,14 +241,15 @@ def test_a_checkpoint_flushes_the_checkpoint_and_its_name_but_not_the_pointer(
 
 
 def test_without_a_boot_id_the_pointer_is_flushed_and_names_no_boot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flushes: list[str]
 ) -> None:
     monkeypatch.setattr(file_store, "_boot", [None])  # as on a system with no boot id
     store = FileStore(tmp_path / "store")
     manager = SessionManager(store, project=PROJECT, snapshot="never")
     manager.start_session(restore=False)
     manager.create_checkpoint(progress={"n": 0})
-    seen = _flushes(monkeypatch)
+    flushes.clear()  # counted from here
+    seen = flushes
     manager.create_checkpoint(progress={"n": 1})
     assert seen == ["fsync", "fsync", "fdatasync"]
     path = tmp_path / "store" / f"{PROJECT}.d" / "checkpoints.d" / "latest.rec"

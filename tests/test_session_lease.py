@@ -187,29 +187,16 @@ def test_no_lock_file_is_made_in_the_temp_folder(tmp_path: Path) -> None:
     assert os.listdir(tmpdir) == []
 
 
-def _flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every fsync and fdatasync the process makes from now on (by name)."""
-    seen: list[str] = []
-    for name in ("fsync", "fdatasync"):
-        real = getattr(os, name)
-
-        def counted(fd: int, _real=real, _name=name) -> None:  # type: ignore[no-untyped-def]
-            seen.append(_name)
-            _real(fd)
-
-        monkeypatch.setattr(os, name, counted)
-    return seen
-
-
 def test_taking_and_giving_back_the_lease_flushes_nothing_on_the_file_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, flushes: list[str]
 ) -> None:
     from lifecycle.stores import Put
     from lifecycle.stores.file import FileStore
 
     store = ProjectStore(FileStore(tmp_path / "s"), "demo")
     store.put("session/context", b"{}")  # the project's folders exist, as in any session
-    seen = _flushes(monkeypatch)
+    flushes.clear()  # counted from here
+    seen = flushes
     for _ in range(3):
         lease = Lease(store)
         lease.acquire(1.0)
