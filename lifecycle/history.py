@@ -58,16 +58,16 @@ def newest_valid(store: ProjectStore) -> Checkpoint | None:
 
 
 def current_session(store: ProjectStore) -> tuple[str, str] | None:
-    """``(key, id)`` of the session ``session/current`` names (None without one). When
-    the pointer is unreadable (torn, or left unflushed before the machine restarted):
-    the newest session record by name, which is the one it named, since each session
-    record is created with its pointer, in time order."""
+    """``(key, id)`` of the session ``session/current`` names (None without a session).
+    Without a readable pointer (torn, left unflushed before the machine restarted, or
+    left out of an export for either reason): the newest session record by name, which
+    is the one it named, since each session record is created with its pointer, in
+    time order."""
     try:
         entry = store.get(keys.CURRENT)
-        if entry is None:
-            return None
-        pointer = codec.decode(Pointer, entry.value, key=keys.CURRENT)
-        return pointer.key, pointer.id
+        if entry is not None:
+            pointer = codec.decode(Pointer, entry.value, key=keys.CURRENT)
+            return pointer.key, pointer.id
     except (CorruptRecord, InvalidRecord) as exc:
         log.info("history.current_unreadable", error=str(exc))
     newest: str | None = None
