@@ -86,6 +86,23 @@ def git_env(**extra: str) -> dict[str, str]:
     return env
 
 
+_found: dict[str, str] = {}  # PATH -> the git it finds
+
+
+def _git_path() -> str:
+    """The git that ``PATH`` names, found once per value of ``PATH`` (each process start
+    then tries one file instead of every folder before git's); "git" if none."""
+    path = os.environ.get("PATH", os.defpath)
+    found = _found.get(path)
+    if found is None:
+        import shutil
+
+        found = shutil.which("git", path=path) or "git"
+        _found.clear()
+        _found[path] = found
+    return found
+
+
 def git(
     args: Sequence[str],
     cwd: str,
@@ -101,7 +118,7 @@ def git(
 
     try:
         proc = subprocess.Popen(
-            ["git", *args],
+            [_git_path(), *args],
             cwd=cwd,
             env=dict(env) if env is not None else git_env(),
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
@@ -495,7 +512,54 @@ def remove_file(path: str) -> None:
 
 
 def set_ref(repo: Repo, ref: str, commit: str) -> None:
-    git(["update-ref", "--no-deref", ref, commit], repo.top)
+    """Point ``ref`` at ``commit``: written as a loose ref the way git writes one (a
+    ``.lock`` file created exclusively, then renamed) when the repository keeps its
+    refs as files and the commit is a loose object (so it certainly exists); else,
+    and whenever that meets anything unusual, by ``git update-ref``."""
+    if not _write_loose_ref(repo, ref, commit):
+        git(["update-ref", "--no-deref", ref, commit], repo.top)
+
+
+def _shared(common: str) -> bool:
+    """The repository's config may set ``core.sharedRepository`` (or cannot be read):
+    then git decides a ref's permissions."""
+    try:
+        with open(os.path.join(common, "config"), "rb") as f:
+            return b"sharedrepository" in f.read(1 << 20).lower()
+    except OSError:
+        return True
+
+
+def _write_loose_ref(repo: Repo, ref: str, commit: str) -> bool:
+    common = os.path.dirname(repo.objects)
+    if (
+        not ref.startswith(REF_ROOT)
+        or os.path.basename(repo.objects) != "objects"
+        or len(commit) != 40
+        or any(c not in "0123456789abcdef" for c in commit)
+        or not os.path.isfile(os.path.join(repo.objects, commit[:2], commit[2:]))
+        or not os.path.isdir(os.path.join(common, "refs", "heads"))  # a reftable one: a file
+        or _shared(common)
+    ):
+        return False
+    path = os.path.join(common, *ref.split("/"))
+    lock = path + ".lock"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError:
+        return False  # another writer's lock, a file where a folder goes: git says what
+    try:
+        try:
+            os.write(fd, commit.encode() + b"\n")
+        finally:
+            os.close(fd)
+        os.rename(lock, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        return False
+    return True
 
 
 def resolve_ref(repo: Repo, ref: str) -> str | None:

@@ -993,3 +993,27 @@ def test_the_shortcut_past_git_is_taken_only_where_git_finds_no_repository(
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GIT_DIR", str(repo.path / ".git"))
         assert not _certainly_no_repo(str(plain))
+
+
+def test_a_ref_is_written_as_git_writes_it_and_by_git_when_the_commit_is_packed(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    m = session(repo, tmp_path)
+    first = m.read_checkpoint(risk_checkpoint(m, repo)).snapshot
+    assert first is not None
+    loose = repo.path / ".git" / "refs" / "lifecycle" / PROJECT / first.ref.rsplit("/", 1)[1]
+    assert loose.read_text() == f"{first.commit}\n"  # a loose ref, no lock left beside it
+    assert not loose.with_name(loose.name + ".lock").exists()
+    listed = repo.git("for-each-ref", "--format=%(objectname)", str(first.ref))
+    assert listed.strip() == first.commit
+    repo.git("gc", "-q")  # the commit and the refs are packed now
+    repo.user()
+    assert not loose.exists()
+    cp_id = risk_checkpoint(m, repo, "git reset --hard")  # unchanged: the packed commit
+    again = m.read_checkpoint(cp_id).snapshot
+    assert again is not None and again.unchanged and again.commit == first.commit
+    assert repo.git("rev-parse", str(again.ref)).strip() == first.commit
+    assert list_refs(find_repo(repo.path), PROJECT) == {
+        first.ref.rsplit("/", 1)[1]: first.commit,
+        cp_id: first.commit,
+    }
