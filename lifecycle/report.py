@@ -320,25 +320,20 @@ def runs_of(item: Mapping[str, Any]) -> int:
 def _risky(value: Any) -> list[str]:
     """Risky operations the front end recorded with the checkpoint written before each;
     one line per operation, however often it ran (newest last)."""
-    runs: dict[str, list[str | None]] = {}
+    runs: dict[str, tuple[int, str | None]] = {}  # operation -> (runs, newest checkpoint)
     for item in value if isinstance(value, list) else []:
         if isinstance(item, dict) and isinstance(item.get("operation"), str):
             cp = item.get("checkpoint_id")
-            op = item["operation"]
-            before = runs.pop(op, [])
-            runs[op] = [
-                *before,
-                *[None] * (runs_of(item) - 1),
-                cp if isinstance(cp, str) and cp else None,
-            ]
+            count, _ = runs.pop(item["operation"], (0, None))
+            newest = cp if isinstance(cp, str) and cp else None
+            runs[item["operation"]] = (count + runs_of(item), newest)
     out = []
-    for op, cps in runs.items():
+    for op, (count, last) in runs.items():
         line = f"risky operation {_clip(op, 160)!r}"
-        last = cps[-1]
-        if len(cps) == 1:
+        if count == 1:
             line += f", checkpoint {last} written before it ran" if last else ", not checkpointed"
         else:
-            line += f" ({len(cps)} times)"
+            line += f" ({count} times)"
             line += (
                 f", checkpoint {last} written before the last run"
                 if last

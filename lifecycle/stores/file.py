@@ -461,24 +461,20 @@ class FileStore:
         ``expected_version`` (so a torn record can be overwritten or deleted), and
         raises CorruptRecord for a compare-and-swap, whose answer it cannot know.
         """
+        head = b""  # not a regular file: no header
         if fd is not None:
             head = os.pread(fd, _MAX_HEADER, 0)
-            end = head.find(b"\n")
-            match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
         else:
-            try:
-                fd = _open_record(key, path)
-            except CorruptRecord:
-                fd, match = None, None
-            else:
-                if fd is None:
+            with contextlib.suppress(CorruptRecord):
+                own = _open_record(key, path)
+                if own is None:
                     return 0
                 try:
-                    head = os.read(fd, _MAX_HEADER)
+                    head = os.read(own, _MAX_HEADER)
                 finally:
-                    os.close(fd)
-                end = head.find(b"\n")
-                match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
+                    os.close(own)
+        end = head.find(b"\n")
+        match = _HEADER.fullmatch(head, 0, end) if end >= 0 else None
         if match is not None:
             if expected is not None and match[3] is not None and match[3] != boot_tag():
                 raise _stale(key)  # a compare-and-swap cannot trust its version either
