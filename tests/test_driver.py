@@ -7,16 +7,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from lifecycle import SessionManager, open_store
+from lifecycle import SessionManager, keys, open_store
 from lifecycle.errors import InvalidRecord
 from lifecycle.records import EventMessage
 from lifecycle.session.driver import WARNINGS_KEPT
 from lifecycle.spec import TABLE
+from lifecycle.stores import file as file_store
+from lifecycle.stores.file import FileStore
 from lifecycle.testing import FaultyStore
 from lifecycle.triggers import default_evaluators
 from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
@@ -210,6 +213,29 @@ def test_the_load_keeps_its_command_and_the_newest_checkpoint_at_its_start() -> 
     assert session.command == "/sc:load --resume"
     assert written.key is not None
     assert session.latest_at_start == written.key
+
+
+@pytest.mark.skipif(file_store.boot_tag() is None, reason="this machine has no boot id")
+def test_a_restore_reads_the_pointer_and_its_checkpoint_once_and_makes_one_durable_write(
+    tmp_path: Path, flushes: list[str]
+) -> None:
+    inner, clock = FileStore(tmp_path / "store"), Clock(step=1.0)
+    first = SessionManager(inner, project="p", clock=clock, snapshot="never")
+    first.start_session(restore=False)
+    written = first.create_checkpoint(phase="one")
+    store = FaultyStore(inner, record=True)
+    second = SessionManager(store, project="p", clock=clock, snapshot="never")
+    flushes.clear()  # counted from here
+    second.start_session(restore=True)
+    assert written.key is not None
+    assert [(c.operation, c.keys) for c in store.history] == [
+        ("get", ("p/checkpoints/latest",)),
+        ("get", (f"p/{written.key}",)),
+        ("batch", (f"p/{keys.session_key(clock.now - clock.step)}", "p/session/current")),
+    ]
+    assert flushes == ["fsync", "fsync"]  # the session record's bytes, then its folder
+    session = second.session
+    assert session is not None and session.latest_at_start == written.key
 
 
 def test_a_queued_learning_is_written_before_the_next_event_and_kept_in_the_session() -> None:

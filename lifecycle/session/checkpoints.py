@@ -66,6 +66,18 @@ class WriteFailed(StoreError):
         super().__init__(f"checkpoint not written after 2 attempts: {error}")
 
 
+@attrs.frozen
+class Latest:
+    """What a restore found by following ``checkpoints/latest``."""
+
+    #: The checkpoint to restore: the pointer's, else the newest valid (None: none).
+    checkpoint: Checkpoint | None = None
+    #: The pointer's version (None: no pointer).
+    version: int | None = None
+    #: The key the pointer names (None: no pointer, or one that could not be read).
+    key: str | None = None
+
+
 #: Builds the checkpoint to write for a call at a moment (called again after a re-key).
 Build = Callable[[CheckpointCall, datetime], Checkpoint]
 #: Folds another writer's checkpoint into the one being written (conflict="merge").
@@ -131,19 +143,21 @@ class Checkpoints:
         except (CorruptRecord, InvalidRecord, StoreError):
             return None
 
-    def latest_valid(self, warnings: list[str]) -> tuple[Checkpoint | None, int | None]:
+    def latest_valid(self, warnings: list[str]) -> Latest:
         """Follow ``checkpoints/latest``; when it or its target is missing or corrupt, fall
-        back to the newest valid checkpoint by timestamp, with a warning. Also returns the
-        pointer's version (None when there is no pointer)."""
+        back to the newest valid checkpoint by timestamp, with a warning. Also says the
+        pointer's version and the key it names (what :meth:`latest_key` would read)."""
         pointer_entry = None
+        named = None
         try:
             pointer_entry = self.store.get(LATEST)
             if pointer_entry is not None:
                 pointer = DECODED.decode(Pointer, self._where, LATEST, pointer_entry.value)
-                cp = self.read_key(pointer.key)
+                named = pointer.key
+                cp = self.read_key(named)
                 if cp is not None:
-                    return cp, pointer_entry.version
-                warnings.append(f"latest checkpoint {pointer.key} is missing or corrupt")
+                    return Latest(cp, pointer_entry.version, named)
+                warnings.append(f"latest checkpoint {named} is missing or corrupt")
         except StaleRecord:
             # Left unflushed before the machine restarted (Put(lazy=True)): maybe older
             # than the newest checkpoint, which the listing finds. Nothing is wrong.
@@ -157,8 +171,8 @@ class Checkpoints:
                 if pointer_entry is not None or warnings:
                     warnings.append(f"restored from the newest valid checkpoint {cp.id} instead")
                     log.warning("restore.fallback", checkpoint_id=cp.id, warnings=warnings)
-                return cp, version
-        return None, version
+                return Latest(cp, version, named)
+        return Latest(None, version, named)
 
     # writing ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from lifecycle.errors import IllegalTransition, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.machine import fire
 from lifecycle.records import Checkpoint, LiveContext, WorkState, revise
-from lifecycle.session.checkpoints import Checkpoints
+from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
 from lifecycle.session.step import Change, Edit, Snapshot, Step
@@ -209,10 +209,12 @@ class Driver:
         return self.dispatch(event, step, effects), effects
 
     def load(
-        self, begin: Begin, restore: Checkpoint | None, warnings: Sequence[str]
+        self, begin: Begin, latest: Latest | None, warnings: Sequence[str]
     ) -> tuple[LiveContext, tuple[str, ...]]:
-        """The load event: restore ``restore`` (read before dispatch) or start fresh.
-        Returns the new live record and the load's warnings."""
+        """The load event: restore ``latest.checkpoint`` (read before dispatch) or start
+        fresh (None: no restore asked, so ``checkpoints/latest`` is read now for the key
+        it names). Returns the new live record and the load's warnings."""
+        restore = None if latest is None else latest.checkpoint
         effects = EventEffects(self.env, None, None, None, begin=begin, floor=self.floor)
         step = Step(
             Activity(Event.LOAD, self.now(peek=True)), Snapshot("", {}, {}, WorkState()), None,
@@ -223,8 +225,9 @@ class Driver:
         live = self.live
         assert live is not None
         # Which checkpoint was the newest at the start (the retention ratio's base),
-        # kept now so that the session's end reads it without listing every checkpoint.
-        latest_key = self.checkpoints.latest_key()
+        # kept now so that the session's end reads it without listing every checkpoint;
+        # the restore already read the pointer.
+        latest_key = self.checkpoints.latest_key() if latest is None else latest.key
         if latest_key is not None:
             live = self.live = revise(
                 live, session=revise(live.session, latest_at_start=latest_key)
@@ -284,20 +287,21 @@ class Driver:
             session = attrs.evolve(live.session, learnings=(*live.session.learnings, key))
             self.live = attrs.evolve(live, session=session)
 
-    def read_restore(
-        self, checkpoint_id: str | None, warnings: list[str]
-    ) -> tuple[Checkpoint | None, int | None]:
-        """The checkpoint a load restores and the pointer's version, read before dispatch
-        (the guard only asks whether one was found). A store that cannot be read starts
-        a fresh session, with a warning ("Checkpoint read failure")."""
+    def read_restore(self, checkpoint_id: str | None, warnings: list[str]) -> Latest | None:
+        """The checkpoint a load restores, the pointer's version and the key it names,
+        read before dispatch (the guard only asks whether one was found); None when the
+        pointer was not read (a restore by id, or a failed read: :meth:`load` reads it).
+        A store that cannot be read starts a fresh session, with a warning ("Checkpoint
+        read failure")."""
         try:
             if checkpoint_id is not None:
-                return self.checkpoints.by_id(checkpoint_id), None
+                cp = self.checkpoints.by_id(checkpoint_id)
+                return Latest(cp, None, self.checkpoints.latest_key())
             return self.checkpoints.latest_valid(warnings)
         except (StoreError, OSError) as exc:
             log.warning("restore.failed", error=str(exc))
             warnings.append(f"could not read checkpoints ({exc}); starting a fresh session")
-            return None, None
+            return None
 
 
 class _Guards(dict):  # type: ignore[type-arg]

@@ -47,7 +47,7 @@ from lifecycle.records import (
     WorkState,
 )
 from lifecycle.session import continuity, finish, work
-from lifecycle.session.checkpoints import Checkpoints
+from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.driver import Driver
 from lifecycle.session.effects import Begin, Env
 from lifecycle.session.hooks import LifecycleHooks
@@ -244,11 +244,12 @@ class SessionManager:
         limits.text("command", command, limits.COMMAND_CHARS)
         limits.optional_text("change id", change_id, limits.COMMAND_CHARS)
         warnings: list[str] = []
-        restored: Checkpoint | None = None
-        version: int | None = None
+        latest: Latest | None = None  # None: checkpoints/latest not read yet
         if restore or checkpoint_id is not None:
-            restored, version = self._driver.read_restore(checkpoint_id, warnings)
-        live, said = self._driver.load(Begin(command, change_id, version), restored, warnings)
+            latest = self._driver.read_restore(checkpoint_id, warnings)
+        restored = None if latest is None else latest.checkpoint
+        version = None if latest is None else latest.version
+        live, said = self._driver.load(Begin(command, change_id, version), latest, warnings)
         result = StartResult(
             session_id=live.session.id,
             is_fresh_session=restored is None,
@@ -556,7 +557,7 @@ class SessionManager:
         """The latest valid checkpoint, or the one with ``checkpoint_id``."""
         with self._lock:
             if checkpoint_id is None:
-                cp, _ = self._driver.checkpoints.latest_valid([])
+                cp = self._driver.checkpoints.latest_valid([]).checkpoint
                 if cp is None:
                     raise CheckpointNotFound("latest")
                 return cp
