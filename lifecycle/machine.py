@@ -7,8 +7,8 @@ partials per model, about 6 KB); events go through
 ``machine.events[name].trigger(driver, ...)``.
 
 What the machine calls is the event's :class:`Decider`, never the session:
-its conditions are the table's :class:`~lifecycle.spec.Guard` names, answered
-by ``decider.guard(guard)`` from facts gathered before dispatch, and the row
+each row's one condition asks its :class:`~lifecycle.spec.Guard` names in order,
+answered by ``decider.guard(guard)`` from facts gathered before dispatch, and the row
 that fires is handed to ``decider.do(row)`` in a ``before`` callback (so an
 effect that raises leaves the state unchanged). An effect that raises
 :class:`EffectFailed` (a checkpoint write that failed after its retry) takes
@@ -52,15 +52,29 @@ class Driver:
     __slots__ = ("state",)
 
     def __init__(self, state: SessionState = TABLE.initial) -> None:
-        self.state: str = state.value
+        self.state: str = state  # a SessionState is the str transitions names it by
 
 
-def _condition(guard: Guard) -> Callable[[Any], bool]:
-    def check(event_data: Any) -> bool:
-        decider: Decider = event_data.kwargs["decider"]
-        return decider.guard(guard)
+def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:
+    """A row's guards as one transitions condition: each guard has its value, asked in the
+    row's order (transitions pays a dispatch per condition; a row pays one)."""
+    if len(when) == 1:
+        ((guard, want),) = when
 
-    check.__name__ = guard.value
+        def check(event_data: Any) -> bool:
+            decider: Decider = event_data.kwargs["decider"]
+            return decider.guard(guard) is want
+
+    else:
+
+        def check(event_data: Any) -> bool:
+            ask = event_data.kwargs["decider"].guard
+            for guard, want in when:  # noqa: SIM110 - all() would add a generator per row
+                if ask(guard) is not want:
+                    return False
+            return True
+
+    check.__name__ = ", ".join(("" if want else "!") + guard.value for guard, want in when)
     return check
 
 
@@ -93,8 +107,7 @@ def _build(spec: Spec = TABLE) -> Any:
             # A row that returns to its own state is internal for transitions too: no
             # exit/enter callbacks are bound, so skipping them changes nothing but time.
             dest=None if row.dest is None or row.dest is row.source else row.dest.value,
-            conditions=[_condition(g) for g, want in row.when if want],
-            unless=[_condition(g) for g, want in row.when if not want],
+            conditions=[_condition(row.when)] if row.when else [],
             before=[_before(row, index)],
         )
     return machine
@@ -116,7 +129,7 @@ def fire(
     legal = spec.legal_events(state)
     if event not in legal:
         raise IllegalTransition(state.value, event.value, (e.value for e in legal))
-    trigger = build(spec).events[event.value].trigger
+    trigger = build(spec).events[event].trigger  # an Event is the str it is named by
     driver = Driver(state)
     fired: list[Row] = []
     try:
@@ -128,4 +141,8 @@ def fire(
         trigger(driver, decider=decider, fired=fired)
     if not fired:  # validate() proves one row fires for every guard outcome
         raise LifecycleError(f"no row fired for {event} in {state}: the table is incomplete")
-    return fired[-1], SessionState(driver.state)
+    return fired[-1], _STATES[driver.state]
+
+
+#: Each state by its name, as transitions leaves it on the driver.
+_STATES: dict[str, SessionState] = {s.value: s for s in SessionState}

@@ -31,7 +31,7 @@ from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, SessionFacts
-from lifecycle.triggers.time import ActiveTime, TimeSettings, advance
+from lifecycle.triggers.time import TimeSettings, counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,8 +67,10 @@ class Driver:
         self.clock = clock
         self.time_settings = time_settings
         self.evaluators = tuple(evaluators)
-        # The session's whole live state: one frozen record (``session/context``).
-        self.live: LiveContext | None = None
+        # The session's whole live state: one frozen record (``session/context``), and
+        # the field changes of the events since it was last read, not yet folded into it.
+        self._live: LiveContext | None = None
+        self._changes: dict[str, Any] = {}
         self.state = TABLE.initial
         self.saved: Checkpoint | None = None  # the last durable checkpoint
         self.saved_at: Snapshot | None = None  # what it holds, for has_unsaved
@@ -84,6 +86,25 @@ class Driver:
         #: compare-and-swap; None when unknown (no attach, or an unreadable record).
         self.context_version: int | None = None
 
+    @property
+    def live(self) -> LiveContext | None:
+        """The session's live record, with every event's changes."""
+        if self._changes:
+            assert self._live is not None
+            self._live = revise(self._live, **self._changes)
+            self._changes = {}
+        return self._live
+
+    @live.setter
+    def live(self, value: LiveContext | None) -> None:
+        self._live = value
+        self._changes = {}
+
+    def _field(self, name: str) -> Any:
+        """One field of the live record (there is one), without folding the changes in."""
+        changes = self._changes
+        return changes[name] if name in changes else getattr(self._live, name)
+
     # -- facts -------------------------------------------------------------------------
 
     def now(self, *, peek: bool = False) -> datetime:
@@ -93,15 +114,15 @@ class Driver:
         if now.tzinfo is None:
             raise InvalidRecord("the clock must return an aware datetime (UTC)")
         now = now.astimezone(UTC)
-        live = self.live
-        last = self.floor if live is None else live.last_moment
+        live = self._live
+        last = self.floor if live is None else self._field("last_moment")
         if last is not None and now <= last:
             now = last + timedelta(microseconds=1)
         if not peek:
             if live is None:
                 self.floor = now
             else:
-                self.live = attrs.evolve(live, last_moment=now)
+                self._changes["last_moment"] = now
         return now
 
     def legal(self, event: Event) -> None:
@@ -112,19 +133,22 @@ class Driver:
 
     def snapshot(self) -> Snapshot:
         """What the session holds now (phase, progress, context, work)."""
-        live = self.live
-        if live is None:
+        if self._live is None:
             return Snapshot("", {}, {}, WorkState())
+        field = self._field
+        phase, progress, context, work = (
+            field("phase"), field("progress"), field("context"), field("work"),
+        )  # fmt: skip
         last = self.last_after  # the state the last event left, if the live record holds it
         if (
             last is not None
-            and last.work is live.work
-            and last.phase is live.phase
-            and last.progress is live.progress
-            and last.context is live.context
+            and last.work is work
+            and last.phase is phase
+            and last.progress is progress
+            and last.context is context
         ):
             return last
-        return Snapshot(live.phase, live.progress, live.context, live.work)
+        return Snapshot(phase, progress, context, work)
 
     def unsaved(self) -> bool:
         return self.saved_at != self.snapshot()
@@ -140,8 +164,9 @@ class Driver:
 
     def effects(self, *, success: bool | None = None) -> EventEffects:
         return EventEffects(
-            self.env, self.live, self.saved, self.restored, success=success, floor=self.floor
-        )
+            self.env, self._live, self.saved, self.restored,
+            changes=self._changes, success=success, floor=self.floor,
+        )  # fmt: skip
 
     def step(
         self,
@@ -154,21 +179,17 @@ class Driver:
         """The event's facts. Active time first counts the gap up to this event (the time
         trigger reads it), in the event's effects: the live record changes only if the
         event does."""
-        live = self.live
         active, last_auto, tasks = 0.0, None, 0
-        if live is not None:
-            active, last_auto = live.active_seconds, live.last_auto_checkpoint_at
-            tasks = live.tasks_since_checkpoint
+        if self._live is not None:
+            field = self._field
+            active, last_auto = field("active_seconds"), field("last_auto_checkpoint_at")
+            tasks = field("tasks_since_checkpoint")
             if activity.event in ACTIVE_TIME_EVENTS:
-                account = advance(
-                    ActiveTime(active, live.last_activity_at), activity.at, self.time_settings
+                active, last_activity = counted(
+                    active, field("last_activity_at"), activity.at, self.time_settings
                 )
-                active = account.active_seconds
                 if effects is not None:
-                    effects.update(
-                        active_seconds=active,
-                        last_activity_at=account.last_activity_at,
-                    )
+                    effects.update(active_seconds=active, last_activity_at=last_activity)
         if activity.event is Event.TASK_COMPLETED:
             tasks += 1  # the completion being evaluated counts
         state, evaluators = self.state, self.evaluators
@@ -241,7 +262,7 @@ class Driver:
         logs_on = log.enabled()
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self.live = effects.commit(state.value, step.at)
+        self._live, self._changes = effects.commit(state.value, step.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:

@@ -7,6 +7,7 @@ when the event returns, so an event that raises changes nothing in memory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,21 @@ class Begin:
 class EventEffects:
     """Does the effects of one event; ``live`` is the session's next live record."""
 
+    __slots__ = (
+        "_live",
+        "_pending",
+        "begin",
+        "env",
+        "failed",
+        "floor",
+        "merged",
+        "restored",
+        "saved",
+        "success",
+        "summary",
+        "written",
+    )
+
     def __init__(
         self,
         env: Env,
@@ -83,15 +99,17 @@ class EventEffects:
         saved: Checkpoint | None,
         restored: Checkpoint | None,
         *,
+        changes: Mapping[str, Any] | None = None,
         begin: Begin = Begin(),
         success: bool | None = None,
         floor: datetime | None = None,
     ) -> None:
         self.env = env
         self._live = live
-        # Field changes not yet folded into the live record: most events change a few
-        # fields, and one evolve at the end costs less than one per change.
-        self._pending: dict[str, Any] = {}
+        # Field changes not yet folded into the live record (``changes``: the ones the
+        # session holds unfolded): most events change a few fields, and folding them
+        # only when the record is read costs less than a copy of it per change.
+        self._pending: dict[str, Any] = {} if changes is None else dict(changes)
         self.saved = saved
         self.restored = restored
         self.begin = begin
@@ -115,15 +133,17 @@ class EventEffects:
         self._live = value
         self._pending = {}
 
-    def commit(self, state: str, at: datetime) -> LiveContext:
-        """The live record the event leaves: every change, the state, the clock floor."""
+    def commit(self, state: str, at: datetime) -> tuple[LiveContext, dict[str, Any]]:
+        """The live record the event leaves (every change, the state, the clock floor), as
+        a record and the field changes not yet folded into it."""
         base = self._live
         assert base is not None
-        floor = self._pending.get("last_moment", base.last_moment)
-        self.update(state=state, last_moment=at if floor is None or at > floor else floor)
-        live = self.live
-        assert live is not None
-        return live
+        pending = self._pending
+        floor = pending.get("last_moment", base.last_moment)
+        pending["state"] = state
+        pending["last_moment"] = at if floor is None or at > floor else floor
+        self._pending = {}  # the session holds them now
+        return base, pending
 
     def update(self, **fields: Any) -> None:
         """Change fields of the live record (folded in when it is next read)."""
@@ -175,12 +195,15 @@ class EventEffects:
         base = self._live
         assert base is not None
         after = step.after
-        self.update(
-            phase=after.phase, progress=after.progress, context=after.context, work=after.work
-        )
+        pending = self._pending
+        pending["phase"] = after.phase
+        pending["progress"] = after.progress
+        pending["context"] = after.context
+        pending["work"] = after.work
         if step.activity.event is Event.TASK_COMPLETED:
-            tasks = self._pending.get("tasks_since_checkpoint", base.tasks_since_checkpoint)
-            self.update(tasks_since_checkpoint=tasks + 1)
+            pending = self._pending
+            tasks = pending.get("tasks_since_checkpoint", base.tasks_since_checkpoint)
+            pending["tasks_since_checkpoint"] = tasks + 1
 
     def write_checkpoint(self, step: Step) -> None:
         live = self.live

@@ -39,6 +39,16 @@ class Snapshot:
     def of(cls, cp: Checkpoint) -> Snapshot:
         return cls(cp.phase, cp.progress, cp.context, cp.state)
 
+    def differs(self, other: Snapshot) -> bool:
+        """``self != other``, with a field both hold the same value of taken as equal
+        without comparing it (an event changes one field, if any; the rest are shared)."""
+        return (
+            (self.work is not other.work and self.work != other.work)
+            or self.phase != other.phase
+            or (self.progress is not other.progress and self.progress != other.progress)
+            or (self.context is not other.context and self.context != other.context)
+        )
+
 
 @attrs.frozen
 class Edit:
@@ -168,7 +178,7 @@ class Step:
         if guard is Guard.RESTORE_AVAILABLE:
             return self.restore is not None
         if guard is Guard.HAS_UNSAVED:
-            return self.saved != self.after
+            return self.saved is None or self.saved.differs(self.after)
         if guard is Guard.SAVED_IS_RESTORED:
             return self.saved_is_restored
         if guard is Guard.CHECKPOINT_DUE:

@@ -143,25 +143,31 @@ def decide(item: Decision) -> Change:
 def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
     limits.text("file path", path, limits.FILE_PATH_CHARS)
     ops = tuple(limits.clip(o, limits.FILE_OPERATION_CHARS) for o in ops)
+    kept = limits.FILE_OPERATIONS
 
     def change(work: WorkState) -> WorkState:
         files = work.files_modified
+        at = _place(files, path)
+        if at is not None:
+            old = files[at]
+            known = old.operations
+            added = [o for o in ops if o not in known]
+            merged = (known + tuple(added))[:kept] if added or len(known) > kept else known
+            total = old.changes if changes is None else (old.changes or 0) + changes
+            line = recent(work.recent_changes, f"{'/'.join(ops)} {path}")
+            if merged is known and total == old.changes:
+                # The same record and the same tuple: comparing the work with the last
+                # checkpoint's then finds them identical without a field-by-field look.
+                return revise(work, recent_changes=line)
+            files = (*files[:at], FileChange(path, merged, total), *files[at + 1 :])
+            _placed(work.files_modified, files, None)  # the same paths in the same places
+            return revise(work, files_modified=files, recent_changes=line)
         omitted = work.omitted
-        for i, old in enumerate(files):
-            if old.path == path:
-                merged = old.operations + tuple(o for o in ops if o not in old.operations)
-                merged = merged[: limits.FILE_OPERATIONS]
-                total = old.changes if changes is None else (old.changes or 0) + changes
-                if merged != old.operations or total != old.changes:
-                    files = (*files[:i], FileChange(path, merged, total), *files[i + 1 :])
-                # else the same record and the same tuple: comparing the work with the
-                # last checkpoint's then finds them identical without a field-by-field look
-                break
-        else:
-            if len(files) < limits.FILES_MODIFIED:
-                files = (*files, FileChange(path, ops[: limits.FILE_OPERATIONS], changes))
-            else:  # counted, not stored: "... and 2,480 more file changes"
-                omitted = limits.omitted(omitted, "files_modified", 1)
+        if len(files) < limits.FILES_MODIFIED:
+            files = (*files, FileChange(path, ops[:kept], changes))
+            _placed(work.files_modified, files, path)
+        else:  # counted, not stored: "... and 2,480 more file changes"
+            omitted = limits.omitted(omitted, "files_modified", 1)
         # The values are records and strings built here: no converters to run again.
         return revise(
             work,
@@ -171,6 +177,34 @@ def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
         )
 
     return change
+
+
+#: The files tuple looked up last and each path's place in it. The changes of a session
+#: look up the tuple the previous change left, so a path is found without reading up to
+#: FILES_MODIFIED records; any other tuple is indexed afresh (a list, so that threads
+#: replace the pair in one step).
+_places: list[tuple[tuple[FileChange, ...], dict[str, int]]] = [((), {})]
+
+
+def _place(files: tuple[FileChange, ...], path: str) -> int | None:
+    """Where ``path`` first is in ``files`` (None: not there)."""
+    seen, places = _places[0]
+    if seen is not files:
+        places = {files[i].path: i for i in range(len(files) - 1, -1, -1)}
+        _places[0] = (files, places)
+    return places.get(path)
+
+
+def _placed(
+    before: tuple[FileChange, ...], after: tuple[FileChange, ...], added: str | None
+) -> None:
+    """``after`` is ``before`` with one record replaced in place, or ``added`` appended:
+    its places follow from the ones known for ``before``, if those are the ones kept."""
+    seen, places = _places[0]
+    if seen is before:
+        if added is not None:
+            places = {**places, added: len(after) - 1}
+        _places[0] = (after, places)
 
 
 def discover(pattern: str | None, insight: str | None) -> Change:

@@ -53,15 +53,25 @@ def advance(account: ActiveTime, now: datetime, settings: TimeSettings) -> Activ
     does not move ``last_activity_at`` back, so the same span is never counted twice.
     """
     last = account.last_activity_at
-    if last is None:
-        return ActiveTime(account.active_seconds, now)
-    if now <= last:
+    if last is not None and now <= last:
         return account
-    gap = now - last
+    return ActiveTime(*counted(account.active_seconds, last, now, settings))
+
+
+def counted(
+    active_seconds: float, last_activity_at: datetime | None, now: datetime, settings: TimeSettings
+) -> tuple[float, datetime | None]:
+    """:func:`advance` on the account's two values, as (active seconds, last activity):
+    what the session does on every event, without building the records."""
+    if last_activity_at is None:
+        return active_seconds, now
+    if now <= last_activity_at:
+        return active_seconds, last_activity_at
+    gap = now - last_activity_at
     if gap > settings.idle_threshold:
-        return ActiveTime(account.active_seconds, now)
+        return active_seconds, now
     # Rounded to the microsecond so that a long sum of gaps does not drift from wall time.
-    return ActiveTime(round(account.active_seconds + gap.total_seconds(), 6), now)
+    return round(active_seconds + gap.total_seconds(), 6), now
 
 
 def reset(account: ActiveTime, now: datetime) -> ActiveTime:
