@@ -26,7 +26,7 @@ from lifecycle.records import Checkpoint, LiveContext, WorkState, revise
 from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
-from lifecycle.session.step import Change, Edit, Snapshot, Step
+from lifecycle.session.step import NO_EDIT, Change, Edit, Snapshot, Step
 from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
@@ -100,11 +100,6 @@ class Driver:
         self._live = value
         self._changes = {}
 
-    def _field(self, name: str) -> Any:
-        """One field of the live record (there is one), without folding the changes in."""
-        changes = self._changes
-        return changes[name] if name in changes else getattr(self._live, name)
-
     # -- facts -------------------------------------------------------------------------
 
     def now(self, *, peek: bool = False) -> datetime:
@@ -115,7 +110,7 @@ class Driver:
             raise InvalidRecord("the clock must return an aware datetime (UTC)")
         now = now.astimezone(UTC)
         live = self._live
-        last = self.floor if live is None else self._field("last_moment")
+        last = self.floor if live is None else self._changes.get("last_moment", live.last_moment)
         if last is not None and now <= last:
             now = last + timedelta(microseconds=1)
         if not peek:
@@ -133,12 +128,11 @@ class Driver:
 
     def snapshot(self) -> Snapshot:
         """What the session holds now (phase, progress, context, work)."""
-        if self._live is None:
+        live, changes = self._live, self._changes  # a field changed since: in ``changes``
+        if live is None:
             return Snapshot("", {}, {}, WorkState())
-        field = self._field
-        phase, progress, context, work = (
-            field("phase"), field("progress"), field("context"), field("work"),
-        )  # fmt: skip
+        phase, progress = changes.get("phase", live.phase), changes.get("progress", live.progress)
+        context, work = changes.get("context", live.context), changes.get("work", live.work)
         last = self.last_after  # the state the last event left, if the live record holds it
         if (
             last is not None
@@ -179,14 +173,16 @@ class Driver:
         """The event's facts. Active time first counts the gap up to this event (the time
         trigger reads it), in the event's effects: the live record changes only if the
         event does."""
+        live, changes = self._live, self._changes  # a field changed since: in ``changes``
         active, last_auto, tasks = 0.0, None, 0
-        if self._live is not None:
-            field = self._field
-            active, last_auto = field("active_seconds"), field("last_auto_checkpoint_at")
-            tasks = field("tasks_since_checkpoint")
+        if live is not None:
+            active = changes.get("active_seconds", live.active_seconds)
+            last_auto = changes.get("last_auto_checkpoint_at", live.last_auto_checkpoint_at)
+            tasks = changes.get("tasks_since_checkpoint", live.tasks_since_checkpoint)
             if activity.event in ACTIVE_TIME_EVENTS:
+                last_activity = changes.get("last_activity_at", live.last_activity_at)
                 active, last_activity = counted(
-                    active, field("last_activity_at"), activity.at, self.time_settings
+                    active, last_activity, activity.at, self.time_settings
                 )
                 if effects is not None:
                     effects.update(active_seconds=active, last_activity_at=last_activity)
@@ -225,7 +221,10 @@ class Driver:
     ) -> tuple[Row, EventEffects]:
         """A work event: ``change`` applied to the work (and ``edit``'s scalars)."""
         effects = self.begin(event)
-        edit = Edit(change) if edit is None else attrs.evolve(edit, change=change)
+        if edit is None:
+            edit = NO_EDIT if change is None else Edit(change)
+        else:
+            edit = attrs.evolve(edit, change=change)
         step = self.step(Activity(event, self.now(peek=True), **activity), edit, effects)
         return self.dispatch(event, step, effects), effects
 

@@ -573,9 +573,9 @@ class SessionManager:
     def _work_event(
         self, event: Event, change: Change | None, *, edit: Edit | None = None, **activity: Any
     ) -> Outcome:
-        with self._lock:
-            row, effects = self._driver.work(event, change, edit=edit, **activity)
-            return Outcome(self._driver.state, row.label, effects.written or effects.failed)
+        # Under the session's lock already: every work event is an @event method.
+        row, effects = self._driver.work(event, change, edit=edit, **activity)
+        return Outcome(self._driver.state, row.label, effects.written or effects.failed)
 
     # -- hooks -----------------------------------------------------------------------------
 

@@ -61,12 +61,18 @@ class Edit:
     label: str | None = None  # the id a caller gave a manual checkpoint
 
     def apply(self, before: Snapshot) -> Snapshot:
+        if self is NO_EDIT:
+            return before
         return Snapshot(
             before.phase if self.phase is None else self.phase,
             before.progress if self.progress is None else self.progress,
             before.context if self.context is None else self.context,
             before.work if self.change is None else self.change(before.work),
         )
+
+
+#: The edit of an event that changes nothing: its state after is the state before.
+NO_EDIT = Edit()
 
 
 class Effects(Protocol):
@@ -115,7 +121,7 @@ class Step:
         saved: Snapshot | None,
         effects: Effects,
         *,
-        edit: Edit = Edit(),
+        edit: Edit = NO_EDIT,
         evaluate: Evaluate | None = None,
         call: CheckpointCall | None = None,
         restore: Checkpoint | None = None,

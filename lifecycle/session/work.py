@@ -142,7 +142,7 @@ def decide(item: Decision) -> Change:
 
 def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
     limits.text("file path", path, limits.FILE_PATH_CHARS)
-    ops = tuple(limits.clip(o, limits.FILE_OPERATION_CHARS) for o in ops)
+    ops = tuple([limits.clip(o, limits.FILE_OPERATION_CHARS) for o in ops])
     kept = limits.FILE_OPERATIONS
 
     def change(work: WorkState) -> WorkState:
