@@ -163,6 +163,8 @@ def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
 
     def unstructure_many(items: tuple[Any, ...]) -> Any:
         encoding = _encoding
+        if not items:  # nothing to keep as a piece (a new session's record holds three)
+            return []
         if not (encoding.active and encoding.pieces):
             return [unstructure(obj) for obj in items]
         found = many.get(id(items))

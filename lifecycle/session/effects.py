@@ -177,7 +177,9 @@ class EventEffects:
             latest_version=self.begin.latest_version,
         )  # fmt: skip
         if restored is not None:
-            live = attrs.evolve(
+            # The restored record's values, already what a live record holds (the dicts
+            # copied: the live record's own).
+            live = revise(
                 live,
                 phase=restored.phase,
                 progress=dict(restored.progress),
