@@ -231,7 +231,8 @@ def dumps(record: object) -> bytes:
     try:
         encoding.active = True
         encoding.pieces = piecewise()
-        encoding.found = found = []
+        found: list[bytes] = []
+        encoding.found = found
         try:
             tree = to_dict(record)
             raw = orjson.dumps(tree)
