@@ -128,7 +128,7 @@ def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
     JSON (see ``_Encoding``). The plain function is generated at the first use, not at
     import (hook start-up)."""
     memo: dict[int, list[Any]] = {}  # id -> [record, its dict, its redacted JSON or None]
-    many: dict[int, tuple[tuple[Any, ...], orjson.Fragment]] = {}
+    many: dict[int, tuple[tuple[Any, ...], bytes, orjson.Fragment]] = {}
     plain: Callable[[Any], dict[str, Any]] | None = None
 
     def entry(obj: object) -> list[Any]:
@@ -154,8 +154,9 @@ def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
         if encoding.active:
             if not encoding.pieces:
                 return hit[1]  # straight to orjson, which only reads it
-            encoding.fragments += 1
-            return orjson.Fragment(piece(hit))
+            own = piece(hit)
+            encoding.found.append(own)
+            return orjson.Fragment(own)
         out = dict(hit[1])
         for name in lists:
             out[name] = list(out[name])
@@ -163,18 +164,16 @@ def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
 
     def unstructure_many(items: tuple[Any, ...]) -> Any:
         encoding = _encoding
-        if not items:  # nothing to keep as a piece (a new session's record holds three)
-            return []
-        if not (encoding.active and encoding.pieces):
+        if not (encoding.active and encoding.pieces and items):
             return [unstructure(obj) for obj in items]
         found = many.get(id(items))
         if found is None or found[0] is not items:
             if len(many) >= MEMO_LISTS:
                 many.clear()
-            joined = b",".join([piece(entry(obj)) for obj in items])
-            found = many[id(items)] = (items, orjson.Fragment(b"[" + joined + b"]"))
-        encoding.fragments += 1
-        return found[1]
+            joined = b"[" + b",".join([piece(entry(obj)) for obj in items]) + b"]"
+            found = many[id(items)] = (items, joined, orjson.Fragment(joined))
+        encoding.found.append(found[1])
+        return found[2]
 
     converter.register_unstructure_hook(cls, unstructure)
     tuple_of = tuple.__class_getitem__((cls, ...))  # tuple[cls, ...], the fields' type
@@ -202,13 +201,13 @@ def _omit_empty_omitted() -> None:
 class _Encoding(threading.local):
     """What this thread's :func:`dumps` is doing. ``active``: the memo's dicts go
     straight to orjson. ``pieces``: memoized records come as their own JSON, already
-    redacted (``orjson.Fragment``), and ``fragments`` counts them; only while
-    :func:`lifecycle.redact.piecewise` says redacting a record on its own is the same
-    as redacting it where it stands."""
+    redacted (``orjson.Fragment``), and ``found`` holds their JSON in the order
+    ``to_dict`` made them; only while :func:`lifecycle.redact.piecewise` says redacting
+    a record on its own is the same as redacting it where it stands."""
 
     active = False
     pieces = False
-    fragments = 0
+    found: list[bytes] = []  # each dumps call sets its own
 
 
 _encoding = _Encoding()
@@ -232,21 +231,47 @@ def dumps(record: object) -> bytes:
     try:
         encoding.active = True
         encoding.pieces = piecewise()
-        encoding.fragments = 0
+        found: list[bytes] = []
+        encoding.found = found
         try:
             tree = to_dict(record)
             raw = orjson.dumps(tree)
         finally:
             encoding.active = encoding.pieces = False
-        if not encoding.fragments:
+            encoding.found = []
+        if not found:
             return redact_json(raw)
-        rest = orjson.dumps(_without_fragments(tree))
+        rest = _cut(raw, found)
+        if rest is None:  # not where they were expected: make the rest from the tree
+            rest = orjson.dumps(_without_fragments(tree))
         return raw if redact_json(rest) is rest else redact_json(raw)
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
+
+
+def _cut(raw: bytes, found: list[bytes]) -> bytes | None:
+    """``raw`` with each piece of ``found``, in order, as ``0``; None when one is not
+    there. Each piece is a record's JSON or a list of them (``{"`` then a field name),
+    which cannot start inside a JSON string: there a ``"`` is escaped, and a string's
+    closing quote is never followed by a letter. So each match is a whole JSON value
+    (the piece itself, or an equal value, just as clean), and the rest is what
+    :func:`_without_fragments` gives, without walking the tree and encoding it again."""
+    parts: list[bytes] = []
+    at = 0
+    for piece in found:
+        head = piece[:32]  # found by its head, then compared whole (a long needle is slow)
+        start = raw.find(head, at)
+        while start >= 0 and not raw.startswith(piece, start):
+            start = raw.find(head, start + 1)
+        if start < 0:
+            return None
+        parts.append(raw[at:start])
+        at = start + len(piece)
+    parts.append(raw[at:])
+    return b"0".join(parts)
 
 
 def _without_fragments(node: Any) -> Any:

@@ -250,3 +250,30 @@ def test_records_encoded_piece_by_piece_are_the_whole_json_redacted(
     whole = redact.redact(orjson.dumps(codec.to_dict(cp)).decode()).encode()
     assert codec.dumps(cp) == whole
     assert codec.dumps(cp) == whole  # every piece remembered
+
+
+_JSON_LIKE = st.sampled_from(['{"id":"T1"}', '[{"id":', "[]", '"}', "{", "0", "", "plain"])
+
+
+@given(work_states(max_items=3), st.lists(_JSON_LIKE, min_size=3, max_size=3))
+def test_the_rest_cut_from_the_bytes_is_the_rest_encoded_from_the_tree(
+    work: WorkState, texts: list[str]
+) -> None:
+    """What dumps checks besides the memoized records (each as 0) is cut from the JSON
+    it wrote, not re-encoded from the tree: the same bytes, even when strings hold JSON
+    that looks like a record, and an equal task twice."""
+    task = Task(id="T1", description=texts[0], progress=texts[1])
+    twin = Task(id="T1", description=texts[0], progress=texts[1])
+    work = records.revise(work, completed_tasks=(task,), active_tasks=(*work.active_tasks, twin))
+    cp = Checkpoint(id="cp-1", timestamp=NOW, phase=texts[2], context={"k": texts[2]}, state=work)
+    encoding = codec._encoding
+    encoding.active = encoding.pieces = True
+    encoding.found = found = []
+    try:
+        tree = codec.to_dict(cp)
+        raw = orjson.dumps(tree)
+    finally:
+        encoding.active = encoding.pieces = False
+        encoding.found = []
+    assert found, "the tasks were encoded as pieces"
+    assert codec._cut(raw, found) == orjson.dumps(codec._without_fragments(tree))

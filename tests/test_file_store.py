@@ -51,7 +51,31 @@ def test_each_key_is_one_rec_file_under_d_folders(store: FileStore, root: Path) 
     store.put("a/b", b"1")
     store.put("a/b/c", b"2")
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-    assert files == [".lock", "a.d/b.d/c.rec", "a.d/b.rec"]
+    assert files == [".gitignore", ".lock", "a.d/b.d/c.rec", "a.d/b.rec"]
+
+
+def test_a_new_store_folder_is_ignored_by_git_and_an_existing_one_is_left_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """A store made inside a git work tree leaves `git status` as it was: the folder it
+    creates holds a .gitignore of `*`. A folder that already existed gets none."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, timeout=60)
+    FileStore(tmp_path / ".lifecycle").put("p/k", b"v")
+    assert (tmp_path / ".lifecycle" / ".gitignore").read_bytes().endswith(b"\n*\n")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert status.stdout == ""
+    (tmp_path / "mine").mkdir()
+    FileStore(tmp_path / "mine").put("p/k", b"v")
+    assert not (tmp_path / "mine" / ".gitignore").exists()
 
 
 def test_a_record_file_is_a_checksummed_header_and_the_value(store: FileStore, root: Path) -> None:
@@ -76,6 +100,7 @@ def test_files_are_0600_and_folders_0700_whatever_the_umask(tmp_path: Path, umas
     assert modes == {
         ".": 0o700,
         "root": 0o700,
+        "root/.gitignore": 0o600,
         "root/.lock": 0o600,
         "root/p.d": 0o700,
         "root/p.d/checkpoints.d": 0o700,

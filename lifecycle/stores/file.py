@@ -283,6 +283,11 @@ def bare_durable_write(path: Path, data: bytes) -> None:
     _fsync_dir(folder)
 
 
+#: What a new store folder's ``.gitignore`` says: nothing in it is the project's source,
+#: so ``git status`` in a work tree that holds the store stays as it was.
+GITIGNORE = b"# made by lifecycle: this folder is its store, not source\n*\n"
+
+
 def write_durably(folder: Path, name: str, data: bytes) -> None:
     """Write ``folder/name`` durably (temp file, fsync, rename, folder fsync), 0600.
 
@@ -351,7 +356,11 @@ class FileStore:
     def __init__(self, root: Path | str, url: str | None = None) -> None:
         root = Path(root).expanduser()
         _refuse_link(root)
+        new = not os.path.isdir(root)
         make_dirs(root)
+        if new:  # a store is not source: git (and tools that read .gitignore) pass it by
+            with contextlib.suppress(OSError):
+                bare_durable_write(root / ".gitignore", GITIGNORE)
         self.root = root.resolve()
         _make_private(self.root)
         self.url = url if url is not None else "file://" + str(self.root)
