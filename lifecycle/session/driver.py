@@ -242,16 +242,17 @@ class Driver:
         )  # fmt: skip
         step.warnings.extend(warnings)
         self.dispatch(Event.LOAD, step, effects)
-        live = self.live
-        assert live is not None
+        base = self._live
+        assert base is not None
         # Which checkpoint was the newest at the start (the retention ratio's base),
         # kept now so that the session's end reads it without listing every checkpoint;
         # the restore already read the pointer.
         latest_key = self.checkpoints.latest_key() if latest is None else latest.key
         if latest_key is not None:
-            live = self.live = revise(
-                live, session=revise(live.session, latest_at_start=latest_key)
-            )
+            session = self._changes.get("session", base.session)
+            self._changes["session"] = revise(session, latest_at_start=latest_key)
+        live = self.live  # the load's changes folded in once
+        assert live is not None
         return live, tuple(step.warnings)
 
     def dispatch(self, event: Event, step: Step, effects: EventEffects) -> Row:
