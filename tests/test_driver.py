@@ -17,12 +17,12 @@ from lifecycle import SessionManager, keys, open_store
 from lifecycle.errors import InvalidRecord
 from lifecycle.records import EventMessage
 from lifecycle.session.driver import WARNINGS_KEPT
-from lifecycle.spec import TABLE
+from lifecycle.spec import TABLE, WORK_EVENTS, Event
 from lifecycle.stores import file as file_store
 from lifecycle.stores.file import FileStore
 from lifecycle.testing import FaultyStore
 from lifecycle.triggers import default_evaluators
-from lifecycle.triggers.base import Activity, CheckpointCall, SessionFacts
+from lifecycle.triggers.base import Activity, CheckpointCall, Operation, SessionFacts
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -96,6 +96,36 @@ def test_the_evaluators_get_the_sessions_facts_as_they_stand_before_the_event() 
     _, first = recorder.seen[-2]
     assert first.tasks_completed_since_checkpoint == 1
     assert first.state.value == "CHECKPOINTED"
+
+
+class TaskOnly(Recorder):
+    """A recorder that says it can only call for a checkpoint at a task completion."""
+
+    events = frozenset({Event.TASK_COMPLETED})
+
+
+def test_an_evaluator_that_names_its_events_is_asked_only_about_those() -> None:
+    every, tasks = Recorder(), TaskOnly()
+    m = SessionManager(store=open_store("memory://"), project="p", evaluators=[every, tasks])
+    m.start_session(restore=False)
+    m.tick()
+    m.record_decision("keep going")
+    m.complete_task("T1")
+    m.before_operation(Operation(name="edit"))
+    assert [a.event for a, _ in every.seen] == [
+        Event.TICK, Event.RECORD, Event.TASK_COMPLETED, Event.BEFORE_OPERATION,
+    ]  # fmt: skip
+    assert [a.event for a, _ in tasks.seen] == [Event.TASK_COMPLETED]
+
+
+def test_the_default_evaluators_name_the_events_they_can_call_for() -> None:
+    named = {e.name: e.events for e in default_evaluators()}
+    assert named == {
+        "risk": {Event.BEFORE_OPERATION},
+        "error": {Event.ERROR_RECOVERED},
+        "task": {Event.TASK_COMPLETED},
+        "time": set(WORK_EVENTS),
+    }
 
 
 def test_should_create_checkpoint_is_the_tables_answer_for_a_tick_and_changes_nothing() -> None:

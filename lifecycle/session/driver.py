@@ -67,6 +67,11 @@ class Driver:
         self.clock = clock
         self.time_settings = time_settings
         self.evaluators = tuple(evaluators)
+        # The evaluators each event asks, in order: those that can call for it.
+        self._asked = {
+            event: tuple(e for e in self.evaluators if event in getattr(e, "events", (event,)))
+            for event in Event
+        }
         # The session's whole live state: one frozen record (``session/context``), and
         # the field changes of the events since it was last read, not yet folded into it.
         self._live: LiveContext | None = None
@@ -188,7 +193,7 @@ class Driver:
                     effects.update(active_seconds=active, last_activity_at=last_activity)
         if activity.event is Event.TASK_COMPLETED:
             tasks += 1  # the completion being evaluated counts
-        state, evaluators = self.state, self.evaluators
+        state, evaluators = self.state, self._asked[activity.event]
         last_at = None if self.saved is None else self.saved.timestamp
 
         def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:

@@ -64,6 +64,7 @@ class DeferredRiskTrigger:
     operation it is asked about (see :data:`_RISK_NAMES`); the same verdicts."""
 
     name = "risk"
+    events = frozenset({Event.BEFORE_OPERATION})
 
     def __init__(self) -> None:
         self._trigger: Evaluator | None = None

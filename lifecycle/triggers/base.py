@@ -199,6 +199,11 @@ SessionView = SessionFacts
 
 
 class Evaluator(Protocol):
+    """``evaluate`` says whether a checkpoint is due at one event. An evaluator may also
+    have ``events``: the only events it can ever call for (a frozenset of
+    :class:`~lifecycle.spec.Event`); a session then asks it about no other. Without
+    ``events`` it is asked at every event."""
+
     name: str
 
     def evaluate(

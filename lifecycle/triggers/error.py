@@ -35,6 +35,7 @@ class ErrorTrigger:
 
     settings: ErrorSettings = ErrorSettings()
     name = "error"
+    events = frozenset({Event.ERROR_RECOVERED})
 
     def evaluate(
         self, activity: Activity, facts: SessionFacts, now: datetime

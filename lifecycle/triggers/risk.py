@@ -729,6 +729,7 @@ class RiskTrigger:
 
     settings: RiskSettings = attrs.field(factory=RiskSettings)
     name = "risk"
+    events = frozenset({Event.BEFORE_OPERATION})
 
     def classify(self, operation: Operation) -> list[RiskMatch]:
         return classify(operation, self.settings)

@@ -53,6 +53,7 @@ class TaskTrigger:
 
     settings: TaskSettings = TaskSettings()
     name = "task"
+    events = frozenset({Event.TASK_COMPLETED})
 
     def evaluate(
         self, activity: Activity, facts: SessionFacts, now: datetime

@@ -95,6 +95,7 @@ class TimeTrigger:
 
     settings: TimeSettings = TimeSettings()
     name = "time"
+    events = frozenset(WORK_EVENTS)
 
     def evaluate(
         self, activity: Activity, facts: SessionFacts, now: datetime
