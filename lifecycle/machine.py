@@ -52,7 +52,8 @@ class Driver:
     __slots__ = ("state",)
 
     def __init__(self, state: SessionState = TABLE.initial) -> None:
-        self.state: str = state  # a SessionState is the str transitions names it by
+        # The plain name: transitions would take an Enum member by its name, not its value.
+        self.state: str = state.value
 
 
 def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:
