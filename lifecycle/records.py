@@ -69,6 +69,19 @@ def revise(record: R, **changes: Any) -> R:
     return new
 
 
+def assemble(cls: type[R], *values: Any) -> R:
+    """A ``cls`` record of ``values``, one per field in field order, without running
+    converters or validators: :func:`revise` when every field is given (the facts the
+    evaluators get, built on every event from the live record's checked values)."""
+    slots = _SLOTS.get(cls) or _slots_of(cls)
+    if len(values) != len(slots):
+        raise TypeError(f"{cls.__name__} has {len(slots)} fields, got {len(values)} values")
+    new: R = object.__new__(cls)
+    for (_, put), value in zip(slots.values(), values, strict=True):
+        put(new, value)
+    return new
+
+
 #: Per record class, each field's slot descriptor as (get, set), in field order.
 _SLOTS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]] = {}
 

@@ -1,4 +1,5 @@
-"""records.revise: a copy with some fields changed, the others the same objects."""
+"""records.revise: a copy with some fields changed, the others the same objects; and
+records.assemble: a record from every field's value, unconverted."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
-from lifecycle.records import Checkpoint, ContextSnapshot, revise
+from lifecycle.records import Checkpoint, ContextSnapshot, assemble, revise
+from lifecycle.spec import SessionState
+from lifecycle.triggers.base import SessionFacts
 
 
 def _checkpoint() -> Checkpoint:
@@ -31,3 +34,15 @@ def test_revise_changes_the_named_fields_and_keeps_every_other_object() -> None:
 def test_revise_refuses_a_field_the_record_does_not_have() -> None:
     with pytest.raises(TypeError, match=r"Checkpoint has no field \['lable'\]"):
         revise(_checkpoint(), lable="x")
+
+
+def test_assemble_makes_the_record_the_constructor_makes_from_the_same_field_values() -> None:
+    at = datetime(2026, 1, 25, tzinfo=UTC)
+    values = (SessionState.ACTIVE, 12.5, at, None, 2, True)
+    names = [f.name for f in attrs.fields(SessionFacts)]
+    assert assemble(SessionFacts, *values) == SessionFacts(**dict(zip(names, values, strict=True)))
+
+
+def test_assemble_refuses_a_value_missing_or_too_many() -> None:
+    with pytest.raises(TypeError, match="SessionFacts has 6 fields, got 5 values"):
+        assemble(SessionFacts, SessionState.ACTIVE, 1.0, None, None, 0)

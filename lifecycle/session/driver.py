@@ -22,7 +22,7 @@ import attrs
 from lifecycle.errors import IllegalTransition, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
 from lifecycle.machine import fire
-from lifecycle.records import Checkpoint, LiveContext, WorkState, revise
+from lifecycle.records import Checkpoint, LiveContext, WorkState, assemble, revise
 from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-#: The facts record the step copies with the event's facts (see :meth:`Driver.step`).
-_FACTS = SessionFacts()
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
 WARNINGS_KEPT = 50
 
@@ -156,7 +154,8 @@ class Driver:
 
     def begin(self, event: Event, *, success: bool | None = None) -> EventEffects:
         """Check the event is legal, retry queued learnings, and start its effects."""
-        self.legal(event)
+        if event not in TABLE.legal_events(self.state):
+            self.legal(event)  # raises, naming the legal events
         if self.learnings.pending:
             self.learnings.retry(self.learned)
         return self.effects(success=success)
@@ -198,15 +197,9 @@ class Driver:
 
         def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:
             # The facts come from the live record, already checked: no validators again.
-            facts = revise(
-                _FACTS,
-                state=state,
-                active_seconds=float(active),
-                last_checkpoint_at=last_at,
-                last_auto_checkpoint_at=last_auto,
-                tasks_completed_since_checkpoint=tasks,
-                has_unsaved=unsaved,
-            )
+            # In SessionFacts' field order: state, active seconds, the last checkpoint's
+            # and the last automatic one's moments, completions since, unsaved work.
+            facts = assemble(SessionFacts, state, float(active), last_at, last_auto, tasks, unsaved)
             return evaluate_all(evaluators, a, facts, a.at)
 
         saved = self.saved
@@ -267,7 +260,7 @@ class Driver:
         logs_on = log.enabled()
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self._live, self._changes = effects.commit(state.value, step.at)
+        self._live, self._changes = effects.commit(state.value, step.activity.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:

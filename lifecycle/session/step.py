@@ -175,24 +175,27 @@ class Step:
         """A guard's value for this event; each is computed once (the machine may ask again)."""
         if guard is Guard.WRITE_FAILED:
             return self.write_failed
-        value = self._outcome.get(guard)
-        if value is None:
-            value = self._outcome[guard] = self._value(guard)
-        return value
-
-    def _value(self, guard: Guard) -> bool:
-        if guard is Guard.RESTORE_AVAILABLE:
-            return self.restore is not None
+        outcome = self._outcome
+        value = outcome.get(guard)
+        if value is not None:
+            return value
+        # The guards of work events first: every one of them asks these two.
         if guard is Guard.HAS_UNSAVED:
-            return self.saved is None or self.saved.differs(self.after)
-        if guard is Guard.SAVED_IS_RESTORED:
-            return self.saved_is_restored
-        if guard is Guard.CHECKPOINT_DUE:
-            return self.triggered() is not None
-        if guard is Guard.RISK_DUE:
+            saved = self.saved
+            value = saved is None or saved.differs(self.after)
+        elif guard is Guard.CHECKPOINT_DUE:
+            value = self.triggered() is not None
+        elif guard is Guard.RESTORE_AVAILABLE:
+            value = self.restore is not None
+        elif guard is Guard.SAVED_IS_RESTORED:
+            value = self.saved_is_restored
+        elif guard is Guard.RISK_DUE:
             call = self.triggered()
-            return call is not None and call.type is CheckpointType.RISK
-        raise LifecycleError(f"no fact for guard {guard}")  # a Guard added without a fact
+            value = call is not None and call.type is CheckpointType.RISK
+        else:  # a Guard added without a fact
+            raise LifecycleError(f"no fact for guard {guard}")
+        outcome[guard] = value
+        return value
 
     # do -----------------------------------------------------------------------------------
 
