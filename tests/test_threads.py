@@ -138,3 +138,32 @@ def test_every_public_method_of_the_manager_takes_the_session_lock() -> None:
             assert not finished.wait(0.05), f"{name} ran while another thread held the lock"
         t.join(10)
         assert finished.is_set(), f"{name} did not finish once the lock was free"
+
+
+def test_reading_the_work_without_the_lock_while_events_run_loses_no_change(
+    busy_switching,
+) -> None:
+    """The properties read the live record without the lock (a record and its unfolded
+    changes, held as one pair): a reader never sees the work go back, and no event's
+    change is lost to a read."""
+    m = SessionManager(store=open_store("memory://"), project="p")
+    m.start_session(restore=False)
+    done = threading.Event()
+    seen: list[list[int]] = [[], [], []]
+
+    def reader(mine: list[int]) -> None:
+        while not done.is_set():
+            mine.append(len(m.work.files_modified))
+            m.phase, m.active_seconds  # noqa: B018 - more reads of the same pair
+
+    threads = [threading.Thread(target=reader, args=(mine,)) for mine in seen]
+    for t in threads:
+        t.start()
+    for i in range(300):
+        m.record_file_change(f"src/f{i}.py")
+        m.tick()
+    done.set()
+    for t in threads:
+        t.join(10)
+    assert len(m.work.files_modified) == 300
+    assert all(mine == sorted(mine) for mine in seen)  # no reader saw fewer files later

@@ -70,10 +70,12 @@ class Driver:
             event: tuple(e for e in self.evaluators if event in getattr(e, "events", (event,)))
             for event in Event
         }
-        # The session's whole live state: one frozen record (``session/context``), and
-        # the field changes of the events since it was last read, not yet folded into it.
-        self._live: LiveContext | None = None
-        self._changes: dict[str, Any] = {}
+        # The session's whole live state: one frozen record (``session/context``) and the
+        # field changes of the events since, not folded into it (a pair replaced whole,
+        # its dict never changed once held: a reader without the lock sees one pair).
+        self._held: tuple[LiveContext | None, dict[str, Any]] = (None, {})
+        self._folded: tuple[tuple[LiveContext | None, dict[str, Any]], LiveContext] | None
+        self._folded = None  # the last pair read whole, and the record it makes
         self.state = TABLE.initial
         self.saved: Checkpoint | None = None  # the last durable checkpoint
         self.saved_at: Snapshot | None = None  # what it holds, for has_unsaved
@@ -92,16 +94,21 @@ class Driver:
     @property
     def live(self) -> LiveContext | None:
         """The session's live record, with every event's changes."""
-        if self._changes:
-            assert self._live is not None
-            self._live = revise(self._live, **self._changes)
-            self._changes = {}
-        return self._live
+        held = self._held
+        live, changes = held
+        if not changes:
+            return live
+        folded = self._folded
+        if folded is not None and folded[0] is held:
+            return folded[1]
+        assert live is not None
+        record = revise(live, **changes)
+        self._folded = (held, record)  # right for this pair whoever stores it, and when
+        return record
 
     @live.setter
     def live(self, value: LiveContext | None) -> None:
-        self._live = value
-        self._changes = {}
+        self._held = (value, {})
 
     # -- facts -------------------------------------------------------------------------
 
@@ -112,15 +119,15 @@ class Driver:
         if now.tzinfo is None:
             raise InvalidRecord("the clock must return an aware datetime (UTC)")
         now = now.astimezone(UTC)
-        live = self._live
-        last = self.floor if live is None else self._changes.get("last_moment", live.last_moment)
+        live, changes = self._held
+        last = self.floor if live is None else changes.get("last_moment", live.last_moment)
         if last is not None and now <= last:
             now = last + timedelta(microseconds=1)
         if not peek:
             if live is None:
                 self.floor = now
             else:
-                self._changes["last_moment"] = now
+                self._held = (live, {**changes, "last_moment": now})
         return now
 
     def legal(self, event: Event) -> None:
@@ -131,7 +138,7 @@ class Driver:
 
     def snapshot(self) -> Snapshot:
         """What the session holds now (phase, progress, context, work)."""
-        live, changes = self._live, self._changes  # a field changed since: in ``changes``
+        live, changes = self._held  # a field changed since: in ``changes``
         if live is None:
             return Snapshot("", {}, {}, WorkState())
         phase, progress = changes.get("phase", live.phase), changes.get("progress", live.progress)
@@ -162,8 +169,8 @@ class Driver:
 
     def effects(self, *, success: bool | None = None) -> EventEffects:
         return EventEffects(
-            self.env, self._live, self.saved, self.restored,
-            changes=self._changes, success=success, floor=self.floor,
+            self.env, *self._held, self.saved, self.restored,
+            success=success, floor=self.floor,
         )  # fmt: skip
 
     def step(
@@ -177,7 +184,7 @@ class Driver:
         """The event's facts. Active time first counts the gap up to this event (the time
         trigger reads it), in the event's effects: the live record changes only if the
         event does."""
-        live, changes = self._live, self._changes  # a field changed since: in ``changes``
+        live, changes = self._held  # a field changed since: in ``changes``
         active, last_auto, tasks = 0.0, None, 0
         if live is not None:
             active = changes.get("active_seconds", live.active_seconds)
@@ -233,22 +240,23 @@ class Driver:
         fresh (None: no restore asked, so ``checkpoints/latest`` is read now for the key
         it names). Returns the new live record and the load's warnings."""
         restore = None if latest is None else latest.checkpoint
-        effects = EventEffects(self.env, None, None, None, begin=begin, floor=self.floor)
+        effects = EventEffects(self.env, None, {}, None, None, begin=begin, floor=self.floor)
         step = Step(
             Activity(Event.LOAD, self.now(peek=True)), Snapshot("", {}, {}, WorkState()), None,
             effects, restore=restore,
         )  # fmt: skip
         step.warnings.extend(warnings)
         self.dispatch(Event.LOAD, step, effects)
-        base = self._live
+        base, changes = self._held
         assert base is not None
         # Which checkpoint was the newest at the start (the retention ratio's base),
         # kept now so that the session's end reads it without listing every checkpoint;
         # the restore already read the pointer.
         latest_key = self.checkpoints.latest_key() if latest is None else latest.key
         if latest_key is not None:
-            session = self._changes.get("session", base.session)
-            self._changes["session"] = revise(session, latest_at_start=latest_key)
+            session = changes.get("session", base.session)
+            session = revise(session, latest_at_start=latest_key)
+            self._held = (base, {**changes, "session": session})
         live = self.live  # the load's changes folded in once
         assert live is not None
         return live, tuple(step.warnings)
@@ -260,7 +268,7 @@ class Driver:
         logs_on = log.enabled()
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self._live, self._changes = effects.commit(state.value, step.activity.at)
+        self._held = effects.commit(state.value, step.activity.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:

@@ -96,10 +96,10 @@ class EventEffects:
         self,
         env: Env,
         live: LiveContext | None,
+        changes: Mapping[str, Any],
         saved: Checkpoint | None,
         restored: Checkpoint | None,
         *,
-        changes: Mapping[str, Any] | None = None,
         begin: Begin = Begin(),
         success: bool | None = None,
         floor: datetime | None = None,
@@ -109,7 +109,7 @@ class EventEffects:
         # Field changes not yet folded into the live record (``changes``: the ones the
         # session holds unfolded): most events change a few fields, and folding them
         # only when the record is read costs less than a copy of it per change.
-        self._pending: dict[str, Any] = {} if changes is None else dict(changes)
+        self._pending: dict[str, Any] = dict(changes)
         self.saved = saved
         self.restored = restored
         self.begin = begin
