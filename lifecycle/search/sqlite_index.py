@@ -45,7 +45,7 @@ T = TypeVar("T")
 #: write; 5 adds the queue of keys written since the last search.
 INDEX_VERSION = 5
 QUEUE = (
-    "CREATE TABLE IF NOT EXISTS search_queue ( seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)"
+    "CREATE TABLE IF NOT EXISTS search_queue (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)"
 )
 #: A write's part: the key, queued after every other (REPLACE gives it a new, last seq).
 ENQUEUE = "INSERT OR REPLACE INTO search_queue (key) VALUES (?)"
