@@ -4,8 +4,17 @@
 per document (see :mod:`lifecycle.search.documents`). Its ``doc`` column is generated
 from the title (weight A) and the body (weight B), split into runs of letters and
 digits like the SQLite index, with the ``simple`` configuration (no stemming, no stop
-words: the same words match in every store). The store calls :func:`index_entries`
-inside the transaction of every write that touches an indexed key.
+words: the same words match in every store).
+
+Writes do not index: a write of a key the index keeps adds the key to
+``lifecycle_search_queue`` in its own statement (one more data-modifying CTE, no round
+trip), and a search first indexes the queued keys, oldest first, as they are then (a
+key written and then deleted ends deleted), under an advisory lock that keeps two
+searches from indexing at once, and deletes the queue rows it indexed, unless a write
+queued the key again meanwhile. So a search sees every write acknowledged before it
+started and no deleted record. A session that cannot write (a standby, a read-only
+transaction or role) cannot apply the queue: its search reads and matches the
+project's records (:mod:`lifecycle.search.scan`) while keys are queued.
 
 The tables are created when the store opens (under the migrations' advisory lock) and
 filled from the entries when they are new; ``lifecycle_search_meta`` holds the index's
@@ -35,14 +44,24 @@ from lifecycle.search.scan import snippet
 log = get_logger(__name__)
 
 #: 2: the text in a table of its own; 3: its seq; 4: seq indexed; 5: its time beside it
-#: (so that the best are chosen from the text table alone; 4 is migrated in place).
-INDEX_VERSION = 5
+#: (so that the best are chosen from the text table alone; 4 is migrated in place);
+#: 6: the queue of keys written since the last search (5 is migrated in place).
+INDEX_VERSION = 6
 #: The GIN index's pending list, in KB (PostgreSQL's default is 4 MB).
 PENDING_KB = 128
 _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
+_QUEUE_LOCK_CLASS = 0x4C51  # "LQ": taken while a search indexes the queue
+#: Queued keys indexed per transaction when a search catches up.
+CATCH_UP_KEYS = 200
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
 
+#: Keys written since the last search, each once, in the order of their last write.
+QUEUE = (
+    "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_queue ("
+    ' key TEXT COLLATE "C" PRIMARY KEY, seq BIGINT GENERATED ALWAYS AS IDENTITY)',
+    "CREATE INDEX IF NOT EXISTS lifecycle_search_queue_seq ON {s}.lifecycle_search_queue (seq)",
+)
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS {s}.lifecycle_search_meta"
     " (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -73,18 +92,22 @@ SCHEMA = (
     f" WITH (gin_pending_list_limit = {PENDING_KB})",
     # For a common word the planner walks the newest documents back and stops at RANKED.
     "CREATE INDEX IF NOT EXISTS lifecycle_search_seq ON {s}.lifecycle_search_text (project, seq)",
+    *QUEUE,
 )
 DROP = (
+    "DROP TABLE IF EXISTS {s}.lifecycle_search_queue",
     "DROP TABLE IF EXISTS {s}.lifecycle_search_text",
     "DROP TABLE IF EXISTS {s}.lifecycle_search",
     "DROP TABLE IF EXISTS {s}.lifecycle_search_meta",
 )
 
-#: The index's part of a write, as data-modifying CTEs on one parameter list: the store
-#: puts them in the statement of the write itself (a checkpoint and its index are one
-#: statement, one round trip, one commit), and :data:`_UPSERT` runs them alone. The
-#: documents arrive as one JSON array (``json_to_recordset``): psycopg dumps a text array
-#: element by element in Python, and six of them cost about 1 ms of CPU per checkpoint.
+#: The index's part of a write: its keys, queued after every other (a key queued already
+#: moves to the end): a CTE of the write's own statement, or a statement of its own.
+_ENQUEUE = "INSERT INTO {q} (key) VALUES {rows} ON CONFLICT (key) DO UPDATE SET seq = DEFAULT"
+#: The index brought up to date with one key, as data-modifying CTEs on one parameter
+#: list (:data:`_UPSERT`), when a search indexes the queue and in a build. The documents
+#: arrive as one JSON array (``json_to_recordset``): psycopg dumps a text array element
+#: by element in Python, and six of them cost about 1 ms of CPU per key.
 #: Parameters, in order: the documents' JSON, then :func:`cte_args`' project and source.
 CTES = (
     "ix_new AS (SELECT * FROM json_to_recordset(%s::json)"
@@ -116,6 +139,7 @@ def _sql(store: Any, text: str) -> Any:
         s=schema,
         t=sql.SQL("{}.lifecycle_search").format(schema),
         x=sql.SQL("{}.lifecycle_search_text").format(schema),
+        q=sql.SQL("{}.lifecycle_search_queue").format(schema),
         entries=store._table,
     )
 
@@ -135,6 +159,9 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
             return True
         if version == 4 and not rebuild:
             _add_times(store, conn)
+            version = 5
+        if version == 5 and not rebuild:
+            _add_queue(store, conn)
             return True
         for statement in DROP:
             conn.execute(_sql(store, statement))
@@ -179,12 +206,25 @@ def _add_times(store: Any, conn: Any) -> None:
         )
     )
     _clean_pending(store, conn)  # every row was rewritten
+    _set_version(store, conn, 5)
+    conn.execute(_sql(store, "ANALYZE {x}"))
+    log.info("search.index_migrated", schema=store.schema, to=5)
+
+
+def _add_queue(store: Any, conn: Any) -> None:
+    """Version 5 to 6, in place: version 5 was written by every write, so it is current
+    and only needs its queue."""
+    for statement in QUEUE:
+        conn.execute(_sql(store, statement))
+    _set_version(store, conn, INDEX_VERSION)
+    log.info("search.index_migrated", schema=store.schema, to=INDEX_VERSION)
+
+
+def _set_version(store: Any, conn: Any, version: int) -> None:
     conn.execute(
         _sql(store, "UPDATE {s}.lifecycle_search_meta SET value = %s WHERE name = 'version'"),
-        (str(INDEX_VERSION),),
+        (str(version),),
     )
-    conn.execute(_sql(store, "ANALYZE {x}"))
-    log.info("search.index_migrated", schema=store.schema, to=INDEX_VERSION)
 
 
 def _clean_pending(store: Any, conn: Any) -> None:
@@ -221,9 +261,28 @@ def touches_index(changes: Sequence[tuple[str, bytes | None]]) -> bool:
     return bool(indexed(changes))
 
 
-def ctes(store: Any) -> Any:
-    """:data:`CTES` for this store's schema (a ``psycopg.sql.Composed``)."""
-    return _sql(store, CTES)
+def enqueue_cte(store: Any, count: int) -> Any:
+    """The data-modifying CTE ``ix_queue`` that queues ``count`` keys (its parameters:
+    the keys, in the order written), for this store's schema."""
+    return _sql(store, "ix_queue AS (" + _enqueue_sql(count) + ")")
+
+
+def _enqueue_sql(count: int) -> str:
+    return _ENQUEUE.replace("{rows}", ", ".join(["(%s)"] * count))
+
+
+def enqueue(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | None]]) -> None:
+    """Queue the keys of ``changes`` the index keeps, in the caller's transaction."""
+    keys = queued_keys(changes)
+    if keys:
+        conn.execute(_sql(store, _enqueue_sql(len(keys))), keys)
+
+
+def queued_keys(changes: Sequence[tuple[str, bytes | None]]) -> list[str]:
+    """The store keys of ``changes`` the index keeps, each once, in the order written
+    last (one statement cannot update a queue row twice)."""
+    keys = [f"{project}/{key}" for project, key, _ in indexed(changes)]
+    return list(reversed(dict.fromkeys(reversed(keys))))
 
 
 def cte_args(project: str, key: str, value: bytes | None) -> list[object]:
@@ -263,6 +322,48 @@ def index_entries(
         conn.execute(upsert, cte_args(project, key, value), prepare=prepare)
 
 
+def catch_up(store: Any) -> bool:
+    """Index every queued key as it is now, oldest first, :data:`CATCH_UP_KEYS` per
+    transaction; False when this session cannot write (the keys stay queued)."""
+    pg = store._psycopg
+    pending = _sql(store, "SELECT EXISTS (SELECT 1 FROM {q})")
+    take = _sql(
+        store,
+        "SELECT q.key, q.seq, e.value FROM {q} AS q LEFT JOIN {entries} AS e USING (key)"
+        " ORDER BY q.seq LIMIT %s",
+    )
+    # A key a write queued again meanwhile has a new seq: it stays, for the next search.
+    done = _sql(
+        store,
+        "DELETE FROM {q} AS q USING unnest(%s::text[], %s::bigint[]) AS d(key, seq)"
+        " WHERE q.key = d.key AND q.seq = d.seq",
+    )
+
+    def run(conn: Any) -> bool:
+        if not conn.execute(pending).fetchone()[0]:
+            return True
+        try:
+            while True:
+                with conn.transaction():
+                    # One search indexes at a time, so the queue's order is kept.
+                    conn.execute(
+                        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                        (_QUEUE_LOCK_CLASS, store.schema),
+                    )
+                    rows = conn.execute(take, (CATCH_UP_KEYS,)).fetchall()
+                    changes = [(k, None if v is None else bytes(v)) for k, _, v in rows]
+                    index_entries(store, conn, changes)
+                    conn.execute(done, ([r[0] for r in rows], [r[1] for r in rows]))
+                if len(rows) < CATCH_UP_KEYS:
+                    return True
+        except (pg.errors.ReadOnlySqlTransaction, pg.errors.InsufficientPrivilege) as exc:
+            log.warning("search.queue_not_applied", schema=store.schema, error=str(exc))
+            return False
+
+    caught_up: bool = store._run("bring the search index up to date", run)
+    return caught_up
+
+
 def _tsquery(query: Query) -> tuple[str, list[str]]:
     """Every term a phrase of its words (``phraseto_tsquery``), all of them required."""
     words = [_NON_WORD.sub(" ", term).strip() for term in query.terms]
@@ -297,12 +398,18 @@ def search(store: Any, project: str, query: Query) -> list[SearchHit]:
     )
     statement = _sql(store, text)
 
+    if not store._indexing:
+        raise StoreError(
+            f"PostgreSQL store {store.url!r}: its search index was built by a newer "
+            "lifecycle; upgrade lifecycle, or rebuild it with lifecycle search --rebuild"
+        )
+    if not catch_up(store):  # a read-only session, with keys queued: read and match
+        from lifecycle.search import scan
+
+        found: list[SearchHit] = scan.search(store, project, query)
+        return found
+
     def run(conn: Any) -> list[Any]:
-        if not store._indexing:
-            raise StoreError(
-                f"PostgreSQL store {store.url!r}: its search index was built by a newer "
-                "lifecycle; upgrade lifecycle, or rebuild it with lifecycle search --rebuild"
-            )
         # Planned for its own words each time: a prepared statement's generic plan cannot
         # tell a rare word (the GIN index) from a common one (the newest documents back).
         return list(conn.execute(statement, args, prepare=False).fetchall())
