@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from procs import environment
 from stores import STORE_FACTORIES
 from structlog.testing import capture_logs
@@ -351,3 +353,113 @@ def test_a_read_only_postgres_session_with_queued_keys_finds_them_and_not_the_de
         assert queued(store) == []
     finally:
         store.close()
+
+
+# -- a catch-up writes what indexing each change in turn would --------------------------------
+
+CHECKPOINT_KEYS = tuple(f"demo/checkpoints/20260101T00000{n}.000000Z" for n in range(3))
+
+
+def _checkpoint_values() -> list[bytes]:
+    """Checkpoints of one session as its tasks and decisions change: they share most of
+    their documents, with the same text or another."""
+    from datetime import UTC, datetime, timedelta
+
+    from lifecycle import SessionManager
+    from lifecycle.stores.memory import MemoryStore
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    memory = MemoryStore()
+    m = SessionManager(store=memory, project="demo", clock=lambda: now[0])
+    m.start_session(command="impl", restore=False)
+    values = []
+    steps = [
+        lambda: m.add_task("T1", "alpha parser"),
+        lambda: m.add_task("T2", "beta lexer"),
+        lambda: m.add_task("T1", "alpha parser, second take"),
+        lambda: m.complete_task("T2"),
+        lambda: m.record_decision("use gamma", rationale="delta"),
+        lambda: m.add_task("T1", "alpha parser"),
+    ]
+    for n, step in enumerate(steps):
+        now[0] += timedelta(minutes=1)
+        step()
+        written = m.create_checkpoint(progress={"step": n})
+        entry = memory.get(f"demo/{written.key}")
+        assert entry is not None
+        values.append(entry.value)
+    return values
+
+
+@pytest.fixture(scope="module")
+def two_postgres_indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    first = STORE_FACTORIES["postgres"](tmp_path_factory.mktemp("a"))
+    second = STORE_FACTORIES["postgres"](tmp_path_factory.mktemp("b"))
+    yield first, second
+    first.close()
+    second.close()
+
+
+def _index_rows(store: Any) -> tuple[list[Any], list[Any]]:
+    """Who holds each document, and the text rows in the order they were made."""
+    s = store.schema
+    return store._run(  # type: ignore[no-any-return]
+        "read the index",
+        lambda conn: (
+            conn.execute(
+                f'SELECT project, kind, ident, source, ts, digest FROM "{s}".lifecycle_search'
+                " ORDER BY 1, 2, 3"
+            ).fetchall(),
+            conn.execute(
+                f'SELECT project, kind, ident, title, body, digest, ts FROM "{s}".'
+                "lifecycle_search_text ORDER BY seq"
+            ).fetchall(),
+        ),
+    )
+
+
+VALUES = _checkpoint_values()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(CHECKPOINT_KEYS), st.none() | st.sampled_from(VALUES)),
+            max_size=8,
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_a_postgres_catch_up_leaves_the_rows_that_indexing_each_change_in_turn_leaves(
+    two_postgres_indexes: tuple[Any, Any], rounds: list[list[tuple[str, bytes | None]]]
+) -> None:
+    """Rounds of changes (a key may change twice in one): one index takes each change
+    by itself (the rule, as writes used to), the other each round at once."""
+    from lifecycle.search import postgres_index
+
+    one_by_one, at_once = two_postgres_indexes
+    for store in (one_by_one, at_once):
+        s = store.schema
+        store._run(
+            "empty the index",
+            lambda conn, s=s: conn.execute(
+                f'TRUNCATE "{s}".lifecycle_search, "{s}".lifecycle_search_text'
+            ),
+        )
+    for changes in rounds:
+        for change in changes:
+            one_by_one._run(
+                "index",
+                lambda conn, change=change: postgres_index.index_entries(
+                    one_by_one, conn, [change]
+                ),
+            )
+        at_once._run(
+            "index",
+            lambda conn, changes=changes: postgres_index.index_changes(at_once, conn, changes),
+        )
+    assert _index_rows(at_once) == _index_rows(one_by_one)

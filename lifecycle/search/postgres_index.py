@@ -31,7 +31,7 @@ import orjson
 
 from lifecycle.errors import StoreError
 from lifecycle.logs import get_logger
-from lifecycle.search.documents import documents, is_indexed, split_key
+from lifecycle.search.documents import Document, documents, is_indexed, split_key
 from lifecycle.search.fts import RANKED
 from lifecycle.search.query import (
     Query,
@@ -322,6 +322,124 @@ def index_entries(
         conn.execute(upsert, cte_args(project, key, value), prepare=prepare)
 
 
+#: A document's row as :func:`index_changes` follows it: who holds it, since when, its
+#: digest, and its text when that was written in these changes.
+_Row = list[Any]  # [source, ts, digest, Document | None]
+
+#: The rows of the documents some records hold (by project and source) or carry (by
+#: project, kind and ident): what :func:`index_changes` starts from.
+_STORED = (
+    "SELECT project, kind, ident, source, ts, digest FROM {t}"
+    " WHERE (project, source) IN (SELECT project, source FROM json_to_recordset(%s::json)"
+    " AS h(project text, source text))"
+    " OR (project, kind, ident) IN (SELECT project, kind, ident FROM"
+    " json_to_recordset(%s::json) AS c(project text, kind text, ident text))"
+)
+_DROP_HELD = (
+    "DELETE FROM {t} AS o USING json_to_recordset(%s::json) AS d(project text, kind text,"
+    " ident text) WHERE o.project = d.project AND o.kind = d.kind AND o.ident = d.ident"
+)
+_DROP_TEXT = _DROP_HELD.replace("{t}", "{x}")
+_SET_HELD = (
+    "INSERT INTO {t} (project, kind, ident, source, ts, digest)"
+    " SELECT project, kind, ident, source, ts, digest FROM json_to_recordset(%s::json)"
+    " AS n(project text, kind text, ident text, source text, ts text, digest text)"
+    " ON CONFLICT (project, kind, ident) DO UPDATE SET source = EXCLUDED.source,"
+    " ts = EXCLUDED.ts, digest = EXCLUDED.digest"
+)
+_SET_TEXT = (
+    "INSERT INTO {x} (project, kind, ident, title, body, digest, ts)"
+    " SELECT project, kind, ident, title, body, digest, ts FROM json_to_recordset(%s::json)"
+    " AS n(project text, kind text, ident text, title text, body text, digest text, ts text)"
+    " ON CONFLICT (project, kind, ident) DO UPDATE SET title = EXCLUDED.title,"
+    " body = EXCLUDED.body, digest = EXCLUDED.digest, ts = EXCLUDED.ts"
+)
+
+
+def index_changes(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | None]]) -> None:
+    """The index brought up to date with ``changes`` (store key, value now or None), in
+    order, in the caller's transaction: the rows :func:`index_entries` would leave, each
+    document written once, as the last change leaves it, in four statements. A queue of
+    checkpoints carries the session's tasks and decisions in every one of them:
+    rewriting those rows once per checkpoint made a catch-up 2.8 ms a checkpoint."""
+    carried = [
+        (project, key, {(d.kind, d.ident): d for d in documents(key, value)} if value else {})
+        for project, key, value in indexed(changes)
+    ]
+    if not carried:
+        return
+    sources = [{"project": p, "source": k} for p, k, _ in carried]
+    wanted = {(p, kind, ident) for p, _, docs in carried for kind, ident in docs}
+    found = conn.execute(
+        _sql(store, _STORED),
+        (_json(sources), _json([{"project": p, "kind": k, "ident": i} for p, k, i in wanted])),
+    ).fetchall()
+    stored: dict[tuple[str, str, str], tuple[str, str, str]] = {
+        (p, kind, ident): (source, ts, digest) for p, kind, ident, source, ts, digest in found
+    }
+    rows: dict[tuple[str, str, str], _Row] = {k: [*v, None] for k, v in stored.items()}
+    held: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+    for doc, (source, _, _) in stored.items():
+        held.setdefault((doc[0], source), set()).add(doc)
+    dropped: set[tuple[str, str, str]] = set()  # stored rows deleted on the way
+    made: dict[tuple[str, str, str], None] = {}  # text rows made anew, in order
+    rewritten: set[tuple[str, str, str]] = set()  # text rows whose text changed
+    # The rule of CTES, one record at a time: what it held and no longer carries goes;
+    # what it carries is its own, its time kept while its text is unchanged.
+    for project, key, docs in carried:
+        mine = held.setdefault((project, key), set())
+        for doc in [doc for doc in mine if doc[1:] not in docs]:
+            mine.discard(doc)
+            del rows[doc]
+            dropped.add(doc)
+            made.pop(doc, None)  # made again later: a new text row, after the others
+            rewritten.discard(doc)
+        for (kind, ident), d in sorted(docs.items()):
+            doc = (project, kind, ident)
+            row = rows.get(doc)
+            if row is None:
+                rows[doc] = [key, d.timestamp, d.digest, d]
+                made[doc] = None
+            else:
+                held[(project, row[0])].discard(doc)
+                if row[2] != d.digest:
+                    row[1:] = [d.timestamp, d.digest, d]
+                    rewritten.add(doc)
+                row[0] = key
+            mine.add(doc)
+    if dropped:
+        gone = _json([dict(zip(("project", "kind", "ident"), doc, strict=True)) for doc in dropped])
+        conn.execute(_sql(store, _DROP_TEXT), (gone,))
+        conn.execute(_sql(store, _DROP_HELD), (gone,))
+    moved = [
+        {"project": p, "kind": k, "ident": i, "source": r[0], "ts": r[1], "digest": r[2]}
+        for (p, k, i), r in rows.items()
+        if (p, k, i) in dropped or stored.get((p, k, i)) != tuple(r[:3])
+    ]
+    if moved:
+        conn.execute(_sql(store, _SET_HELD), (_json(moved),))
+    texts = [doc for doc in made if doc in rows]
+    texts += [doc for doc in rewritten if doc not in made and doc in rows]
+    if texts:
+        conn.execute(_sql(store, _SET_TEXT), (_json([_text(doc, rows[doc][3]) for doc in texts]),))
+
+
+def _text(doc: tuple[str, str, str], d: Document) -> dict[str, str]:
+    return {
+        "project": doc[0],
+        "kind": doc[1],
+        "ident": doc[2],
+        "title": d.title,
+        "body": d.body,
+        "digest": d.digest,
+        "ts": d.timestamp,
+    }
+
+
+def _json(rows: list[dict[str, str]]) -> str:
+    return orjson.dumps(rows).decode()
+
+
 def catch_up(store: Any) -> bool:
     """Index every queued key as it is now, oldest first, :data:`CATCH_UP_KEYS` per
     transaction; False when this session cannot write (the keys stay queued)."""
@@ -352,7 +470,7 @@ def catch_up(store: Any) -> bool:
                     )
                     rows = conn.execute(take, (CATCH_UP_KEYS,)).fetchall()
                     changes = [(k, None if v is None else bytes(v)) for k, _, v in rows]
-                    index_entries(store, conn, changes)
+                    index_changes(store, conn, changes)
                     conn.execute(done, ([r[0] for r in rows], [r[1] for r in rows]))
                 if len(rows) < CATCH_UP_KEYS:
                     return True
