@@ -261,7 +261,7 @@ class PostgresStore(PagedScans):
         except psycopg.Error as exc:
             self._pool.close()
             raise self._error(exc, "open the connection pool") from None
-        # -- search index (lifecycle.search.postgres_index): in each write's transaction
+        # -- search index (lifecycle.search.postgres_index): each write queues its keys
         from lifecycle.search import postgres_index
 
         try:
