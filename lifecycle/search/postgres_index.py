@@ -53,6 +53,8 @@ _LOCK_CLASS = 0x4C53  # "LS": the advisory lock taken while the index is built
 _QUEUE_LOCK_CLASS = 0x4C51  # "LQ": taken while a search indexes the queue
 #: Queued keys indexed per transaction when a search catches up.
 CATCH_UP_KEYS = 200
+#: Records indexed per round of statements by a build (one transaction in all).
+BUILD_KEYS = 500
 _SPLIT = r"'[^[:alnum:]]+'"
 _NON_WORD = re.compile(r"[\W_]+")
 
@@ -177,7 +179,8 @@ def prepare(store: Any, conn: Any, *, rebuild: bool = False) -> bool:
             rows.itersize = 500
             rows.execute(_sql(store, "SELECT key, value FROM {entries}"))
             changes = [(key, bytes(value)) for key, value in rows]
-        index_entries(store, conn, changes, prepare=False)
+        for start in range(0, len(changes), BUILD_KEYS):
+            index_changes(store, conn, changes[start : start + BUILD_KEYS], prepare=False)
         _clean_pending(store, conn)
         # Fresh statistics, so that the planner walks the newest documents for a common
         # word rather than reading all of its matches.
@@ -313,7 +316,9 @@ def index_entries(
     prepare: bool | None = None,
 ) -> None:
     """Bring the index up to date with each ``(store key, value or None)``, in the
-    caller's transaction. ``prepare=False`` plans each statement afresh: for a build,
+    caller's transaction, one statement (:data:`CTES`) per key: the rule that
+    :func:`index_changes` follows in fewer statements, and is checked against
+    (tests/test_search_queue.py). ``prepare=False`` plans each statement afresh: for a build,
     whose tables grow from empty inside one transaction (no statistics arrive), where
     the plan a prepared statement caches while they were small scans them whole (a
     rebuild after 3,000 writes in one process took 74 s, not 13)."""
@@ -356,12 +361,19 @@ _SET_TEXT = (
 )
 
 
-def index_changes(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | None]]) -> None:
+def index_changes(
+    store: Any,
+    conn: Any,
+    changes: Sequence[tuple[str, bytes | None]],
+    *,
+    prepare: bool | None = None,
+) -> None:
     """The index brought up to date with ``changes`` (store key, value now or None), in
     order, in the caller's transaction: the rows :func:`index_entries` would leave, each
-    document written once, as the last change leaves it, in four statements. A queue of
-    checkpoints carries the session's tasks and decisions in every one of them:
-    rewriting those rows once per checkpoint made a catch-up 2.8 ms a checkpoint."""
+    document written once, as the last change leaves it, in five statements at most. A
+    queue of checkpoints carries the session's tasks and decisions in every one of them:
+    rewriting those rows once per checkpoint made a catch-up 2.8 ms a checkpoint.
+    ``prepare``: as :func:`index_entries`'."""
     carried = [
         (project, key, {(d.kind, d.ident): d for d in documents(key, value)} if value else {})
         for project, key, value in indexed(changes)
@@ -373,6 +385,7 @@ def index_changes(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | No
     found = conn.execute(
         _sql(store, _STORED),
         (_json(sources), _json([{"project": p, "kind": k, "ident": i} for p, k, i in wanted])),
+        prepare=prepare,
     ).fetchall()
     stored: dict[tuple[str, str, str], tuple[str, str, str]] = {
         (p, kind, ident): (source, ts, digest) for p, kind, ident, source, ts, digest in found
@@ -409,19 +422,20 @@ def index_changes(store: Any, conn: Any, changes: Sequence[tuple[str, bytes | No
             mine.add(doc)
     if dropped:
         gone = _json([dict(zip(("project", "kind", "ident"), doc, strict=True)) for doc in dropped])
-        conn.execute(_sql(store, _DROP_TEXT), (gone,))
-        conn.execute(_sql(store, _DROP_HELD), (gone,))
+        conn.execute(_sql(store, _DROP_TEXT), (gone,), prepare=prepare)
+        conn.execute(_sql(store, _DROP_HELD), (gone,), prepare=prepare)
     moved = [
         {"project": p, "kind": k, "ident": i, "source": r[0], "ts": r[1], "digest": r[2]}
         for (p, k, i), r in rows.items()
         if (p, k, i) in dropped or stored.get((p, k, i)) != tuple(r[:3])
     ]
     if moved:
-        conn.execute(_sql(store, _SET_HELD), (_json(moved),))
+        conn.execute(_sql(store, _SET_HELD), (_json(moved),), prepare=prepare)
     texts = [doc for doc in made if doc in rows]
     texts += [doc for doc in rewritten if doc not in made and doc in rows]
     if texts:
-        conn.execute(_sql(store, _SET_TEXT), (_json([_text(doc, rows[doc][3]) for doc in texts]),))
+        texts_json = _json([_text(doc, rows[doc][3]) for doc in texts])
+        conn.execute(_sql(store, _SET_TEXT), (texts_json,), prepare=prepare)
 
 
 def _text(doc: tuple[str, str, str], d: Document) -> dict[str, str]:
