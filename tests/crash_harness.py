@@ -23,6 +23,7 @@ The full run (documented in docs/reliability.md)::
     python -m tests.crash_harness --kills 1000 --store file
     python -m tests.crash_harness --kills 1000 --store sqlite
     python -m tests.crash_harness --kills 200 --store postgres
+    python -m tests.crash_harness --kills 1000 --store sqlite --search   # and postgres
 
 prints ``trials``, ``acknowledged``, ``acknowledged losses`` and ``unrecoverable
 sessions``, and exits 1 if either of the last two is not zero. The test suite runs
