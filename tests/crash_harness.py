@@ -9,7 +9,11 @@ its session record) and SIGKILLs it. Then a new manager in this process checks:
 - ``start_session(restore=True)`` succeeds and restores the newest acknowledged
   checkpoint or a newer one (whose write completed but whose ack was never
   printed): if it raises, starts fresh, or lands on an older checkpoint, the
-  session is *unrecoverable*.
+  session is *unrecoverable*;
+- with ``--search``: a search finds the task the newest acknowledged checkpoint
+  holds by the words the writer last gave it (SQLite and PostgreSQL queue a write's
+  keys for the index in its transaction, and a search indexes the queue): otherwise a
+  *search miss*.
 
 The next trial's writer continues from that store, so leftovers of every crash
 (temp files, a lock file's crash marker, a WAL) meet the next writer.
@@ -19,6 +23,7 @@ The full run (documented in docs/reliability.md)::
     python -m tests.crash_harness --kills 1000 --store file
     python -m tests.crash_harness --kills 1000 --store sqlite
     python -m tests.crash_harness --kills 200 --store postgres
+    python -m tests.crash_harness --kills 1000 --store sqlite --search   # and postgres
 
 prints ``trials``, ``acknowledged``, ``acknowledged losses`` and ``unrecoverable
 sessions``, and exits 1 if either of the last two is not zero. The test suite runs
@@ -63,6 +68,7 @@ class Counts:
     acknowledged_losses: int = 0
     unrecoverable_sessions: int = 0
     newer_than_ack: int = 0  # restores that found a completed but unacknowledged checkpoint
+    search_misses: int = 0  # with search: the newest acked task's words not found
     writer_errors: int = 0  # a writer that exited by itself (a traceback: a bug)
     newest: str | None = None  # the newest checkpoint id known durable so far
     problems: list[str] = attrs.Factory(list)
@@ -77,11 +83,17 @@ class Counts:
             f"writer errors: {self.writer_errors}",
             f"acknowledged losses: {self.acknowledged_losses}",
             f"unrecoverable sessions: {self.unrecoverable_sessions}",
+            f"search misses: {self.search_misses}",
         ]
 
     @property
     def ok(self) -> bool:
-        return not (self.acknowledged_losses or self.unrecoverable_sessions or self.writer_errors)
+        return not (
+            self.acknowledged_losses
+            or self.unrecoverable_sessions
+            or self.writer_errors
+            or self.search_misses
+        )
 
 
 def _spawn(url: str, stderr_path: Path) -> subprocess.Popen[bytes]:
@@ -124,10 +136,19 @@ def _acks(output: bytes) -> list[tuple[str, str]]:
     return found
 
 
-def trial(url: str, counts: Counts, rng: random.Random, window: float, work: Path) -> None:
+def trial(
+    url: str,
+    counts: Counts,
+    rng: random.Random,
+    window: float,
+    work: Path,
+    *,
+    searched: bool = False,
+) -> None:
     """One writer run, one SIGKILL, one check."""
     from lifecycle import Checkpoint, SessionManager, codec, open_store
     from lifecycle.errors import LifecycleError
+    from lifecycle.search import search
 
     stderr_path = work / "writer.stderr"
     proc = _spawn(url, stderr_path)
@@ -165,6 +186,17 @@ def trial(url: str, counts: Counts, rng: random.Random, window: float, work: Pat
                 counts.problems.append(f"trial {counts.trials}: ack {cp_id} at {key}: {found}")
         if acks:
             counts.newest = max(counts.newest or "", acks[-1][0])
+        if acks and searched:
+            last = store.get(f"{PROJECT}/{acks[-1][1]}")
+            n = codec.decode(Checkpoint, last.value).progress["n"] if last else None
+            # The writer's words for task T{n % 5} at step n (crash_writer.py); no later
+            # write changes them (the next change to that task is 5 checkpoints on).
+            words = f"task {n} of writer {proc.pid}"
+            hits = [h.ident for h in search(store, PROJECT, words, kinds="task")]
+            expected = [f"T{n % 5}"] if isinstance(n, int) else ["(a step n in the checkpoint)"]
+            if hits != expected:
+                counts.search_misses += 1
+                counts.problems.append(f"trial {counts.trials}: search {words!r} found {hits}")
         newest = counts.newest
         try:
             manager = SessionManager(store=store, project=PROJECT)
@@ -211,17 +243,25 @@ def store_url(kind: str, folder: Path) -> Iterator[str]:
         raise SystemExit(f"unknown store {kind!r}; use file, sqlite or postgres")
 
 
-def run(kind: str, kills: int, seed: int, folder: Path, url: str | None = None) -> Counts:
+def run(
+    kind: str,
+    kills: int,
+    seed: int,
+    folder: Path,
+    url: str | None = None,
+    *,
+    searched: bool = False,
+) -> Counts:
     counts = Counts(kind)
     rng = random.Random(seed)
     window = WINDOWS.get(kind, 0.05)
     if url is not None:
         for _ in range(kills):
-            trial(url, counts, rng, window, folder)
+            trial(url, counts, rng, window, folder, searched=searched)
         return counts
     with store_url(kind, folder) as made:
         for _ in range(kills):
-            trial(made, counts, rng, window, folder)
+            trial(made, counts, rng, window, folder, searched=searched)
     return counts
 
 
@@ -231,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("file", "sqlite", "postgres"), default="file")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="work folder (default: a temp folder)")
+    parser.add_argument("--search", action="store_true", help="also check a search after each kill")
     args = parser.parse_args(argv)
     from lifecycle.logs import configure
 
@@ -239,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dir:
         folder = Path(args.dir)
         folder.mkdir(parents=True, exist_ok=True)
-        counts = run(args.store, args.kills, args.seed, folder)
+        counts = run(args.store, args.kills, args.seed, folder, searched=args.search)
     else:
         with tempfile.TemporaryDirectory(prefix="lifecycle-crash-") as tmp:
-            counts = run(args.store, args.kills, args.seed, Path(tmp))
+            counts = run(args.store, args.kills, args.seed, Path(tmp), searched=args.search)
     for line in counts.lines():
         print(line)
     print(f"seconds: {time.monotonic() - started:.1f}")

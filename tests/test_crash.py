@@ -49,3 +49,20 @@ def test_sigkilled_writer_loses_no_acknowledged_checkpoint_postgres(
 def test_a_torn_last_line_is_not_an_acknowledgement() -> None:
     out = b"ready -\nack cp-1 checkpoints/1\nack cp-2 checkpoints/2\nack cp-3 check"
     assert crash_harness._acks(out) == [("cp-1", "checkpoints/1"), ("cp-2", "checkpoints/2")]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_search_after_each_kill_finds_the_words_of_the_newest_acknowledged_checkpoint(
+    kind: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """The index is brought up to date by searches: what a killed writer acknowledged
+    is queued with it, so the next search finds it."""
+    url = f"{postgres_url}?schema={pgserver.unique_schema()}" if kind == "postgres" else None
+    counts = crash_harness.run(kind, 10, seed=3, folder=tmp_path, url=url, searched=True)
+    assert counts.acknowledged > 0
+    assert (counts.search_misses, counts.acknowledged_losses, counts.writer_errors) == (
+        0,
+        0,
+        0,
+    ), counts.problems

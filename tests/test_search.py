@@ -411,7 +411,7 @@ def _drop_sqlite_index(path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(
         "DROP TABLE search_text; DROP TABLE search_docs; DROP TABLE search_sources;"
-        " DROP TABLE search_meta;"
+        " DROP TABLE search_meta; DROP TABLE search_queue;"
     )
     conn.close()
 

@@ -89,6 +89,7 @@ def test_store_keeps_its_tables_in_its_own_schema(store: PostgresStore, postgres
         ("lifecycle_migrations",),
         ("lifecycle_search",),  # the search index (lifecycle.search.postgres_index)
         ("lifecycle_search_meta",),
+        ("lifecycle_search_queue",),
         ("lifecycle_search_text",),
     ]
 

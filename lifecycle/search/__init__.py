@@ -6,11 +6,12 @@ change id, phase), checkpoints (phase, trigger, label, operation) and memories, 
 best first; each hit names the key of the record that holds it, its kind, its
 timestamp and a snippet with the matched words in ``[brackets]``.
 
-Each store searches its own way, and keeps its index current on every write:
+Each store searches its own way, and keeps its index current for every search:
 
 =============== ========================================================================
-SQLite          FTS5 tables in the store's database, written in each write's transaction
-PostgreSQL      a ``tsvector`` column with a GIN index, written in each write's transaction
+SQLite          FTS5 tables in the store's database; each write queues its key in its
+                transaction, and a search first indexes the queued keys
+PostgreSQL      a ``tsvector`` column with a GIN index; queued and indexed the same way
 file            an FTS5 database in ``<root>/.search/``, built by the first search,
                 written after each write under the store's lock, rebuilt when stale
 others          no index: the project's records are read and matched (:mod:`.scan`)

@@ -1,9 +1,10 @@
 """The SQLite FTS5 index: its tables, keeping it current, and querying it.
 
 Used two ways: the SQLite store keeps these tables in its own database and calls
-:func:`index_entry` inside the transaction of every write (the index commits with the
-write or not at all); the file store's index (:mod:`lifecycle.search.file_index`) keeps
-them in a database file of their own inside the store's root.
+:func:`index_entry` for the keys its writes queued when it is searched
+(:mod:`lifecycle.search.sqlite_index`); the file store's index
+(:mod:`lifecycle.search.file_index`) keeps them in a database file of their own inside
+the store's root.
 
 Tables (``search_`` prefix, beside the store's ``entries``)::
 
@@ -47,6 +48,8 @@ from lifecycle.search.scan import snippet
 T = TypeVar("T")
 
 #: The index's own schema version (not the store's migrations: it can always be rebuilt).
+#: The SQLite store's index records its own (:data:`.sqlite_index.INDEX_VERSION`): these
+#: tables and its queue.
 INDEX_VERSION = 4  # 3: the text kept in search_docs (FTS5 external content); 4: sources
 #: How many of the newest matches are ranked.
 RANKED = 500
@@ -87,13 +90,12 @@ def installed_version(conn: sqlite3.Connection) -> int | None:
     return int(got[0]) if got is not None and str(got[0]).isdigit() else None
 
 
-def create(conn: sqlite3.Connection) -> None:
-    """(Re)create empty index tables; the caller holds a write transaction."""
+def create(conn: sqlite3.Connection, version: int = INDEX_VERSION) -> None:
+    """(Re)create empty index tables, recorded as ``version`` (an index that adds tables
+    of its own to these records its own number); the caller holds a write transaction."""
     for statement in (*DROP, *SCHEMA):
         conn.execute(statement)
-    conn.execute(
-        "INSERT INTO search_meta (name, value) VALUES ('version', ?)", (str(INDEX_VERSION),)
-    )
+    conn.execute("INSERT INTO search_meta (name, value) VALUES ('version', ?)", (str(version),))
 
 
 _UNINDEX = "INSERT INTO search_text (search_text, rowid, title, body) VALUES ('delete', ?, ?, ?)"

@@ -219,7 +219,7 @@ class PostgresStore(PagedScans):
         table = sql.SQL("{}.lifecycle_entries").format(sql.Identifier(self.schema))
         self._table = table
         self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
-        self._statements: dict[tuple[tuple[str, ...], bool], bytes] = {}
+        self._statements: dict[tuple[tuple[str, ...], int], bytes] = {}
         # Rendered once: composing and rendering a query on every call was a third of a
         # scan's CPU time.
         self._q = {
@@ -261,7 +261,7 @@ class PostgresStore(PagedScans):
         except psycopg.Error as exc:
             self._pool.close()
             raise self._error(exc, "open the connection pool") from None
-        # -- search index (lifecycle.search.postgres_index): in each write's transaction
+        # -- search index (lifecycle.search.postgres_index): each write queues its keys
         from lifecycle.search import postgres_index
 
         try:
@@ -552,15 +552,8 @@ class PostgresStore(PagedScans):
                             conn.execute(q["set"], (values[i], crcs[i], version, op.key))
                     elif current:
                         conn.execute(q["delete"], (op.key,))
-                if self._indexing:  # search index, in this transaction
-                    postgres_index.index_entries(
-                        self,
-                        conn,
-                        [
-                            (op.key, values[i] if isinstance(op, Put) else None)
-                            for i, op in enumerate(ops)
-                        ],
-                    )
+                if self._indexing:  # queued for the search index, in this transaction
+                    postgres_index.enqueue(self, conn, [(op.key, None) for op in ops])
                 return [planned.version for planned in plan]
 
         return self._run(f"apply a batch of {len(ops)} operations", batch)
@@ -573,37 +566,24 @@ class PostgresStore(PagedScans):
         and the statement divides by the number of rows the checked ones changed, so a
         refused check raises and the whole statement, every write in it, rolls back. One
         round trip instead of five (BEGIN, SELECT ... FOR UPDATE, the writes, COMMIT).
-        The search index's update of one indexed key is more CTEs of the same statement
-        (lifecycle.search.postgres_index.CTES), so it commits, or rolls back, with the
-        writes; a batch of several indexed keys has them in a transaction with it."""
+        The keys the search index keeps are queued for it by one more CTE of the same
+        statement (lifecycle.search.postgres_index), so they commit, or roll back, with
+        the writes."""
         order = sorted(range(len(ops)), key=lambda i: ops[i].key)
-        changes = [
-            (op.key, value if isinstance(op, Put) else None)
-            for op, value in zip(ops, values, strict=True)
-        ]
         from lifecycle.search import postgres_index
 
-        index = postgres_index.indexed(changes) if self._indexing else []
-        # Several indexed keys may carry the same documents, which one statement cannot
-        # upsert twice: those keep the index's own statement, in the same transaction.
-        inline = len(index) == 1
-        query, args = self._statement(
-            tuple(_shape(ops[i]) for i in order), ops, order, values, crcs, inline
+        queued = (
+            postgres_index.queued_keys([(op.key, None) for op in ops]) if self._indexing else []
         )
-        if inline:
-            args += postgres_index.cte_args(*index[0])
+        query, args = self._statement(
+            tuple(_shape(ops[i]) for i in order), ops, order, values, crcs, len(queued)
+        )
+        args += queued
         pg = self._psycopg
 
         def batch(conn: psycopg.Connection[Any]) -> list[int]:
             try:
-                if len(index) <= 1:
-                    row = conn.execute(query, args).fetchone()
-                else:
-                    # Not pipelined: psycopg's pipeline waits for the answer by polling a
-                    # socket that is always writable, which cost 3 ms of CPU a batch.
-                    with conn.transaction():
-                        row = conn.execute(query, args).fetchone()
-                        postgres_index.index_entries(self, conn, changes)
+                row = conn.execute(query, args).fetchone()
             except pg.errors.DivisionByZero:
                 self._refused(conn, ops)
             assert row is not None
@@ -619,14 +599,14 @@ class PostgresStore(PagedScans):
         order: Sequence[int],
         values: Sequence[bytes],
         crcs: Sequence[int],
-        index: bool = False,
+        queued: int = 0,
     ) -> tuple[bytes, list[object]]:
-        """The one statement of :meth:`_one_statement` (rendered once per shape, with
-        or without the search index's CTEs) and its arguments, the ops in key order
-        (the index's arguments follow them)."""
-        query = self._statements.get((shapes, index))
+        """The one statement of :meth:`_one_statement` (rendered once per shape and
+        number of keys queued for the search index) and its arguments, the ops in key
+        order (the queued keys follow them)."""
+        query = self._statements.get((shapes, queued))
         if query is None:
-            query = self._statements[(shapes, index)] = self._compose_statement(shapes, index)
+            query = self._statements[(shapes, queued)] = self._compose_statement(shapes, queued)
         args: list[object] = []
         for i in order:
             op = ops[i]
@@ -641,7 +621,7 @@ class PostgresStore(PagedScans):
                 args += [op.key, op.expected_version]
         return query, args
 
-    def _compose_statement(self, shapes: tuple[str, ...], index: bool) -> bytes:
+    def _compose_statement(self, shapes: tuple[str, ...], queued: int) -> bytes:
         from psycopg import sql
 
         ctes = []
@@ -650,17 +630,17 @@ class PostgresStore(PagedScans):
             ctes.append(f"w{n} AS ({_CTE[kind]})")
             if kind not in ("upsert", "delete"):
                 checked.append(f"(SELECT count(*) FROM w{n})")  # noqa: S608 - fixed
-        if index:
+        if queued:
             ctes.append("{ix}")
         columns = [f"(SELECT version FROM w{n})" for n in range(len(shapes))]  # noqa: S608
         if checked:
             columns.append(f"1 / ({' * '.join(checked)})")
         text = "WITH " + ", ".join(ctes) + " SELECT " + ", ".join(columns)
         parts: dict[str, sql.Composable] = {"t": self._table}
-        if index:
+        if queued:
             from lifecycle.search import postgres_index
 
-            parts["ix"] = postgres_index.ctes(self)
+            parts["ix"] = postgres_index.enqueue_cte(self, queued)
         return sql.SQL(text).format(**parts).as_bytes(None)
 
     def _refused(self, conn: psycopg.Connection[Any], ops: Sequence[Op]) -> NoReturn:
@@ -679,7 +659,7 @@ class PostgresStore(PagedScans):
     def _indexed(
         self, work: Callable[[psycopg.Connection[Any]], T], changes: list[tuple[str, bytes | None]]
     ) -> Callable[[psycopg.Connection[Any]], T]:
-        """``work``, and the search index brought up to date in the same transaction
+        """``work``, and the keys queued for the search index in the same transaction
         (lifecycle.search.postgres_index); ``work`` alone for keys the index ignores."""
         from lifecycle.search import postgres_index
 
@@ -689,7 +669,7 @@ class PostgresStore(PagedScans):
         def both(conn: psycopg.Connection[Any]) -> T:
             with conn.transaction():
                 result = work(conn)
-                postgres_index.index_entries(self, conn, changes)
+                postgres_index.enqueue(self, conn, changes)
             return result
 
         return both

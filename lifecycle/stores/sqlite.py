@@ -40,7 +40,6 @@ from urllib.parse import unquote
 
 from lifecycle.errors import InvalidStoreURL, StoreError, StoreReadOnly, StoreUnavailable
 from lifecycle.logs import get_logger
-from lifecycle.search import fts as search_fts
 from lifecycle.search import sqlite_index as search_sqlite
 from lifecycle.search.documents import is_indexed, split_key
 from lifecycle.stores.base import (
@@ -224,10 +223,8 @@ class SqliteStore(PagedScans):
             self._conn = self._connect_read_only(reason, busy_timeout)
         try:
             self._migrate()
-            # -- search index (lifecycle.search.sqlite_index): same database, same transactions
-            from lifecycle.search import sqlite_index
-
-            opened = sqlite_index.ready if self.read_only else sqlite_index.opened
+            # -- search index (lifecycle.search.sqlite_index): each write queues its key
+            opened = search_sqlite.ready if self.read_only else search_sqlite.opened
             self._indexing = self._run("read the search index", opened)
         except BaseException:
             self._conn.close()
@@ -561,7 +558,7 @@ class SqliteStore(PagedScans):
 
         def put(conn: sqlite3.Connection) -> int:
             version = self._checked_put(conn, key, data, expected_version)
-            self._index(conn, key, data)
+            self._enqueue(conn, key)
             return version
 
         return self._write(f"write {key!r}", put)
@@ -588,7 +585,7 @@ class SqliteStore(PagedScans):
         def delete(conn: sqlite3.Connection) -> bool:
             if not self._checked_delete(conn, key, expected_version):
                 return False
-            self._index(conn, key, None)
+            self._enqueue(conn, key)
             return True
 
         return self._write(f"delete {key!r}", delete)
@@ -611,7 +608,7 @@ class SqliteStore(PagedScans):
                     self._store(conn, op.key, value, version)
                 else:
                     conn.execute("DELETE FROM entries WHERE key = ?", (op.key,))
-                self._index(conn, op.key, value if isinstance(op, Put) else None)
+                self._enqueue(conn, op.key)
             return [planned.version for planned in plan]
 
         return self._write(f"apply a batch of {len(ops)} operations", batch)
@@ -626,18 +623,19 @@ class SqliteStore(PagedScans):
         for op, value in zip(ops, values, strict=True):
             if isinstance(op, Put):
                 versions.append(self._checked_put(conn, op.key, value, op.expected_version))
-                self._index(conn, op.key, value)
+                self._enqueue(conn, op.key)
             else:
                 if self._checked_delete(conn, op.key, op.expected_version):
-                    self._index(conn, op.key, None)
+                    self._enqueue(conn, op.key)
                 versions.append(0)
         return versions
 
-    def _index(self, conn: sqlite3.Connection, key: str, value: bytes | None) -> None:
-        """The search index (lifecycle.search.sqlite_index), in the write's transaction:
-        kept once a search has built it (by this process or another)."""
-        if self._indexing or search_sqlite.built_since(self, conn):
-            search_fts.index_entry(conn, key, value)
+    def _enqueue(self, conn: sqlite3.Connection, key: str) -> None:
+        """Queue ``key`` for the search index (lifecycle.search.sqlite_index), in the
+        write's transaction: once an index is built (by this process or another), the
+        next search indexes it as it is then."""
+        if _indexed(key) and (self._indexing or search_sqlite.built_since(self, conn)):
+            conn.execute(search_sqlite.ENQUEUE, (key,))
 
     def close(self) -> None:
         with self._lock:
