@@ -33,8 +33,11 @@ query over a year of sessions within milliseconds; more words, ``--type`` or
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
+
+import attrs
+import orjson
 
 from lifecycle.search.documents import Document, documents, is_indexed, split_key
 from lifecycle.search.query import (
@@ -209,6 +212,195 @@ def index_documents(
     for holder in held:  # a record left holding nothing keeps no row
         if holder != sid and _holds(conn, holder) == 0:
             conn.execute("DELETE FROM search_sources WHERE id = ?", (holder,))
+
+
+_Doc = tuple[str, str, str]  # project, kind, ident
+
+
+@attrs.define
+class _Row:
+    """A document as :func:`index_changes` follows it through the changes."""
+
+    holder: str  # the key of the record that holds it
+    ts: str
+    digest: str
+    text: Document | None  # what a change wrote; None: the stored row's, unchanged
+    id: int | None  # its search_docs row; None: a row to make
+
+
+_SOURCES = (
+    "SELECT s.id, s.project, s.key FROM json_each(?) AS j"
+    " JOIN search_sources AS s ON s.project = j.value ->> 0 AND s.key = j.value ->> 1"
+)
+_HELD = (
+    "SELECT d.id, d.project, d.kind, d.ident, d.source, d.ts, d.digest FROM json_each(?) AS j"
+    " JOIN search_docs AS d ON d.source = j.value"
+)
+_WANTED = (
+    "SELECT d.id, d.project, d.kind, d.ident, d.source, d.ts, d.digest FROM json_each(?) AS j"
+    " JOIN search_docs AS d ON d.project = j.value ->> 0 AND d.kind = j.value ->> 1"
+    " AND d.ident = j.value ->> 2"
+)
+_HOLDERS = "SELECT s.id, s.key FROM json_each(?) AS j JOIN search_sources AS s ON s.id = j.value"
+_UNINDEX_ROWS = (
+    "INSERT INTO search_text (search_text, rowid, title, body)"
+    " SELECT 'delete', d.id, d.title, d.body FROM json_each(?) AS j"
+    " JOIN search_docs AS d ON d.id = j.value"
+)
+_INDEX_ROWS = (
+    "INSERT INTO search_text (rowid, title, body)"
+    " SELECT d.id, d.title, d.body FROM json_each(?) AS j JOIN search_docs AS d ON d.id = j.value"
+)
+_DROP_ROWS = "DELETE FROM search_docs WHERE id IN (SELECT value FROM json_each(?))"
+_NEW_SOURCES = (
+    "INSERT INTO search_sources (project, key)"
+    " SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j ORDER BY j.key"
+    " RETURNING id, project, key"
+)
+_REWRITE = "UPDATE search_docs SET source = ?, ts = ?, digest = ?, title = ?, body = ? WHERE id = ?"
+_MOVE = "UPDATE search_docs SET source = ? WHERE id = ?"
+_NEW_DOCS = (
+    "INSERT INTO search_docs (project, kind, ident, source, ts, digest, title, body)"
+    " SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,"
+    " j.value ->> 5, j.value ->> 6, j.value ->> 7 FROM json_each(?) AS j ORDER BY j.key"
+)
+_INDEX_AFTER = (
+    "INSERT INTO search_text (rowid, title, body)"
+    " SELECT id, title, body FROM search_docs WHERE id > ?"
+)
+_EMPTY_SOURCES = (
+    "DELETE FROM search_sources WHERE id IN (SELECT value FROM json_each(?))"
+    " AND NOT EXISTS (SELECT 1 FROM search_docs WHERE source = search_sources.id)"
+)
+
+
+def index_changes(conn: sqlite3.Connection, changes: Sequence[tuple[str, bytes | None]]) -> None:
+    """The index brought up to date with ``changes`` (store key, value now or None), in
+    order, in the caller's write transaction: the documents and records that
+    :func:`index_entry` of each change in turn would leave (row ids aside), each
+    document written once, as the last change leaves it, in a dozen statements. A queue
+    of checkpoints carries the session's tasks and decisions in every one: indexing them
+    one record at a time rewrote those rows once per checkpoint."""
+    carried: list[tuple[str, str, dict[tuple[str, str], Document]]] = []
+    for full_key, value in changes:
+        parts = split_key(full_key)
+        if parts is None or not is_indexed(parts[1]):
+            continue
+        project, key = parts
+        got = [] if value is None else documents(key, value)
+        carried.append((project, key, {(d.kind, d.ident): d for d in got}))
+    if not carried:
+        return
+    sids = {
+        (p, k): sid
+        for sid, p, k in conn.execute(_SOURCES, (_json(sorted({(p, k) for p, k, _ in carried})),))
+    }
+    wanted = sorted({(p, kind, ident) for p, _, docs in carried for kind, ident in docs})
+    found = {row[0]: row for row in conn.execute(_HELD, (_json(sorted(sids.values())),))}
+    found.update((row[0], row) for row in conn.execute(_WANTED, (_json(wanted),)))
+    keys = dict(conn.execute(_HOLDERS, (_json(sorted({row[4] for row in found.values()})),)))
+    sids.update(((row[1], keys[row[4]]), row[4]) for row in found.values())
+    stored: dict[_Doc, tuple[int, str, str, str]] = {  # -> (id, holder, ts, digest)
+        (p, kind, ident): (doc_id, keys[source], ts, digest)
+        for doc_id, p, kind, ident, source, ts, digest in found.values()
+    }
+    rows = {doc: _Row(h, ts, dg, None, i) for doc, (i, h, ts, dg) in stored.items()}
+    held: dict[tuple[str, str], set[_Doc]] = {}
+    for doc, (_, holder, _, _) in stored.items():
+        held.setdefault((doc[0], holder), set()).add(doc)
+    dropped: list[int] = []  # stored rows deleted on the way
+    made: dict[_Doc, None] = {}  # rows made anew, in the order they were made
+    rewritten: set[_Doc] = set()  # stored rows whose text a change wrote
+    # The rule of index_documents, one record at a time: what it held and no longer
+    # carries goes; what it carries is its own, its time kept while its text is unchanged.
+    for project, key, docs in carried:
+        mine = held.setdefault((project, key), set())
+        for doc in [doc for doc in mine if doc[1:] not in docs]:
+            mine.discard(doc)
+            gone = rows.pop(doc)
+            if gone.id is not None:
+                dropped.append(gone.id)
+            made.pop(doc, None)
+            rewritten.discard(doc)
+        for (kind, ident), d in docs.items():
+            doc = (project, kind, ident)
+            now = rows.get(doc)
+            if now is None:
+                rows[doc] = _Row(key, d.timestamp, d.digest, d, None)
+                made[doc] = None
+            else:
+                held[(project, now.holder)].discard(doc)
+                if now.digest != d.digest:
+                    now.ts, now.digest, now.text = d.timestamp, d.digest, d
+                    if now.id is not None:
+                        rewritten.add(doc)
+                now.holder = key
+            mine.add(doc)
+    _write_changes(conn, sids, stored, rows, dropped, made, rewritten)
+
+
+def _write_changes(
+    conn: sqlite3.Connection,
+    sids: dict[tuple[str, str], int],
+    stored: dict[_Doc, tuple[int, str, str, str]],
+    rows: dict[_Doc, _Row],
+    dropped: list[int],
+    made: dict[_Doc, None],
+    rewritten: set[_Doc],
+) -> None:
+    """Write what :func:`index_changes` found the changes leave; the text index takes
+    each old text out before its row changes and each new one in after."""
+    old_texts = dropped + [_stored_id(rows[doc]) for doc in rewritten]
+    if old_texts:
+        conn.execute(_UNINDEX_ROWS, (_json(old_texts),))
+    if dropped:
+        conn.execute(_DROP_ROWS, (_json(dropped),))
+    holders = {(doc[0], row.holder) for doc, row in rows.items()}
+    new_sources = sorted(holders - sids.keys())
+    if new_sources:
+        sids.update(
+            ((p, k), sid) for sid, p, k in conn.execute(_NEW_SOURCES, (_json(new_sources),))
+        )
+    if rewritten:
+        texts = []
+        for doc in rewritten:
+            row, d = rows[doc], _text(rows[doc])
+            source = sids[(doc[0], row.holder)]
+            texts.append((source, row.ts, row.digest, d.title, d.body, _stored_id(row)))
+        conn.executemany(_REWRITE, texts)
+        conn.execute(_INDEX_ROWS, (_json([t[5] for t in texts]),))
+    moved = [
+        (sids[(doc[0], row.holder)], row.id)
+        for doc, row in rows.items()
+        if row.id is not None and doc not in rewritten and stored[doc][1] != row.holder
+    ]
+    if moved:
+        conn.executemany(_MOVE, moved)
+    if made:
+        (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM search_docs").fetchone()
+        new_docs = []
+        for doc in made:
+            row, d = rows[doc], _text(rows[doc])
+            source = sids[(doc[0], row.holder)]
+            new_docs.append((*doc, source, row.ts, row.digest, d.title, d.body))
+        conn.execute(_NEW_DOCS, (_json(new_docs),))
+        conn.execute(_INDEX_AFTER, (last,))
+    # A record left holding nothing keeps no row.
+    conn.execute(_EMPTY_SOURCES, (_json(sorted(sids.values())),))
+
+
+def _text(row: _Row) -> Document:
+    assert row.text is not None  # a row made or rewritten by a change has its text
+    return row.text
+
+
+def _stored_id(row: _Row) -> int:
+    assert row.id is not None
+    return row.id
+
+
+def _json(rows: Sequence[object]) -> str:
+    return orjson.dumps(rows).decode()
 
 
 def _take_over(

@@ -144,8 +144,9 @@ def _index_queued(conn: sqlite3.Connection) -> None:
         " LEFT JOIN entries AS e ON e.key = q.key ORDER BY q.seq LIMIT ?",
         (CATCH_UP_KEYS,),
     ).fetchall()
-    for _, key, value in rows:
-        fts.index_entry(conn, key, None if value is None else bytes(value))
+    fts.index_changes(
+        conn, [(key, None if value is None else bytes(value)) for _, key, value in rows]
+    )
     if rows:
         conn.execute("DELETE FROM search_queue WHERE seq <= ?", (rows[-1][0],))
 
