@@ -1,7 +1,7 @@
 """The SQLite FTS5 index: its tables, keeping it current, and querying it.
 
 Used two ways: the SQLite store keeps these tables in its own database and calls
-:func:`index_entry` for the keys its writes queued when it is searched
+:func:`index_changes` for the keys its writes queued when it is searched
 (:mod:`lifecycle.search.sqlite_index`); the file store's index
 (:mod:`lifecycle.search.file_index`) keeps them in a database file of their own inside
 the store's root.
