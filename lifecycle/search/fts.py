@@ -34,10 +34,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
-import orjson
 
 from lifecycle.search.documents import Document, documents, is_indexed, split_key
 from lifecycle.search.query import (
@@ -228,48 +227,32 @@ class _Row:
     id: int | None  # its search_docs row; None: a row to make
 
 
-_SOURCES = (
-    "SELECT s.id, s.project, s.key FROM json_each(?) AS j"
-    " JOIN search_sources AS s ON s.project = j.value ->> 0 AND s.key = j.value ->> 1"
-)
-_HELD = (
-    "SELECT d.id, d.project, d.kind, d.ident, d.source, d.ts, d.digest FROM json_each(?) AS j"
-    " JOIN search_docs AS d ON d.source = j.value"
-)
+_SOURCES = "SELECT id, project, key FROM search_sources WHERE project = ? AND key IN ()"
+_HELD = "SELECT id, project, kind, ident, source, ts, digest FROM search_docs WHERE source IN ()"
 _WANTED = (
-    "SELECT d.id, d.project, d.kind, d.ident, d.source, d.ts, d.digest FROM json_each(?) AS j"
-    " JOIN search_docs AS d ON d.project = j.value ->> 0 AND d.kind = j.value ->> 1"
-    " AND d.ident = j.value ->> 2"
+    "SELECT id, project, kind, ident, source, ts, digest FROM search_docs"
+    " WHERE project = ? AND kind = ? AND ident IN ()"
 )
-_HOLDERS = "SELECT s.id, s.key FROM json_each(?) AS j JOIN search_sources AS s ON s.id = j.value"
+_HOLDERS = "SELECT id, key FROM search_sources WHERE id IN ()"
 _UNINDEX_ROWS = (
     "INSERT INTO search_text (search_text, rowid, title, body)"
-    " SELECT 'delete', d.id, d.title, d.body FROM json_each(?) AS j"
-    " JOIN search_docs AS d ON d.id = j.value"
+    " SELECT 'delete', id, title, body FROM search_docs WHERE id IN ()"
 )
-_INDEX_ROWS = (
-    "INSERT INTO search_text (rowid, title, body)"
-    " SELECT d.id, d.title, d.body FROM json_each(?) AS j JOIN search_docs AS d ON d.id = j.value"
-)
-_DROP_ROWS = "DELETE FROM search_docs WHERE id IN (SELECT value FROM json_each(?))"
-_NEW_SOURCES = (
-    "INSERT INTO search_sources (project, key)"
-    " SELECT j.value ->> 0, j.value ->> 1 FROM json_each(?) AS j ORDER BY j.key"
-    " RETURNING id, project, key"
-)
+_DROP_ROWS = "DELETE FROM search_docs WHERE id IN ()"
+_NEW_SOURCE = "INSERT INTO search_sources (project, key) VALUES (?, ?)"
+_SOURCES_AFTER = "SELECT id, project, key FROM search_sources WHERE id > ?"
 _REWRITE = "UPDATE search_docs SET source = ?, ts = ?, digest = ?, title = ?, body = ? WHERE id = ?"
 _MOVE = "UPDATE search_docs SET source = ? WHERE id = ?"
-_NEW_DOCS = (
+_NEW_DOC = (
     "INSERT INTO search_docs (project, kind, ident, source, ts, digest, title, body)"
-    " SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,"
-    " j.value ->> 5, j.value ->> 6, j.value ->> 7 FROM json_each(?) AS j ORDER BY j.key"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INDEX_AFTER = (
     "INSERT INTO search_text (rowid, title, body)"
     " SELECT id, title, body FROM search_docs WHERE id > ?"
 )
 _EMPTY_SOURCES = (
-    "DELETE FROM search_sources WHERE id IN (SELECT value FROM json_each(?))"
+    "DELETE FROM search_sources WHERE id IN ()"
     " AND NOT EXISTS (SELECT 1 FROM search_docs WHERE source = search_sources.id)"
 )
 
@@ -278,9 +261,9 @@ def index_changes(conn: sqlite3.Connection, changes: Sequence[tuple[str, bytes |
     """The index brought up to date with ``changes`` (store key, value now or None), in
     order, in the caller's write transaction: the documents and records that
     :func:`index_entry` of each change in turn would leave (row ids aside), each
-    document written once, as the last change leaves it, in a dozen statements. A queue
-    of checkpoints carries the session's tasks and decisions in every one: indexing them
-    one record at a time rewrote those rows once per checkpoint."""
+    document written once, as the last change leaves it, in a few statements per
+    project and kind. A queue of checkpoints carries the session's tasks and decisions
+    in every one: indexing them a record at a time rewrote those rows per checkpoint."""
     carried: list[tuple[str, str, dict[tuple[str, str], Document]]] = []
     for full_key, value in changes:
         parts = split_key(full_key)
@@ -291,17 +274,17 @@ def index_changes(conn: sqlite3.Connection, changes: Sequence[tuple[str, bytes |
         carried.append((project, key, {(d.kind, d.ident): d for d in got}))
     if not carried:
         return
-    sids = {
-        (p, k): sid
-        for sid, p, k in conn.execute(_SOURCES, (_json(sorted({(p, k) for p, k, _ in carried})),))
-    }
-    wanted = sorted({(p, kind, ident) for p, _, docs in carried for kind, ident in docs})
-    found = {row[0]: row for row in conn.execute(_HELD, (_json(sorted(sids.values())),))}
-    found.update((row[0], row) for row in conn.execute(_WANTED, (_json(wanted),)))
-    keys = dict(conn.execute(_HOLDERS, (_json(sorted({row[4] for row in found.values()})),)))
-    sids.update(((row[1], keys[row[4]]), row[4]) for row in found.values())
+    sids: dict[tuple[str, str], int] = {}  # (project, key) -> its search_sources row
+    for (project,), keys in _grouped({(p, k) for p, k, _ in carried}).items():
+        sids.update(((p, k), i) for i, p, k in _select(conn, _SOURCES, [project], keys))
+    found = {row[0]: row for row in _select(conn, _HELD, [], sorted(sids.values()))}
+    wanted = {(p, kind, ident) for p, _, docs in carried for kind, ident in docs}
+    for (project, kind), idents in _grouped(wanted).items():
+        found.update((row[0], row) for row in _select(conn, _WANTED, [project, kind], idents))
+    holders = dict(_select(conn, _HOLDERS, [], sorted({row[4] for row in found.values()})))
+    sids.update(((row[1], holders[row[4]]), row[4]) for row in found.values())
     stored: dict[_Doc, tuple[int, str, str, str]] = {  # -> (id, holder, ts, digest)
-        (p, kind, ident): (doc_id, keys[source], ts, digest)
+        (p, kind, ident): (doc_id, holders[source], ts, digest)
         for doc_id, p, kind, ident, source, ts, digest in found.values()
     }
     rows = {doc: _Row(h, ts, dg, None, i) for doc, (i, h, ts, dg) in stored.items()}
@@ -329,12 +312,13 @@ def index_changes(conn: sqlite3.Connection, changes: Sequence[tuple[str, bytes |
                 rows[doc] = _Row(key, d.timestamp, d.digest, d, None)
                 made[doc] = None
             else:
-                held[(project, now.holder)].discard(doc)
+                if now.holder != key:
+                    held[(project, now.holder)].discard(doc)
+                    now.holder = key
                 if now.digest != d.digest:
                     now.ts, now.digest, now.text = d.timestamp, d.digest, d
                     if now.id is not None:
                         rewritten.add(doc)
-                now.holder = key
             mine.add(doc)
     _write_changes(conn, sids, stored, rows, dropped, made, rewritten)
 
@@ -349,33 +333,28 @@ def _write_changes(
     rewritten: set[_Doc],
 ) -> None:
     """Write what :func:`index_changes` found the changes leave; the text index takes
-    each old text out before its row changes and each new one in after."""
-    old_texts = dropped + [_stored_id(rows[doc]) for doc in rewritten]
-    if old_texts:
-        conn.execute(_UNINDEX_ROWS, (_json(old_texts),))
-    if dropped:
-        conn.execute(_DROP_ROWS, (_json(dropped),))
-    holders = {(doc[0], row.holder) for doc, row in rows.items()}
-    new_sources = sorted(holders - sids.keys())
+    each old text out before its row changes and each new one in after. New rows are
+    read back as those past the largest id (a rowid table numbers them from there)."""
+    _run(conn, _UNINDEX_ROWS, dropped + [_stored_id(rows[doc]) for doc in rewritten])
+    _run(conn, _DROP_ROWS, dropped)
+    new_sources = sorted({(doc[0], row.holder) for doc, row in rows.items()} - sids.keys())
     if new_sources:
-        sids.update(
-            ((p, k), sid) for sid, p, k in conn.execute(_NEW_SOURCES, (_json(new_sources),))
-        )
-    if rewritten:
-        texts = []
-        for doc in rewritten:
-            row, d = rows[doc], _text(rows[doc])
-            source = sids[(doc[0], row.holder)]
-            texts.append((source, row.ts, row.digest, d.title, d.body, _stored_id(row)))
-        conn.executemany(_REWRITE, texts)
-        conn.execute(_INDEX_ROWS, (_json([t[5] for t in texts]),))
+        (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM search_sources").fetchone()
+        conn.executemany(_NEW_SOURCE, new_sources)
+        sids.update(((p, k), i) for i, p, k in conn.execute(_SOURCES_AFTER, (last,)))
+    texts = []
+    for doc in rewritten:
+        row, d = rows[doc], _text(rows[doc])
+        source = sids[(doc[0], row.holder)]
+        texts.append((source, row.ts, row.digest, d.title, d.body, _stored_id(row)))
+    conn.executemany(_REWRITE, texts)
+    conn.executemany(_INDEX, [(t[5], t[3], t[4]) for t in texts])
     moved = [
         (sids[(doc[0], row.holder)], row.id)
         for doc, row in rows.items()
         if row.id is not None and doc not in rewritten and stored[doc][1] != row.holder
     ]
-    if moved:
-        conn.executemany(_MOVE, moved)
+    conn.executemany(_MOVE, moved)
     if made:
         (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM search_docs").fetchone()
         new_docs = []
@@ -383,10 +362,31 @@ def _write_changes(
             row, d = rows[doc], _text(rows[doc])
             source = sids[(doc[0], row.holder)]
             new_docs.append((*doc, source, row.ts, row.digest, d.title, d.body))
-        conn.execute(_NEW_DOCS, (_json(new_docs),))
+        conn.executemany(_NEW_DOC, new_docs)
         conn.execute(_INDEX_AFTER, (last,))
     # A record left holding nothing keeps no row.
-    conn.execute(_EMPTY_SOURCES, (_json(sorted(sids.values())),))
+    _run(conn, _EMPTY_SOURCES, sorted(sids.values()))
+
+
+def _grouped(items: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[str]]:
+    """``items`` by all but their last part: one query per group, the last parts bound."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for item in sorted(items):
+        groups.setdefault(item[:-1], []).append(item[-1])
+    return groups
+
+
+def _select(
+    conn: sqlite3.Connection, sql: str, first: list[object], values: list[T]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql`` (an ``IN ()`` query) for each chunk of ``values``."""
+    for part in _chunks(values):
+        yield from conn.execute(_in(sql, len(part)), (*first, *part))
+
+
+def _run(conn: sqlite3.Connection, sql: str, values: list[int]) -> None:
+    for part in _chunks(values):
+        conn.execute(_in(sql, len(part)), part)
 
 
 def _text(row: _Row) -> Document:
@@ -397,10 +397,6 @@ def _text(row: _Row) -> Document:
 def _stored_id(row: _Row) -> int:
     assert row.id is not None
     return row.id
-
-
-def _json(rows: Sequence[object]) -> str:
-    return orjson.dumps(rows).decode()
 
 
 def _take_over(
