@@ -51,7 +51,7 @@ QUEUE = (
 )
 #: A write's part: the key, queued after every other (REPLACE gives it a new, last seq).
 ENQUEUE = "INSERT OR REPLACE INTO search_queue (key) VALUES (?)"
-#: Keys indexed per write transaction when a search catches up: 15 to 40 ms.
+#: Keys indexed per write transaction when a search catches up: 12 to 20 ms of checkpoints.
 CATCH_UP_KEYS = 200
 #: Records indexed per round of :func:`fts.index_changes` when the index is built.
 BUILD_KEYS = 500
