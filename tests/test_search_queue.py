@@ -28,6 +28,7 @@ from stores import STORE_FACTORIES
 from structlog.testing import capture_logs
 
 from lifecycle.search import fts, search, sqlite_index
+from lifecycle.search.query import make_query
 from lifecycle.stores import open_store
 from lifecycle.stores.base import ProjectStore, Store
 from lifecycle.stores.postgres import PostgresStore
@@ -463,3 +464,113 @@ def test_a_postgres_catch_up_leaves_the_rows_that_indexing_each_change_in_turn_l
             lambda conn, changes=changes: postgres_index.index_changes(at_once, conn, changes),
         )
     assert _index_rows(at_once) == _index_rows(one_by_one)
+
+
+def _session_values() -> list[tuple[str, bytes]]:
+    """Checkpoints of two sessions (each carries its session's tasks, decisions and
+    prompts again, with the same text or another), and a memory: (key, value)."""
+    from datetime import UTC, datetime, timedelta
+
+    from lifecycle import SessionManager
+    from lifecycle.stores.memory import MemoryStore
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    memory = MemoryStore()
+    values = []
+    for day, restore in enumerate((False, True)):
+        now[0] = datetime(2026, 1, 1 + day, tzinfo=UTC)
+        m = SessionManager(store=memory, project="demo", clock=lambda: now[0])
+        m.start_session(command="impl", restore=restore)
+        steps: list[tuple[str, tuple[str, ...]]] = [
+            ("add_task", ("T1", "alpha parser")),
+            ("add_task", ("T2", "beta lexer")),
+            ("record_decision", ("use gamma", "delta")),
+            ("add_task", ("T1", "alpha parser, second take")),
+            ("complete_task", ("T2",)),
+        ]
+        for n, (step, args) in enumerate(steps):
+            now[0] += timedelta(minutes=1)
+            getattr(m, step)(*args)
+            prompts = [f"prompt {day} epsilon", f"prompt {n % 2} zeta"][: 1 + n % 2]
+            written = m.create_checkpoint(progress={"step": n}, context={"prompts": prompts})
+            entry = memory.get(f"demo/{written.key}")
+            assert entry is not None
+            values.append((written.key, entry.value))
+    values.append(("memories/notes", b"alpha epsilon notes"))
+    return values
+
+
+SESSION_VALUES = _session_values()
+#: A few keys, so the changes write, rewrite and delete the same records.
+SQLITE_KEYS = ("checkpoints/20260101T000001.000000Z", "checkpoints/20260101T000002.000000Z")
+SQLITE_KEYS += ("checkpoints/20260102T000001.000000Z", "memories/a", "learning/b", "misc/c")
+
+
+def _sqlite_index() -> Any:
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("BEGIN")
+    fts.create(conn)
+    conn.execute("COMMIT")
+    return conn
+
+
+def _sqlite_rows(conn: Any) -> dict[str, Any]:
+    """What the index holds, row ids aside: each document with the key of its record,
+    the records, every word the text index holds where, and what two searches find."""
+    docs = conn.execute(
+        "SELECT d.project, d.kind, d.ident, s.key, d.ts, d.digest, d.title, d.body"
+        " FROM search_docs AS d JOIN search_sources AS s ON s.id = d.source ORDER BY 1, 2, 3"
+    ).fetchall()
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.words USING fts5vocab(main, search_text, instance)"
+    )
+    words = conn.execute(
+        "SELECT d.project, d.kind, d.ident, w.term, w.col, w.offset FROM temp.words AS w"
+        " JOIN search_docs AS d ON d.id = w.doc ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+    total = conn.execute("SELECT count(*) FROM temp.words").fetchone()[0]
+    conn.execute("INSERT INTO search_text (search_text) VALUES ('integrity-check')")
+    return {
+        "docs": docs,
+        "sources": conn.execute("SELECT project, key FROM search_sources ORDER BY 1, 2").fetchall(),
+        "words": words,
+        "words of no document": total - len(words),
+        "found": [
+            [(h.key, h.kind, h.ident, h.timestamp) for h in fts.search(conn, "demo", make_query(w))]
+            for w in ("alpha", "epsilon")
+        ],
+    }
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(SQLITE_KEYS),
+                st.none() | st.sampled_from([v for _, v in SESSION_VALUES]),
+            ),
+            max_size=10,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_an_sqlite_catch_up_leaves_the_index_that_indexing_each_change_in_turn_leaves(
+    rounds: list[list[tuple[str, bytes | None]]],
+) -> None:
+    """Rounds of writes, rewrites and deletes across two sessions' records (a key may
+    change twice in one round): one index takes each change by itself, the other each
+    round at once; both hold the same documents, records and words, and find the same."""
+    one_by_one, at_once = _sqlite_index(), _sqlite_index()
+    for changes in rounds:
+        full = [(f"demo/{key}", value) for key, value in changes]
+        one_by_one.execute("BEGIN")
+        for key, value in full:
+            fts.index_entry(one_by_one, key, value)
+        one_by_one.execute("COMMIT")
+        at_once.execute("BEGIN")
+        fts.index_changes(at_once, full)
+        at_once.execute("COMMIT")
+        assert _sqlite_rows(at_once) == _sqlite_rows(one_by_one)

@@ -1,7 +1,7 @@
 """The SQLite FTS5 index: its tables, keeping it current, and querying it.
 
 Used two ways: the SQLite store keeps these tables in its own database and calls
-:func:`index_entry` for the keys its writes queued when it is searched
+:func:`index_changes` for the keys its writes queued when it is searched
 (:mod:`lifecycle.search.sqlite_index`); the file store's index
 (:mod:`lifecycle.search.file_index`) keeps them in a database file of their own inside
 the store's root.
@@ -33,8 +33,10 @@ query over a year of sessions within milliseconds; more words, ``--type`` or
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import attrs
 
 from lifecycle.search.documents import Document, documents, is_indexed, split_key
 from lifecycle.search.query import (
@@ -209,6 +211,192 @@ def index_documents(
     for holder in held:  # a record left holding nothing keeps no row
         if holder != sid and _holds(conn, holder) == 0:
             conn.execute("DELETE FROM search_sources WHERE id = ?", (holder,))
+
+
+_Doc = tuple[str, str, str]  # project, kind, ident
+
+
+@attrs.define
+class _Row:
+    """A document as :func:`index_changes` follows it through the changes."""
+
+    holder: str  # the key of the record that holds it
+    ts: str
+    digest: str
+    text: Document | None  # what a change wrote; None: the stored row's, unchanged
+    id: int | None  # its search_docs row; None: a row to make
+
+
+_SOURCES = "SELECT id, project, key FROM search_sources WHERE project = ? AND key IN ()"
+_HELD = "SELECT id, project, kind, ident, source, ts, digest FROM search_docs WHERE source IN ()"
+_WANTED = (
+    "SELECT id, project, kind, ident, source, ts, digest FROM search_docs"
+    " WHERE project = ? AND kind = ? AND ident IN ()"
+)
+_HOLDERS = "SELECT id, key FROM search_sources WHERE id IN ()"
+_UNINDEX_ROWS = (
+    "INSERT INTO search_text (search_text, rowid, title, body)"
+    " SELECT 'delete', id, title, body FROM search_docs WHERE id IN ()"
+)
+_DROP_ROWS = "DELETE FROM search_docs WHERE id IN ()"
+_NEW_SOURCE = "INSERT INTO search_sources (project, key) VALUES (?, ?)"
+_SOURCES_AFTER = "SELECT id, project, key FROM search_sources WHERE id > ?"
+_REWRITE = "UPDATE search_docs SET source = ?, ts = ?, digest = ?, title = ?, body = ? WHERE id = ?"
+_MOVE = "UPDATE search_docs SET source = ? WHERE id = ?"
+_NEW_DOC = (
+    "INSERT INTO search_docs (project, kind, ident, source, ts, digest, title, body)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INDEX_AFTER = (
+    "INSERT INTO search_text (rowid, title, body)"
+    " SELECT id, title, body FROM search_docs WHERE id > ?"
+)
+_EMPTY_SOURCES = (
+    "DELETE FROM search_sources WHERE id IN ()"
+    " AND NOT EXISTS (SELECT 1 FROM search_docs WHERE source = search_sources.id)"
+)
+
+
+def index_changes(conn: sqlite3.Connection, changes: Sequence[tuple[str, bytes | None]]) -> None:
+    """The index brought up to date with ``changes`` (store key, value now or None), in
+    order, in the caller's write transaction: the documents and records that
+    :func:`index_entry` of each change in turn would leave (row ids aside), each
+    document written once, as the last change leaves it, in a few statements per
+    project and kind. A queue of checkpoints carries the session's tasks and decisions
+    in every one: indexing them a record at a time rewrote those rows per checkpoint."""
+    carried: list[tuple[str, str, dict[tuple[str, str], Document]]] = []
+    for full_key, value in changes:
+        parts = split_key(full_key)
+        if parts is None or not is_indexed(parts[1]):
+            continue
+        project, key = parts
+        got = [] if value is None else documents(key, value)
+        carried.append((project, key, {(d.kind, d.ident): d for d in got}))
+    if not carried:
+        return
+    sids: dict[tuple[str, str], int] = {}  # (project, key) -> its search_sources row
+    for (project,), keys in _grouped({(p, k) for p, k, _ in carried}).items():
+        sids.update(((p, k), i) for i, p, k in _select(conn, _SOURCES, [project], keys))
+    found = {row[0]: row for row in _select(conn, _HELD, [], sorted(sids.values()))}
+    wanted = {(p, kind, ident) for p, _, docs in carried for kind, ident in docs}
+    for (project, kind), idents in _grouped(wanted).items():
+        found.update((row[0], row) for row in _select(conn, _WANTED, [project, kind], idents))
+    holders = dict(_select(conn, _HOLDERS, [], sorted({row[4] for row in found.values()})))
+    sids.update(((row[1], holders[row[4]]), row[4]) for row in found.values())
+    stored: dict[_Doc, tuple[int, str, str, str]] = {  # -> (id, holder, ts, digest)
+        (p, kind, ident): (doc_id, holders[source], ts, digest)
+        for doc_id, p, kind, ident, source, ts, digest in found.values()
+    }
+    rows = {doc: _Row(h, ts, dg, None, i) for doc, (i, h, ts, dg) in stored.items()}
+    held: dict[tuple[str, str], set[_Doc]] = {}
+    for doc, (_, holder, _, _) in stored.items():
+        held.setdefault((doc[0], holder), set()).add(doc)
+    dropped: list[int] = []  # stored rows deleted on the way
+    made: dict[_Doc, None] = {}  # rows made anew, in the order they were made
+    rewritten: set[_Doc] = set()  # stored rows whose text a change wrote
+    # The rule of index_documents, one record at a time: what it held and no longer
+    # carries goes; what it carries is its own, its time kept while its text is unchanged.
+    for project, key, docs in carried:
+        mine = held.setdefault((project, key), set())
+        for doc in [doc for doc in mine if doc[1:] not in docs]:
+            mine.discard(doc)
+            gone = rows.pop(doc)
+            if gone.id is not None:
+                dropped.append(gone.id)
+            made.pop(doc, None)
+            rewritten.discard(doc)
+        for (kind, ident), d in docs.items():
+            doc = (project, kind, ident)
+            now = rows.get(doc)
+            if now is None:
+                rows[doc] = _Row(key, d.timestamp, d.digest, d, None)
+                made[doc] = None
+            else:
+                if now.holder != key:
+                    held[(project, now.holder)].discard(doc)
+                    now.holder = key
+                if now.digest != d.digest:
+                    now.ts, now.digest, now.text = d.timestamp, d.digest, d
+                    if now.id is not None:
+                        rewritten.add(doc)
+            mine.add(doc)
+    _write_changes(conn, sids, stored, rows, dropped, made, rewritten)
+
+
+def _write_changes(
+    conn: sqlite3.Connection,
+    sids: dict[tuple[str, str], int],
+    stored: dict[_Doc, tuple[int, str, str, str]],
+    rows: dict[_Doc, _Row],
+    dropped: list[int],
+    made: dict[_Doc, None],
+    rewritten: set[_Doc],
+) -> None:
+    """Write what :func:`index_changes` found the changes leave; the text index takes
+    each old text out before its row changes and each new one in after. New rows are
+    read back as those past the largest id (a rowid table numbers them from there)."""
+    _run(conn, _UNINDEX_ROWS, dropped + [_stored_id(rows[doc]) for doc in rewritten])
+    _run(conn, _DROP_ROWS, dropped)
+    new_sources = sorted({(doc[0], row.holder) for doc, row in rows.items()} - sids.keys())
+    if new_sources:
+        (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM search_sources").fetchone()
+        conn.executemany(_NEW_SOURCE, new_sources)
+        sids.update(((p, k), i) for i, p, k in conn.execute(_SOURCES_AFTER, (last,)))
+    texts = []
+    for doc in rewritten:
+        row, d = rows[doc], _text(rows[doc])
+        source = sids[(doc[0], row.holder)]
+        texts.append((source, row.ts, row.digest, d.title, d.body, _stored_id(row)))
+    conn.executemany(_REWRITE, texts)
+    conn.executemany(_INDEX, [(t[5], t[3], t[4]) for t in texts])
+    moved = [
+        (sids[(doc[0], row.holder)], row.id)
+        for doc, row in rows.items()
+        if row.id is not None and doc not in rewritten and stored[doc][1] != row.holder
+    ]
+    conn.executemany(_MOVE, moved)
+    if made:
+        (last,) = conn.execute("SELECT coalesce(max(id), 0) FROM search_docs").fetchone()
+        new_docs = []
+        for doc in made:
+            row, d = rows[doc], _text(rows[doc])
+            source = sids[(doc[0], row.holder)]
+            new_docs.append((*doc, source, row.ts, row.digest, d.title, d.body))
+        conn.executemany(_NEW_DOC, new_docs)
+        conn.execute(_INDEX_AFTER, (last,))
+    # A record left holding nothing keeps no row.
+    _run(conn, _EMPTY_SOURCES, sorted(sids.values()))
+
+
+def _grouped(items: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[str]]:
+    """``items`` by all but their last part: one query per group, the last parts bound."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for item in sorted(items):
+        groups.setdefault(item[:-1], []).append(item[-1])
+    return groups
+
+
+def _select(
+    conn: sqlite3.Connection, sql: str, first: list[object], values: list[T]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql`` (an ``IN ()`` query) for each chunk of ``values``."""
+    for part in _chunks(values):
+        yield from conn.execute(_in(sql, len(part)), (*first, *part))
+
+
+def _run(conn: sqlite3.Connection, sql: str, values: list[int]) -> None:
+    for part in _chunks(values):
+        conn.execute(_in(sql, len(part)), part)
+
+
+def _text(row: _Row) -> Document:
+    assert row.text is not None  # a row made or rewritten by a change has its text
+    return row.text
+
+
+def _stored_id(row: _Row) -> int:
+    assert row.id is not None
+    return row.id
 
 
 def _take_over(
