@@ -129,6 +129,9 @@ _GRAMMAR: tuple[re.Pattern[str], ...] = tuple(
         rf"(?:/{LANGGRAPH_SEGMENT})?",
     )
 )
+#: The whole grammar as one pattern: a key fully matches an alternative exactly when
+#: it fully matches one of :data:`_GRAMMAR` (one regex call instead of up to 14).
+_ANY_KEY = re.compile("|".join(f"(?:{p.pattern})" for p in _GRAMMAR), re.ASCII)
 _CHECKPOINT = re.compile(
     rf"checkpoints/(?:(auto|recovery)-|(task|risk)-({NAME})-)?({TS})", re.ASCII
 )
@@ -155,7 +158,7 @@ def parse_ts(text: str) -> datetime:
 
 
 def is_valid(key: str) -> bool:
-    return isinstance(key, str) and any(p.fullmatch(key) for p in _GRAMMAR)
+    return isinstance(key, str) and _ANY_KEY.fullmatch(key) is not None
 
 
 def validate(key: str) -> str:
@@ -252,6 +255,8 @@ def session_history_key(started: datetime) -> str:
 
 def checkpoint_kind(kind: CheckpointKind | str) -> CheckpointKind:
     """``kind`` as a :class:`CheckpointKind`; its old string name is accepted too."""
+    if type(kind) is CheckpointKind:
+        return kind
     try:
         return CheckpointKind(kind)
     except ValueError:
