@@ -467,7 +467,20 @@ class ProjectStore:
             yield attrs.evolve(entry, key=entry.key[cut:])
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
-        return self.store.batch([attrs.evolve(op, key=self._full(op.key)) for op in ops])
+        return self.store.batch([self._rekeyed(op) for op in ops])
+
+    def _rekeyed(self, op: Op) -> Op:
+        """``op`` on its full key (built field by field: ``attrs.evolve`` costs more)."""
+        kind = type(op)
+        if kind is Put:
+            assert isinstance(op, Put)
+            return Put(
+                self._full(op.key), op.value, op.expected_version, op.sync, op.volatile, op.lazy
+            )
+        if kind is Delete:
+            assert isinstance(op, Delete)
+            return Delete(self._full(op.key), op.expected_version, op.volatile)
+        return attrs.evolve(op, key=self._full(op.key))
 
     def close(self) -> None:
         self.store.close()
