@@ -138,14 +138,25 @@ _CHECKPOINT = re.compile(
 _PROJECT = re.compile(NAME, re.ASCII)
 
 
+#: The last UTC moment formatted and its text: a checkpoint's id and key name one moment.
+_last_ts: tuple[datetime | None, str] = (None, "")
+
+
 def format_ts(moment: datetime) -> str:
     """A timestamp for keys and ids: sortable as text, safe as a file name."""
+    global _last_ts
+    last = _last_ts  # one tuple, read and replaced whole: safe across threads
+    if last[0] is moment:
+        return last[1]
     m = moment.astimezone(UTC)
     # By hand: strftime's %Y does not zero-pad years before 1000 on every platform.
-    return (
+    text = (
         f"{m.year:04d}{m.month:02d}{m.day:02d}T{m.hour:02d}{m.minute:02d}{m.second:02d}"
         f".{m.microsecond:06d}Z"
     )
+    if moment.tzinfo is UTC:  # (a naive moment's text follows the local zone: not kept)
+        _last_ts = (moment, text)
+    return text
 
 
 def parse_ts(text: str) -> datetime:

@@ -141,6 +141,11 @@ class CheckpointType(StrEnum):
     RECOVERY = "recovery"
 
 
+def _checkpoint_type(value: Any) -> CheckpointType:
+    """``CheckpointType(value)``, without the enum's call for a member (the usual case)."""
+    return value if type(value) is CheckpointType else CheckpointType(value)
+
+
 class LearningType(StrEnum):
     PATTERN = "pattern"
     SOLUTION = "solution"
@@ -279,7 +284,7 @@ class Checkpoint:
     context: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
     session_id: str = ""
     project: str = ""
-    type: CheckpointType = attrs.field(default=CheckpointType.MANUAL, converter=CheckpointType)
+    type: CheckpointType = attrs.field(default=CheckpointType.MANUAL, converter=_checkpoint_type)
     trigger: str = "user-requested"
     key: str = ""
     parent_id: str | None = None
@@ -302,7 +307,7 @@ class CheckpointRef:
     id: str
     key: str
     timestamp: datetime = attrs.field(converter=utc)
-    type: CheckpointType = attrs.field(converter=CheckpointType)
+    type: CheckpointType = attrs.field(converter=_checkpoint_type)
     trigger: str
 
 
