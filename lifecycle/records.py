@@ -59,15 +59,16 @@ def revise(record: R, **changes: Any) -> R:
     records here (slotted, no ``__attrs_post_init__``, no ``init=False`` fields)."""
     cls = type(record)
     slots = _SLOTS.get(cls) or _slots_of(cls)
+    read_all, puts, by_name = _COPY[cls]
     new: R = object.__new__(cls)
+    call, again = operator.call, repeat(new)
+    # Every field read at once and each set through its slot's own descriptor, then each
+    # change through its field's, found by name: all in C (a Python loop over the
+    # fields cost twice as much).
     if len(changes) < len(slots):  # else every field is given: nothing to copy
-        # Every field read at once and each set through its slot's own descriptor, all
-        # in C (a Python loop over the fields cost twice as much).
-        read_all, puts = _COPY[cls]
-        deque(map(operator.call, puts, repeat(new), read_all(record)), 0)
+        deque(map(call, puts, again, read_all(record)), 0)
     try:
-        for name, value in changes.items():
-            slots[name][1](new, value)
+        deque(map(call, map(by_name.__getitem__, changes), again, changes.values()), 0)
     except KeyError:
         unknown = sorted(changes.keys() - slots.keys())
         raise TypeError(f"{cls.__name__} has no field {unknown}") from None
@@ -92,9 +93,12 @@ _SLOTS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], No
 
 
 #: Per record class, what :func:`revise` copies a record with: a function reading every
-#: field (a tuple, in field order) and each field's slot setter, in the same order.
+#: field (a tuple, in field order), each field's slot setter in the same order, and
+#: the setters by field name.
 _Setter = Callable[[Any, Any], None]
-_COPY: dict[type, tuple[Callable[[Any], tuple[Any, ...]], tuple[_Setter, ...]]] = {}
+_COPY: dict[
+    type, tuple[Callable[[Any], tuple[Any, ...]], tuple[_Setter, ...], dict[str, _Setter]]
+] = {}
 
 
 def _slots_of(cls: type) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]:
@@ -109,7 +113,8 @@ def _slots_of(cls: type) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any,
         read_all = lambda record: (getattr(record, only),)  # noqa: E731
     else:
         read_all = operator.attrgetter(*names)
-    _COPY[cls] = (read_all, tuple(put for _, put in slots.values()))
+    puts = {name: put for name, (_, put) in slots.items()}
+    _COPY[cls] = (read_all, tuple(puts.values()), puts)
     _SLOTS[cls] = slots
     return slots
 
@@ -118,10 +123,13 @@ def _opt_utc(value: datetime | str | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+_JUST_STR = {str}
+
+
 def _strs(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if type(value) is tuple and all(type(v) is str for v in value):
+    if type(value) is tuple and {*map(type, value)} <= _JUST_STR:
         return value  # already a tuple of str: every attrs.evolve of a record passes one
     return tuple(str(v) for v in value)
 
