@@ -352,8 +352,18 @@ def _os_errors(root: str, doing: str) -> Iterator[None]:
         raise _store_error(root, doing, exc) from exc
 
 
-#: How many keys' places (folder, file, depth) a store remembers; emptied when full.
+#: How many keys' (and folders') places a store remembers; emptied when full.
 _PLACES_MAX = 4096
+
+
+def _ancestors(folder: str, depth: int) -> tuple[str, ...]:
+    """``folder`` and its parents, ``depth`` of them: the folders below the root that a
+    key ``depth`` segments deep passes through, innermost first."""
+    found = []
+    for _ in range(depth):
+        found.append(folder)
+        folder = os.path.dirname(folder)
+    return tuple(found)
 
 
 class FileStore:
@@ -377,8 +387,11 @@ class FileStore:
         self._lock_path = os.path.join(self._root, LOCK_NAME)
         self._made: set[str] = set()  # folders this instance knows exist
         self._relatives: dict[str, str] = {}  # folder -> its name relative to the root
-        # checked key -> (folder, file path, depth): the path arithmetic, done once a key
-        self._places: dict[str, tuple[str, str, int]] = {}
+        # The path arithmetic, done once: checked key -> (folder, file path, the folders
+        # _check_inside looks at), and a key's parent (``a/b`` of ``a/b/c``) -> the same
+        # but the file path, for a new key in a known folder (every new checkpoint's).
+        self._places: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        self._folders: dict[str, tuple[str, tuple[str, ...]]] = {}
         # The search index (lifecycle.search.file_index), once a search has made one.
         self._search_index: object | None = None
         self._index_file = os.path.join(self._root, ".search", "index.sqlite3")
@@ -393,15 +406,22 @@ class FileStore:
         root; ``checked`` holds folders already checked by the same operation."""
         place = self._places.get(key) if type(key) is str else None
         if place is None:
-            *dirs, name = check_storage_key(key).split("/")
-            folder = self._folder(dirs)
-            place = (folder, folder + os.sep + name + FILE_SUFFIX, len(dirs))
+            head, _, name = check_storage_key(key).rpartition("/")
+            known = self._folders.get(head)
+            if known is None:
+                dirs = head.split("/") if head else []
+                folder = self._folder(dirs)
+                known = (folder, _ancestors(folder, len(dirs)))
+                if len(self._folders) >= _PLACES_MAX:
+                    self._folders.clear()
+                self._folders[head] = known
+            place = (known[0], known[0] + os.sep + name + FILE_SUFFIX, known[1])
             if len(self._places) >= _PLACES_MAX:
                 self._places.clear()
             self._places[key] = place
-        folder, path, depth = place
+        folder, path, through = place
         if checked is None or folder not in checked:
-            self._check_inside(key, folder, depth)
+            self._check_through(key, through)
             if checked is not None:
                 checked.add(folder)
         try:
@@ -414,19 +434,21 @@ class FileStore:
 
     def _check_inside(self, key: str, folder: str, depth: int) -> None:
         """Defence in depth: no folder between the root and ``folder`` may be a symlink."""
-        here = folder
-        for _ in range(depth):
+        self._check_through(key, _ancestors(folder, depth))
+
+    def _check_through(self, key: str, folders: tuple[str, ...]) -> None:
+        """:meth:`_check_inside` of the folders :func:`_ancestors` names (a missing one
+        is passed by: its parent is checked next)."""
+        for here in folders:
             try:
                 mode = os.lstat(here).st_mode
             except FileNotFoundError:
-                here = os.path.dirname(here)
                 continue
             if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
                 raise StoreError(
                     f"key {key!r} passes through {here!r}, which is not a plain folder "
                     f"inside {self._root}; refusing it"
                 )
-            here = os.path.dirname(here)
         # The root is resolved and no segment is ".." (check_storage_key), so a path
         # with no symlink below the root cannot leave it.
 
