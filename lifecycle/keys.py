@@ -172,9 +172,18 @@ def is_valid(key: str) -> bool:
     return isinstance(key, str) and _ANY_KEY.fullmatch(key) is not None
 
 
+#: The last key :func:`validate` allowed: a new checkpoint's key is built (and checked)
+#: by :func:`checkpoint_key`, then checked again on its way to the store.
+_last_valid: list[str] = [""]
+
+
 def validate(key: str) -> str:
     """Return ``key`` if the grammar allows it, else raise InvalidKey with a suggestion."""
+    if type(key) is str and key == _last_valid[0] and key:
+        return key
     if is_valid(key):
+        if type(key) is str:
+            _last_valid[0] = key
         return key
     if not isinstance(key, str):
         raise InvalidKey(repr(key), "a key must be a string")
