@@ -9,12 +9,9 @@ with :func:`attrs.evolve`, never in place.
 from __future__ import annotations
 
 import hashlib
-import operator
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from itertools import repeat
 from typing import Any, TypeVar
 
 import attrs
@@ -59,16 +56,13 @@ def revise(record: R, **changes: Any) -> R:
     records here (slotted, no ``__attrs_post_init__``, no ``init=False`` fields)."""
     cls = type(record)
     slots = _SLOTS.get(cls) or _slots_of(cls)
-    read_all, puts, by_name = _COPY[cls]
     new: R = object.__new__(cls)
-    call, again = operator.call, repeat(new)
-    # Every field read at once and each set through its slot's own descriptor, then each
-    # change through its field's, found by name: all in C (a Python loop over the
-    # fields cost twice as much).
     if len(changes) < len(slots):  # else every field is given: nothing to copy
-        deque(map(call, puts, again, read_all(record)), 0)
+        for get, put in slots.values():  # the slots' own descriptors: no lookup by name
+            put(new, get(record))
     try:
-        deque(map(call, map(by_name.__getitem__, changes), again, changes.values()), 0)
+        for name, value in changes.items():
+            slots[name][1](new, value)
     except KeyError:
         unknown = sorted(changes.keys() - slots.keys())
         raise TypeError(f"{cls.__name__} has no field {unknown}") from None
@@ -92,29 +86,11 @@ def assemble(cls: type[R], *values: Any) -> R:
 _SLOTS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]] = {}
 
 
-#: Per record class, what :func:`revise` copies a record with: a function reading every
-#: field (a tuple, in field order), each field's slot setter in the same order, and
-#: the setters by field name.
-_Setter = Callable[[Any, Any], None]
-_COPY: dict[
-    type, tuple[Callable[[Any], tuple[Any, ...]], tuple[_Setter, ...], dict[str, _Setter]]
-] = {}
-
-
 def _slots_of(cls: type) -> dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]]:
     slots = {}
     for f in attrs.fields(cls):
         slot = getattr(cls, f.name)  # a member descriptor: attrs records are slotted
         slots[f.name] = (slot.__get__, slot.__set__)
-    names = list(slots)
-    read_all: Callable[[Any], tuple[Any, ...]]
-    if len(names) == 1:  # attrgetter of one name gives the value, not a tuple
-        (only,) = names
-        read_all = lambda record: (getattr(record, only),)  # noqa: E731
-    else:
-        read_all = operator.attrgetter(*names)
-    puts = {name: put for name, (_, put) in slots.items()}
-    _COPY[cls] = (read_all, tuple(puts.values()), puts)
     _SLOTS[cls] = slots
     return slots
 
