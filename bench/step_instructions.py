@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ BASE = "2129da7"
 WORKLOADS = ("record", "tick", "save", "save-file")
 
 WORKLOAD = """
-import logging, sys, tempfile
+import logging, sys
 import structlog
 structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ def clock():
     moment[0] += timedelta(seconds=1)
     return moment[0]
 what, n = sys.argv[1], int(sys.argv[2])
-url = "file://" + tempfile.mkdtemp() if what == "save-file" else "memory://"
+url = "file://" + sys.argv[3] if what == "save-file" else "memory://"
 m = SessionManager(store=open_store(url), project="bench", clock=clock)
 m.start_session(restore=False)
 for i in range(40):
@@ -63,11 +64,13 @@ else:
 
 def instructions(tree: Path, what: str, n: int, script: Path) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(tree))
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, str(script), what, str(n)],
-        cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
-    )  # fmt: skip
+    # The file store's folder is made and removed out here: removing it is not counted.
+    with tempfile.TemporaryDirectory(prefix="step-store-") as folder:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, str(script), what, str(n), folder],
+            cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
+        )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
         raise SystemExit(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
