@@ -866,7 +866,9 @@ class FileStore:
 
     def _indexed(self) -> bool:
         """Has a search made an index (in this process, or another: its file exists)?"""
-        return self._search_index is not None or os.path.exists(self._index_file)
+        # os.access, not os.path.exists: no exception raised and caught for the usual
+        # answer (no index), on every write.
+        return self._search_index is not None or os.access(self._index_file, os.F_OK)
 
     def _index_written(self, changes: Sequence[tuple[str, bytes | None]]) -> None:
         """Keep the search index current, under the write lock (the caller asked
