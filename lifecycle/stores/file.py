@@ -516,8 +516,11 @@ class FileStore:
         if fd is not None:
             head = os.pread(fd, _MAX_HEADER, 0)
         else:
-            with contextlib.suppress(CorruptRecord):
+            try:
                 own = _open_record(key, path)
+            except CorruptRecord:
+                pass  # not a regular file: no header
+            else:
                 if own is None:
                     return 0
                 try:
