@@ -12,7 +12,9 @@ Logging is filtered out in both trees, so neither pays for log lines.
 
 Workloads, on a memory store with a session of 40 tasks and 40 decisions (~15 KB):
 ``record`` (record_file_change, no trigger due), ``tick`` (nothing due, nothing
-unsaved) and ``save`` (create_checkpoint with a new progress: one checkpoint each).
+unsaved) and ``save`` (create_checkpoint with a new progress: one checkpoint each);
+``save-file`` is ``save`` on a file store in a temporary folder (the store's own Python
+counted too; callgrind counts no time asleep in fsync). ``--only`` picks workloads.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "2129da7"
+WORKLOADS = ("record", "tick", "save", "save-file")
 
 WORKLOAD = """
 import logging, sys
@@ -38,13 +42,14 @@ moment = [datetime(2026, 1, 1, tzinfo=UTC)]
 def clock():
     moment[0] += timedelta(seconds=1)
     return moment[0]
-m = SessionManager(store=open_store("memory://"), project="bench", clock=clock)
+what, n = sys.argv[1], int(sys.argv[2])
+url = "file://" + sys.argv[3] if what == "save-file" else "memory://"
+m = SessionManager(store=open_store(url), project="bench", clock=clock)
 m.start_session(restore=False)
 for i in range(40):
     m.complete_task(f"T{i}", "x" * 100, priority="low")
     m.record_decision("d" * 100, "r" * 50)
 m.create_checkpoint()
-what, n = sys.argv[1], int(sys.argv[2])
 if what == "record":
     for i in range(n):
         m.record_file_change(f"src/f{i % 50}.py")
@@ -59,11 +64,13 @@ else:
 
 def instructions(tree: Path, what: str, n: int, script: Path) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(tree))
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, str(script), what, str(n)],
-        cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
-    )  # fmt: skip
+    # The file store's folder is made and removed out here: removing it is not counted.
+    with tempfile.TemporaryDirectory(prefix="step-store-") as folder:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, str(script), what, str(n), folder],
+            cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
+        )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
         raise SystemExit(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
@@ -74,6 +81,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revision", nargs="?", default=BASE)
     parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument(
+        "--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS[:3]), metavar="WORKLOAD"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind (Debian: apt install valgrind)")
@@ -94,7 +104,7 @@ def main() -> int:
         )  # fmt: skip
     print(f"instructions per event (callgrind, {args.events} events, start-up excluded)")
     print(f"{'workload':<10} {args.revision:>14} {'this checkout':>14} {'ratio':>7}")
-    for what in ("record", "tick", "save"):
+    for what in args.only:
         per = []
         for tree in (base, ROOT):
             empty = instructions(tree, what, 0, script)

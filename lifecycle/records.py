@@ -99,10 +99,13 @@ def _opt_utc(value: datetime | str | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+_JUST_STR = {str}
+
+
 def _strs(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if type(value) is tuple and all(type(v) is str for v in value):
+    if type(value) is tuple and {*map(type, value)} <= _JUST_STR:
         return value  # already a tuple of str: every attrs.evolve of a record passes one
     return tuple(str(v) for v in value)
 
@@ -120,6 +123,11 @@ class CheckpointType(StrEnum):
     AUTOMATIC = "automatic"
     RISK = "risk"
     RECOVERY = "recovery"
+
+
+def _checkpoint_type(value: Any) -> CheckpointType:
+    """``CheckpointType(value)``, without the enum's call for a member (the usual case)."""
+    return value if type(value) is CheckpointType else CheckpointType(value)
 
 
 class LearningType(StrEnum):
@@ -260,7 +268,7 @@ class Checkpoint:
     context: dict[str, JSONValue] = attrs.field(factory=dict, converter=_json_dict)
     session_id: str = ""
     project: str = ""
-    type: CheckpointType = attrs.field(default=CheckpointType.MANUAL, converter=CheckpointType)
+    type: CheckpointType = attrs.field(default=CheckpointType.MANUAL, converter=_checkpoint_type)
     trigger: str = "user-requested"
     key: str = ""
     parent_id: str | None = None
@@ -283,7 +291,7 @@ class CheckpointRef:
     id: str
     key: str
     timestamp: datetime = attrs.field(converter=utc)
-    type: CheckpointType = attrs.field(converter=CheckpointType)
+    type: CheckpointType = attrs.field(converter=_checkpoint_type)
     trigger: str
 
 

@@ -145,6 +145,26 @@ def test_summary_keys() -> None:
     assert keys.insight_summary_key("Testing Strategy") == "summaries/insights/Testing-Strategy"
 
 
+_KEYISH = st.one_of(
+    st.text(max_size=60),
+    st.builds(
+        "/".join,
+        st.lists(
+            st.sampled_from([*keys.NAMESPACES, "latest", "history", "auto-", "task-x-", "daily"])
+            | st.from_regex(keys.TS, fullmatch=True)
+            | st.from_regex(keys.NAME, fullmatch=True),
+            min_size=1,
+            max_size=5,
+        ),
+    ),
+)
+
+
+@given(_KEYISH)
+def test_the_one_grammar_pattern_accepts_what_one_of_its_rules_accepts(text: str) -> None:
+    assert keys.is_valid(text) == any(p.fullmatch(text) for p in keys._GRAMMAR)
+
+
 @given(st.text(max_size=60))
 def test_validate_either_accepts_or_raises_invalid_key(text: str) -> None:
     try:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
-from lifecycle.records import Checkpoint, ContextSnapshot, assemble, revise
+from lifecycle.records import Checkpoint, ContextSnapshot, RecoveryInfo, assemble, revise
 from lifecycle.spec import SessionState
 from lifecycle.triggers.base import SessionFacts
 
@@ -46,3 +46,10 @@ def test_assemble_makes_the_record_the_constructor_makes_from_the_same_field_val
 def test_assemble_refuses_a_value_missing_or_too_many() -> None:
     with pytest.raises(TypeError, match="SessionFacts has 6 fields, got 5 values"):
         assemble(SessionFacts, SessionState.ACTIVE, 1.0, None, None, 0)
+
+
+def test_revise_copies_a_record_of_one_field_and_of_many() -> None:
+    info = RecoveryInfo(restore_command="lifecycle session start")
+    assert revise(info) == info and revise(info) is not info
+    cp = revise(_checkpoint(), recovery_info=info)
+    assert revise(cp) == cp and revise(cp, label="y") == attrs.evolve(cp, label="y")

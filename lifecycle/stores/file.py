@@ -90,7 +90,7 @@ from lifecycle.stores.base import (
     plan_batch,
     split_url,
 )
-from lifecycle.stores.held import held_roots, lock_held
+from lifecycle.stores.held import held_roots, hold, release
 
 log = get_logger(__name__)
 
@@ -336,15 +336,34 @@ def _make_private(root: Path) -> None:
             log.info("store.folder_made_private", root=str(root))
 
 
+def _store_error(root: str, doing: str, exc: OSError) -> StoreError:
+    """The StoreError an OSError (disk full, permission denied, I/O error) is raised as."""
+    reason = exc.strerror or type(exc).__name__
+    code = f"errno {exc.errno}, " if exc.errno else ""
+    return StoreError(f"file store {root!r}: could not {doing}: {code}{reason}")
+
+
 @contextlib.contextmanager
 def _os_errors(root: str, doing: str) -> Iterator[None]:
     """Turn an OSError (disk full, permission denied, I/O error) into a StoreError."""
     try:
         yield
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        code = f"errno {exc.errno}, " if exc.errno else ""
-        raise StoreError(f"file store {root!r}: could not {doing}: {code}{reason}") from exc
+        raise _store_error(root, doing, exc) from exc
+
+
+#: How many keys' (and folders') places a store remembers; emptied when full.
+_PLACES_MAX = 4096
+
+
+def _ancestors(folder: str, depth: int) -> tuple[str, ...]:
+    """``folder`` and its parents, ``depth`` of them: the folders below the root that a
+    key ``depth`` segments deep passes through, innermost first."""
+    found = []
+    for _ in range(depth):
+        found.append(folder)
+        folder = os.path.dirname(folder)
+    return tuple(found)
 
 
 class FileStore:
@@ -368,6 +387,11 @@ class FileStore:
         self._lock_path = os.path.join(self._root, LOCK_NAME)
         self._made: set[str] = set()  # folders this instance knows exist
         self._relatives: dict[str, str] = {}  # folder -> its name relative to the root
+        # The path arithmetic, done once: checked key -> (folder, file path, the folders
+        # _check_inside looks at), and a key's parent (``a/b`` of ``a/b/c``) -> the same
+        # but the file path, for a new key in a known folder (every new checkpoint's).
+        self._places: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        self._folders: dict[str, tuple[str, tuple[str, ...]]] = {}
         # The search index (lifecycle.search.file_index), once a search has made one.
         self._search_index: object | None = None
         self._index_file = os.path.join(self._root, ".search", "index.sqlite3")
@@ -380,33 +404,51 @@ class FileStore:
     def _path(self, key: str, checked: set[str] | None = None) -> tuple[str, str]:
         """Return ``(folder, file path)`` of a checked key, refusing paths that leave the
         root; ``checked`` holds folders already checked by the same operation."""
-        *dirs, name = check_storage_key(key).split("/")
-        folder = self._folder(dirs)
+        place = self._places.get(key) if type(key) is str else None
+        if place is None:
+            head, _, name = check_storage_key(key).rpartition("/")
+            known = self._folders.get(head)
+            if known is None:
+                dirs = head.split("/") if head else []
+                folder = self._folder(dirs)
+                known = (folder, _ancestors(folder, len(dirs)))
+                if len(self._folders) >= _PLACES_MAX:
+                    self._folders.clear()
+                self._folders[head] = known
+            place = (known[0], known[0] + os.sep + name + FILE_SUFFIX, known[1])
+            if len(self._places) >= _PLACES_MAX:
+                self._places.clear()
+            self._places[key] = place
+        folder, path, through = place
         if checked is None or folder not in checked:
-            self._check_inside(key, folder, len(dirs))
+            self._check_through(key, through)
             if checked is not None:
                 checked.add(folder)
-        path = folder + os.sep + name + FILE_SUFFIX
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISLNK(os.lstat(path).st_mode):
-                raise StoreError(f"key {key!r} is a symbolic link in {self._root}; refusing it")
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return folder, path
+        if stat.S_ISLNK(mode):
+            raise StoreError(f"key {key!r} is a symbolic link in {self._root}; refusing it")
         return folder, path
 
     def _check_inside(self, key: str, folder: str, depth: int) -> None:
         """Defence in depth: no folder between the root and ``folder`` may be a symlink."""
-        here = folder
-        for _ in range(depth):
+        self._check_through(key, _ancestors(folder, depth))
+
+    def _check_through(self, key: str, folders: tuple[str, ...]) -> None:
+        """:meth:`_check_inside` of the folders :func:`_ancestors` names (a missing one
+        is passed by: its parent is checked next)."""
+        for here in folders:
             try:
                 mode = os.lstat(here).st_mode
             except FileNotFoundError:
-                here = os.path.dirname(here)
                 continue
             if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
                 raise StoreError(
                     f"key {key!r} passes through {here!r}, which is not a plain folder "
                     f"inside {self._root}; refusing it"
                 )
-            here = os.path.dirname(here)
         # The root is resolved and no segment is ".." (check_storage_key), so a path
         # with no symlink below the root cannot leave it.
 
@@ -474,8 +516,11 @@ class FileStore:
         if fd is not None:
             head = os.pread(fd, _MAX_HEADER, 0)
         else:
-            with contextlib.suppress(CorruptRecord):
+            try:
                 own = _open_record(key, path)
+            except CorruptRecord:
+                pass  # not a regular file: no header
+            else:
                 if own is None:
                     return 0
                 try:
@@ -579,7 +624,16 @@ class FileStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[int]:
-        """Hold the store-wide write lock; yield the lock file's descriptor.
+        """Hold the store-wide write lock (:meth:`_lock`); yield the lock file's descriptor."""
+        fd = self._lock()
+        try:
+            yield fd
+        finally:
+            self._unlock(fd)
+
+    def _lock(self) -> int:
+        """Take the store-wide write lock; return the lock file's descriptor, which
+        :meth:`_unlock` closes (closing it releases the lock).
 
         The lock file doubles as a crash marker: a writer lists (relative to the root)
         the folders it is about to write temp files in, and empties the file when it is
@@ -591,7 +645,8 @@ class FileStore:
         fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            with lock_held(self._root):
+            hold(self._root)
+            try:
                 info = os.fstat(fd)
                 if stat.S_IMODE(info.st_mode) != FILE_MODE:
                     os.fchmod(fd, FILE_MODE)
@@ -599,7 +654,18 @@ class FileStore:
                 if size:
                     self._sweep(os.pread(fd, size, 0).decode("utf-8", "replace").splitlines())
                     os.ftruncate(fd, 0)
-                yield fd
+            except BaseException:
+                release(self._root)
+                raise
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _unlock(self, fd: int) -> None:
+        """Release what :meth:`_lock` took."""
+        try:
+            release(self._root)
         finally:
             os.close(fd)  # closing the descriptor releases the lock
 
@@ -660,44 +726,53 @@ class FileStore:
             except (FileNotFoundError, NotADirectoryError):
                 return False
             _fsync_dir(folder)
-            self._index_written([(key, None)])
+            if self._indexed():
+                self._index_written([(key, None)])
         return True
 
     def batch(self, ops: Sequence[Op]) -> list[int]:
         """Apply ``ops`` all or none (see the module docstring for crash semantics)."""
-        with _os_errors(self._root, f"write a batch of {len(ops)} operations"):
-            checked: set[str] = set()
-            paths = [self._path(op.key, checked) for op in ops]
-            if not ops:
-                return []
-            where = {op.key: path for op, (_, path) in zip(ops, paths, strict=True)}
-            with self._locked() as lock:
-                # The files a Put(sync=False) rewrites in place, opened once: their
-                # versions are read through the same descriptors.
-                last = {op.key: i for i, op in enumerate(ops)}
-                overwrite: dict[int, int] = {}
-                try:
-                    for key, i in last.items():
-                        op = ops[i]
-                        if isinstance(op, Put) and not op.sync:
-                            fd = _open_in_place(where[key])
-                            if fd is not None:
-                                overwrite[i] = fd
-                    by_key = {ops[i].key: fd for i, fd in overwrite.items()}
-                    # Every compare-and-swap, against the state the batch itself builds up.
-                    plan = plan_batch(
-                        ops,
-                        lambda key, expected: self._version(
-                            key, where[key], expected, by_key.get(key)
-                        ),
-                    )
-                    versions = [planned.version for planned in plan]
-                    self._apply(lock, ops, paths, versions, overwrite)
-                finally:
-                    for fd in overwrite.values():
-                        os.close(fd)
+        count = len(ops)
+        try:
+            return self._batch(ops)
+        except OSError as exc:  # plain try, not _os_errors: this is every write's path
+            raise _store_error(self._root, f"write a batch of {count} operations", exc) from exc
+
+    def _batch(self, ops: Sequence[Op]) -> list[int]:
+        checked: set[str] = set()
+        paths = [self._path(op.key, checked) for op in ops]
+        if not ops:
+            return []
+        where = {op.key: path for op, (_, path) in zip(ops, paths, strict=True)}
+        lock = self._lock()
+        try:
+            # The files a Put(sync=False) rewrites in place, opened once: their
+            # versions are read through the same descriptors.
+            last = {op.key: i for i, op in enumerate(ops)}
+            overwrite: dict[int, int] = {}
+            try:
+                for key, i in last.items():
+                    op = ops[i]
+                    if isinstance(op, Put) and not op.sync:
+                        fd = _open_in_place(where[key])
+                        if fd is not None:
+                            overwrite[i] = fd
+                by_key = {ops[i].key: fd for i, fd in overwrite.items()}
+                # Every compare-and-swap, against the state the batch itself builds up.
+                plan = plan_batch(
+                    ops,
+                    lambda key, expected: self._version(key, where[key], expected, by_key.get(key)),
+                )
+                versions = [planned.version for planned in plan]
+                self._apply(lock, ops, paths, versions, overwrite)
+            finally:
+                for fd in overwrite.values():
+                    os.close(fd)
+            if self._indexed():
                 self._index_written([(o.key, o.value if isinstance(o, Put) else None) for o in ops])
-                return versions
+            return versions
+        finally:
+            self._unlock(lock)
 
     def mirror(self, items: Sequence[tuple[str, bytes | None, int]]) -> None:
         """Store ``(key, value, version)`` as given, ``None`` deleting: a cache of another store.
@@ -713,7 +788,8 @@ class FileStore:
             if ops:
                 with self._locked() as lock:
                     self._apply(lock, ops, paths, versions, {})
-                    self._index_written([(k, v) for k, v, _ in items])
+                    if self._indexed():
+                        self._index_written([(k, v) for k, v, _ in items])
 
     def _apply(
         self,
@@ -791,12 +867,18 @@ class FileStore:
                 self._relatives[folder] = name
         return name
 
-    def _index_written(self, changes: Sequence[tuple[str, bytes | None]]) -> None:
-        """Keep the search index current, under the write lock, if a search made one."""
-        if self._search_index is not None or os.path.exists(self._index_file):
-            from lifecycle.search import file_index
+    def _indexed(self) -> bool:
+        """Has a search made an index (in this process, or another: its file exists)?"""
+        # os.access, not os.path.exists: no exception raised and caught for the usual
+        # answer (no index), on every write.
+        return self._search_index is not None or os.access(self._index_file, os.F_OK)
 
-            file_index.written(self, changes)
+    def _index_written(self, changes: Sequence[tuple[str, bytes | None]]) -> None:
+        """Keep the search index current, under the write lock (the caller asked
+        :meth:`_indexed` first: no list of changes is built for no index)."""
+        from lifecycle.search import file_index
+
+        file_index.written(self, changes)
 
     def close(self) -> None:
         if self._search_index is not None:

@@ -26,15 +26,26 @@ def held_roots() -> dict[str, int]:
     return _held.roots
 
 
+def hold(root: str) -> None:
+    """Mark ``root``'s write lock as held by this thread (until :func:`release`)."""
+    roots = _held.roots
+    roots[root] = roots.get(root, 0) + 1
+
+
+def release(root: str) -> None:
+    """Undo one :func:`hold` of ``root``."""
+    roots = _held.roots
+    roots[root] -= 1
+    if not roots[root]:
+        del roots[root]
+
+
 @contextlib.contextmanager
 def lock_held(root: str) -> Iterator[None]:
     """Mark ``root``'s write lock as held by this thread while the block runs: no write
     in place can be in progress then, so a torn read is torn."""
-    roots = _held.roots
-    roots[root] = roots.get(root, 0) + 1
+    hold(root)
     try:
         yield
     finally:
-        roots[root] -= 1
-        if not roots[root]:
-            del roots[root]
+        release(root)
