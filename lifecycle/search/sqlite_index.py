@@ -62,12 +62,15 @@ def ready(conn: sqlite3.Connection) -> bool:
     return fts.installed_version(conn) == INDEX_VERSION
 
 
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: all of it commits or none
+    (the store's writes and the index's own both go through it)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = work(conn)
         conn.execute("COMMIT")
     except BaseException:
+        # Some errors (disk full, I/O) end the transaction themselves.
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
@@ -100,9 +103,9 @@ def opened(conn: sqlite3.Connection) -> bool:
     if version == INDEX_VERSION:
         return True
     if version == fts.INDEX_VERSION:
-        return _in_transaction(conn, _keeps)
+        return in_transaction(conn, _keeps)
     if version is None and conn.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None:
-        return _in_transaction(conn, prepare)
+        return in_transaction(conn, prepare)
     return False
 
 

@@ -399,20 +399,7 @@ class SqliteStore(PagedScans):
         """Run ``work`` in one BEGIN IMMEDIATE transaction: all of it commits or none."""
 
         self._refuse_if_read_only(doing)
-
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                # Some errors (disk full, I/O) end the transaction themselves.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return result
-
-        return self._run(doing, transaction)
+        return self._run(doing, lambda conn: search_sqlite.in_transaction(conn, work))
 
     # -- migrations ------------------------------------------------------------------------
 
