@@ -297,12 +297,22 @@ def checkpoint_key(
     if kind is CheckpointKind.MANUAL:
         key = f"checkpoints/{ts}"
     elif kind is CheckpointKind.TASK:
-        key = f"checkpoints/task-{slug(task_id or '') or 'task'}-{ts}"
+        key = f"checkpoints/task-{_named(task_id) or 'task'}-{ts}"
     elif kind is CheckpointKind.RISK:
-        key = f"checkpoints/risk-{slug(operation or '') or 'operation'}-{ts}"
+        key = f"checkpoints/risk-{_named(operation) or 'operation'}-{ts}"
     else:  # AUTO, RECOVERY
         key = f"checkpoints/{kind.value}-{ts}"
     return validate(key)
+
+
+def _named(text: str | None) -> str:
+    """The name part of a checkpoint key: the slug of ``text`` with its secrets redacted
+    (a key is a file name and a row key, stored as it is: never a secret in it)."""
+    if not text:
+        return ""
+    from lifecycle.redact import redact
+
+    return slug(redact(text))
 
 
 def parse_checkpoint_key(key: str) -> tuple[CheckpointKind, datetime, str | None] | None:

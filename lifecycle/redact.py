@@ -290,11 +290,28 @@ def redact(text: str) -> str:
     if not _env_loaded:
         _load_env()
     lowered = text.lower()
+    if not _anchored(lowered.encode("utf-8", "surrogatepass")):
+        return text  # no pattern's anchor in it: nothing to replace
     for pattern in PATTERNS:
         if not pattern.anchors or any(a in lowered for a in pattern.anchors):
             text = pattern.sub(text)
             lowered = text.lower()
     return text
+
+
+def secret_kind(text: str) -> str | None:
+    """The kind of the first secret :func:`redact` would replace in ``text``, else None."""
+    if not _env_loaded:
+        _load_env()
+    lowered = text.lower()
+    if not _anchored(lowered.encode("utf-8", "surrogatepass")):
+        return None
+    for pattern in PATTERNS:
+        if (not pattern.anchors or any(a in lowered for a in pattern.anchors)) and (
+            pattern.sub(text) != text
+        ):
+            return pattern.kind
+    return None
 
 
 class _Scan:

@@ -316,3 +316,73 @@ def test_every_name_the_assignment_pattern_knows_is_redacted_on_its_own(name: st
     # each match holds an anchor of its pattern: no name is found only when another
     # anchor happens to be in the same text
     assert redact.redact(f"{name}=Zq81mN0pLw2") == f"{name}=[redacted:secret-assignment]"
+
+
+# -- keys: stored as they are, so never a secret in one -----------------------------------
+
+GHP = "ghp_" + B36
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRETS[:12])
+def test_secret_kind_names_what_redact_replaces(text: str, secret: str) -> None:
+    assert redact.secret_kind(text) is not None
+    assert redact.secret_kind(redact.redact(text)) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["T1", "rm -rf build", "token-refresh", HEX64, str(uuid.UUID(int=7))]
+)
+def test_secret_kind_is_none_for_text_without_a_secret(text: str) -> None:
+    assert redact.secret_kind(text) is None
+
+
+def test_a_task_or_operation_holding_a_secret_names_its_checkpoint_redacted(tmp_path) -> None:
+    """The checkpoint key is built from the task id (or the risky command): built from
+    the redacted text, no file name holds the token, and the pointer names the key."""
+    from lifecycle import SessionManager
+
+    m = SessionManager(store=f"file://{tmp_path / 's'}", snapshot="never")
+    m.start_session(restore=False)
+    m.complete_task(GHP, "push the release", priority="high")
+    task_cp = m.last_checkpoint
+    assert task_cp is not None
+    m.before_operation(f"git push https://x:{GHP}@github.com/o/r --force")
+    risk_cp = m.last_checkpoint
+    assert risk_cp is not None and risk_cp.id != task_cp.id
+    names = [p.name for p in (tmp_path / "s").rglob("*")]
+    assert not [n for n in names if B36 in n]
+    assert any(n.startswith("task-redacted-github-token-") for n in names)
+    assert not [
+        p for p in (tmp_path / "s").rglob("*") if p.is_file() and B36.encode() in p.read_bytes()
+    ]
+    assert m.read_checkpoint().id == risk_cp.id  # the pointer names a key that exists
+
+
+def test_a_learning_named_by_a_secret_is_refused_and_nothing_is_written() -> None:
+    from lifecycle import SessionManager, open_store
+    from lifecycle.errors import InvalidKey
+
+    store = open_store("memory://")
+    m = SessionManager(store=store)
+    m.start_session(restore=False)
+    before = store.list_keys("")
+    with pytest.raises(InvalidKey) as caught:
+        m.capture_learning(type="pattern", key=GHP, content="how we push")
+    assert B36 not in str(caught.value)
+    assert "[redacted:github-token]" in str(caught.value)
+    assert store.list_keys("") == before
+    # a name with an anchor word but no secret is kept as it is
+    assert m.capture_learning(type="pattern", key="token-refresh", content="c").success
+
+
+def test_a_key_holding_a_secret_from_before_can_still_be_read_and_deleted() -> None:
+    """Only writes are refused: an older store's key stays readable and removable."""
+    from lifecycle.stores import ProjectStore, open_store
+
+    raw = open_store("memory://")
+    raw.put(f"p/learning/patterns/{GHP}", b'{"x": 1}')
+    project = ProjectStore(raw, "p")
+    entry = project.get(f"learning/patterns/{GHP}")
+    assert entry is not None and entry.value == b'{"x": 1}'
+    assert project.delete(f"learning/patterns/{GHP}")
+    assert raw.list_keys("") == []

@@ -93,6 +93,8 @@ _SAFE_KEYS: set[str] = set()
 _SAFE_KEYS_MAX = 4096
 #: Project-relative keys the key grammar (:func:`lifecycle.keys.validate`) allowed.
 _GRAMMAR_KEYS: set[str] = set()
+#: Relative keys :meth:`ProjectStore._written` found hold no secret.
+_WRITTEN_KEYS: set[str] = set()
 
 
 def _keys_validate() -> Callable[[str], str]:
@@ -449,8 +451,26 @@ class ProjectStore:
         entry = self.store.get(self._full(key))
         return None if entry is None else Entry(key, entry.value, entry.version)
 
+    def _written(self, key: str) -> str:
+        """:meth:`_full` for a write: also refused when the key holds a secret (a key is
+        stored as it is, as a file name or a row key; a record's text is redacted)."""
+        if type(key) is str and key in _WRITTEN_KEYS:
+            return self._root + key
+        full = self._full(key)
+        from lifecycle.redact import redact, secret_kind
+
+        kind = secret_kind(key)
+        if kind is not None:
+            raise InvalidKey(
+                redact(key), f"a key cannot hold a secret ({kind}); it is stored as it is"
+            )
+        if len(_WRITTEN_KEYS) >= _SAFE_KEYS_MAX:
+            _WRITTEN_KEYS.clear()
+        _WRITTEN_KEYS.add(key)
+        return full
+
     def put(self, key: str, value: bytes, *, expected_version: int | None = None) -> int:
-        return self.store.put(self._full(key), value, expected_version=expected_version)
+        return self.store.put(self._written(key), value, expected_version=expected_version)
 
     def delete(self, key: str, *, expected_version: int | None = None) -> bool:
         return self.store.delete(self._full(key), expected_version=expected_version)
@@ -478,7 +498,7 @@ class ProjectStore:
         if kind is Put:
             assert isinstance(op, Put)
             return Put(
-                self._full(op.key), op.value, op.expected_version, op.sync, op.volatile, op.lazy
+                self._written(op.key), op.value, op.expected_version, op.sync, op.volatile, op.lazy
             )
         if kind is Delete:
             assert isinstance(op, Delete)
