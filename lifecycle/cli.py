@@ -103,6 +103,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     url = args.store or default_url()
     project = args.project or "demo"
+    # The demo writes to its store only: no work-tree snapshot in the git repository it
+    # may be run in (LIFECYCLE_SNAPSHOT=risk shows one, kept under refs/lifecycle/).
+    import os
+
+    snapshot = os.environ.get("LIFECYCLE_SNAPSHOT") or "never"
     now = [datetime.now(UTC).replace(microsecond=0)]
 
     def clock() -> datetime:
@@ -121,7 +126,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say(f"store: {url}   project: {project}   (simulated clock)")
         say("")
         say("== session 1: fresh start ==")
-        m = SessionManager(store=store, project=project, clock=clock)
+        m = SessionManager(store=store, project=project, clock=clock, snapshot=snapshot)
         start = m.start_session(command="impl", restore=False, change_id="demo-change")
         say(f"start_session -> {start.session_id} fresh={start.is_fresh_session} [{m.state}]")
         for i, desc in enumerate(
@@ -178,7 +183,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         say("")
         later(60)
         say("== session 2: resume ==")
-        m2 = SessionManager(store=store, project=project, clock=clock)
+        m2 = SessionManager(store=store, project=project, clock=clock, snapshot=snapshot)
         start2 = m2.start_session(command="impl", restore=True)
         say(
             f"start_session -> {start2.session_id} fresh={start2.is_fresh_session} "

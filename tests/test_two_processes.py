@@ -74,3 +74,33 @@ def test_the_demo_runs_and_the_second_session_resumes(tmp_path: Path) -> None:
     assert "  Learnings captured: 3" in out
     assert "[RESUMED]" in out and "[COMPLETED]" in out
     assert done.stderr == ""
+
+
+def test_the_demo_run_in_a_git_work_tree_leaves_the_repository_as_it_was(tmp_path: Path) -> None:
+    """The demo's risky operation takes no work-tree snapshot: no ref under
+    refs/lifecycle/, no object, nothing in `git status` (the store's folder ignores itself)."""
+    import os
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "LIFECYCLE_"))}
+    env.update(GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1")
+
+    def git(*argv: str) -> str:
+        return subprocess.run(
+            ["git", *argv], cwd=repo, env=env, capture_output=True, text=True, timeout=60,
+            check=True,
+        ).stdout  # fmt: skip
+
+    git("init", "-q")
+    (repo / "a.txt").write_text("a\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "one")
+    objects = git("count-objects", "-v")
+    subprocess.run(
+        [sys.executable, "-m", "lifecycle", "demo"], cwd=repo, env=env, capture_output=True,
+        text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert git("for-each-ref", "refs/lifecycle/") == ""
+    assert git("status", "--porcelain") == ""
+    assert git("count-objects", "-v") == objects
