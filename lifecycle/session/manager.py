@@ -114,10 +114,9 @@ class SessionManager:
         snapshot: str | None = None,
         work_tree: str | os.PathLike[str] | None = None,
     ) -> None:
-        from lifecycle.triggers import default_evaluators
-
         try:
-            policy = ConflictPolicy(conflict)
+            # The enum's call skipped for a member (the default).
+            policy = conflict if type(conflict) is ConflictPolicy else ConflictPolicy(conflict)
         except ValueError:
             choices = tuple(p.value for p in ConflictPolicy)
             raise InvalidSettings(f"conflict={conflict!r}; use one of {choices}") from None
@@ -130,6 +129,8 @@ class SessionManager:
         if evaluators is None:
             evaluators = _DEFAULTS.get(time_settings)
             if evaluators is None:
+                from lifecycle.triggers import default_evaluators
+
                 if len(_DEFAULTS) >= 16:
                     _DEFAULTS.clear()
                 evaluators = _DEFAULTS[time_settings] = default_evaluators(time=time_settings)
@@ -270,10 +271,11 @@ class SessionManager:
             checkpoint_id=None if restored is None else restored.id,
             warnings=said,
         )
-        self._call_hooks(
-            "on_session_start",
-            {"session_id": result.session_id, "command": command, "restored": restored},
-        )
+        if self._hooks:
+            self._call_hooks(
+                "on_session_start",
+                {"session_id": result.session_id, "command": command, "restored": restored},
+            )
         return result
 
     def should_create_checkpoint(self) -> bool:
