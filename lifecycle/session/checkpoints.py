@@ -105,30 +105,38 @@ class Checkpoints:
         found.sort()
         return found
 
-    def read_key(self, key: str, warnings: list[str] | None = None) -> Checkpoint | None:
+    def read_key(
+        self, key: str, warnings: list[str] | None = None, *, resume: bool = False
+    ) -> Checkpoint | None:
+        """The checkpoint at ``key`` (None: none, or corrupt); ``resume``: as a session
+        restoring it holds it (:func:`resumed`, worked out once per decoded record)."""
         try:
             entry = self.store.get(key)
             if entry is None:
                 return None
-            return _fresh(DECODED.decode(Checkpoint, self._where, key, entry.value))
+            cp = DECODED.decode(Checkpoint, self._where, key, entry.value)
+            return _fresh(RESUMED.of(cp) if resume else cp)
         except (CorruptRecord, InvalidRecord, InvalidKey) as exc:
             if warnings is not None:
                 warnings.append(f"skipped corrupt checkpoint {key}: {exc}")
             log.warning("checkpoint.corrupt", key=key, error=str(exc))
             return None
 
-    def by_id(self, checkpoint_id: str, *, key: str | None = None) -> Checkpoint:
+    def by_id(
+        self, checkpoint_id: str, *, key: str | None = None, resume: bool = False
+    ) -> Checkpoint:
         """One read when the caller knows its ``key`` (the live record keeps it); else
         one name listing and at most one read: an id is ``cp-{ts}`` and its key ends in
-        that same ``{ts}``, which no other checkpoint shares."""
+        that same ``{ts}``, which no other checkpoint shares. ``resume`` as for
+        :meth:`read_key`."""
         if key is not None and keys.parse_checkpoint_key(key) is not None:
-            cp = self.read_key(key)
+            cp = self.read_key(key, resume=resume)
             if cp is not None and cp.id == checkpoint_id:
                 return cp
         from lifecycle.history import checkpoint_key_for
 
         key = checkpoint_key_for(self.store, checkpoint_id)
-        cp = None if key is None else self.read_key(key)
+        cp = None if key is None else self.read_key(key, resume=resume)
         if cp is None or cp.id != checkpoint_id:
             raise CheckpointNotFound(checkpoint_id)
         return cp
@@ -143,10 +151,11 @@ class Checkpoints:
         except (CorruptRecord, InvalidRecord, StoreError):
             return None
 
-    def latest_valid(self, warnings: list[str]) -> Latest:
+    def latest_valid(self, warnings: list[str], *, resume: bool = False) -> Latest:
         """Follow ``checkpoints/latest``; when it or its target is missing or corrupt, fall
         back to the newest valid checkpoint by timestamp, with a warning. Also says the
-        pointer's version and the key it names (what :meth:`latest_key` would read)."""
+        pointer's version and the key it names (what :meth:`latest_key` would read).
+        ``resume`` as for :meth:`read_key`."""
         pointer_entry = None
         named = None
         try:
@@ -154,7 +163,7 @@ class Checkpoints:
             if pointer_entry is not None:
                 pointer = DECODED.decode(Pointer, self._where, LATEST, pointer_entry.value)
                 named = pointer.key
-                cp = self.read_key(named)
+                cp = self.read_key(named, resume=resume)
                 if cp is not None:
                     return Latest(cp, pointer_entry.version, named)
                 warnings.append(f"latest checkpoint {named} is missing or corrupt")
@@ -166,7 +175,7 @@ class Checkpoints:
             warnings.append(f"{LATEST} is unreadable ({exc})")
         version = None if pointer_entry is None else pointer_entry.version
         for _, key in reversed(self.listing()):
-            cp = self.read_key(key, warnings)
+            cp = self.read_key(key, warnings, resume=resume)
             if cp is not None:
                 if pointer_entry is not None or warnings:
                     warnings.append(f"restored from the newest valid checkpoint {cp.id} instead")
@@ -303,6 +312,33 @@ class Decoded:
 
 #: The process's memo of decoded checkpoints and pointers (shared by every manager).
 DECODED = Decoded()
+
+
+class Resumed:
+    """:func:`resumed` of the last few decoded checkpoints (the memo's own records,
+    never handed out, so never changed): every session that restores the latest
+    checkpoint works out what it carries of it once, not once per start. Keyed by the
+    record's identity, which it holds, so an id is never reused while it is kept."""
+
+    SLOTS = Decoded.SLOTS
+
+    def __init__(self) -> None:
+        self._slots: dict[int, tuple[Checkpoint, Checkpoint]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, cp: Checkpoint) -> Checkpoint:
+        hit = self._slots.get(id(cp))
+        if hit is not None and hit[0] is cp:
+            return hit[1]
+        out = resumed(cp)
+        with self._lock:
+            while len(self._slots) >= self.SLOTS:
+                self._slots.pop(next(iter(self._slots)))
+            self._slots[id(cp)] = (cp, out)
+        return out
+
+
+RESUMED = Resumed()
 
 
 def _fresh(cp: Checkpoint) -> Checkpoint:

@@ -46,6 +46,9 @@ log = get_logger(__name__)
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
 WARNINGS_KEPT = 50
 
+#: What a session holds before its load: nothing (a Snapshot is immutable, so shared).
+_EMPTY = Snapshot("", {}, {}, WorkState())
+
 
 class Driver:
     """One session's live state, moved only by the events :meth:`dispatch` fires."""
@@ -65,11 +68,7 @@ class Driver:
         self.clock = clock
         self.time_settings = time_settings
         self.evaluators = tuple(evaluators)
-        # The evaluators each event asks, in order: those that can call for it.
-        self._asked = {
-            event: tuple(e for e in self.evaluators if event in getattr(e, "events", (event,)))
-            for event in Event
-        }
+        self._asked = _asked(self.evaluators)
         # The session's whole live state: one frozen record (``session/context``) and the
         # field changes of the events since, not folded into it (a pair replaced whole,
         # its dict never changed once held: a reader without the lock sees one pair).
@@ -235,31 +234,26 @@ class Driver:
 
     def load(
         self, begin: Begin, latest: Latest | None, warnings: Sequence[str]
-    ) -> tuple[LiveContext, tuple[str, ...]]:
-        """The load event: restore ``latest.checkpoint`` (read before dispatch) or start
-        fresh (None: no restore asked, so ``checkpoints/latest`` is read now for the key
-        it names). Returns the new live record and the load's warnings."""
-        restore = None if latest is None else latest.checkpoint
+    ) -> tuple[str, tuple[str, ...]]:
+        """The load event: restore ``latest.checkpoint`` (read before dispatch, resumed) or
+        start fresh (None: no restore asked, so ``checkpoints/latest`` is read now for the
+        key it names). Returns the new session's id and the load's warnings."""
+        if latest is None:
+            key = self.checkpoints.latest_key()
+            restore = None
+        else:
+            key, restore = latest.key, latest.checkpoint
+        if key is not None:
+            begin = Begin(begin.command, begin.change_id, begin.latest_version, key)
         effects = EventEffects(self.env, None, {}, None, None, begin=begin, floor=self.floor)
         step = Step(
-            Activity(Event.LOAD, self.now(peek=True)), Snapshot("", {}, {}, WorkState()), None,
-            effects, restore=restore,
-        )  # fmt: skip
+            Activity(Event.LOAD, self.now(peek=True)), _EMPTY, None, effects, restore=restore
+        )
         step.warnings.extend(warnings)
         self.dispatch(Event.LOAD, step, effects)
-        base, changes = self._held
+        base = self._held[0]
         assert base is not None
-        # Which checkpoint was the newest at the start (the retention ratio's base),
-        # kept now so that the session's end reads it without listing every checkpoint;
-        # the restore already read the pointer.
-        latest_key = self.checkpoints.latest_key() if latest is None else latest.key
-        if latest_key is not None:
-            session = changes.get("session", base.session)
-            session = revise(session, latest_at_start=latest_key)
-            self._held = (base, {**changes, "session": session})
-        live = self.live  # the load's changes folded in once
-        assert live is not None
-        return live, tuple(step.warnings)
+        return base.session.id, tuple(step.warnings)
 
     def dispatch(self, event: Event, step: Step, effects: EventEffects) -> Row:
         """Fire the event; adopt what its effects built. An event that raises changes
@@ -321,14 +315,35 @@ class Driver:
         A store that cannot be read starts a fresh session, with a warning ("Checkpoint
         read failure")."""
         try:
+            # Resumed (its open work and a window of its session): what the session holds.
             if checkpoint_id is not None:
-                cp = self.checkpoints.by_id(checkpoint_id)
+                cp = self.checkpoints.by_id(checkpoint_id, resume=True)
                 return Latest(cp, None, self.checkpoints.latest_key())
-            return self.checkpoints.latest_valid(warnings)
+            return self.checkpoints.latest_valid(warnings, resume=True)
         except (StoreError, OSError) as exc:
             log.warning("restore.failed", error=str(exc))
             warnings.append(f"could not read checkpoints ({exc}); starting a fresh session")
             return None
+
+
+#: The last few evaluator tuples' maps (by identity, the tuple held): the managers that
+#: share the default evaluators share one map.
+_ASKED: dict[int, tuple[tuple[Evaluator, ...], dict[Event, tuple[Evaluator, ...]]]] = {}
+
+
+def _asked(evaluators: tuple[Evaluator, ...]) -> dict[Event, tuple[Evaluator, ...]]:
+    """The evaluators each event asks, in order: those that can call for it (read only)."""
+    hit = _ASKED.get(id(evaluators))
+    if hit is not None and hit[0] is evaluators:
+        return hit[1]
+    asked = {
+        event: tuple(e for e in evaluators if event in getattr(e, "events", (event,)))
+        for event in Event
+    }
+    if len(_ASKED) >= 8:
+        _ASKED.clear()
+    _ASKED[id(evaluators)] = (evaluators, asked)
+    return asked
 
 
 class _Guards(dict):  # type: ignore[type-arg]

@@ -37,7 +37,6 @@ from lifecycle.session.checkpoints import (
     Checkpoints,
     MergeFrom,
     WriteFailed,
-    resumed,
 )
 from lifecycle.session.learnings import Learnings
 from lifecycle.session.results import CheckpointResult, CheckpointStatus, ConflictPolicy
@@ -72,6 +71,9 @@ class Begin:
     command: str = ""
     change_id: str | None = None
     latest_version: int | None = None
+    #: The key ``checkpoints/latest`` named at the start (the session record's
+    #: ``latest_at_start``; not written with the record at the start).
+    latest_key: str | None = None
 
 
 class EventEffects:
@@ -158,36 +160,39 @@ class EventEffects:
         self._begin(step, None)
 
     def _begin(self, step: Step, restored: Checkpoint | None) -> None:
+        """Write the session record and build the live record. ``restored`` is the
+        checkpoint as the session holds it (resumed: the driver reads it so)."""
         now = step.at
-        if restored is not None:
-            restored = resumed(restored)  # its open work and a window of its session
+        begin = self.begin
         record = SessionRecord(
             id=f"session-{keys.format_ts(now)}",
             project=self.env.store.project,
             start_time=now,
-            command=self.begin.command,
-            change_id=self.begin.change_id,
+            command=begin.command,
+            change_id=begin.change_id,
             restored_from=None if restored is None else restored.id,
             phase="" if restored is None else restored.phase,
         )
         record = _create(self.env.store, record)
+        if begin.latest_key is not None:
+            # Which checkpoint was the newest at the start (the retention ratio's base),
+            # kept so that the session's end reads it without listing every checkpoint.
+            record = revise(record, latest_at_start=begin.latest_key)
         floor = max(self.floor or record.start_time, record.start_time)
-        live = LiveContext(
-            session=record, state=TABLE.initial.value, last_moment=floor,
-            latest_version=self.begin.latest_version,
-        )  # fmt: skip
-        if restored is not None:
-            # The restored record's values, already what a live record holds (the dicts
-            # copied: the live record's own).
-            live = revise(
-                live,
-                phase=restored.phase,
-                progress=dict(restored.progress),
-                context=dict(restored.context),
-                work=restored.state,
-                saved_checkpoint_id=restored.id,
-                restored_from=restored.id,
-            )
+        if restored is None:
+            live = LiveContext(
+                session=record, state=TABLE.initial.value, last_moment=floor,
+                latest_version=begin.latest_version,
+            )  # fmt: skip
+        else:
+            # The restored record's values, already what a live record holds (the
+            # converters copy the dicts: the live record's own).
+            live = LiveContext(
+                session=record, state=TABLE.initial.value, last_moment=floor,
+                latest_version=begin.latest_version, phase=restored.phase,
+                progress=restored.progress, context=restored.context, work=restored.state,
+                saved_checkpoint_id=restored.id, restored_from=restored.id,
+            )  # fmt: skip
             self.saved = self.restored = restored
         self.live = live
 

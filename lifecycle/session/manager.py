@@ -75,6 +75,13 @@ log = get_logger(__name__)
 
 Clock = Callable[[], datetime]
 
+#: The default time settings (frozen: one instance serves every manager).
+_DEFAULT_TIME = TimeSettings()
+#: The default evaluators per time settings, shared by the managers that use them: they
+#: hold nothing of a session (frozen settings; the deferred risk trigger builds the same
+#: RiskTrigger whoever asks first), and one tuple lets the driver reuse its map of them.
+_DEFAULTS: dict[TimeSettings, tuple[Evaluator, ...]] = {}
+
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
@@ -107,26 +114,33 @@ class SessionManager:
         snapshot: str | None = None,
         work_tree: str | os.PathLike[str] | None = None,
     ) -> None:
-        from lifecycle.triggers import default_evaluators
-
         try:
-            policy = ConflictPolicy(conflict)
+            # The enum's call skipped for a member (the default).
+            policy = conflict if type(conflict) is ConflictPolicy else ConflictPolicy(conflict)
         except ValueError:
             choices = tuple(p.value for p in ConflictPolicy)
             raise InvalidSettings(f"conflict={conflict!r}; use one of {choices}") from None
         raw = store if store is not None and not isinstance(store, str) else open_store(store)
         self._store = ProjectStore(raw, project)
         self.project = self._store.project
-        time_settings = time_settings or TimeSettings()
+        time_settings = time_settings or _DEFAULT_TIME
         from lifecycle.snapshots import session_snapshots
 
+        if evaluators is None:
+            evaluators = _DEFAULTS.get(time_settings)
+            if evaluators is None:
+                from lifecycle.triggers import default_evaluators
+
+                if len(_DEFAULTS) >= 16:
+                    _DEFAULTS.clear()
+                evaluators = _DEFAULTS[time_settings] = default_evaluators(time=time_settings)
         checkpoints = Checkpoints(self._store, session_snapshots(snapshot, work_tree, raw))
         self._driver = Driver(
             self._store,
             Env(self._store, checkpoints, Learnings(self._store), policy),
             clock or system_clock,
             time_settings,
-            evaluators if evaluators is not None else default_evaluators(time=time_settings),
+            evaluators,
         )
         self._hooks = tuple(hooks)
         self._strict = strict
@@ -249,18 +263,19 @@ class SessionManager:
             latest = self._driver.read_restore(checkpoint_id, warnings)
         restored = None if latest is None else latest.checkpoint
         version = None if latest is None else latest.version
-        live, said = self._driver.load(Begin(command, change_id, version), latest, warnings)
+        session_id, said = self._driver.load(Begin(command, change_id, version), latest, warnings)
         result = StartResult(
-            session_id=live.session.id,
+            session_id=session_id,
             is_fresh_session=restored is None,
             restored_state=None if restored is None else _restored_state(restored),
             checkpoint_id=None if restored is None else restored.id,
             warnings=said,
         )
-        self._call_hooks(
-            "on_session_start",
-            {"session_id": result.session_id, "command": command, "restored": restored},
-        )
+        if self._hooks:
+            self._call_hooks(
+                "on_session_start",
+                {"session_id": result.session_id, "command": command, "restored": restored},
+            )
         return result
 
     def should_create_checkpoint(self) -> bool:
