@@ -277,3 +277,16 @@ def test_the_rest_cut_from_the_bytes_is_the_rest_encoded_from_the_tree(
         encoding.found = []
     assert found, "the tasks were encoded as pieces"
     assert codec._cut(raw, found) == orjson.dumps(codec._without_fragments(tree))
+
+
+def test_an_unchanged_work_state_is_encoded_once_and_its_omitted_counts_are_checked() -> None:
+    """dumps keeps a work state's JSON by identity; its one mutable field (``omitted``)
+    changed in place is seen: the bytes are always the whole JSON redacted."""
+    work = WorkState(open_questions=("why?",), omitted={})
+    cp = Checkpoint(id="cp-1", timestamp=NOW, state=work)
+    first = codec.dumps(cp)
+    assert codec.dumps(cp) == first
+    work.omitted["files_modified"] = 3
+    again = codec.dumps(cp)
+    assert b'"omitted":{"files_modified":3}' in again
+    assert again == redact.redact(orjson.dumps(codec.to_dict(cp)).decode()).encode()
