@@ -274,6 +274,47 @@ def dumps(record: object) -> bytes:
         ) from None
 
 
+def dumps_sized(record: object, holder: str) -> tuple[bytes, int] | None:
+    """:func:`dumps` of a record whose ``holder`` field (a record with ``size_bytes``,
+    0 in ``record``) says the length of the bytes, with that length in it: the bytes
+    :func:`dumps` gives with the last ``"size_bytes":0`` made the length, and the
+    length. The length is counted before the whole JSON is written (the rest of the
+    record with each memoized piece as ``0``, plus the pieces), so the bytes are
+    written once, by orjson. None when this cannot say (pieces off, a piece not at the
+    top, a secret outside the pieces): the caller patches what :func:`dumps` gives."""
+    encoding = _encoding
+    try:
+        encoding.active = True
+        encoding.pieces = piecewise()
+        if not encoding.pieces:
+            return None
+        found: list[bytes] = []
+        encoding.found = found
+        try:
+            tree = to_dict(record)
+        finally:
+            encoding.active = encoding.pieces = False
+            encoding.found = []
+        rest_tree = dict(tree)
+        pieces = 0
+        for name, value in tree.items():
+            if type(value) is orjson.Fragment:
+                rest_tree[name] = 0
+                pieces += 1
+        if pieces != len(found) or tree[holder]["size_bytes"] != 0:
+            return None  # a piece below the top: dumps finds it by searching
+        size = len(orjson.dumps(rest_tree)) - 1 + sum(map(len, found)) - len(found)
+        size += len(str(size + len(str(size))))  # the digits are part of the size
+        tree[holder]["size_bytes"] = size  # rest_tree's too: the same dict
+        rest = orjson.dumps(rest_tree)
+        if redact_json(rest) is not rest:
+            return None
+        raw = orjson.dumps(tree)
+        return (raw, size) if len(raw) == size else None
+    except orjson.JSONEncodeError:
+        return None  # dumps says why
+
+
 def _redacted(raw: bytes, tree: Any, found: list[bytes]) -> bytes:
     """``raw`` (the JSON of ``tree``, holding the pieces ``found``, each redacted on its
     own) redacted: the rest checked with each piece in place as ``0``, else the whole."""
