@@ -108,6 +108,23 @@ def encode(record: object) -> bytes:
     return memoryview(raw).tobytes()
 
 
+def encode_pointer(pointer: records.Pointer) -> bytes:
+    """:func:`encode` of a :class:`~lifecycle.records.Pointer` (``checkpoints/latest``,
+    written with every checkpoint), its JSON put together from its four values' own
+    (orjson's, as in the whole record) without cattrs: the same bytes, redacted."""
+    version = pointer.schema_version
+    if type(pointer) is not records.Pointer or type(version) is not int or not piecewise():
+        return encode(pointer)
+    try:
+        raw = b'{"key":%b,"id":%b,"timestamp":%b,"schema_version":%d,"kind":"pointer"}' % (
+            orjson.dumps(pointer.key), orjson.dumps(pointer.id),
+            orjson.dumps(pointer.timestamp), version,
+        )  # fmt: skip
+    except orjson.JSONEncodeError:
+        return encode(pointer)  # which says why
+    return redact_json(raw)
+
+
 #: How many unstructured task, decision and file records the codec keeps (~1 KB each).
 MEMO_RECORDS = 4096
 

@@ -307,3 +307,15 @@ def test_a_checkpoint_sized_before_it_is_written_is_the_one_patched_after(
     at = raw.rfind(b'"size_bytes":0')
     assert body == raw[:at] + b'"size_bytes":%d' % size + raw[at + 14 :]
     assert len(body) == size
+
+
+@given(
+    st.text(max_size=40),
+    st.sampled_from(["cp-1", "ghp_" + "a1" * 18, 'q"\\\u2028é']),
+    st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_pointer_put_together_by_hand_is_the_one_encode_writes(
+    key: str, checkpoint_id: str, moment: datetime
+) -> None:
+    pointer = records.Pointer(key, checkpoint_id, moment)
+    assert codec.encode_pointer(pointer) == codec.encode(pointer)

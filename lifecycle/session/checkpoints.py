@@ -220,7 +220,7 @@ class Checkpoints:
             except CheckpointTooLarge:
                 # Never stuck: the largest fields are cut (and counted) until it fits.
                 cp, body, trimmed = fit(cp)
-            pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
+            pointer = codec.encode_pointer(Pointer(cp.key, cp.id, cp.timestamp))
             expected: int | None = None if torn else (latest_version or 0)
             try:
                 versions = self.store.batch(
