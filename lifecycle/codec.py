@@ -108,6 +108,23 @@ def encode(record: object) -> bytes:
     return memoryview(raw).tobytes()
 
 
+def encode_pointer(pointer: records.Pointer) -> bytes:
+    """:func:`encode` of a :class:`~lifecycle.records.Pointer` (``checkpoints/latest``,
+    written with every checkpoint), its JSON put together from its four values' own
+    (orjson's, as in the whole record) without cattrs: the same bytes, redacted."""
+    version = pointer.schema_version
+    if type(pointer) is not records.Pointer or type(version) is not int or not piecewise():
+        return encode(pointer)
+    try:
+        raw = b'{"key":%b,"id":%b,"timestamp":%b,"schema_version":%d,"kind":"pointer"}' % (
+            orjson.dumps(pointer.key), orjson.dumps(pointer.id),
+            orjson.dumps(pointer.timestamp), version,
+        )  # fmt: skip
+    except orjson.JSONEncodeError:
+        return encode(pointer)  # which says why
+    return redact_json(raw)
+
+
 #: How many unstructured task, decision and file records the codec keeps (~1 KB each).
 MEMO_RECORDS = 4096
 
@@ -180,20 +197,47 @@ def _memoized(cls: type, lists: tuple[str, ...] = ()) -> None:
     converter.register_unstructure_hook_func(lambda t: t == tuple_of, unstructure_many)
 
 
+#: How many work states' JSON the codec keeps (a session's live one, mostly).
+MEMO_STATES = 16
+
+
 def _omit_empty_omitted() -> None:
     """A work state with nothing left out past the caps is stored as it was before the
     field existed (``omitted`` only appears once something was counted, not kept).
     Generated at the first use (hook start-up), after the memo's hooks are registered,
-    so its fields use them."""
-    plain: Callable[[Any], dict[str, Any]] | None = None
+    so its fields use them.
 
-    def unstructure(work: records.WorkState) -> dict[str, Any]:
+    While :func:`dumps` encodes by pieces, a work state is one piece too: its JSON,
+    redacted as :func:`dumps` redacts a record, kept by identity (with a copy of
+    ``omitted``, its one mutable field) while the session's checkpoints carry it
+    unchanged, so an unchanged work state is neither unstructured nor checked again."""
+    plain: Callable[[Any], dict[str, Any]] | None = None
+    memo: dict[int, tuple[records.WorkState, dict[str, int], bytes, orjson.Fragment]] = {}
+
+    def unstructure(work: records.WorkState) -> Any:
         nonlocal plain
         if plain is None:
             plain = make_dict_unstructure_fn(
                 records.WorkState, converter, omitted=override(omit_if_default=True)
             )
-        return plain(work)
+        encoding = _encoding
+        if not (encoding.active and encoding.pieces):
+            return plain(work)
+        hit = memo.get(id(work))
+        if hit is None or hit[0] is not work or hit[1] != work.omitted:
+            outer = encoding.found
+            inner: list[bytes] = []
+            encoding.found = inner
+            try:
+                tree = plain(work)
+            finally:
+                encoding.found = outer
+            own = memoryview(_redacted(orjson.dumps(tree), tree, inner)).tobytes()
+            if len(memo) >= MEMO_STATES:
+                memo.clear()
+            hit = memo[id(work)] = (work, dict(work.omitted), own, orjson.Fragment(own))
+        encoding.found.append(hit[2])
+        return hit[3]
 
     converter.register_unstructure_hook(records.WorkState, unstructure)
 
@@ -239,17 +283,64 @@ def dumps(record: object) -> bytes:
         finally:
             encoding.active = encoding.pieces = False
             encoding.found = []
-        if not found:
-            return redact_json(raw)
-        rest = _cut(raw, found)
-        if rest is None:  # not where they were expected: make the rest from the tree
-            rest = orjson.dumps(_without_fragments(tree))
-        return raw if redact_json(rest) is rest else redact_json(raw)
+        return _redacted(raw, tree, found)
     except orjson.JSONEncodeError as exc:
         raise InvalidRecord(
             f"{kind_of(type(record))} cannot be stored as JSON: {exc} "
             "(values must be str, int within 64 bits, float, bool, None, lists or mappings)"
         ) from None
+
+
+def dumps_sized(record: object, holder: str) -> tuple[bytes, int] | None:
+    """:func:`dumps` of a record whose ``holder`` field (a record with ``size_bytes``,
+    0 in ``record``) says the length of the bytes, with that length in it: the bytes
+    :func:`dumps` gives with the last ``"size_bytes":0`` made the length, and the
+    length. The length is counted before the whole JSON is written (the rest of the
+    record with each memoized piece as ``0``, plus the pieces), so the bytes are
+    written once, by orjson. None when this cannot say (pieces off, a piece not at the
+    top, a secret outside the pieces): the caller patches what :func:`dumps` gives."""
+    encoding = _encoding
+    try:
+        encoding.active = True
+        encoding.pieces = piecewise()
+        if not encoding.pieces:
+            return None
+        found: list[bytes] = []
+        encoding.found = found
+        try:
+            tree = to_dict(record)
+        finally:
+            encoding.active = encoding.pieces = False
+            encoding.found = []
+        rest_tree = dict(tree)
+        pieces = 0
+        for name, value in tree.items():
+            if type(value) is orjson.Fragment:
+                rest_tree[name] = 0
+                pieces += 1
+        if pieces != len(found) or tree[holder]["size_bytes"] != 0:
+            return None  # a piece below the top: dumps finds it by searching
+        size = len(orjson.dumps(rest_tree)) - 1 + sum(map(len, found)) - len(found)
+        size += len(str(size + len(str(size))))  # the digits are part of the size
+        tree[holder]["size_bytes"] = size  # rest_tree's too: the same dict
+        rest = orjson.dumps(rest_tree)
+        if redact_json(rest) is not rest:
+            return None
+        raw = orjson.dumps(tree)
+        return (raw, size) if len(raw) == size else None
+    except orjson.JSONEncodeError:
+        return None  # dumps says why
+
+
+def _redacted(raw: bytes, tree: Any, found: list[bytes]) -> bytes:
+    """``raw`` (the JSON of ``tree``, holding the pieces ``found``, each redacted on its
+    own) redacted: the rest checked with each piece in place as ``0``, else the whole."""
+    if not found:
+        return redact_json(raw)
+    rest = _cut(raw, found)
+    if rest is None:  # not where they were expected: make the rest from the tree
+        rest = orjson.dumps(_without_fragments(tree))
+    return raw if redact_json(rest) is rest else redact_json(raw)
 
 
 def _cut(raw: bytes, found: list[bytes]) -> bytes | None:

@@ -327,9 +327,20 @@ class _Scan:
         words = {a for p in PATTERNS for a in p.encoded}
         always = any(not p.anchors for p in PATTERNS)
         self.anchors = None if always else re.compile(_trie(words))
+        folded = {a.translate(_FOLD) for a in words}
+        self.folded = None if always else re.compile(_trie(folded))
         held = any(c in a for a in words for c in (b"{", b","))
         self.outer, self.inner = (b'"', b"") if held else (b"{", b",")
 
+
+#: Lower case, and every digit as ``0``: what :func:`redact_json` searches and remembers.
+#: Text holding an anchor holds the anchor folded, so text whose folded form holds no
+#: folded anchor holds no anchor; and a piece whose folded form was found clean stands
+#: for every piece that folds the same (a checkpoint's new id, timestamps and key differ
+#: from the last one's in their digits alone).
+_FOLD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", b"abcdefghijklmnopqrstuvwxyz0000000000"
+)
 
 _scan: _Scan | None = None
 
@@ -377,7 +388,9 @@ def redact_json(raw: bytes) -> bytes:
     are searched. The pieces are what lies between two ``{`` (about one per record in a
     list: a task, a decision, a file), and a new one is cut again at ``,`` (about one
     field each), so what is searched is the fields that changed: a checkpoint costs a
-    split and a set lookup per record and a search of its new fields. No anchor holds
+    split and a set lookup per record and a search of its new fields. What is searched
+    and remembered is the text folded (``_FOLD``: lower case, digits as ``0``), so a
+    field that differs from one seen before in its digits alone is not new. No anchor holds
     a ``{`` or a ``,`` (else the pieces are the strings, cut at quotes), so no anchor
     is ever cut in two, and a piece with an anchor in it is never remembered: the
     patterns run on the whole text whenever any part of it has one, exactly as if
@@ -387,12 +400,12 @@ def redact_json(raw: bytes) -> bytes:
         _load_env()
     scan = _scanning()
     outer, inner = scan.outer, scan.inner
-    fresh = set(raw.split(outer)).difference(_clean)
+    fresh = set(raw.translate(_FOLD).split(outer)).difference(_clean)
     if not fresh:
         return raw
     fields = set(inner.join(fresh).split(inner)).difference(_clean) if inner else fresh
-    found = scan.anchors
-    if found is not None and found.search(outer.join(fields).lower()) is None:
+    found = scan.folded
+    if found is not None and found.search(outer.join(fields)) is None:
         size = sum(map(len, fresh)) + sum(map(len, fields))
         if _clean_bytes + size > CLEAN_CACHE_BYTES:
             _clean.clear()

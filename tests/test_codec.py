@@ -277,3 +277,45 @@ def test_the_rest_cut_from_the_bytes_is_the_rest_encoded_from_the_tree(
         encoding.found = []
     assert found, "the tasks were encoded as pieces"
     assert codec._cut(raw, found) == orjson.dumps(codec._without_fragments(tree))
+
+
+def test_an_unchanged_work_state_is_encoded_once_and_its_omitted_counts_are_checked() -> None:
+    """dumps keeps a work state's JSON by identity; its one mutable field (``omitted``)
+    changed in place is seen: the bytes are always the whole JSON redacted."""
+    work = WorkState(open_questions=("why?",), omitted={})
+    cp = Checkpoint(id="cp-1", timestamp=NOW, state=work)
+    first = codec.dumps(cp)
+    assert codec.dumps(cp) == first
+    work.omitted["files_modified"] = 3
+    again = codec.dumps(cp)
+    assert b'"omitted":{"files_modified":3}' in again
+    assert again == redact.redact(orjson.dumps(codec.to_dict(cp)).decode()).encode()
+
+
+@given(work_states(max_items=3), st.lists(_SECRET_OR_NOT, min_size=2, max_size=2))
+def test_a_checkpoint_sized_before_it_is_written_is_the_one_patched_after(
+    work: WorkState, texts: list[str]
+) -> None:
+    """dumps_sized counts the length before orjson writes the bytes once; they are the
+    bytes dumps gives with the size patched in, and that size is their length."""
+    cp = Checkpoint(id="cp-1", timestamp=NOW, phase=texts[0], context={"k": texts[1]}, state=work)
+    raw = codec.dumps(cp)
+    sized = codec.dumps_sized(cp, "context_snapshot")
+    if sized is None:  # a secret outside the pieces: the caller patches dumps' bytes
+        return
+    body, size = sized
+    at = raw.rfind(b'"size_bytes":0')
+    assert body == raw[:at] + b'"size_bytes":%d' % size + raw[at + 14 :]
+    assert len(body) == size
+
+
+@given(
+    st.text(max_size=40),
+    st.sampled_from(["cp-1", "ghp_" + "a1" * 18, 'q"\\\u2028é']),
+    st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_pointer_put_together_by_hand_is_the_one_encode_writes(
+    key: str, checkpoint_id: str, moment: datetime
+) -> None:
+    pointer = records.Pointer(key, checkpoint_id, moment)
+    assert codec.encode_pointer(pointer) == codec.encode(pointer)

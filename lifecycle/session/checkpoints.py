@@ -229,7 +229,7 @@ class Checkpoints:
             except CheckpointTooLarge:
                 # Never stuck: the largest fields are cut (and counted) until it fits.
                 cp, body, trimmed = fit(cp)
-            pointer = codec.encode(Pointer(cp.key, cp.id, cp.timestamp))
+            pointer = codec.encode_pointer(Pointer(cp.key, cp.id, cp.timestamp))
             expected: int | None = None if torn else (latest_version or 0)
             try:
                 versions = self.store.batch(
@@ -366,6 +366,11 @@ def _copied(value: Any) -> Any:
 def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
     """The checkpoint with ``context_snapshot.size_bytes`` set to the length of its
     bytes, and those bytes; refused over :data:`MAX_BYTES`, naming the largest fields."""
+    sized = codec.dumps_sized(cp, "context_snapshot")  # None: patched below
+    if sized is not None:  # orjson's bytes: the stores copy what they keep
+        body, size = sized
+        snapshot = revise(cp.context_snapshot, size_bytes=size)
+        return _checked(revise(cp, context_snapshot=snapshot), body)
     raw = codec.dumps(cp)
     marker = b'"size_bytes":0'
     at = raw.rfind(marker)  # the snapshot's own field: JSON escapes quotes in strings
@@ -378,6 +383,10 @@ def encode_sized(cp: Checkpoint) -> tuple[Checkpoint, bytes]:
         cp = revise(cp, context_snapshot=snapshot)
     else:
         body = memoryview(raw).tobytes()
+    return _checked(cp, body)
+
+
+def _checked(cp: Checkpoint, body: bytes) -> tuple[Checkpoint, bytes]:
     size = len(body)
     if size > MAX_BYTES:
         raise too_large(cp, size)

@@ -131,11 +131,17 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 def encode_record(version: int, value: bytes, boot: bytes | None = None) -> bytes:
     """The bytes of one record file: header line, then the value; ``boot`` names the
     boot of a value left unflushed."""
+    return _header(version, value, boot) + value
+
+
+def _header(version: int, value: bytes, boot: bytes | None = None) -> bytes:
+    """The header line of :func:`encode_record` (written before ``value`` with one
+    ``writev``: the value is not copied behind it)."""
     head = b"LC1 %d %d " % (version, len(value))
     if boot is not None:
         head += b"b%s " % boot
     crc = zlib.crc32(value, zlib.crc32(head))
-    return head + b"%08x\n" % crc + value
+    return head + b"%08x\n" % crc
 
 
 def decode_record(key: str, data: bytes) -> tuple[int, bytes]:
@@ -257,12 +263,20 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _write_file(path: str, data: bytes, *, sync: bool = True) -> None:
-    """Create or truncate ``path`` with mode 0600 and write ``data`` (fsynced if ``sync``)."""
+def _write_file(path: str, data: bytes | tuple[bytes, bytes], *, sync: bool = True) -> None:
+    """Create or truncate ``path`` with mode 0600 and write ``data`` (fsynced if ``sync``):
+    bytes, or a header and a value written one after the other."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
-        view = memoryview(data)
+        if isinstance(data, tuple):
+            head, value = data
+            done = os.writev(fd, data)
+            # a short write (rare): the rest as one buffer
+            rest = b"" if done == len(head) + len(value) else (head + value)[done:]
+        else:
+            rest = data
+        view = memoryview(rest)
         while view:
             view = view[os.write(fd, view) :]
         if sync:
@@ -818,7 +832,7 @@ class FileStore:
                 if isinstance(op, Put) and i not in overwrite:
                     folder, path = paths[i]
                     temp = folder + os.sep + "." + path[len(folder) + 1 :] + TMP_SUFFIX
-                    data = encode_record(versions[i], op.value, _unflushed(op))
+                    data = (_header(versions[i], op.value, _unflushed(op)), op.value)
                     self._make_folder(folder)
                     temps[i] = temp
                     try:
@@ -849,8 +863,8 @@ class FileStore:
                 op = ops[i]
                 assert isinstance(op, Put)
                 boot = _unflushed(op)
-                data = encode_record(versions[i], op.value, boot)
-                _write_in_place(fd, data, flush=not (op.volatile or boot is not None))
+                record = encode_record(versions[i], op.value, boot)
+                _write_in_place(fd, record, flush=not (op.volatile or boot is not None))
         finally:
             for temp in temps.values():
                 with contextlib.suppress(OSError):
