@@ -12,6 +12,7 @@ driver's result into the public result; it holds the session's lock around both.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,12 +27,12 @@ from lifecycle.records import Checkpoint, LiveContext, WorkState, assemble, revi
 from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
-from lifecycle.session.step import NO_EDIT, Change, Edit, Snapshot, Step
+from lifecycle.session.step import NO_EDIT, Change, Edit, Evaluate, Snapshot, Step
 from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, SessionFacts
-from lifecycle.triggers.time import TimeSettings, counted
+from lifecycle.triggers.time import TimeSettings, TimeTrigger, counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,6 +71,9 @@ class Driver:
             event: tuple(e for e in self.evaluators if event in getattr(e, "events", (event,)))
             for event in Event
         }
+        # Per event, the active seconds below which none of those can call for a checkpoint
+        # (None: no such bound known): such an event builds no facts for them.
+        self._quiet = {event: _quiet(asked) for event, asked in self._asked.items()}
         # The session's whole live state: one frozen record (``session/context``) and the
         # field changes of the events since, not folded into it (a pair replaced whole,
         # its dict never changed once held: a reader without the lock sees one pair).
@@ -199,7 +203,28 @@ class Driver:
                     effects.update(active_seconds=active, last_activity_at=last_activity)
         if activity.event is Event.TASK_COMPLETED:
             tasks += 1  # the completion being evaluated counts
-        state, evaluators = self.state, self._asked[activity.event]
+        saved = self.saved
+        quiet = self._quiet[activity.event]
+        if call is not None or (quiet is not None and active < quiet):
+            evaluate = None  # a manual call, or no evaluator can call for one now
+        else:
+            evaluate = self._evaluate(activity.event, active, last_auto, tasks)
+        return Step(
+            activity,
+            self.snapshot(),
+            self.saved_at,
+            effects if effects is not None else self.effects(),
+            edit=edit,
+            evaluate=evaluate,
+            call=call,
+            saved_is_restored=saved is not None and saved is self.restored,
+        )
+
+    def _evaluate(
+        self, event: Event, active: float, last_auto: datetime | None, tasks: int
+    ) -> Evaluate:
+        """The evaluators' question for this event, with the session's facts now."""
+        state, evaluators = self.state, self._asked[event]
         last_at = None if self.saved is None else self.saved.timestamp
 
         def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:
@@ -209,17 +234,7 @@ class Driver:
             facts = assemble(SessionFacts, state, float(active), last_at, last_auto, tasks, unsaved)
             return evaluate_all(evaluators, a, facts, a.at)
 
-        saved = self.saved
-        return Step(
-            activity,
-            self.snapshot(),
-            self.saved_at,
-            effects if effects is not None else self.effects(),
-            edit=edit,
-            evaluate=None if call is not None else evaluate,
-            call=call,
-            saved_is_restored=saved is not None and saved is self.restored,
-        )
+        return evaluate
 
     def work(
         self, event: Event, change: Change | None, *, edit: Edit | None = None, **activity: Any
@@ -329,6 +344,17 @@ class Driver:
             log.warning("restore.failed", error=str(exc))
             warnings.append(f"could not read checkpoints ({exc}); starting a fresh session")
             return None
+
+
+def _quiet(asked: tuple[Evaluator, ...]) -> float | None:
+    """The active seconds below which none of ``asked`` calls for a checkpoint: none asked,
+    never; the time trigger alone (not a subclass: its ``evaluate`` is known), below its
+    interval; else None (each is asked)."""
+    if not asked:
+        return math.inf
+    if len(asked) == 1 and type(asked[0]) is TimeTrigger:
+        return asked[0].settings.interval.total_seconds()
+    return None
 
 
 class _Guards(dict):  # type: ignore[type-arg]

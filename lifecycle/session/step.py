@@ -42,8 +42,9 @@ class Snapshot:
     def differs(self, other: Snapshot) -> bool:
         """``self != other``, with a field both hold the same value of taken as equal
         without comparing it (an event changes one field, if any; the rest are shared)."""
+        # ``not ==``: attrs' ``!=`` is a second call to its ``==``.
         return (
-            (self.work is not other.work and self.work != other.work)
+            (self.work is not other.work and not self.work == other.work)  # noqa: SIM201
             or self.phase != other.phase
             or (self.progress is not other.progress and self.progress != other.progress)
             or (self.context is not other.context and self.context != other.context)
@@ -182,9 +183,14 @@ class Step:
         # The guards of work events first: every one of them asks these two.
         if guard is Guard.HAS_UNSAVED:
             saved = self.saved
-            value = saved is None or saved.differs(self.after)
+            if saved is None:
+                value = True
+            else:
+                after = self._after
+                value = saved.differs(self.after if after is None else after)
         elif guard is Guard.CHECKPOINT_DUE:
-            value = self.triggered() is not None
+            # No evaluators to ask (none can call, or a manual call): the call is known.
+            value = (self.call if self.evaluate is None else self.triggered()) is not None
         elif guard is Guard.RESTORE_AVAILABLE:
             value = self.restore is not None
         elif guard is Guard.SAVED_IS_RESTORED:
