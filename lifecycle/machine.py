@@ -46,6 +46,10 @@ class EffectFailed(LifecycleError):
         super().__init__(str(cause))
 
 
+#: Each state's name (``state.value`` is two calls of the enum's property).
+_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
+
+
 class Driver:
     """The model transitions sees: the state name, nothing else."""
 
@@ -53,7 +57,7 @@ class Driver:
 
     def __init__(self, state: SessionState = TABLE.initial) -> None:
         # The plain name: transitions would take an Enum member by its name, not its value.
-        self.state: str = state.value
+        self.state: str = _NAMES[state]
 
 
 def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:
@@ -117,6 +121,8 @@ def _build(spec: Spec = TABLE) -> Any:
 #: The shared machine for a table, built on first use. (Cached by wrapping, not with a
 #: decorator: mutmut does not mutate decorated functions, and ``_build`` is the machine.)
 build = functools.cache(_build)
+#: TABLE's machine once :func:`fire` built it (no hash of the spec on every event).
+_table: list[Any] = []
 
 
 def fire(
@@ -127,11 +133,14 @@ def fire(
     Raises IllegalTransition (and asks nothing) when the table has no row for
     ``event`` in ``state``. Other exceptions from guards or effects propagate.
     """
-    legal = spec.legal_events(state)
-    if event not in legal:
+    if event not in spec.legal_events(state):
+        legal = spec.legal_events(state)
         raise IllegalTransition(state.value, event.value, (e.value for e in legal))
-    trigger = build(spec).events[event].trigger  # an Event is the str it is named by
+    machine = _table[0] if spec is TABLE and _table else build(spec)
+    trigger = machine.events[event].trigger  # an Event is the str it is named by
     driver = Driver(state)
+    if spec is TABLE and not _table:
+        _table.append(machine)
     fired: list[Row] = []
     try:
         trigger(driver, decider=decider, fired=fired)

@@ -12,6 +12,7 @@ driver's result into the public result; it holds the session's lock around both.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
 from lifecycle.session.step import NO_EDIT, Change, Edit, Evaluate, Snapshot, Step
-from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
+from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row, SessionState
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, SessionFacts
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     Clock = Callable[[], datetime]
 
 log = get_logger(__name__)
+_std = logging.getLogger(__name__)  # the standard logger ``log`` writes to
+#: Each state's name (``state.value`` is two calls of the enum's property).
+_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
 
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
 WARNINGS_KEPT = 50
@@ -240,11 +244,18 @@ class Driver:
         self, event: Event, change: Change | None, *, edit: Edit | None = None, **activity: Any
     ) -> tuple[Row, EventEffects]:
         """A work event: ``change`` applied to the work (and ``edit``'s scalars)."""
-        effects = self.begin(event)
+        # begin() and effects(), one call less each on the commonest events.
+        if event not in TABLE.legal_events(self.state):
+            self.legal(event)  # raises, naming the legal events
+        if self.learnings.pending:
+            self.learnings.retry(self.learned)
+        effects = EventEffects(
+            self.env, *self._held, self.saved, self.restored, floor=self.floor
+        )  # fmt: skip
         if edit is None:
             edit = NO_EDIT if change is None else Edit(change)
         else:
-            edit = attrs.evolve(edit, change=change)
+            edit = edit._replace(change=change)
         step = self.step(Activity(event, self.now(peek=True), **activity), edit, effects)
         return self.dispatch(event, step, effects), effects
 
@@ -280,10 +291,10 @@ class Driver:
         """Fire the event; adopt what its effects built. An event that raises changes
         nothing, not even the clock floor or the active time."""
         source = self.state
-        logs_on = log.enabled()
+        logs_on = _std.isEnabledFor(logging.INFO)  # log.enabled(), one call less
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self._held = effects.commit(state.value, step.activity.at)
+        self._held = effects.commit(_NAMES[state], step.activity.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:

@@ -142,7 +142,9 @@ def decide(item: Decision) -> Change:
 
 def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
     limits.text("file path", path, limits.FILE_PATH_CHARS)
-    ops = tuple([limits.clip(o, limits.FILE_OPERATION_CHARS) for o in ops])
+    most = limits.FILE_OPERATION_CHARS
+    if len(ops) != 1 or len(ops[0]) > most:  # one short operation (the usual): kept as is
+        ops = tuple([limits.clip(o, most) for o in ops])
     kept = limits.FILE_OPERATIONS
 
     def change(work: WorkState) -> WorkState:
@@ -151,10 +153,14 @@ def change_file(path: str, ops: tuple[str, ...], changes: int | None) -> Change:
         if at is not None:
             old = files[at]
             known = old.operations
-            added = [o for o in ops if o not in known]
-            merged = (known + tuple(added))[:kept] if added or len(known) > kept else known
+            added: tuple[str, ...] = ()
+            for o in ops:  # a loop, not a comprehension: one call less
+                if o not in known:
+                    added = tuple(o for o in ops if o not in known)
+                    break
+            merged = (known + added)[:kept] if added or len(known) > kept else known
             total = old.changes if changes is None else (old.changes or 0) + changes
-            line = recent(work.recent_changes, f"{'/'.join(ops)} {path}")
+            line = (*work.recent_changes, f"{'/'.join(ops)} {path}")[-RECENT_KEPT:]  # recent()
             if merged is known and total == old.changes:
                 # The same record and the same tuple: comparing the work with the last
                 # checkpoint's then finds them identical without a field-by-field look.
