@@ -133,7 +133,7 @@ def fire(
     Raises IllegalTransition (and asks nothing) when the table has no row for
     ``event`` in ``state``. Other exceptions from guards or effects propagate.
     """
-    if event not in spec.legal_events(state):
+    if event not in spec.legal.get(state, ()):
         legal = spec.legal_events(state)
         raise IllegalTransition(state.value, event.value, (e.value for e in legal))
     machine = _table[0] if spec is TABLE and _table else build(spec)

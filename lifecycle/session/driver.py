@@ -28,7 +28,7 @@ from lifecycle.records import Checkpoint, LiveContext, WorkState, assemble, revi
 from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
-from lifecycle.session.step import NO_EDIT, Change, Edit, Evaluate, Snapshot, Step
+from lifecycle.session.step import NO_EDIT, Change, Edit, Evaluate, Occurred, Snapshot, Step
 from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row, SessionState
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
@@ -183,7 +183,7 @@ class Driver:
 
     def step(
         self,
-        activity: Activity,
+        activity: Activity | Occurred,
         edit: Edit,
         effects: EventEffects | None = None,
         *,
@@ -192,27 +192,29 @@ class Driver:
         """The event's facts. Active time first counts the gap up to this event (the time
         trigger reads it), in the event's effects: the live record changes only if the
         event does."""
+        if isinstance(activity, Activity):
+            event, at = activity.event, activity.at
+        else:
+            event, at, _ = activity
         live, changes = self._held  # a field changed since: in ``changes``
         active, last_auto, tasks = 0.0, None, 0
         if live is not None:
             active = changes.get("active_seconds", live.active_seconds)
             last_auto = changes.get("last_auto_checkpoint_at", live.last_auto_checkpoint_at)
             tasks = changes.get("tasks_since_checkpoint", live.tasks_since_checkpoint)
-            if activity.event in ACTIVE_TIME_EVENTS:
+            if event in ACTIVE_TIME_EVENTS:
                 last_activity = changes.get("last_activity_at", live.last_activity_at)
-                active, last_activity = counted(
-                    active, last_activity, activity.at, self.time_settings
-                )
+                active, last_activity = counted(active, last_activity, at, self.time_settings)
                 if effects is not None:
                     effects.update(active_seconds=active, last_activity_at=last_activity)
-        if activity.event is Event.TASK_COMPLETED:
+        if event is Event.TASK_COMPLETED:
             tasks += 1  # the completion being evaluated counts
         saved = self.saved
-        quiet = self._quiet[activity.event]
+        quiet = self._quiet[event]
         if call is not None or (quiet is not None and active < quiet):
             evaluate = None  # a manual call, or no evaluator can call for one now
         else:
-            evaluate = self._evaluate(activity.event, active, last_auto, tasks)
+            evaluate = self._evaluate(event, active, last_auto, tasks)
         return Step(
             activity,
             self.snapshot(),
@@ -245,7 +247,7 @@ class Driver:
     ) -> tuple[Row, EventEffects]:
         """A work event: ``change`` applied to the work (and ``edit``'s scalars)."""
         # begin() and effects(), one call less each on the commonest events.
-        if event not in TABLE.legal_events(self.state):
+        if event not in TABLE.legal[self.state]:
             self.legal(event)  # raises, naming the legal events
         if self.learnings.pending:
             self.learnings.retry(self.learned)
@@ -256,7 +258,8 @@ class Driver:
             edit = NO_EDIT if change is None else Edit(change)
         else:
             edit = edit._replace(change=change)
-        step = self.step(Activity(event, self.now(peek=True), **activity), edit, effects)
+        # The Activity is built only if an evaluator is asked.
+        step = self.step((event, self.now(peek=True), activity), edit, effects)
         return self.dispatch(event, step, effects), effects
 
     def load(
@@ -294,7 +297,7 @@ class Driver:
         logs_on = _std.isEnabledFor(logging.INFO)  # log.enabled(), one call less
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self._held = effects.commit(_NAMES[state], step.activity.at)
+        self._held = effects.commit(_NAMES[state], step.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:

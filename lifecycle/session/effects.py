@@ -202,7 +202,7 @@ class EventEffects:
         pending["progress"] = after.progress
         pending["context"] = after.context
         pending["work"] = after.work
-        if step.activity.event is Event.TASK_COMPLETED:
+        if step.event is Event.TASK_COMPLETED:
             pending = self._pending
             tasks = pending.get("tasks_since_checkpoint", base.tasks_since_checkpoint)
             pending["tasks_since_checkpoint"] = tasks + 1

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lifecycle.errors import LifecycleError
 from lifecycle.machine import EffectFailed
 from lifecycle.records import Checkpoint, CheckpointType, JSONValue, WorkState
-from lifecycle.spec import Effect, Guard, Row
+from lifecycle.spec import Effect, Event, Guard, Row
 from lifecycle.triggers.base import Activity, CheckpointCall
 
 Change = Callable[[WorkState], WorkState]
@@ -90,6 +90,10 @@ class Effects(Protocol):
     def finalize(self, step: Step, *, checkpoint: bool) -> None: ...
 
 
+#: An event not yet made an :class:`Activity`: the event, its moment and the activity's
+#: other fields (a task, an operation, an error).
+Occurred = tuple[Event, datetime, dict[str, Any]]
+
 #: The trigger evaluators for this event: the activity, and whether work is unsaved after it.
 Evaluate = Callable[[Activity, bool], CheckpointCall | None]
 
@@ -98,14 +102,17 @@ class Step:
     """The facts of one event (decide) and the effect of the row that fired (do)."""
 
     __slots__ = (
+        "_activity",
         "_after",
+        "_fields",
         "_outcome",
-        "activity",
+        "at",
         "before",
         "call",
         "edit",
         "effects",
         "evaluate",
+        "event",
         "failure",
         "restore",
         "saved",
@@ -116,7 +123,7 @@ class Step:
 
     def __init__(
         self,
-        activity: Activity,
+        activity: Activity | Occurred,
         before: Snapshot,
         saved: Snapshot | None,
         effects: Effects,
@@ -127,7 +134,14 @@ class Step:
         restore: Checkpoint | None = None,
         saved_is_restored: bool = False,
     ) -> None:
-        self.activity = activity
+        self.at: datetime
+        self.event: Event
+        if isinstance(activity, Activity):
+            self._activity: Activity | None = activity
+            self.event, self.at = activity.event, activity.at
+        else:  # built when an evaluator asks (most events ask none)
+            self._activity = None
+            self.event, self.at, self._fields = activity
         self.before = before
         self.saved = saved
         self.effects = effects
@@ -143,8 +157,11 @@ class Step:
         self._outcome: dict[Guard, bool] = {}
 
     @property
-    def at(self) -> datetime:
-        return self.activity.at
+    def activity(self) -> Activity:
+        """The event as the evaluators see it."""
+        if self._activity is None:
+            self._activity = Activity(self.event, self.at, **self._fields)
+        return self._activity
 
     @property
     def after(self) -> Snapshot:
