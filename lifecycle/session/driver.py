@@ -206,7 +206,7 @@ class Driver:
                 last_activity = changes.get("last_activity_at", live.last_activity_at)
                 active, last_activity = counted(active, last_activity, at, self.time_settings)
                 if effects is not None:
-                    effects.update(active_seconds=active, last_activity_at=last_activity)
+                    effects.count(active, last_activity)
         if event is Event.TASK_COMPLETED:
             tasks += 1  # the completion being evaluated counts
         saved = self.saved
@@ -255,7 +255,7 @@ class Driver:
             self.env, *self._held, self.saved, self.restored, floor=self.floor
         )  # fmt: skip
         if edit is None:
-            edit = NO_EDIT if change is None else Edit(change)
+            edit = NO_EDIT if change is None else Edit.of(change)
         else:
             edit = edit._replace(change=change)
         # The Activity is built only if an evaluator is asked.

@@ -149,6 +149,12 @@ class EventEffects:
         """Change fields of the live record (folded in when it is next read)."""
         self._pending.update(fields)
 
+    def count(self, active_seconds: float, last_activity_at: datetime | None) -> None:
+        """The active time this event counted (``update`` of the two, with no dict built)."""
+        pending = self._pending
+        pending["active_seconds"] = active_seconds
+        pending["last_activity_at"] = last_activity_at
+
     # loading ------------------------------------------------------------------------------
 
     def restore(self, step: Step, checkpoint: Checkpoint) -> None:

@@ -42,9 +42,16 @@ class Snapshot(NamedTuple):
     def differs(self, other: Snapshot) -> bool:
         """``self != other``, with a field both hold the same value of taken as equal
         without comparing it (an event changes one field, if any; the rest are shared)."""
-        # ``not ==``: attrs' ``!=`` is a second call to its ``==``.
+        # The recent changes first (a work event adds one: two different works differ
+        # there, most often), and ``not ==``: attrs' ``!=`` is a second call to its ``==``.
+        work, theirs = self.work, other.work
         return (
-            (self.work is not other.work and not self.work == other.work)  # noqa: SIM201
+            (
+                work is not theirs
+                and (
+                    work.recent_changes != theirs.recent_changes or not work == theirs  # noqa: SIM201
+                )
+            )
             or self.phase != other.phase
             or (self.progress is not other.progress and self.progress != other.progress)
             or (self.context is not other.context and self.context != other.context)
@@ -63,12 +70,25 @@ class Edit(NamedTuple):
     def apply(self, before: Snapshot) -> Snapshot:
         if self is NO_EDIT:
             return before
-        return Snapshot(
-            before.phase if self.phase is None else self.phase,
-            before.progress if self.progress is None else self.progress,
-            before.context if self.context is None else self.context,
-            before.work if self.change is None else self.change(before.work),
+        return _tuple(
+            Snapshot,
+            (
+                before.phase if self.phase is None else self.phase,
+                before.progress if self.progress is None else self.progress,
+                before.context if self.context is None else self.context,
+                before.work if self.change is None else self.change(before.work),
+            ),
         )
+
+    @classmethod
+    def of(cls, change: Change) -> Edit:
+        """``Edit(change)`` (a work event's), without the named tuple's Python ``__new__``."""
+        return _tuple(cls, (change, None, None, None, None))
+
+
+#: A named tuple of its values in field order, built by ``tuple`` itself: the class's own
+#: ``__new__`` (Python) costs more than the tuple.
+_tuple = tuple.__new__
 
 
 #: The edit of an event that changes nothing: its state after is the state before.
@@ -203,7 +223,9 @@ class Step:
                 value = True
             else:
                 after = self._after
-                value = saved.differs(self.after if after is None else after)
+                if after is None:  # :attr:`after`, one call less
+                    after = self._after = self.edit.apply(self.before)
+                value = saved.differs(after)
         elif guard is Guard.CHECKPOINT_DUE:
             # No evaluators to ask (none can call, or a manual call): the call is known.
             value = (self.call if self.evaluate is None else self.triggered()) is not None
