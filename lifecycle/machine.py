@@ -70,6 +70,13 @@ def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:
             decider: Decider = event_data.kwargs["decider"]
             return decider.guard(guard) is want
 
+    elif len(when) == 2:  # unrolled: most rows of the work events have two guards
+        (first, want_first), (second, want_second) = when
+
+        def check(event_data: Any) -> bool:
+            ask = event_data.kwargs["decider"].guard
+            return ask(first) is want_first and ask(second) is want_second
+
     else:
 
         def check(event_data: Any) -> bool:
