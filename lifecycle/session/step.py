@@ -27,8 +27,8 @@ Change = Callable[[WorkState], WorkState]
 class Snapshot(NamedTuple):
     """The session state a durable checkpoint holds (compared to decide unsaved work).
 
-    A named tuple, not an attrs record: one is built on most events, in a third of the
-    time (two of them per work event with an ``Edit``)."""
+    A named tuple, not an attrs record: a work event builds one (and an ``Edit``), and a
+    frozen attrs record costs more to build."""
 
     phase: str
     progress: dict[str, JSONValue]
