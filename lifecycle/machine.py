@@ -46,6 +46,10 @@ class EffectFailed(LifecycleError):
         super().__init__(str(cause))
 
 
+#: Each state's name (``state.value`` is two calls of the enum's property).
+_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
+
+
 class Driver:
     """The model transitions sees: the state name, nothing else."""
 
@@ -53,7 +57,7 @@ class Driver:
 
     def __init__(self, state: SessionState = TABLE.initial) -> None:
         # The plain name: transitions would take an Enum member by its name, not its value.
-        self.state: str = state.value
+        self.state: str = _NAMES[state]
 
 
 def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:
@@ -65,6 +69,13 @@ def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:
         def check(event_data: Any) -> bool:
             decider: Decider = event_data.kwargs["decider"]
             return decider.guard(guard) is want
+
+    elif len(when) == 2:  # unrolled: most rows of the work events have two guards
+        (first, want_first), (second, want_second) = when
+
+        def check(event_data: Any) -> bool:
+            ask = event_data.kwargs["decider"].guard
+            return ask(first) is want_first and ask(second) is want_second
 
     else:
 
@@ -117,6 +128,8 @@ def _build(spec: Spec = TABLE) -> Any:
 #: The shared machine for a table, built on first use. (Cached by wrapping, not with a
 #: decorator: mutmut does not mutate decorated functions, and ``_build`` is the machine.)
 build = functools.cache(_build)
+#: TABLE's machine once :func:`fire` built it (no hash of the spec on every event).
+_table: list[Any] = []
 
 
 def fire(
@@ -127,11 +140,14 @@ def fire(
     Raises IllegalTransition (and asks nothing) when the table has no row for
     ``event`` in ``state``. Other exceptions from guards or effects propagate.
     """
-    legal = spec.legal_events(state)
-    if event not in legal:
+    if event not in spec.legal.get(state, ()):
+        legal = spec.legal_events(state)
         raise IllegalTransition(state.value, event.value, (e.value for e in legal))
-    trigger = build(spec).events[event].trigger  # an Event is the str it is named by
+    machine = _table[0] if spec is TABLE and _table else build(spec)
+    trigger = machine.events[event].trigger  # an Event is the str it is named by
     driver = Driver(state)
+    if spec is TABLE and not _table:
+        _table.append(machine)
     fired: list[Row] = []
     try:
         trigger(driver, decider=decider, fired=fired)

@@ -300,7 +300,8 @@ class Spec:
     _by_pair: dict[tuple[Event, SessionState], tuple[Row, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
-    _legal: dict[SessionState, frozenset[Event]] = attrs.field(init=False, eq=False, repr=False)
+    #: Each state's legal events (:meth:`legal_events` without the call, for every event).
+    legal: dict[SessionState, frozenset[Event]] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         by_pair: dict[tuple[Event, SessionState], list[Row]] = {}
@@ -308,13 +309,13 @@ class Spec:
             by_pair.setdefault((row.event, row.source), []).append(row)
         object.__setattr__(self, "_by_pair", {k: tuple(v) for k, v in by_pair.items()})
         legal = {s: frozenset(e for e, src in by_pair if src is s) for s in self.states}
-        object.__setattr__(self, "_legal", legal)
+        object.__setattr__(self, "legal", legal)
 
     def rows_for(self, event: Event, source: SessionState) -> tuple[Row, ...]:
         return self._by_pair.get((event, source), ())
 
     def legal_events(self, state: SessionState) -> frozenset[Event]:
-        return self._legal.get(state, frozenset())
+        return self.legal.get(state, frozenset())
 
     def guards_for(self, event: Event, source: SessionState) -> tuple[Guard, ...]:
         """The guards that decide between the rows for ``event`` in ``source``, in order."""

@@ -12,6 +12,8 @@ driver's result into the public result; it holds the session's lock around both.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,12 +28,12 @@ from lifecycle.records import Checkpoint, LiveContext, WorkState, assemble, revi
 from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
-from lifecycle.session.step import NO_EDIT, Change, Edit, Snapshot, Step
-from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
+from lifecycle.session.step import NO_EDIT, Change, Edit, Evaluate, Occurred, Snapshot, Step
+from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row, SessionState
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, SessionFacts
-from lifecycle.triggers.time import TimeSettings, counted
+from lifecycle.triggers.time import TimeSettings, TimeTrigger, counted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,6 +44,11 @@ if TYPE_CHECKING:
     Clock = Callable[[], datetime]
 
 log = get_logger(__name__)
+#: Per event: the evaluators it asks, and the active seconds below which none calls.
+_Maps = tuple[dict[Event, tuple[Evaluator, ...]], dict[Event, float | None]]
+_std = logging.getLogger(__name__)  # the standard logger ``log`` writes to
+#: Each state's name (``state.value`` is two calls of the enum's property).
+_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
 
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
 WARNINGS_KEPT = 50
@@ -68,7 +75,10 @@ class Driver:
         self.clock = clock
         self.time_settings = time_settings
         self.evaluators = tuple(evaluators)
-        self._asked = _asked(self.evaluators)
+        # The evaluators each event asks, in order, and per event the active seconds below
+        # which none of those can call for a checkpoint (None: no such bound known): such
+        # an event builds no facts for them. Shared by the managers of one evaluator tuple.
+        self._asked, self._quiet = _asked(self.evaluators)
         # The session's whole live state: one frozen record (``session/context``) and the
         # field changes of the events since, not folded into it (a pair replaced whole,
         # its dict never changed once held: a reader without the lock sees one pair).
@@ -174,7 +184,7 @@ class Driver:
 
     def step(
         self,
-        activity: Activity,
+        activity: Activity | Occurred,
         edit: Edit,
         effects: EventEffects | None = None,
         *,
@@ -183,22 +193,45 @@ class Driver:
         """The event's facts. Active time first counts the gap up to this event (the time
         trigger reads it), in the event's effects: the live record changes only if the
         event does."""
+        if isinstance(activity, Activity):
+            event, at = activity.event, activity.at
+        else:
+            event, at, _ = activity
         live, changes = self._held  # a field changed since: in ``changes``
         active, last_auto, tasks = 0.0, None, 0
         if live is not None:
             active = changes.get("active_seconds", live.active_seconds)
             last_auto = changes.get("last_auto_checkpoint_at", live.last_auto_checkpoint_at)
             tasks = changes.get("tasks_since_checkpoint", live.tasks_since_checkpoint)
-            if activity.event in ACTIVE_TIME_EVENTS:
+            if event in ACTIVE_TIME_EVENTS:
                 last_activity = changes.get("last_activity_at", live.last_activity_at)
-                active, last_activity = counted(
-                    active, last_activity, activity.at, self.time_settings
-                )
+                active, last_activity = counted(active, last_activity, at, self.time_settings)
                 if effects is not None:
-                    effects.update(active_seconds=active, last_activity_at=last_activity)
-        if activity.event is Event.TASK_COMPLETED:
+                    effects.count(active, last_activity)
+        if event is Event.TASK_COMPLETED:
             tasks += 1  # the completion being evaluated counts
-        state, evaluators = self.state, self._asked[activity.event]
+        saved = self.saved
+        quiet = self._quiet[event]
+        if call is not None or (quiet is not None and active < quiet):
+            evaluate = None  # a manual call, or no evaluator can call for one now
+        else:
+            evaluate = self._evaluate(event, active, last_auto, tasks)
+        return Step(
+            activity,
+            self.snapshot(),
+            self.saved_at,
+            effects if effects is not None else self.effects(),
+            edit=edit,
+            evaluate=evaluate,
+            call=call,
+            saved_is_restored=saved is not None and saved is self.restored,
+        )
+
+    def _evaluate(
+        self, event: Event, active: float, last_auto: datetime | None, tasks: int
+    ) -> Evaluate:
+        """The evaluators' question for this event, with the session's facts now."""
+        state, evaluators = self.state, self._asked[event]
         last_at = None if self.saved is None else self.saved.timestamp
 
         def evaluate(a: Activity, unsaved: bool) -> CheckpointCall | None:
@@ -208,28 +241,26 @@ class Driver:
             facts = assemble(SessionFacts, state, float(active), last_at, last_auto, tasks, unsaved)
             return evaluate_all(evaluators, a, facts, a.at)
 
-        saved = self.saved
-        return Step(
-            activity,
-            self.snapshot(),
-            self.saved_at,
-            effects if effects is not None else self.effects(),
-            edit=edit,
-            evaluate=None if call is not None else evaluate,
-            call=call,
-            saved_is_restored=saved is not None and saved is self.restored,
-        )
+        return evaluate
 
     def work(
         self, event: Event, change: Change | None, *, edit: Edit | None = None, **activity: Any
     ) -> tuple[Row, EventEffects]:
         """A work event: ``change`` applied to the work (and ``edit``'s scalars)."""
-        effects = self.begin(event)
+        # begin() and effects(), one call less each on the commonest events.
+        if event not in TABLE.legal[self.state]:
+            self.legal(event)  # raises, naming the legal events
+        if self.learnings.pending:
+            self.learnings.retry(self.learned)
+        effects = EventEffects(
+            self.env, *self._held, self.saved, self.restored, floor=self.floor
+        )  # fmt: skip
         if edit is None:
-            edit = NO_EDIT if change is None else Edit(change)
+            edit = NO_EDIT if change is None else Edit.of(change)
         else:
-            edit = attrs.evolve(edit, change=change)
-        step = self.step(Activity(event, self.now(peek=True), **activity), edit, effects)
+            edit = edit._replace(change=change)
+        # The Activity is built only if an evaluator is asked.
+        step = self.step((event, self.now(peek=True), activity), edit, effects)
         return self.dispatch(event, step, effects), effects
 
     def load(
@@ -259,10 +290,10 @@ class Driver:
         """Fire the event; adopt what its effects built. An event that raises changes
         nothing, not even the clock floor or the active time."""
         source = self.state
-        logs_on = log.enabled()
+        logs_on = _std.isEnabledFor(logging.INFO)  # log.enabled(), one call less
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self._held = effects.commit(state.value, step.activity.at)
+        self._held = effects.commit(_NAMES[state], step.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:
@@ -327,12 +358,13 @@ class Driver:
 
 
 #: The last few evaluator tuples' maps (by identity, the tuple held): the managers that
-#: share the default evaluators share one map.
-_ASKED: dict[int, tuple[tuple[Evaluator, ...], dict[Event, tuple[Evaluator, ...]]]] = {}
+#: share the default evaluators share them.
+_ASKED: dict[int, tuple[tuple[Evaluator, ...], _Maps]] = {}
 
 
-def _asked(evaluators: tuple[Evaluator, ...]) -> dict[Event, tuple[Evaluator, ...]]:
-    """The evaluators each event asks, in order: those that can call for it (read only)."""
+def _asked(evaluators: tuple[Evaluator, ...]) -> _Maps:
+    """The evaluators each event asks, in order (those that can call for it), and each
+    event's quiet bound (:func:`_quiet`); both read only."""
     hit = _ASKED.get(id(evaluators))
     if hit is not None and hit[0] is evaluators:
         return hit[1]
@@ -340,10 +372,22 @@ def _asked(evaluators: tuple[Evaluator, ...]) -> dict[Event, tuple[Evaluator, ..
         event: tuple(e for e in evaluators if event in getattr(e, "events", (event,)))
         for event in Event
     }
+    maps = (asked, {event: _quiet(each) for event, each in asked.items()})
     if len(_ASKED) >= 8:
         _ASKED.clear()
-    _ASKED[id(evaluators)] = (evaluators, asked)
-    return asked
+    _ASKED[id(evaluators)] = (evaluators, maps)
+    return maps
+
+
+def _quiet(asked: tuple[Evaluator, ...]) -> float | None:
+    """The active seconds below which none of ``asked`` calls for a checkpoint: none asked,
+    never; the time trigger alone (not a subclass: its ``evaluate`` is known), below its
+    interval; else None (each is asked)."""
+    if not asked:
+        return math.inf
+    if len(asked) == 1 and type(asked[0]) is TimeTrigger:
+        return asked[0].settings.interval.total_seconds()
+    return None
 
 
 class _Guards(dict):  # type: ignore[type-arg]

@@ -151,6 +151,12 @@ class EventEffects:
         """Change fields of the live record (folded in when it is next read)."""
         self._pending.update(fields)
 
+    def count(self, active_seconds: float, last_activity_at: datetime | None) -> None:
+        """The active time this event counted (``update`` of the two, with no dict built)."""
+        pending = self._pending
+        pending["active_seconds"] = active_seconds
+        pending["last_activity_at"] = last_activity_at
+
     # loading ------------------------------------------------------------------------------
 
     def restore(self, step: Step, checkpoint: Checkpoint) -> None:
@@ -207,7 +213,7 @@ class EventEffects:
         pending["progress"] = after.progress
         pending["context"] = after.context
         pending["work"] = after.work
-        if step.activity.event is Event.TASK_COMPLETED:
+        if step.event is Event.TASK_COMPLETED:
             pending = self._pending
             tasks = pending.get("tasks_since_checkpoint", base.tasks_since_checkpoint)
             pending["tasks_since_checkpoint"] = tasks + 1

@@ -63,7 +63,7 @@ from lifecycle.session.results import (
     StartResult,
 )
 from lifecycle.session.step import Change, Edit
-from lifecycle.spec import Event, SessionState
+from lifecycle.spec import Event, Row, SessionState
 from lifecycle.stores import ProjectStore, Store, open_store
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, Operation
 from lifecycle.triggers.time import TimeSettings
@@ -590,7 +590,16 @@ class SessionManager:
     ) -> Outcome:
         # Under the session's lock already: every work event is an @event method.
         row, effects = self._driver.work(event, change, edit=edit, **activity)
-        return Outcome(self._driver.state, row.label, effects.written or effects.failed)
+        checkpoint = effects.written or effects.failed
+        if checkpoint is not None:
+            return Outcome(self._driver.state, row.label, checkpoint)
+        # No checkpoint: the outcome is the row's (its state after is the row's target),
+        # one frozen record per row.
+        known = _OUTCOMES.get(id(row))
+        if known is None or known[0] is not row:
+            known = (row, Outcome(self._driver.state, row.label))
+            _OUTCOMES[id(row)] = known
+        return known[1]
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -602,6 +611,11 @@ class SessionManager:
                 if self._strict:
                     raise
                 log.error("hook.failed", hook=type(hook).__name__, method=name, error=repr(exc))
+
+
+#: The outcome of each row that fired writing no checkpoint, by the row's id (with the
+#: row, so that an id reused by another row is not taken for it).
+_OUTCOMES: dict[int, tuple[Row, Outcome]] = {}
 
 
 def _within_limits(

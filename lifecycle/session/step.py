@@ -13,22 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
-
-import attrs
+from typing import Any, NamedTuple, Protocol
 
 from lifecycle.errors import LifecycleError
 from lifecycle.machine import EffectFailed
 from lifecycle.records import Checkpoint, CheckpointType, JSONValue, WorkState
-from lifecycle.spec import Effect, Guard, Row
+from lifecycle.spec import Effect, Event, Guard, Row
 from lifecycle.triggers.base import Activity, CheckpointCall
 
 Change = Callable[[WorkState], WorkState]
 
 
-@attrs.frozen
-class Snapshot:
-    """The session state a durable checkpoint holds (compared to decide unsaved work)."""
+class Snapshot(NamedTuple):
+    """The session state a durable checkpoint holds (compared to decide unsaved work).
+
+    A named tuple, not an attrs record: a work event builds one (and an ``Edit``), and a
+    frozen attrs record costs more to build."""
 
     phase: str
     progress: dict[str, JSONValue]
@@ -42,16 +42,23 @@ class Snapshot:
     def differs(self, other: Snapshot) -> bool:
         """``self != other``, with a field both hold the same value of taken as equal
         without comparing it (an event changes one field, if any; the rest are shared)."""
+        # The recent changes first (a work event adds one: two different works differ
+        # there, most often), and ``not ==``: attrs' ``!=`` is a second call to its ``==``.
+        work, theirs = self.work, other.work
         return (
-            (self.work is not other.work and self.work != other.work)
+            (
+                work is not theirs
+                and (
+                    work.recent_changes != theirs.recent_changes or not work == theirs  # noqa: SIM201
+                )
+            )
             or self.phase != other.phase
             or (self.progress is not other.progress and self.progress != other.progress)
             or (self.context is not other.context and self.context != other.context)
         )
 
 
-@attrs.frozen
-class Edit:
+class Edit(NamedTuple):
     """What an event changes: the work (a pure function) and the scalars it sets."""
 
     change: Change | None = None
@@ -63,12 +70,25 @@ class Edit:
     def apply(self, before: Snapshot) -> Snapshot:
         if self is NO_EDIT:
             return before
-        return Snapshot(
-            before.phase if self.phase is None else self.phase,
-            before.progress if self.progress is None else self.progress,
-            before.context if self.context is None else self.context,
-            before.work if self.change is None else self.change(before.work),
+        return _tuple(
+            Snapshot,
+            (
+                before.phase if self.phase is None else self.phase,
+                before.progress if self.progress is None else self.progress,
+                before.context if self.context is None else self.context,
+                before.work if self.change is None else self.change(before.work),
+            ),
         )
+
+    @classmethod
+    def of(cls, change: Change) -> Edit:
+        """``Edit(change)`` (a work event's), without the named tuple's Python ``__new__``."""
+        return _tuple(cls, (change, None, None, None, None))
+
+
+#: A named tuple of its values in field order, built by ``tuple`` itself: the class's own
+#: ``__new__`` (Python) costs more than the tuple.
+_tuple = tuple.__new__
 
 
 #: The edit of an event that changes nothing: its state after is the state before.
@@ -90,6 +110,10 @@ class Effects(Protocol):
     def finalize(self, step: Step, *, checkpoint: bool) -> None: ...
 
 
+#: An event not yet made an :class:`Activity`: the event, its moment and the activity's
+#: other fields (a task, an operation, an error).
+Occurred = tuple[Event, datetime, dict[str, Any]]
+
 #: The trigger evaluators for this event: the activity, and whether work is unsaved after it.
 Evaluate = Callable[[Activity, bool], CheckpointCall | None]
 
@@ -98,14 +122,17 @@ class Step:
     """The facts of one event (decide) and the effect of the row that fired (do)."""
 
     __slots__ = (
+        "_activity",
         "_after",
+        "_fields",
         "_outcome",
-        "activity",
+        "at",
         "before",
         "call",
         "edit",
         "effects",
         "evaluate",
+        "event",
         "failure",
         "restore",
         "saved",
@@ -116,7 +143,7 @@ class Step:
 
     def __init__(
         self,
-        activity: Activity,
+        activity: Activity | Occurred,
         before: Snapshot,
         saved: Snapshot | None,
         effects: Effects,
@@ -127,7 +154,14 @@ class Step:
         restore: Checkpoint | None = None,
         saved_is_restored: bool = False,
     ) -> None:
-        self.activity = activity
+        self.at: datetime
+        self.event: Event
+        if isinstance(activity, Activity):
+            self._activity: Activity | None = activity
+            self.event, self.at = activity.event, activity.at
+        else:  # built when an evaluator asks (most events ask none)
+            self._activity = None
+            self.event, self.at, self._fields = activity
         self.before = before
         self.saved = saved
         self.effects = effects
@@ -143,8 +177,11 @@ class Step:
         self._outcome: dict[Guard, bool] = {}
 
     @property
-    def at(self) -> datetime:
-        return self.activity.at
+    def activity(self) -> Activity:
+        """The event as the evaluators see it."""
+        if self._activity is None:
+            self._activity = Activity(self.event, self.at, **self._fields)
+        return self._activity
 
     @property
     def after(self) -> Snapshot:
@@ -182,9 +219,16 @@ class Step:
         # The guards of work events first: every one of them asks these two.
         if guard is Guard.HAS_UNSAVED:
             saved = self.saved
-            value = saved is None or saved.differs(self.after)
+            if saved is None:
+                value = True
+            else:
+                after = self._after
+                if after is None:  # :attr:`after`, one call less
+                    after = self._after = self.edit.apply(self.before)
+                value = saved.differs(after)
         elif guard is Guard.CHECKPOINT_DUE:
-            value = self.triggered() is not None
+            # No evaluators to ask (none can call, or a manual call): the call is known.
+            value = (self.call if self.evaluate is None else self.triggered()) is not None
         elif guard is Guard.RESTORE_AVAILABLE:
             value = self.restore is not None
         elif guard is Guard.SAVED_IS_RESTORED:
