@@ -14,13 +14,13 @@ REVISION (default ``HEAD``) is exported with ``git archive`` to a temporary fold
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from step_instructions import compile_trees, counted  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("memory", "file", "sqlite")
@@ -52,17 +52,8 @@ for _ in range(n):
 
 
 def instructions(tree: Path, kind: str, n: int, script: Path) -> int:
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(tree))
     with tempfile.TemporaryDirectory(prefix="start-store-") as folder:
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, str(script), kind, str(n), folder, str(tree)],
-            cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
-        )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+        return counted(tree, script, kind, str(n), folder, str(tree))
 
 
 def main() -> int:
@@ -82,12 +73,7 @@ def main() -> int:
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
         script = Path(scratch) / "start_workload.py"
         script.write_text(WORKLOAD)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        for tree in (base, ROOT):
-            subprocess.run(
-                [sys.executable, "-m", "compileall", "-q", str(tree / "lifecycle")],
-                env=env, check=True, capture_output=True, timeout=300,
-            )  # fmt: skip
+        compile_trees(base, ROOT)
         print(f"instructions per start (callgrind, {args.starts} starts, set-up excluded)")
         print(f"{'store':<8} {args.revision:>14} {'this checkout':>14} {'ratio':>7}")
         for kind in args.only:

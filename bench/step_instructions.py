@@ -62,19 +62,34 @@ else:
 """
 
 
-def instructions(tree: Path, what: str, n: int, script: Path) -> int:
+def counted(tree: Path, script: Path, *args: str) -> int:
+    """Instructions callgrind counts for ``python script *args`` on ``tree``'s package."""
     env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=str(tree))
-    # The file store's folder is made and removed out here: removing it is not counted.
-    with tempfile.TemporaryDirectory(prefix="step-store-") as folder:
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, str(script), what, str(n), folder],
-            cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
-        )  # fmt: skip
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, str(script), *args],
+        cwd=tree, env=env, capture_output=True, text=True, timeout=1800, check=True,
+    )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:
         raise SystemExit(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
     return int(found.group(1))
+
+
+def compile_trees(*trees: Path) -> None:
+    """Bytecode for each tree's package first, as on a user's machine."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for tree in trees:
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(tree / "lifecycle")],
+            env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+
+
+def instructions(tree: Path, what: str, n: int, script: Path) -> int:
+    # The file store's folder is made and removed out here: removing it is not counted.
+    with tempfile.TemporaryDirectory(prefix="step-store-") as folder:
+        return counted(tree, script, what, str(n), folder)
 
 
 def main() -> int:
@@ -96,12 +111,7 @@ def main() -> int:
     )  # fmt: skip
     script = ROOT / "build" / "step_workload.py"
     script.write_text(WORKLOAD)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    for tree in (base, ROOT):
-        subprocess.run(
-            [sys.executable, "-m", "compileall", "-q", str(tree / "lifecycle")],
-            env=env, check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+    compile_trees(base, ROOT)
     print(f"instructions per event (callgrind, {args.events} events, start-up excluded)")
     print(f"{'workload':<10} {args.revision:>14} {'this checkout':>14} {'ratio':>7}")
     for what in args.only:

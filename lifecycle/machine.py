@@ -47,7 +47,7 @@ class EffectFailed(LifecycleError):
 
 
 #: Each state's name (``state.value`` is two calls of the enum's property).
-_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
+STATE_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
 
 
 class Driver:
@@ -57,7 +57,7 @@ class Driver:
 
     def __init__(self, state: SessionState = TABLE.initial) -> None:
         # The plain name: transitions would take an Enum member by its name, not its value.
-        self.state: str = _NAMES[state]
+        self.state: str = STATE_NAMES[state]
 
 
 def _condition(when: tuple[tuple[Guard, bool], ...]) -> Callable[[Any], bool]:

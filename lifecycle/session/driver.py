@@ -23,13 +23,13 @@ import attrs
 
 from lifecycle.errors import IllegalTransition, InvalidRecord, StoreError
 from lifecycle.logs import get_logger
-from lifecycle.machine import fire
+from lifecycle.machine import STATE_NAMES, fire
 from lifecycle.records import Checkpoint, LiveContext, WorkState, assemble, revise
 from lifecycle.session.checkpoints import Checkpoints, Latest
 from lifecycle.session.effects import Begin, Env, EventEffects
 from lifecycle.session.learnings import Learnings
 from lifecycle.session.step import NO_EDIT, Change, Edit, Evaluate, Occurred, Snapshot, Step
-from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row, SessionState
+from lifecycle.spec import ACTIVE_TIME_EVENTS, TABLE, Event, Row
 from lifecycle.stores import ProjectStore
 from lifecycle.triggers import evaluate_all
 from lifecycle.triggers.base import Activity, CheckpointCall, Evaluator, SessionFacts
@@ -47,8 +47,6 @@ log = get_logger(__name__)
 #: Per event: the evaluators it asks, and the active seconds below which none calls.
 _Maps = tuple[dict[Event, tuple[Evaluator, ...]], dict[Event, float | None]]
 _std = logging.getLogger(__name__)  # the standard logger ``log`` writes to
-#: Each state's name (``state.value`` is two calls of the enum's property).
-_NAMES: dict[SessionState, str] = {s: s.value for s in SessionState}
 
 #: Warnings a session keeps (the newest), in memory and in ``session/context``.
 WARNINGS_KEPT = 50
@@ -293,7 +291,7 @@ class Driver:
         logs_on = _std.isEnabledFor(logging.INFO)  # log.enabled(), one call less
         started = time.perf_counter() if logs_on else 0.0
         row, state = fire(source, event, step)
-        self._held = effects.commit(_NAMES[state], step.at)
+        self._held = effects.commit(STATE_NAMES[state], step.at)
         self.last_after = step.known_after
         self.state = state
         if effects.saved is not self.saved:
