@@ -148,12 +148,12 @@ def format_ts(moment: datetime) -> str:
     last = _last_ts  # one tuple, read and replaced whole: safe across threads
     if last[0] is moment:
         return last[1]
-    m = moment.astimezone(UTC)
-    # By hand: strftime's %Y does not zero-pad years before 1000 on every platform.
-    text = (
-        f"{m.year:04d}{m.month:02d}{m.day:02d}T{m.hour:02d}{m.minute:02d}{m.second:02d}"
-        f".{m.microsecond:06d}Z"
-    )
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    # By hand: strftime's %Y does not zero-pad years before 1000 on every platform. One
+    # %-format of a tuple: half the time of an f-string of seven format specs.
+    text = "%04d%02d%02dT%02d%02d%02d.%06dZ" % (  # noqa: UP031
+        m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond,
+    )  # fmt: skip
     if moment.tzinfo is UTC:  # (a naive moment's text follows the local zone: not kept)
         _last_ts = (moment, text)
     return text
